@@ -1,0 +1,237 @@
+//! Run-time SIMD dispatch: the only module of pmsm that holds `unsafe` code.
+//!
+//! The pattern is memchr's. Each backend is a table of safe function pointers
+//! ([`Kernels`]); a SIMD table can be obtained only through a token whose constructor
+//! checks the CPU (`Avx2::new()` / `Avx512::new()` return `None` when the features are
+//! missing), so holding the table proves its `#[target_feature]` functions may run.
+//! [`Kernels::active`] picks the best table once, caches it, and every public kernel in
+//! [`crate::ring`] and [`crate::gf2`] goes through it.
+//!
+//! The portable table is the specification: `tests` at the bottom of this file compare
+//! every available backend with it on random data of awkward lengths.
+//!
+//! Set `PMSM_BACKEND=portable|avx2|avx512` to force a backend (for measurements); a
+//! backend the CPU lacks is ignored with a warning on stderr.
+
+pub(crate) mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86_64;
+
+use std::sync::OnceLock;
+
+/// A family of kernel implementations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Backend {
+    /// Plain Rust; the reference every other backend is tested against.
+    Portable,
+    /// x86-64 AVX2 (256-bit lanes).
+    Avx2,
+    /// x86-64 AVX-512 F/DQ/BW (512-bit lanes).
+    Avx512,
+}
+
+impl Backend {
+    /// Lower-case name, as accepted by `PMSM_BACKEND`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Backend::Portable => "portable",
+            Backend::Avx2 => "avx2",
+            Backend::Avx512 => "avx512",
+        }
+    }
+
+    /// The kernel table of this backend, if this CPU supports it.
+    pub fn kernels(self) -> Option<&'static Kernels> {
+        match self {
+            Backend::Portable => Some(&portable::TABLE),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => x86_64::Avx2::new().map(x86_64::Avx2::table),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => x86_64::Avx512::new().map(x86_64::Avx512::table),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One backend's kernels. Every entry is safe to call; see the functions of
+/// [`crate::ring`] and [`crate::gf2`] for contracts (they call the active table).
+#[derive(Debug)]
+pub struct Kernels {
+    pub(crate) backend: Backend,
+    pub(crate) add: fn(&mut [u64], &[u64]),
+    pub(crate) sub: fn(&mut [u64], &[u64]),
+    pub(crate) scale: fn(&mut [u64], u64),
+    pub(crate) mul: fn(&mut [u64], &[u64]),
+    pub(crate) dot: fn(&[u64], &[u64]) -> u64,
+    pub(crate) xor: fn(&mut [u64], &[u64]),
+    pub(crate) and_popcount: fn(&[u64], &[u64]) -> u64,
+    pub(crate) permuted_parities: fn(&[u64], usize, &[u64], usize) -> u64,
+}
+
+static ACTIVE: OnceLock<&'static Kernels> = OnceLock::new();
+
+impl Kernels {
+    /// The table chosen for this process (detected once, then cached).
+    #[inline]
+    pub fn active() -> &'static Kernels {
+        ACTIVE.get_or_init(select)
+    }
+
+    /// Which backend this table is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// [`crate::ring::dot`] on this backend (for comparing backends in one run).
+    pub fn dot(&self, a: &[u64], b: &[u64]) -> u64 {
+        assert_eq!(
+            a.len(),
+            b.len(),
+            "Kernels::dot: slices must have equal lengths"
+        );
+        (self.dot)(a, b)
+    }
+
+    /// [`crate::gf2::permuted_parities`] on this backend, with the same checks.
+    pub fn permuted_parities(&self, t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
+        crate::gf2::check_permuted_parities(t, u, planes, ks);
+        (self.permuted_parities)(t, u, planes, ks)
+    }
+}
+
+fn select() -> &'static Kernels {
+    if let Ok(name) = std::env::var("PMSM_BACKEND") {
+        let wanted = [Backend::Portable, Backend::Avx2, Backend::Avx512]
+            .into_iter()
+            .find(|b| b.name() == name.trim());
+        match wanted.and_then(Backend::kernels) {
+            Some(k) => return k,
+            None => eprintln!(
+                "pmsm: PMSM_BACKEND={name:?} is unknown or unsupported on this CPU; detecting instead"
+            ),
+        }
+    }
+    [Backend::Avx512, Backend::Avx2]
+        .into_iter()
+        .find_map(Backend::kernels)
+        .unwrap_or(&portable::TABLE)
+}
+
+/// The backend the public kernels dispatch to in this process.
+pub fn active_backend() -> Backend {
+    Kernels::active().backend
+}
+
+/// Every backend this CPU supports, portable first.
+pub fn available_backends() -> Vec<Backend> {
+    [Backend::Portable, Backend::Avx2, Backend::Avx512]
+        .into_iter()
+        .filter(|b| b.kernels().is_some())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every backend equals the portable reference on random data of awkward lengths.
+    use super::*;
+    use rand_core::{RngCore, SeedableRng};
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    fn words(rng: &mut Xoshiro256PlusPlus, n: usize) -> Vec<u64> {
+        (0..n).map(|_| rng.next_u64()).collect()
+    }
+
+    /// Generates one test per kernel comparing each backend with the portable table.
+    macro_rules! backend_matches_portable {
+        ($($name:ident => |$k:ident, $rng:ident, $len:ident| $body:expr;)*) => {$(
+            #[test]
+            fn $name() {
+                let reference = &portable::TABLE;
+                let mut $rng = Xoshiro256PlusPlus::seed_from_u64(0x5eed);
+                for backend in available_backends() {
+                    let $k = backend.kernels().unwrap();
+                    for $len in [0usize, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257, 1000, 4099] {
+                        let (got, want) = $body(reference);
+                        assert_eq!(got, want, "{} differs from portable at length {}", backend, $len);
+                    }
+                }
+            }
+        )*};
+    }
+
+    backend_matches_portable! {
+        add_matches => |k, rng, len| |r: &Kernels| {
+            let a = words(&mut rng, len); let b = words(&mut rng, len);
+            let (mut x, mut y) = (a.clone(), a);
+            (k.add)(&mut x, &b); (r.add)(&mut y, &b); (x, y)
+        };
+        sub_matches => |k, rng, len| |r: &Kernels| {
+            let a = words(&mut rng, len); let b = words(&mut rng, len);
+            let (mut x, mut y) = (a.clone(), a);
+            (k.sub)(&mut x, &b); (r.sub)(&mut y, &b); (x, y)
+        };
+        scale_matches => |k, rng, len| |r: &Kernels| {
+            let a = words(&mut rng, len); let c = rng.next_u64();
+            let (mut x, mut y) = (a.clone(), a);
+            (k.scale)(&mut x, c); (r.scale)(&mut y, c); (x, y)
+        };
+        mul_matches => |k, rng, len| |r: &Kernels| {
+            let a = words(&mut rng, len); let b = words(&mut rng, len);
+            let (mut x, mut y) = (a.clone(), a);
+            (k.mul)(&mut x, &b); (r.mul)(&mut y, &b); (x, y)
+        };
+        dot_matches => |k, rng, len| |r: &Kernels| {
+            let a = words(&mut rng, len); let b = words(&mut rng, len);
+            ((k.dot)(&a, &b), (r.dot)(&a, &b))
+        };
+        xor_matches => |k, rng, len| |r: &Kernels| {
+            let a = words(&mut rng, len); let b = words(&mut rng, len);
+            let (mut x, mut y) = (a.clone(), a);
+            (k.xor)(&mut x, &b); (r.xor)(&mut y, &b); (x, y)
+        };
+        and_popcount_matches => |k, rng, len| |r: &Kernels| {
+            let a = words(&mut rng, len); let b = words(&mut rng, len);
+            ((k.and_popcount)(&a, &b), (r.and_popcount)(&a, &b))
+        };
+    }
+
+    #[test]
+    fn permuted_parities_match_on_every_power_of_two_and_shift() {
+        let reference = &portable::TABLE;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+        for backend in available_backends() {
+            let k = backend.kernels().unwrap();
+            for log_w in 0..=10 {
+                let w = 1usize << log_w;
+                for ks in [1usize, 2, 5, 8, 9, 13] {
+                    let t = words(&mut rng, w);
+                    let planes = words(&mut rng, w * ks);
+                    for _ in 0..24 {
+                        let u = (rng.next_u64() as usize) % (64 * w);
+                        assert_eq!(
+                            (k.permuted_parities)(&t, u, &planes, ks),
+                            (reference.permuted_parities)(&t, u, &planes, ks),
+                            "{backend}: words {w}, planes {ks}, u {u}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn forced_backend_name_round_trips() {
+        for b in available_backends() {
+            assert_eq!(b.kernels().unwrap().backend(), b);
+        }
+        assert!(available_backends().contains(&Backend::Portable));
+    }
+}

@@ -1,0 +1,168 @@
+//! Output groups of the DPF, packed as leaves.
+//!
+//! With early termination (BGI 2016, §3.2.1) a tree leaf is one 128-bit PRG block
+//! holding `2^LOG_OUTPUTS_PER_LEAF` outputs: 128 GF(2) bits ([`BitLeaf`]), two Z_2^64
+//! values ([`RingLeaf`]), or one prime-field element ([`Fp`], reduced from 128 bits).
+
+use crate::field::Fp;
+use core::fmt::Debug;
+
+/// A group of packed DPF outputs: what a leaf of the tree converts into.
+///
+/// Implementations must make `from_block` map a uniform block to a (statistically
+/// close to) uniform leaf, since a party's leaf is its share of the output.
+pub trait DpfGroup: Copy + Default + PartialEq + Debug + Send + Sync + 'static {
+    /// Distinguishes groups in serialised keys.
+    const TAG: u8;
+    /// log2 of the number of outputs one leaf holds.
+    const LOG_OUTPUTS_PER_LEAF: u32;
+    /// Serialised size of one leaf (a leaf correction word) in bytes.
+    const BYTES: usize;
+    /// One output value.
+    type Output: Copy + PartialEq + Debug + Send + Sync;
+
+    /// Converts a pseudorandom block into a leaf.
+    fn from_block(b: u128) -> Self;
+    /// The group operation.
+    fn add(self, o: Self) -> Self;
+    /// The inverse.
+    fn neg(self) -> Self;
+    /// `self` if `keep` is all ones, zero if `keep` is zero (branch-free selection).
+    fn masked(self, keep: u64) -> Self;
+    /// The leaf holding `beta` at position `pos` and zero elsewhere.
+    fn unit(pos: usize, beta: Self::Output) -> Self;
+    /// The output at position `pos`.
+    fn get(&self, pos: usize) -> Self::Output;
+    /// Appends the little-endian encoding.
+    fn write(&self, out: &mut Vec<u8>);
+    /// Reads an encoding of exactly [`Self::BYTES`] bytes; `None` if it is not canonical.
+    fn read(bytes: &[u8]) -> Option<Self>;
+}
+
+/// 128 GF(2) outputs: bit `p` of the leaf is output `p` (word `p / 64`, bit `p % 64`).
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(transparent)]
+pub struct BitLeaf(pub [u64; 2]);
+
+impl DpfGroup for BitLeaf {
+    const TAG: u8 = 1;
+    const LOG_OUTPUTS_PER_LEAF: u32 = 7;
+    const BYTES: usize = 16;
+    type Output = bool;
+
+    #[inline]
+    fn from_block(b: u128) -> Self {
+        BitLeaf([b as u64, (b >> 64) as u64])
+    }
+    #[inline]
+    fn add(self, o: Self) -> Self {
+        BitLeaf([self.0[0] ^ o.0[0], self.0[1] ^ o.0[1]])
+    }
+    #[inline]
+    fn neg(self) -> Self {
+        self
+    }
+    #[inline]
+    fn masked(self, keep: u64) -> Self {
+        BitLeaf([self.0[0] & keep, self.0[1] & keep])
+    }
+    fn unit(pos: usize, beta: bool) -> Self {
+        let mut l = BitLeaf::default();
+        l.0[pos / 64] = u64::from(beta) << (pos % 64);
+        l
+    }
+    fn get(&self, pos: usize) -> bool {
+        (self.0[pos / 64] >> (pos % 64)) & 1 == 1
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.0[0].to_le_bytes());
+        out.extend_from_slice(&self.0[1].to_le_bytes());
+    }
+    fn read(bytes: &[u8]) -> Option<Self> {
+        let b: [u8; 16] = bytes.try_into().ok()?;
+        Some(Self::from_block(u128::from_le_bytes(b)))
+    }
+}
+
+/// Two Z_2^64 outputs.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[repr(transparent)]
+pub struct RingLeaf(pub [u64; 2]);
+
+impl DpfGroup for RingLeaf {
+    const TAG: u8 = 2;
+    const LOG_OUTPUTS_PER_LEAF: u32 = 1;
+    const BYTES: usize = 16;
+    type Output = u64;
+
+    #[inline]
+    fn from_block(b: u128) -> Self {
+        RingLeaf([b as u64, (b >> 64) as u64])
+    }
+    #[inline]
+    fn add(self, o: Self) -> Self {
+        RingLeaf([
+            self.0[0].wrapping_add(o.0[0]),
+            self.0[1].wrapping_add(o.0[1]),
+        ])
+    }
+    #[inline]
+    fn neg(self) -> Self {
+        RingLeaf([self.0[0].wrapping_neg(), self.0[1].wrapping_neg()])
+    }
+    #[inline]
+    fn masked(self, keep: u64) -> Self {
+        RingLeaf([self.0[0] & keep, self.0[1] & keep])
+    }
+    fn unit(pos: usize, beta: u64) -> Self {
+        let mut l = RingLeaf::default();
+        l.0[pos] = beta;
+        l
+    }
+    fn get(&self, pos: usize) -> u64 {
+        self.0[pos]
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        BitLeaf(self.0).write(out)
+    }
+    fn read(bytes: &[u8]) -> Option<Self> {
+        BitLeaf::read(bytes).map(|b| RingLeaf(b.0))
+    }
+}
+
+impl<const P: u64> DpfGroup for Fp<P> {
+    const TAG: u8 = 3;
+    const LOG_OUTPUTS_PER_LEAF: u32 = 0;
+    const BYTES: usize = 4;
+    type Output = Fp<P>;
+
+    #[inline]
+    fn from_block(b: u128) -> Self {
+        Fp::from_u128(b)
+    }
+    #[inline]
+    fn add(self, o: Self) -> Self {
+        self + o
+    }
+    #[inline]
+    fn neg(self) -> Self {
+        -self
+    }
+    #[inline]
+    fn masked(self, keep: u64) -> Self {
+        Fp::new(self.value() & keep)
+    }
+    fn unit(_pos: usize, beta: Self) -> Self {
+        beta
+    }
+    fn get(&self, _pos: usize) -> Self {
+        *self
+    }
+    fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&(self.value() as u32).to_le_bytes());
+    }
+    fn read(bytes: &[u8]) -> Option<Self> {
+        let v = u64::from(u32::from_le_bytes(bytes.try_into().ok()?));
+        (v < P).then(|| Fp::new(v))
+    }
+}

@@ -1,0 +1,255 @@
+//! DPF tests: the two keys' outputs combine to the point function everywhere;
+//! single-point evaluation agrees with full-domain evaluation; key sizes follow the
+//! documented formulas; malformed keys are rejected with typed errors.
+
+use super::*;
+use crate::field::F65521;
+use crate::rng::{RngCore, WorkloadRng};
+use proptest::prelude::*;
+
+fn rng(seed: u64) -> SecretRng {
+    let mut s = [0u8; 32];
+    s[..8].copy_from_slice(&seed.to_le_bytes());
+    SecretRng::from_seed(s)
+}
+
+/// Combines both parties' outputs: `y0 + y1` in the group (XOR for bits).
+fn combine<G: DpfGroup>(a: G, b: G) -> G {
+    a.add(b)
+}
+
+/// Checks keys for `(alpha, beta)` on a `bits`-bit domain, fully when `full`.
+fn check<G: DpfGroup>(bits: u32, alpha: u64, beta: G::Output, full: bool, seed: u64) {
+    let keys = Dpf::<G>::keygen(bits, alpha, beta, &mut rng(seed)).unwrap();
+    let per_leaf = 1u64 << (bits.min(G::LOG_OUTPUTS_PER_LEAF));
+    let zero = G::default().get(0);
+    if full {
+        let y0 = keys[0].eval_full().unwrap();
+        let y1 = keys[1].eval_full().unwrap();
+        for (i, (a, b)) in y0.iter().zip(&y1).enumerate() {
+            let s = combine(*a, *b);
+            for p in 0..per_leaf as usize {
+                let x = i as u64 * per_leaf + p as u64;
+                let want = if x == alpha { beta } else { zero };
+                assert_eq!(s.get(p), want, "bits {bits} alpha {alpha} x {x}");
+            }
+        }
+        // Single-point evaluation agrees with the full expansion at a few points.
+        let mut w = WorkloadRng::seed_from_u64(seed);
+        for x in [alpha, 0, (1 << bits) - 1, w.below(1 << bits)] {
+            let (leaf, pos) = ((x / per_leaf) as usize, (x % per_leaf) as usize);
+            assert_eq!(keys[0].eval(x).unwrap(), y0[leaf].get(pos));
+            assert_eq!(keys[1].eval(x).unwrap(), y1[leaf].get(pos));
+        }
+    } else {
+        let mut w = WorkloadRng::seed_from_u64(seed);
+        for x in [alpha, alpha ^ 1, 0, w.below(1 << bits)] {
+            let y = G::unit(0, keys[0].eval(x).unwrap()).add(G::unit(0, keys[1].eval(x).unwrap()));
+            assert_eq!(
+                y.get(0),
+                if x == alpha { beta } else { zero },
+                "bits {bits} x {x}"
+            );
+        }
+    }
+    for k in &keys {
+        assert_eq!(k.to_bytes().len(), DpfKey::<G>::encoded_len(bits));
+        let back = DpfKey::<G>::from_bytes(&k.to_bytes()).unwrap();
+        assert_eq!(back.to_bytes(), k.to_bytes());
+    }
+}
+
+#[test]
+fn bit_outputs_every_domain_1_to_24() {
+    let mut w = WorkloadRng::seed_from_u64(1);
+    for bits in 1..=24 {
+        for _ in 0..2 {
+            check::<BitLeaf>(bits, w.below(1 << bits), true, true, w.next_u64());
+        }
+    }
+}
+
+#[test]
+fn ring_outputs_every_domain_1_to_24() {
+    let mut w = WorkloadRng::seed_from_u64(2);
+    for bits in 1..=24 {
+        check::<RingLeaf>(
+            bits,
+            w.below(1 << bits),
+            w.next_u64(),
+            bits <= 18,
+            w.next_u64(),
+        );
+    }
+}
+
+#[test]
+fn field_outputs_every_domain_1_to_24() {
+    let mut w = WorkloadRng::seed_from_u64(3);
+    for bits in 1..=24 {
+        let beta = F65521::new(w.below(65521));
+        check::<F65521>(bits, w.below(1 << bits), beta, bits <= 14, w.next_u64());
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_points_bits(bits in 1u32..=16, a in any::<u64>(), seed in any::<u64>()) {
+        check::<BitLeaf>(bits, a % (1 << bits), true, true, seed);
+    }
+
+    #[test]
+    fn random_points_ring(bits in 1u32..=12, a in any::<u64>(), beta in any::<u64>(), seed in any::<u64>()) {
+        check::<RingLeaf>(bits, a % (1 << bits), beta, true, seed);
+    }
+
+    #[test]
+    fn decoder_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..400)) {
+        let _ = DpfKey::<BitLeaf>::from_bytes(&bytes);
+        let _ = DpfKey::<RingLeaf>::from_bytes(&bytes);
+        let _ = DpfKey::<F65521>::from_bytes(&bytes);
+    }
+}
+
+#[test]
+fn key_sizes_follow_the_formula() {
+    for bits in 8..=40 {
+        let [k, _] = Dpf::<BitLeaf>::keygen(bits, 0, true, &mut rng(1)).unwrap();
+        assert_eq!(
+            k.material_bits(),
+            130 * (bits as usize - 7) + 254,
+            "bits {bits}"
+        );
+    }
+    let [k, _] = Dpf::<BitLeaf>::keygen(18, 5, true, &mut rng(1)).unwrap();
+    assert_eq!(k.material_bits(), 1684);
+    assert_eq!(DpfKey::<BitLeaf>::encoded_len(18), 4 + 16 + 160 + 3 + 32);
+    for bits in 1..=7 {
+        let [k, _] = Dpf::<BitLeaf>::keygen(bits, 0, true, &mut rng(1)).unwrap();
+        assert_eq!(k.material_bits(), 256);
+    }
+}
+
+#[test]
+fn bad_arguments_are_typed_errors() {
+    let r = &mut rng(0);
+    assert_eq!(
+        Dpf::<BitLeaf>::keygen(0, 0, true, r).unwrap_err(),
+        DpfError::DomainBits { bits: 0 }
+    );
+    assert_eq!(
+        Dpf::<BitLeaf>::keygen(49, 0, true, r).unwrap_err(),
+        DpfError::DomainBits { bits: 49 }
+    );
+    assert_eq!(
+        Dpf::<BitLeaf>::keygen(4, 16, true, r).unwrap_err(),
+        DpfError::PointOutOfDomain { point: 16, bits: 4 }
+    );
+    let [k, _] = Dpf::<BitLeaf>::keygen(10, 3, true, r).unwrap();
+    assert!(matches!(
+        k.eval(1024),
+        Err(DpfError::PointOutOfDomain { .. })
+    ));
+    assert!(matches!(
+        k.eval_full_into(&mut [BitLeaf::default(); 3]),
+        Err(DpfError::BufferLength { got: 3, want: 8 })
+    ));
+    let [big, _] = Dpf::<RingLeaf>::keygen(40, 3, 1, r).unwrap();
+    assert!(matches!(
+        big.eval_full(),
+        Err(DpfError::DomainTooLargeForFullEval { bits: 40 })
+    ));
+}
+
+#[test]
+fn malformed_keys_are_rejected() {
+    let [k, _] = Dpf::<BitLeaf>::keygen(20, 77, true, &mut rng(5)).unwrap();
+    let good = k.to_bytes();
+    let bad = |f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = good.clone();
+        f(&mut b);
+        DpfKey::<BitLeaf>::from_bytes(&b).unwrap_err()
+    };
+    assert_eq!(
+        bad(&|b| b.truncate(2)),
+        DpfError::Malformed("shorter than its header")
+    );
+    assert_eq!(
+        bad(&|b| b[0] = 9),
+        DpfError::Malformed("unknown key version")
+    );
+    assert_eq!(
+        bad(&|b| b[1] = RingLeaf::TAG),
+        DpfError::Malformed("key is for another output group")
+    );
+    assert_eq!(
+        bad(&|b| b[2] = 2),
+        DpfError::Malformed("party byte is neither 0 nor 1")
+    );
+    assert_eq!(bad(&|b| b[3] = 60), DpfError::DomainBits { bits: 60 });
+    assert_eq!(
+        bad(&|b| {
+            b.pop();
+        }),
+        DpfError::Malformed("length does not match the domain size")
+    );
+    assert_eq!(
+        bad(&|b| b[4] ^= 1),
+        DpfError::Malformed("root control bit does not match the party")
+    );
+    assert_eq!(
+        bad(&|b| b[20] |= 1),
+        DpfError::Malformed("seed correction word has its low bit set")
+    );
+    // 12 internal levels → 3 packed bytes, fully used; use a domain with padding instead.
+    let [k, _] = Dpf::<BitLeaf>::keygen(17, 1, true, &mut rng(5)).unwrap(); // d = 10: 9 internal
+    let mut b = k.to_bytes();
+    let at = 4 + 16 + 16 * 9 + 2;
+    b[at] |= 0x80;
+    assert_eq!(
+        DpfKey::<BitLeaf>::from_bytes(&b).unwrap_err(),
+        DpfError::Malformed("padding bits of the control corrections are not zero")
+    );
+    let [f, _] = Dpf::<F65521>::keygen(3, 1, F65521::new(5), &mut rng(5)).unwrap();
+    let mut b = f.to_bytes();
+    let n = b.len();
+    b[n - 4..].copy_from_slice(&65521u32.to_le_bytes());
+    assert_eq!(
+        DpfKey::<F65521>::from_bytes(&b).unwrap_err(),
+        DpfError::Malformed("leaf correction word is not canonical")
+    );
+}
+
+#[test]
+fn one_key_alone_looks_the_same_for_every_point() {
+    // A weak but cheap statistical check of key privacy: the bit-leaf full expansion of
+    // one key is balanced whatever the point (each output bit ~ Bernoulli(1/2)).
+    for alpha in [0u64, 1, 4095] {
+        let [k0, _] = Dpf::<BitLeaf>::keygen(12, alpha, true, &mut rng(alpha + 10)).unwrap();
+        let ones: u32 = k0
+            .eval_full()
+            .unwrap()
+            .iter()
+            .map(|l| l.0[0].count_ones() + l.0[1].count_ones())
+            .sum();
+        // 4096 fair bits: mean 2048, sd 32; 6 sd bounds.
+        assert!(
+            (2048 - 192..=2048 + 192).contains(&ones),
+            "alpha {alpha}: {ones} ones"
+        );
+    }
+}
+
+#[test]
+fn gen_many_matches_points_and_debug_is_redacted() {
+    let points: Vec<(u64, bool)> = (0..600).map(|i| ((i * 37) % 1024, true)).collect();
+    let keys = Dpf::<BitLeaf>::keygen_many(10, &points, &mut rng(9)).unwrap();
+    assert_eq!(keys.len(), 600);
+    for ((a, _), [k0, k1]) in points.iter().zip(&keys) {
+        assert!(k0.eval(*a).unwrap() ^ k1.eval(*a).unwrap());
+        assert!(!(k0.eval(*a ^ 1).unwrap() ^ k1.eval(*a ^ 1).unwrap()));
+    }
+    let dbg = format!("{:?}", keys[0][0]);
+    assert!(dbg.contains("redacted") && !dbg.contains("root"), "{dbg}");
+}

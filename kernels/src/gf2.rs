@@ -1,0 +1,106 @@
+//! Bit-vector kernels over GF(2): XOR shares of the boolean lookup (DESIGN §3a).
+//!
+//! Bit `j` of a vector is bit `j % 64` of word `j / 64`.
+//!
+//! # Performance
+//! [`permuted_parities`] is the online hot loop of `lookup-xor`: for a table of `N`
+//! bits and `ks` bit-planes it reads `N/64` words of the share vector once and the
+//! planes once (they stay in cache across instances), doing one AND and one XOR per
+//! word per plane and a single popcount per plane at the end.
+
+use crate::arch::Kernels;
+
+/// `a[i] ^= b[i]`.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn xor_assign(a: &mut [u64], b: &[u64]) {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "gf2::xor_assign: slices must have equal lengths"
+    );
+    (Kernels::active().xor)(a, b)
+}
+
+/// `popcount(a AND b)`.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn and_popcount(a: &[u64], b: &[u64]) -> u64 {
+    assert_eq!(
+        a.len(),
+        b.len(),
+        "gf2::and_popcount: slices must have equal lengths"
+    );
+    (Kernels::active().and_popcount)(a, b)
+}
+
+/// `parity(popcount(a AND b))`: the GF(2) inner product.
+pub fn and_parity(a: &[u64], b: &[u64]) -> bool {
+    and_popcount(a, b) & 1 == 1
+}
+
+/// The XOR-permuted parities of DESIGN §3a: bit `k` of the result is
+/// `⊕_j t[j ⊕ u] · P_k[j]`, with `t` of `W = t.len()` words (`W` a power of two),
+/// `P_k = planes[k·W .. (k+1)·W]` for `k < ks`, and `u < 64·W`.
+///
+/// # Panics
+/// If `W` is not a power of two, `u ≥ 64·W`, `planes.len() ≠ ks·W` or `ks > 64`.
+pub fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
+    check_permuted_parities(t, u, planes, ks);
+    (Kernels::active().permuted_parities)(t, u, planes, ks)
+}
+
+pub(crate) fn check_permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) {
+    let w = t.len();
+    assert!(
+        w.is_power_of_two(),
+        "gf2::permuted_parities: {w} words is not a power of two"
+    );
+    assert!(
+        u < 64 * w,
+        "gf2::permuted_parities: shift {u} out of range for {w} words"
+    );
+    assert!(
+        ks <= 64 && planes.len() == ks * w,
+        "gf2::permuted_parities: planes must be ks·W words, ks ≤ 64"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parity_of_single_bits() {
+        assert!(and_parity(&[0b1011, 0], &[0b0010, 7]));
+        assert!(!and_parity(&[0b1011, 0], &[0b1010, 7]));
+    }
+
+    #[test]
+    fn unit_vector_selects_one_table_bit_per_plane() {
+        // t = e_r; the permuted parity then reads bit r ⊕ u of every plane.
+        let w = 16;
+        let planes: Vec<u64> = (0..3 * w as u64)
+            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .collect();
+        for r in [0usize, 5, 64, 700, 1023] {
+            let mut t = vec![0u64; w];
+            t[r / 64] |= 1 << (r % 64);
+            for u in [0usize, 1, 77, 512, 1023] {
+                let j = r ^ u;
+                let want = (0..3).fold(0, |acc, k| {
+                    acc | (((planes[k * w + j / 64] >> (j % 64)) & 1) << k)
+                });
+                assert_eq!(permuted_parities(&t, u, &planes, 3), want);
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "power of two")]
+    fn non_power_of_two_is_rejected() {
+        permuted_parities(&[0; 3], 0, &[0; 3], 1);
+    }
+}
