@@ -1,1 +1,25 @@
-//! placeholder
+//! # pmsm-engine
+//!
+//! Private finite state machines between two non-colluding servers.
+//!
+//! A client feeds symbols to a deterministic finite automaton that two servers run
+//! together; the machine is public to the servers, while its current state and every
+//! input symbol are secret-shared between them. A trusted dealer supplies
+//! input-independent correlated randomness ahead of time. See `DESIGN.md` §1 for the
+//! threat model: semi-honest, **non-colluding** servers — if they collude they learn
+//! every state and symbol.
+//!
+//! - [`dfa`]: the machine model, its JSON format, the regex compiler, minimisation,
+//!   symbol classes and the plaintext evaluator (the ground truth of every test).
+//! - [`protocol`]: the one-round masked-index lookup (`lookup-xor`, `lookup-ring`).
+//! - [`dealer`], [`party`], [`transport`]: the four parties and how they talk.
+//! - [`Engine`]: the embedding API.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod dfa;
+mod error;
+pub mod input;
+
+pub use error::Error;

@@ -1,0 +1,12 @@
+//! The engine's top-level error, gathering each phase's own.
+
+use crate::dfa::DfaError;
+
+/// Any error the engine reports. Each variant wraps the error of one phase.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Building, loading or using a machine.
+    #[error(transparent)]
+    Dfa(#[from] DfaError),
+}

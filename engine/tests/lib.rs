@@ -1,0 +1,5 @@
+//! Integration tests of pmsm-engine: one binary, one module per concern.
+
+mod cli;
+mod datasets;
+mod regex_oracle;
