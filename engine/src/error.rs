@@ -1,6 +1,7 @@
 //! The engine's top-level error, gathering each phase's own.
 
 use crate::dfa::DfaError;
+use crate::protocol::ProtocolError;
 
 /// Any error the engine reports. Each variant wraps the error of one phase.
 #[derive(Debug, thiserror::Error)]
@@ -9,4 +10,7 @@ pub enum Error {
     /// Building, loading or using a machine.
     #[error(transparent)]
     Dfa(#[from] DfaError),
+    /// Running a protocol.
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
 }

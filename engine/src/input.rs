@@ -18,10 +18,8 @@ pub fn split_lines(bytes: &[u8]) -> Vec<Vec<u8>> {
 
 /// Reads an inputs file.
 pub fn read_inputs(path: &Path) -> Result<Vec<Vec<u8>>, DfaError> {
-    let bytes = std::fs::read(path).map_err(|e| DfaError::Io {
-        file: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let bytes =
+        std::fs::read(path).map_err(|e| DfaError::Io { file: path.display().to_string(), message: e.to_string() })?;
     Ok(split_lines(&bytes))
 }
 
@@ -33,10 +31,7 @@ mod tests {
     fn every_line_counts() {
         assert_eq!(split_lines(b""), Vec::<Vec<u8>>::new());
         assert_eq!(split_lines(b"\n"), vec![b"".to_vec()]);
-        assert_eq!(
-            split_lines(b"a\n\nb"),
-            vec![b"a".to_vec(), vec![], b"b".to_vec()]
-        );
+        assert_eq!(split_lines(b"a\n\nb"), vec![b"a".to_vec(), vec![], b"b".to_vec()]);
         assert_eq!(split_lines(b"a\nb\n"), vec![b"a".to_vec(), b"b".to_vec()]);
         assert_eq!(split_lines(b"a\r\n"), vec![b"a\r".to_vec()]);
     }

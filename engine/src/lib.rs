@@ -12,14 +12,20 @@
 //! - [`dfa`]: the machine model, its JSON format, the regex compiler, minimisation,
 //!   symbol classes and the plaintext evaluator (the ground truth of every test).
 //! - [`protocol`]: the one-round masked-index lookup (`lookup-xor`, `lookup-ring`).
-//! - [`dealer`], [`party`], [`transport`]: the four parties and how they talk.
+//! - [`party`], [`transport`]: the four parties (client, two servers, dealer) and how
+//!   they talk.
 //! - [`Engine`]: the embedding API.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod dfa;
+mod engine;
 mod error;
 pub mod input;
+pub mod party;
+pub mod protocol;
+pub mod transport;
 
+pub use engine::{DEFAULT_CHUNK, Engine, EngineBuilder, InstanceOutput, LinkBytes, Report};
 pub use error::Error;

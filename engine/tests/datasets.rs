@@ -5,9 +5,7 @@ use pmsm_engine::input::read_inputs;
 use std::path::{Path, PathBuf};
 
 fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../datasets")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets").join(rel)
 }
 
 fn rules(rel: &str) -> Vec<String> {
@@ -35,14 +33,7 @@ fn seed_machine() {
     assert!(m.is_accepting(m.run(&m.encode(b"ab", 0).unwrap())));
     assert!(!m.is_accepting(m.run(&m.encode(b"abab", 0).unwrap())));
     // The compiled full match of "ab" is the same machine up to state names.
-    let c = regex::compile(
-        &["ab".into()],
-        &regex::RegexConfig {
-            full_match: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let c = regex::compile(&["ab".into()], &regex::RegexConfig { full_match: true, ..Default::default() }).unwrap();
     let c = regex::restrict_to_chars(&c, "ab").unwrap();
     assert!(pmsm_engine::dfa::minimize::equivalent(&m, &c).unwrap());
 }
@@ -60,11 +51,7 @@ fn dlp_rules_flag_positives_only() {
 
 #[test]
 fn extended_dlp_rules_also_flag_tokens() {
-    let m = regex::compile(
-        &rules("dlp/rules-extended.txt"),
-        &regex::RegexConfig::default(),
-    )
-    .unwrap();
+    let m = regex::compile(&rules("dlp/rules-extended.txt"), &regex::RegexConfig::default()).unwrap();
     assert_eq!(m.states(), 5134);
     assert!(answers(&m, "dlp/positives.txt").iter().all(|a| *a));
     assert!(answers(&m, "dlp/extended-positives.txt").iter().all(|a| *a));

@@ -2,4 +2,5 @@
 
 mod cli;
 mod datasets;
+mod protocol;
 mod regex_oracle;

@@ -50,11 +50,7 @@ fn inputs(rng: &mut WorkloadRng) -> Vec<Vec<u8>> {
     ];
     for _ in 0..300 {
         let len = rng.below(12) as usize;
-        v.push(
-            (0..len)
-                .map(|_| pool[rng.below(pool.len() as u64) as usize])
-                .collect(),
-        );
+        v.push((0..len).map(|_| pool[rng.below(pool.len() as u64) as usize]).collect());
     }
     for _ in 0..50 {
         let len = rng.below(8) as usize;
@@ -68,17 +64,11 @@ fn contains_semantics_equal_regex_is_match() {
     let mut rng = WorkloadRng::seed_from_u64(42);
     let inputs = inputs(&mut rng);
     for p in PATTERNS {
-        let m = compile(&[p.to_string()], &RegexConfig::default())
-            .unwrap_or_else(|e| panic!("{p}: {e}"));
+        let m = compile(&[p.to_string()], &RegexConfig::default()).unwrap_or_else(|e| panic!("{p}: {e}"));
         let oracle = regex::bytes::Regex::new(p).unwrap();
         for i in &inputs {
             let got = m.is_accepting(m.run(&m.encode(i, 0).unwrap()));
-            assert_eq!(
-                got,
-                oracle.is_match(i),
-                "pattern {p:?} input {:?}",
-                String::from_utf8_lossy(i)
-            );
+            assert_eq!(got, oracle.is_match(i), "pattern {p:?} input {:?}", String::from_utf8_lossy(i));
         }
     }
 }
@@ -87,21 +77,13 @@ fn contains_semantics_equal_regex_is_match() {
 fn full_match_semantics_equal_anchored_regex() {
     let mut rng = WorkloadRng::seed_from_u64(43);
     let inputs = inputs(&mut rng);
-    let cfg = RegexConfig {
-        full_match: true,
-        ..Default::default()
-    };
+    let cfg = RegexConfig { full_match: true, ..Default::default() };
     for p in PATTERNS {
         let m = compile(&[p.to_string()], &cfg).unwrap_or_else(|e| panic!("{p}: {e}"));
         let oracle = regex::bytes::Regex::new(&format!("^(?:{p})$")).unwrap();
         for i in &inputs {
             let got = m.is_accepting(m.run(&m.encode(i, 0).unwrap()));
-            assert_eq!(
-                got,
-                oracle.is_match(i),
-                "pattern {p:?} input {:?}",
-                String::from_utf8_lossy(i)
-            );
+            assert_eq!(got, oracle.is_match(i), "pattern {p:?} input {:?}", String::from_utf8_lossy(i));
         }
     }
 }
@@ -113,17 +95,10 @@ fn pattern_sets_accept_when_any_matches() {
     for chunk in PATTERNS.chunks(4) {
         let set: Vec<String> = chunk.iter().map(|p| p.to_string()).collect();
         let m = compile(&set, &RegexConfig::default()).unwrap();
-        let oracles: Vec<regex::bytes::Regex> = chunk
-            .iter()
-            .map(|p| regex::bytes::Regex::new(p).unwrap())
-            .collect();
+        let oracles: Vec<regex::bytes::Regex> = chunk.iter().map(|p| regex::bytes::Regex::new(p).unwrap()).collect();
         for i in &inputs {
             let want = oracles.iter().any(|r| r.is_match(i));
-            assert_eq!(
-                m.is_accepting(m.run(&m.encode(i, 0).unwrap())),
-                want,
-                "set {set:?} input {i:?}"
-            );
+            assert_eq!(m.is_accepting(m.run(&m.encode(i, 0).unwrap())), want, "set {set:?} input {i:?}");
         }
     }
 }

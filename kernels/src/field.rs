@@ -96,11 +96,7 @@ impl<const P: u64> Sub for Fp<P> {
     type Output = Self;
     #[inline]
     fn sub(self, o: Self) -> Self {
-        Fp(if self.0 >= o.0 {
-            self.0 - o.0
-        } else {
-            self.0 + P - o.0
-        })
+        Fp(if self.0 >= o.0 { self.0 - o.0 } else { self.0 + P - o.0 })
     }
 }
 

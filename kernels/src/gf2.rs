@@ -15,11 +15,7 @@ use crate::arch::Kernels;
 /// # Panics
 /// If the lengths differ.
 pub fn xor_assign(a: &mut [u64], b: &[u64]) {
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "gf2::xor_assign: slices must have equal lengths"
-    );
+    assert_eq!(a.len(), b.len(), "gf2::xor_assign: slices must have equal lengths");
     (Kernels::active().xor)(a, b)
 }
 
@@ -28,11 +24,7 @@ pub fn xor_assign(a: &mut [u64], b: &[u64]) {
 /// # Panics
 /// If the lengths differ.
 pub fn and_popcount(a: &[u64], b: &[u64]) -> u64 {
-    assert_eq!(
-        a.len(),
-        b.len(),
-        "gf2::and_popcount: slices must have equal lengths"
-    );
+    assert_eq!(a.len(), b.len(), "gf2::and_popcount: slices must have equal lengths");
     (Kernels::active().and_popcount)(a, b)
 }
 
@@ -54,18 +46,9 @@ pub fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 
 
 pub(crate) fn check_permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) {
     let w = t.len();
-    assert!(
-        w.is_power_of_two(),
-        "gf2::permuted_parities: {w} words is not a power of two"
-    );
-    assert!(
-        u < 64 * w,
-        "gf2::permuted_parities: shift {u} out of range for {w} words"
-    );
-    assert!(
-        ks <= 64 && planes.len() == ks * w,
-        "gf2::permuted_parities: planes must be ks·W words, ks ≤ 64"
-    );
+    assert!(w.is_power_of_two(), "gf2::permuted_parities: {w} words is not a power of two");
+    assert!(u < 64 * w, "gf2::permuted_parities: shift {u} out of range for {w} words");
+    assert!(ks <= 64 && planes.len() == ks * w, "gf2::permuted_parities: planes must be ks·W words, ks ≤ 64");
 }
 
 #[cfg(test)]
@@ -82,17 +65,13 @@ mod tests {
     fn unit_vector_selects_one_table_bit_per_plane() {
         // t = e_r; the permuted parity then reads bit r ⊕ u of every plane.
         let w = 16;
-        let planes: Vec<u64> = (0..3 * w as u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .collect();
+        let planes: Vec<u64> = (0..3 * w as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
         for r in [0usize, 5, 64, 700, 1023] {
             let mut t = vec![0u64; w];
             t[r / 64] |= 1 << (r % 64);
             for u in [0usize, 1, 77, 512, 1023] {
                 let j = r ^ u;
-                let want = (0..3).fold(0, |acc, k| {
-                    acc | (((planes[k * w + j / 64] >> (j % 64)) & 1) << k)
-                });
+                let want = (0..3).fold(0, |acc, k| acc | (((planes[k * w + j / 64] >> (j % 64)) & 1) << k));
                 assert_eq!(permuted_parities(&t, u, &planes, 3), want);
             }
         }

@@ -21,9 +21,8 @@ use std::sync::OnceLock;
 compile_error!("pmsm-kernels assumes a little-endian target (u128 blocks are AES byte order)");
 
 /// The public AES key: the first 16 bytes of SHA-256("pmsm fixed-key AES PRG v1").
-pub const PRG_KEY: [u8; 16] = [
-    0x90, 0x5c, 0x64, 0x50, 0xdb, 0x5c, 0xaa, 0xa1, 0x39, 0x73, 0x21, 0xbf, 0x45, 0xdd, 0xc6, 0x35,
-];
+pub const PRG_KEY: [u8; 16] =
+    [0x90, 0x5c, 0x64, 0x50, 0xdb, 0x5c, 0xaa, 0xa1, 0x39, 0x73, 0x21, 0xbf, 0x45, 0xdd, 0xc6, 0x35];
 
 /// Domain separation: XORed into a seed (lsb clear) to derive its left child.
 pub const TWEAK_LEFT: u128 = 0;
@@ -57,16 +56,13 @@ impl FixedKeyPrg {
 
     /// A PRG under another key (tests and known-answer checks).
     pub fn with_key(key: [u8; 16]) -> FixedKeyPrg {
-        FixedKeyPrg {
-            cipher: Aes128::new(&Array::from(key)),
-        }
+        FixedKeyPrg { cipher: Aes128::new(&Array::from(key)) }
     }
 
     /// Raw AES encryption of each block in place (no feed-forward).
     pub fn encrypt_in_place(&self, blocks: &mut [u128]) {
         let bytes: &mut [[u8; 16]] = bytemuck::cast_slice_mut(blocks);
-        self.cipher
-            .encrypt_blocks(Array::cast_slice_from_core_mut(bytes));
+        self.cipher.encrypt_blocks(Array::cast_slice_from_core_mut(bytes));
     }
 
     /// `x ← AES(x) ⊕ x` for every block, many blocks per AES call.
@@ -114,9 +110,7 @@ mod tests {
     #[test]
     fn hash_is_mmo_and_batches_agree_with_singles() {
         let prg = FixedKeyPrg::get();
-        let xs: Vec<u128> = (0..1000u128)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835))
-            .collect();
+        let xs: Vec<u128> = (0..1000u128).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)).collect();
         let mut batch = xs.clone();
         prg.hash_in_place(&mut batch);
         for (x, h) in xs.iter().zip(&batch) {

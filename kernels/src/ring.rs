@@ -57,10 +57,7 @@ pub fn rotated_dot(t: &[u64], u: usize, e: &[u64]) -> u64 {
     if n == 0 {
         return 0;
     }
-    assert!(
-        u < n,
-        "ring::rotated_dot: rotation {u} out of range for length {n}"
-    );
+    assert!(u < n, "ring::rotated_dot: rotation {u} out of range for length {n}");
     let k = Kernels::active();
     (k.dot)(&t[u..], &e[..n - u]).wrapping_add((k.dot)(&t[..u], &e[n - u..]))
 }

@@ -26,13 +26,8 @@ impl Alphabet {
 
     /// An alphabet of distinct characters (`None` if empty or repeated).
     pub fn from_chars(chars: Vec<char>) -> Option<Alphabet> {
-        let index: HashMap<char, u32> = chars
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (*c, i as u32))
-            .collect();
-        (!chars.is_empty() && index.len() == chars.len())
-            .then_some(Alphabet::Chars { chars, index })
+        let index: HashMap<char, u32> = chars.iter().enumerate().map(|(i, c)| (*c, i as u32)).collect();
+        (!chars.is_empty() && index.len() == chars.len()).then_some(Alphabet::Chars { chars, index })
     }
 
     /// Number of symbols.
@@ -53,11 +48,7 @@ impl Alphabet {
         match self {
             Alphabet::Bytes => {
                 let b = k as u8;
-                if b.is_ascii_graphic() {
-                    (b as char).to_string()
-                } else {
-                    format!("\\x{b:02x}")
-                }
+                if b.is_ascii_graphic() { (b as char).to_string() } else { format!("\\x{b:02x}") }
             }
             Alphabet::Chars { chars, .. } => chars[k as usize].to_string(),
         }
@@ -70,9 +61,7 @@ impl Alphabet {
             Alphabet::Chars { index, .. } => {
                 let s = std::str::from_utf8(text).map_err(|e| DfaError::UnknownSymbol {
                     instance,
-                    position: String::from_utf8_lossy(&text[..e.valid_up_to()])
-                        .chars()
-                        .count(),
+                    position: String::from_utf8_lossy(&text[..e.valid_up_to()]).chars().count(),
                     symbol: format!("\\x{:02x} (invalid UTF-8)", text[e.valid_up_to()]),
                 })?;
                 s.chars()
@@ -105,17 +94,7 @@ mod tests {
     fn invalid_utf8_is_an_error_with_position() {
         let a = Alphabet::chars("ab").unwrap();
         let e = a.encode(b"ab\xff", 3).unwrap_err();
-        assert!(
-            matches!(
-                e,
-                DfaError::UnknownSymbol {
-                    instance: 3,
-                    position: 2,
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        assert!(matches!(e, DfaError::UnknownSymbol { instance: 3, position: 2, .. }), "{e}");
         assert_eq!(Alphabet::Bytes.encode(b"\xff", 0).unwrap(), vec![255]);
         assert_eq!(Alphabet::Bytes.symbol_name(0), "\\x00");
     }

@@ -34,10 +34,7 @@ impl SymbolClasses {
             }
             class_of.push(c);
         }
-        SymbolClasses {
-            class_of,
-            representative,
-        }
+        SymbolClasses { class_of, representative }
     }
 
     /// Number of classes.
@@ -68,15 +65,8 @@ mod tests {
     #[test]
     fn identical_columns_share_a_class() {
         // Symbols 0 and 2 behave alike.
-        let m = Dfa::new(
-            Alphabet::chars("abc").unwrap(),
-            2,
-            0,
-            vec![false, true],
-            vec![1, 0, 1, 1, 1, 1],
-            "t",
-        )
-        .unwrap();
+        let m =
+            Dfa::new(Alphabet::chars("abc").unwrap(), 2, 0, vec![false, true], vec![1, 0, 1, 1, 1, 1], "t").unwrap();
         let c = m.classes();
         assert_eq!(c.count(), 2);
         assert_eq!(c.map(), &[0, 1, 0]);

@@ -34,11 +34,7 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
         column: e.column(),
         message: strip_position(&e.to_string()),
     })?;
-    let field = |field: String, message: String| DfaError::Field {
-        file: source.to_string(),
-        field,
-        message,
-    };
+    let field = |field: String, message: String| DfaError::Field { file: source.to_string(), field, message };
     let alphabet = match &raw.alphabet {
         Value::String(s) if s == "bytes" => Alphabet::Bytes,
         Value::Array(items) => {
@@ -46,11 +42,7 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
                 return Err(field("alphabet".into(), "the alphabet is empty".into()));
             }
             if items.len() > MAX_SYMBOLS {
-                return Err(DfaError::TooLarge {
-                    what: "symbols",
-                    got: items.len(),
-                    limit: MAX_SYMBOLS,
-                });
+                return Err(DfaError::TooLarge { what: "symbols", got: items.len(), limit: MAX_SYMBOLS });
             }
             let mut chars = Vec::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
@@ -60,10 +52,7 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
                 });
                 match one {
                     Some(c) if chars.contains(&c) => {
-                        return Err(field(
-                            format!("alphabet[{i}]"),
-                            format!("symbol {c:?} is listed twice"),
-                        ));
+                        return Err(field(format!("alphabet[{i}]"), format!("symbol {c:?} is listed twice")));
                     }
                     Some(c) => chars.push(c),
                     None => {
@@ -77,41 +66,25 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
             Alphabet::from_chars(chars).expect("checked distinct and non-empty")
         }
         other => {
-            return Err(field(
-                "alphabet".into(),
-                format!("{other} is neither a list of characters nor \"bytes\""),
-            ));
+            return Err(field("alphabet".into(), format!("{other} is neither a list of characters nor \"bytes\"")));
         }
     };
     let k = alphabet.len();
     if raw.states > MAX_STATES as u64 {
-        return Err(DfaError::TooLarge {
-            what: "states",
-            got: raw.states as usize,
-            limit: MAX_STATES,
-        });
+        return Err(DfaError::TooLarge { what: "states", got: raw.states as usize, limit: MAX_STATES });
     }
     let n = raw.states as usize;
     if raw.delta.len() != n {
-        return Err(field(
-            "delta".into(),
-            format!("{} rows for {n} states", raw.delta.len()),
-        ));
+        return Err(field("delta".into(), format!("{} rows for {n} states", raw.delta.len())));
     }
     let mut delta = Vec::with_capacity(n * k);
     for (s, row) in raw.delta.iter().enumerate() {
         if row.len() != k {
-            return Err(field(
-                format!("delta[{s}]"),
-                format!("{} entries, the alphabet has {k} symbols", row.len()),
-            ));
+            return Err(field(format!("delta[{s}]"), format!("{} entries, the alphabet has {k} symbols", row.len())));
         }
         for (a, &t) in row.iter().enumerate() {
             if t >= n as u64 {
-                return Err(field(
-                    format!("delta[{s}][{a}]"),
-                    format!("state {t} is out of range (0..{n})"),
-                ));
+                return Err(field(format!("delta[{s}][{a}]"), format!("state {t} is out of range (0..{n})")));
             }
             delta.push(t as u32);
         }
@@ -119,23 +92,14 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
     let mut accepting = vec![false; n];
     for (i, &s) in raw.accepting.iter().enumerate() {
         if s >= n as u64 {
-            return Err(field(
-                format!("accepting[{i}]"),
-                format!("state {s} is out of range (0..{n})"),
-            ));
+            return Err(field(format!("accepting[{i}]"), format!("state {s} is out of range (0..{n})")));
         }
         if std::mem::replace(&mut accepting[s as usize], true) {
-            return Err(field(
-                format!("accepting[{i}]"),
-                format!("state {s} is listed twice"),
-            ));
+            return Err(field(format!("accepting[{i}]"), format!("state {s} is listed twice")));
         }
     }
     if raw.start >= n.max(1) as u64 {
-        return Err(field(
-            "start".into(),
-            format!("state {} is out of range (0..{n})", raw.start),
-        ));
+        return Err(field("start".into(), format!("state {} is out of range (0..{n})", raw.start)));
     }
     Dfa::new(alphabet, n, raw.start as u32, accepting, delta, source)
 }
@@ -150,10 +114,8 @@ fn strip_position(msg: &str) -> String {
 
 /// Loads a machine from a JSON file.
 pub fn load(path: &Path) -> Result<Dfa, DfaError> {
-    let text = std::fs::read_to_string(path).map_err(|e| DfaError::Io {
-        file: path.display().to_string(),
-        message: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| DfaError::Io { file: path.display().to_string(), message: e.to_string() })?;
     from_json_str(&text, &path.display().to_string())
 }
 
@@ -161,18 +123,11 @@ pub fn load(path: &Path) -> Result<Dfa, DfaError> {
 pub fn to_json_string(dfa: &Dfa) -> String {
     let alphabet = match dfa.alphabet() {
         Alphabet::Bytes => Value::from("bytes"),
-        Alphabet::Chars { chars, .. } => {
-            Value::from(chars.iter().map(|c| c.to_string()).collect::<Vec<_>>())
-        }
+        Alphabet::Chars { chars, .. } => Value::from(chars.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
     };
-    let accepting: Vec<usize> = (0..dfa.states())
-        .filter(|&s| dfa.is_accepting(s as u32))
-        .collect();
-    let rows: Vec<String> = dfa
-        .delta()
-        .chunks(dfa.symbols())
-        .map(|r| serde_json::to_string(r).expect("integers serialise"))
-        .collect();
+    let accepting: Vec<usize> = (0..dfa.states()).filter(|&s| dfa.is_accepting(s as u32)).collect();
+    let rows: Vec<String> =
+        dfa.delta().chunks(dfa.symbols()).map(|r| serde_json::to_string(r).expect("integers serialise")).collect();
     format!(
         "{{\"states\": {}, \"alphabet\": {}, \"start\": {}, \"accepting\": {},\n \"delta\": [\n  {}\n ]}}\n",
         dfa.states(),
@@ -189,7 +144,8 @@ mod tests {
     use crate::dfa::random::random_dfa;
     use pmsm_kernels::rng::WorkloadRng;
 
-    const AB: &str = r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#;
+    const AB: &str =
+        r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#;
 
     #[test]
     fn the_documented_example_loads() {
@@ -217,25 +173,22 @@ mod tests {
             err("{\"states\": 4,\n \"alphabet\": [\"a\" \"b\"]}"),
             "m.json: line 2, column 19: expected `,` or `]`"
         );
-        assert!(err(r#"{"states": 1, "alphabet": "bytes", "start": 0, "accepting": [], "delta": [[0]], "extra": 1}"#).contains("unknown field `extra`"));
+        assert!(
+            err(r#"{"states": 1, "alphabet": "bytes", "start": 0, "accepting": [], "delta": [[0]], "extra": 1}"#)
+                .contains("unknown field `extra`")
+        );
         let with = |alphabet: &str, delta: &str, accepting: &str, start: u32| {
             err(&format!(
                 r#"{{"states": 2, "alphabet": {alphabet}, "start": {start}, "accepting": {accepting}, "delta": {delta}}}"#
             ))
         };
         let ok_delta = "[[0,1],[1,0]]";
-        assert_eq!(
-            with(r#"["a","a"]"#, ok_delta, "[]", 0),
-            "m.json: field `alphabet[1]`: symbol 'a' is listed twice"
-        );
+        assert_eq!(with(r#"["a","a"]"#, ok_delta, "[]", 0), "m.json: field `alphabet[1]`: symbol 'a' is listed twice");
         assert_eq!(
             with(r#"["a","bc"]"#, ok_delta, "[]", 0),
             "m.json: field `alphabet[1]`: \"bc\" is not a single-character string"
         );
-        assert_eq!(
-            with("[]", ok_delta, "[]", 0),
-            "m.json: field `alphabet`: the alphabet is empty"
-        );
+        assert_eq!(with("[]", ok_delta, "[]", 0), "m.json: field `alphabet`: the alphabet is empty");
         assert_eq!(
             with("\"ascii\"", ok_delta, "[]", 0),
             "m.json: field `alphabet`: \"ascii\" is neither a list of characters nor \"bytes\""
@@ -244,10 +197,7 @@ mod tests {
             with(r#"["a","b"]"#, "[[0,1],[1]]", "[]", 0),
             "m.json: field `delta[1]`: 1 entries, the alphabet has 2 symbols"
         );
-        assert_eq!(
-            with(r#"["a","b"]"#, "[[0,1]]", "[]", 0),
-            "m.json: field `delta`: 1 rows for 2 states"
-        );
+        assert_eq!(with(r#"["a","b"]"#, "[[0,1]]", "[]", 0), "m.json: field `delta`: 1 rows for 2 states");
         assert_eq!(
             with(r#"["a","b"]"#, "[[0,1],[1,2]]", "[]", 0),
             "m.json: field `delta[1][1]`: state 2 is out of range (0..2)"
@@ -256,15 +206,12 @@ mod tests {
             with(r#"["a","b"]"#, ok_delta, "[5]", 0),
             "m.json: field `accepting[0]`: state 5 is out of range (0..2)"
         );
-        assert_eq!(
-            with(r#"["a","b"]"#, ok_delta, "[1,1]", 0),
-            "m.json: field `accepting[1]`: state 1 is listed twice"
+        assert_eq!(with(r#"["a","b"]"#, ok_delta, "[1,1]", 0), "m.json: field `accepting[1]`: state 1 is listed twice");
+        assert_eq!(with(r#"["a","b"]"#, ok_delta, "[]", 2), "m.json: field `start`: state 2 is out of range (0..2)");
+        assert!(
+            err(r#"{"states": 99999999999, "alphabet": "bytes", "start": 0, "accepting": [], "delta": []}"#)
+                .contains("machine too large: states")
         );
-        assert_eq!(
-            with(r#"["a","b"]"#, ok_delta, "[]", 2),
-            "m.json: field `start`: state 2 is out of range (0..2)"
-        );
-        assert!(err(r#"{"states": 99999999999, "alphabet": "bytes", "start": 0, "accepting": [], "delta": []}"#).contains("machine too large: states"));
         assert!(err(r#"{"states": -1}"#).contains("line 1"));
     }
 }

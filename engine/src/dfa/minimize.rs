@@ -39,19 +39,13 @@ fn reachable(dfa: &Dfa) -> Vec<u32> {
 pub fn minimize(dfa: &Dfa) -> Dfa {
     let k = dfa.symbols();
     let classes = dfa.classes();
-    let reps: Vec<u32> = (0..classes.count() as u32)
-        .map(|c| classes.representative(c))
-        .collect();
+    let reps: Vec<u32> = (0..classes.count() as u32).map(|c| classes.representative(c)).collect();
     let order = reachable(dfa);
     let mut block: Vec<u32> = vec![u32::MAX; dfa.states()];
     for &s in &order {
         block[s as usize] = u32::from(dfa.is_accepting(s));
     }
-    let mut count = order
-        .iter()
-        .map(|&s| block[s as usize])
-        .max()
-        .map_or(0, |m| m as usize + 1);
+    let mut count = order.iter().map(|&s| block[s as usize]).max().map_or(0, |m| m as usize + 1);
     let mut signature = Vec::with_capacity(reps.len() + 1);
     loop {
         let mut ids: HashMap<Vec<u32>, u32> = HashMap::with_capacity(count * 2);
@@ -93,15 +87,8 @@ pub fn minimize(dfa: &Dfa) -> Dfa {
         .map(|(s, a)| number[block[dfa.next(s, a) as usize] as usize])
         .collect();
     let accepting = rep.iter().map(|&s| dfa.is_accepting(s)).collect();
-    Dfa::new(
-        dfa.alphabet().clone(),
-        rep.len(),
-        0,
-        accepting,
-        delta,
-        "minimize",
-    )
-    .expect("the quotient of a valid DFA is valid")
+    Dfa::new(dfa.alphabet().clone(), rep.len(), 0, accepting, delta, "minimize")
+        .expect("the quotient of a valid DFA is valid")
 }
 
 /// Whether two machines over alphabets of the same size accept the same language
@@ -167,15 +154,7 @@ mod tests {
         let min = minimize(&m);
         assert_eq!(min.states(), 2);
         assert!(equivalent(&m, &min).unwrap());
-        let other = Dfa::new(
-            Alphabet::chars("ab").unwrap(),
-            1,
-            0,
-            vec![true],
-            vec![0, 0],
-            "t",
-        )
-        .unwrap();
+        let other = Dfa::new(Alphabet::chars("ab").unwrap(), 1, 0, vec![true], vec![0, 0], "t").unwrap();
         assert!(!equivalent(&m, &other).unwrap());
     }
 }

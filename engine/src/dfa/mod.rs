@@ -77,17 +77,13 @@ pub enum DfaError {
         message: String,
     },
     /// The regex compiler produced more states than allowed.
-    #[error(
-        "the regex set compiles to more than {limit} DFA states (raise --max-states, or simplify the patterns)"
-    )]
+    #[error("the regex set compiles to more than {limit} DFA states (raise --max-states, or simplify the patterns)")]
     RegexTooLarge {
         /// The state limit in force.
         limit: usize,
     },
     /// An input symbol is not in the machine's alphabet.
-    #[error(
-        "input {instance}: symbol {symbol:?} at position {position} is not in the machine's alphabet"
-    )]
+    #[error("input {instance}: symbol {symbol:?} at position {position} is not in the machine's alphabet")]
     UnknownSymbol {
         /// Which input (0-based).
         instance: usize,
@@ -153,42 +149,22 @@ impl Dfa {
             return Err(field("states", "a machine needs at least one state".into()));
         }
         if states > MAX_STATES {
-            return Err(DfaError::TooLarge {
-                what: "states",
-                got: states,
-                limit: MAX_STATES,
-            });
+            return Err(DfaError::TooLarge { what: "states", got: states, limit: MAX_STATES });
         }
         if symbols == 0 {
             return Err(field("alphabet", "the alphabet is empty".into()));
         }
         if symbols > MAX_SYMBOLS {
-            return Err(DfaError::TooLarge {
-                what: "symbols",
-                got: symbols,
-                limit: MAX_SYMBOLS,
-            });
+            return Err(DfaError::TooLarge { what: "symbols", got: symbols, limit: MAX_SYMBOLS });
         }
         if start as usize >= states {
-            return Err(field(
-                "start",
-                format!("state {start} is out of range (0..{states})"),
-            ));
+            return Err(field("start", format!("state {start} is out of range (0..{states})")));
         }
         if accepting.len() != states {
-            return Err(field(
-                "accepting",
-                format!("{} flags for {states} states", accepting.len()),
-            ));
+            return Err(field("accepting", format!("{} flags for {states} states", accepting.len())));
         }
         if delta.len() != states * symbols {
-            return Err(field(
-                "delta",
-                format!(
-                    "{} entries for {states} states × {symbols} symbols",
-                    delta.len()
-                ),
-            ));
+            return Err(field("delta", format!("{} entries for {states} states × {symbols} symbols", delta.len())));
         }
         if let Some(i) = delta.iter().position(|&t| t as usize >= states) {
             return Err(field(
@@ -196,13 +172,7 @@ impl Dfa {
                 format!("state {} is out of range (0..{states})", delta[i]),
             ));
         }
-        Ok(Dfa {
-            alphabet,
-            states,
-            start,
-            accepting,
-            delta,
-        })
+        Ok(Dfa { alphabet, states, start, accepting, delta })
     }
 
     /// The alphabet.
@@ -307,32 +277,11 @@ mod tests {
     fn invariants_are_checked() {
         let a = || Alphabet::chars("ab").unwrap();
         let e = Dfa::new(a(), 2, 0, vec![false; 2], vec![0, 1, 1, 2], "m.json").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "m.json: field `delta[1][1]`: state 2 is out of range (0..2)"
-        );
-        assert!(matches!(
-            Dfa::new(a(), 0, 0, vec![], vec![], "m"),
-            Err(DfaError::Field { .. })
-        ));
-        assert!(
-            Dfa::new(a(), 2, 2, vec![false; 2], vec![0; 4], "m")
-                .unwrap_err()
-                .to_string()
-                .contains("start")
-        );
-        assert!(
-            Dfa::new(a(), 2, 0, vec![false; 3], vec![0; 4], "m")
-                .unwrap_err()
-                .to_string()
-                .contains("accepting")
-        );
-        assert!(
-            Dfa::new(a(), 2, 0, vec![false; 2], vec![0; 3], "m")
-                .unwrap_err()
-                .to_string()
-                .contains("delta")
-        );
+        assert_eq!(e.to_string(), "m.json: field `delta[1][1]`: state 2 is out of range (0..2)");
+        assert!(matches!(Dfa::new(a(), 0, 0, vec![], vec![], "m"), Err(DfaError::Field { .. })));
+        assert!(Dfa::new(a(), 2, 2, vec![false; 2], vec![0; 4], "m").unwrap_err().to_string().contains("start"));
+        assert!(Dfa::new(a(), 2, 0, vec![false; 3], vec![0; 4], "m").unwrap_err().to_string().contains("accepting"));
+        assert!(Dfa::new(a(), 2, 0, vec![false; 2], vec![0; 3], "m").unwrap_err().to_string().contains("delta"));
         assert!(matches!(
             Dfa::new(a(), MAX_STATES + 1, 0, vec![], vec![], "m"),
             Err(DfaError::TooLarge { what: "states", .. })
@@ -342,9 +291,6 @@ mod tests {
     #[test]
     fn unknown_symbols_name_their_position() {
         let e = ab().encode(b"abca", 7).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "input 7: symbol \"c\" at position 2 is not in the machine's alphabet"
-        );
+        assert_eq!(e.to_string(), "input 7: symbol \"c\" at position 2 is not in the machine's alphabet");
     }
 }

@@ -13,11 +13,7 @@ use std::collections::HashMap;
 /// # Panics
 /// If the alphabets differ (a caller bug: both come from the same compiler).
 pub fn union(a: &Dfa, b: &Dfa) -> Dfa {
-    assert_eq!(
-        a.alphabet(),
-        b.alphabet(),
-        "union of machines over different alphabets"
-    );
+    assert_eq!(a.alphabet(), b.alphabet(), "union of machines over different alphabets");
     let k = a.symbols();
     let (ca, cb) = (a.classes(), b.classes());
     let mut joint: HashMap<(u32, u32), u32> = HashMap::new();
@@ -25,9 +21,7 @@ pub fn union(a: &Dfa, b: &Dfa) -> Dfa {
     let class_of: Vec<u32> = (0..k as u32)
         .map(|x| {
             let next = joint.len() as u32;
-            let c = *joint
-                .entry((ca.class_of(x), cb.class_of(x)))
-                .or_insert(next);
+            let c = *joint.entry((ca.class_of(x), cb.class_of(x))).or_insert(next);
             if c == next {
                 reps.push(x);
             }
@@ -56,19 +50,9 @@ pub fn union(a: &Dfa, b: &Dfa) -> Dfa {
         .flat_map(|s| class_of.iter().map(move |&c| (s, c)))
         .map(|(s, c)| by_class[s * j + c as usize])
         .collect();
-    let accepting = pairs
-        .iter()
-        .map(|&(s, t)| a.is_accepting(s) || b.is_accepting(t))
-        .collect();
-    let m = Dfa::new(
-        a.alphabet().clone(),
-        pairs.len(),
-        0,
-        accepting,
-        delta,
-        "union",
-    )
-    .expect("a product of valid machines is valid");
+    let accepting = pairs.iter().map(|&(s, t)| a.is_accepting(s) || b.is_accepting(t)).collect();
+    let m = Dfa::new(a.alphabet().clone(), pairs.len(), 0, accepting, delta, "union")
+        .expect("a product of valid machines is valid");
     minimize(&m)
 }
 
@@ -89,10 +73,7 @@ mod tests {
             for _ in 0..50 {
                 let len = r.below(12) as usize;
                 let w = random_input(k, len, &mut r);
-                assert_eq!(
-                    u.is_accepting(u.run(&w)),
-                    a.is_accepting(a.run(&w)) || b.is_accepting(b.run(&w))
-                );
+                assert_eq!(u.is_accepting(u.run(&w)), a.is_accepting(a.run(&w)) || b.is_accepting(b.run(&w)));
             }
         }
     }

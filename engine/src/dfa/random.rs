@@ -22,8 +22,7 @@ pub fn random_alphabet(symbols: usize) -> Alphabet {
     if symbols == 256 {
         Alphabet::Bytes
     } else {
-        Alphabet::from_chars((0..symbols).map(pool_char).collect())
-            .expect("pool characters are distinct")
+        Alphabet::from_chars((0..symbols).map(pool_char).collect()).expect("pool characters are distinct")
     }
 }
 
@@ -31,19 +30,9 @@ pub fn random_alphabet(symbols: usize) -> Alphabet {
 /// accepting with probability 1/2, start state 0. Panics if a size is zero or beyond
 /// the model's limits (workload generation is given checked sizes).
 pub fn random_dfa(states: usize, symbols: usize, rng: &mut WorkloadRng) -> Dfa {
-    let delta = (0..states * symbols)
-        .map(|_| rng.below(states as u64) as u32)
-        .collect();
+    let delta = (0..states * symbols).map(|_| rng.below(states as u64) as u32).collect();
     let accepting = (0..states).map(|_| rng.below(2) == 1).collect();
-    Dfa::new(
-        random_alphabet(symbols),
-        states,
-        0,
-        accepting,
-        delta,
-        "random",
-    )
-    .expect("sizes are checked by the caller")
+    Dfa::new(random_alphabet(symbols), states, 0, accepting, delta, "random").expect("sizes are checked by the caller")
 }
 
 /// A random input of `len` symbols for a machine of `symbols` symbols.

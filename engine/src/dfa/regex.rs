@@ -37,10 +37,7 @@ pub struct RegexConfig {
 
 impl Default for RegexConfig {
     fn default() -> Self {
-        RegexConfig {
-            full_match: false,
-            max_states: DEFAULT_MAX_STATES,
-        }
+        RegexConfig { full_match: false, max_states: DEFAULT_MAX_STATES }
     }
 }
 
@@ -53,11 +50,7 @@ impl Default for RegexConfig {
 /// well under a second this way).
 pub fn compile(patterns: &[String], cfg: &RegexConfig) -> Result<Dfa, DfaError> {
     if patterns.is_empty() {
-        return Err(DfaError::Regex {
-            index: 0,
-            pattern: String::new(),
-            message: "no pattern given".into(),
-        });
+        return Err(DfaError::Regex { index: 0, pattern: String::new(), message: "no pattern given".into() });
     }
     let mut machines = patterns
         .iter()
@@ -69,9 +62,7 @@ pub fn compile(patterns: &[String], cfg: &RegexConfig) -> Result<Dfa, DfaError> 
     while let Some(next) = machines.pop() {
         acc = union(&acc, &next);
         if acc.states() > cfg.max_states {
-            return Err(DfaError::RegexTooLarge {
-                limit: cfg.max_states,
-            });
+            return Err(DfaError::RegexTooLarge { limit: cfg.max_states });
         }
     }
     Ok(acc)
@@ -85,19 +76,11 @@ fn compile_one(index: usize, pattern: &str, cfg: &RegexConfig) -> Result<Dfa, Df
         pattern: pattern.to_string(),
         message: e.to_string(),
     })?;
-    let build_error = |message: String| DfaError::Regex {
-        index,
-        pattern: pattern.to_string(),
-        message,
-    };
+    let build_error = |message: String| DfaError::Regex { index, pattern: pattern.to_string(), message };
     let ra = dense::Builder::new()
         .configure(
             dense::Config::new()
-                .start_kind(if cfg.full_match {
-                    StartKind::Anchored
-                } else {
-                    StartKind::Unanchored
-                })
+                .start_kind(if cfg.full_match { StartKind::Anchored } else { StartKind::Unanchored })
                 .match_kind(MatchKind::All)
                 .minimize(false)
                 .dfa_size_limit(Some(512 << 20))
@@ -118,18 +101,12 @@ fn compile_one(index: usize, pattern: &str, cfg: &RegexConfig) -> Result<Dfa, Df
                 msg.push_str(" (write (?-u:\\b) for an ASCII word boundary)");
             }
             if msg.contains("size limit") {
-                DfaError::RegexTooLarge {
-                    limit: cfg.max_states,
-                }
+                DfaError::RegexTooLarge { limit: cfg.max_states }
             } else {
                 build_error(msg)
             }
         })?;
-    let anchored = if cfg.full_match {
-        Anchored::Yes
-    } else {
-        Anchored::No
-    };
+    let anchored = if cfg.full_match { Anchored::Yes } else { Anchored::No };
     let start = ra
         .start_state(&start::Config::new().anchored(anchored))
         .map_err(|e| build_error(format!("no start state: {e}")))?;
@@ -139,9 +116,7 @@ fn compile_one(index: usize, pattern: &str, cfg: &RegexConfig) -> Result<Dfa, Df
     })?;
     let min = minimize(&m);
     if min.states() > cfg.max_states {
-        return Err(DfaError::RegexTooLarge {
-            limit: cfg.max_states,
-        });
+        return Err(DfaError::RegexTooLarge { limit: cfg.max_states });
     }
     Ok(min)
 }
@@ -158,9 +133,7 @@ fn explore(ra: &dense::DFA<Vec<u32>>, start: StateID, cfg: &RegexConfig) -> Resu
         if id == next {
             order.push(s);
             if order.len() + 2 > cfg.max_states.saturating_mul(4) {
-                return Err(DfaError::RegexTooLarge {
-                    limit: cfg.max_states,
-                });
+                return Err(DfaError::RegexTooLarge { limit: cfg.max_states });
             }
         }
         Ok(id)
@@ -179,9 +152,7 @@ fn explore(ra: &dense::DFA<Vec<u32>>, start: StateID, cfg: &RegexConfig) -> Resu
                 return Err(DfaError::Regex {
                     index: 0,
                     pattern: String::new(),
-                    message:
-                        "a Unicode word boundary cannot be compiled to a byte DFA; use (?-u:\\b)"
-                            .into(),
+                    message: "a Unicode word boundary cannot be compiled to a byte DFA; use (?-u:\\b)".into(),
                 });
             } else if ra.is_dead_state(t) {
                 DEAD
@@ -203,37 +174,17 @@ fn explore(ra: &dense::DFA<Vec<u32>>, start: StateID, cfg: &RegexConfig) -> Resu
 /// the result has alphabet `chars` and the columns of those bytes. Used for machines
 /// whose inputs are known to come from a small alphabet (DNA: `ACGT`).
 pub fn restrict_to_chars(dfa: &Dfa, chars: &str) -> Result<Dfa, DfaError> {
-    let field = |message: String| DfaError::Field {
-        file: "--alphabet".into(),
-        field: "alphabet".into(),
-        message,
-    };
+    let field = |message: String| DfaError::Field { file: "--alphabet".into(), field: "alphabet".into(), message };
     if !matches!(dfa.alphabet(), Alphabet::Bytes) {
         return Err(field("only a byte machine can be restricted".into()));
     }
-    let alphabet = Alphabet::chars(chars)
-        .ok_or_else(|| field(format!("{chars:?} is empty or repeats a character")))?;
+    let alphabet = Alphabet::chars(chars).ok_or_else(|| field(format!("{chars:?} is empty or repeats a character")))?;
     let bytes: Vec<u32> = chars
         .chars()
-        .map(|c| {
-            if c.is_ascii() {
-                Ok(c as u32)
-            } else {
-                Err(field(format!("{c:?} is not an ASCII character")))
-            }
-        })
+        .map(|c| if c.is_ascii() { Ok(c as u32) } else { Err(field(format!("{c:?} is not an ASCII character"))) })
         .collect::<Result<_, _>>()?;
-    let delta = (0..dfa.states() as u32)
-        .flat_map(|s| bytes.iter().map(move |&b| dfa.next(s, b)))
-        .collect();
-    let m = Dfa::new(
-        alphabet,
-        dfa.states(),
-        dfa.start(),
-        dfa.accepting().to_vec(),
-        delta,
-        "restrict",
-    )?;
+    let delta = (0..dfa.states() as u32).flat_map(|s| bytes.iter().map(move |&b| dfa.next(s, b))).collect();
+    let m = Dfa::new(alphabet, dfa.states(), dfa.start(), dfa.accepting().to_vec(), delta, "restrict")?;
     Ok(minimize(&m))
 }
 
@@ -249,14 +200,7 @@ mod tests {
     fn contains_and_full_match() {
         let p = vec!["ab".to_string()];
         let c = compile(&p, &RegexConfig::default()).unwrap();
-        let f = compile(
-            &p,
-            &RegexConfig {
-                full_match: true,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let f = compile(&p, &RegexConfig { full_match: true, ..Default::default() }).unwrap();
         for (s, contains, full) in [
             (&b""[..], false, false),
             (b"ab", true, true),
@@ -282,29 +226,13 @@ mod tests {
 
     #[test]
     fn errors_are_clear() {
-        let e = compile(&["a(b".into()], &RegexConfig::default())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("regex 0 (\"a(b\")") && e.contains("unclosed group"),
-            "{e}"
-        );
-        let e = compile(&["ok".into(), "[z-a]".into()], &RegexConfig::default())
-            .unwrap_err()
-            .to_string();
+        let e = compile(&["a(b".into()], &RegexConfig::default()).unwrap_err().to_string();
+        assert!(e.starts_with("regex 0 (\"a(b\")") && e.contains("unclosed group"), "{e}");
+        let e = compile(&["ok".into(), "[z-a]".into()], &RegexConfig::default()).unwrap_err().to_string();
         assert!(e.starts_with("regex 1"), "{e}");
-        let e = compile(&["\\bword\\b".into()], &RegexConfig::default())
-            .unwrap_err()
-            .to_string();
+        let e = compile(&["\\bword\\b".into()], &RegexConfig::default()).unwrap_err().to_string();
         assert!(e.contains("(?-u:\\b)"), "{e}");
-        let e = compile(
-            &["a[ab]{12}".into()],
-            &RegexConfig {
-                max_states: 100,
-                ..Default::default()
-            },
-        )
-        .unwrap_err();
+        let e = compile(&["a[ab]{12}".into()], &RegexConfig { max_states: 100, ..Default::default() }).unwrap_err();
         assert_eq!(e, DfaError::RegexTooLarge { limit: 100 });
         assert!(compile(&[], &RegexConfig::default()).is_err());
     }

@@ -92,11 +92,7 @@ impl Kernels {
 
     /// [`crate::ring::dot`] on this backend (for comparing backends in one run).
     pub fn dot(&self, a: &[u64], b: &[u64]) -> u64 {
-        assert_eq!(
-            a.len(),
-            b.len(),
-            "Kernels::dot: slices must have equal lengths"
-        );
+        assert_eq!(a.len(), b.len(), "Kernels::dot: slices must have equal lengths");
         (self.dot)(a, b)
     }
 
@@ -109,20 +105,13 @@ impl Kernels {
 
 fn select() -> &'static Kernels {
     if let Ok(name) = std::env::var("PMSM_BACKEND") {
-        let wanted = [Backend::Portable, Backend::Avx2, Backend::Avx512]
-            .into_iter()
-            .find(|b| b.name() == name.trim());
+        let wanted = [Backend::Portable, Backend::Avx2, Backend::Avx512].into_iter().find(|b| b.name() == name.trim());
         match wanted.and_then(Backend::kernels) {
             Some(k) => return k,
-            None => eprintln!(
-                "pmsm: PMSM_BACKEND={name:?} is unknown or unsupported on this CPU; detecting instead"
-            ),
+            None => eprintln!("pmsm: PMSM_BACKEND={name:?} is unknown or unsupported on this CPU; detecting instead"),
         }
     }
-    [Backend::Avx512, Backend::Avx2]
-        .into_iter()
-        .find_map(Backend::kernels)
-        .unwrap_or(&portable::TABLE)
+    [Backend::Avx512, Backend::Avx2].into_iter().find_map(Backend::kernels).unwrap_or(&portable::TABLE)
 }
 
 /// The backend the public kernels dispatch to in this process.
@@ -132,10 +121,7 @@ pub fn active_backend() -> Backend {
 
 /// Every backend this CPU supports, portable first.
 pub fn available_backends() -> Vec<Backend> {
-    [Backend::Portable, Backend::Avx2, Backend::Avx512]
-        .into_iter()
-        .filter(|b| b.kernels().is_some())
-        .collect()
+    [Backend::Portable, Backend::Avx2, Backend::Avx512].into_iter().filter(|b| b.kernels().is_some()).collect()
 }
 
 #[cfg(test)]

@@ -74,10 +74,7 @@ pub(crate) fn xor_body(a: &mut [u64], b: &[u64]) {
 
 #[inline(always)]
 pub(crate) fn and_popcount_body(a: &[u64], b: &[u64]) -> u64 {
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x & y).count_ones() as u64)
-        .sum()
+    a.iter().zip(b).map(|(x, y)| (x & y).count_ones() as u64).sum()
 }
 
 /// XOR of `a[j] & b[j]` over all `j`: the parity of the result's popcount is the
@@ -149,9 +146,7 @@ pub(crate) fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) 
 /// Packs `parity(acc[k])` into bit `k`.
 #[inline(always)]
 pub(crate) fn fold_parities(acc: &[u64]) -> u64 {
-    acc.iter()
-        .enumerate()
-        .fold(0, |out, (k, a)| out | (((a.count_ones() & 1) as u64) << k))
+    acc.iter().enumerate().fold(0, |out, (k, a)| out | (((a.count_ones() & 1) as u64) << k))
 }
 
 #[cfg(test)]
@@ -172,12 +167,8 @@ mod tests {
     #[test]
     fn permuted_parities_is_the_definition() {
         // The definition, one bit at a time, on 4 words and 3 planes.
-        let t: Vec<u64> = (0..4u64)
-            .map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15))
-            .collect();
-        let planes: Vec<u64> = (0..12u64)
-            .map(|i| (i + 3).wrapping_mul(0xbf58_476d_1ce4_e5b9))
-            .collect();
+        let t: Vec<u64> = (0..4u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let planes: Vec<u64> = (0..12u64).map(|i| (i + 3).wrapping_mul(0xbf58_476d_1ce4_e5b9)).collect();
         let bit = |v: &[u64], j: usize| (v[j / 64] >> (j % 64)) & 1;
         for u in [0usize, 1, 63, 64, 65, 100, 255] {
             let mut want = 0;

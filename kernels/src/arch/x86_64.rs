@@ -30,8 +30,7 @@ pub(crate) struct Avx512(());
 
 impl Avx512 {
     pub(crate) fn new() -> Option<Self> {
-        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq"))
-            .then_some(Avx512(()))
+        (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512dq")).then_some(Avx512(()))
     }
 
     pub(crate) fn table(self) -> &'static Kernels {
@@ -120,25 +119,20 @@ fn dot_avx512_inner(a: &[u64], b: &[u64]) -> u64 {
         for (i, acc) in acc.iter_mut().enumerate() {
             // SAFETY: `x` and `y` hold 32 u64; lanes 8i..8i+8 are in bounds (i < 4).
             let (vx, vy) = unsafe {
-                (
-                    _mm512_loadu_si512(x.as_ptr().add(8 * i).cast()),
-                    _mm512_loadu_si512(y.as_ptr().add(8 * i).cast()),
-                )
+                (_mm512_loadu_si512(x.as_ptr().add(8 * i).cast()), _mm512_loadu_si512(y.as_ptr().add(8 * i).cast()))
             };
             *acc = _mm512_add_epi64(*acc, _mm512_mullo_epi64(vx, vy));
         }
     }
-    let sum = _mm512_add_epi64(
-        _mm512_add_epi64(acc[0], acc[1]),
-        _mm512_add_epi64(acc[2], acc[3]),
-    );
+    let sum = _mm512_add_epi64(_mm512_add_epi64(acc[0], acc[1]), _mm512_add_epi64(acc[2], acc[3]));
     let head = _mm512_reduce_add_epi64(sum) as u64;
     head.wrapping_add(portable::dot_body(ca.remainder(), cb.remainder()))
 }
 
-/// Words handled per pass: the permuted words are staged in a 4 KiB stack buffer that
-/// stays in L1 while every bit-plane is reduced against it.
-const CHUNK: usize = 512;
+/// Words handled per pass: the permuted words are staged in a 1 KiB stack buffer that
+/// stays in L1 while every bit-plane is reduced against it (small, because it is
+/// zero-initialised on every call).
+const CHUNK: usize = 128;
 
 fn permuted_parities_avx512(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
     if t.len() < 8 {

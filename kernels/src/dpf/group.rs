@@ -101,10 +101,7 @@ impl DpfGroup for RingLeaf {
     }
     #[inline]
     fn add(self, o: Self) -> Self {
-        RingLeaf([
-            self.0[0].wrapping_add(o.0[0]),
-            self.0[1].wrapping_add(o.0[1]),
-        ])
+        RingLeaf([self.0[0].wrapping_add(o.0[0]), self.0[1].wrapping_add(o.0[1])])
     }
     #[inline]
     fn neg(self) -> Self {

@@ -50,7 +50,7 @@ const KEY_VERSION: u8 = 1;
 const HEADER_BYTES: usize = 4;
 /// log2 of the leaves in one subtree of full-domain evaluation: 2^11 blocks (32 KiB)
 /// per scratch buffer keeps a whole subtree expansion in L1/L2.
-const SUBTREE_LOG: u32 = 11;
+const SUBTREE_LOG: u32 = 10;
 
 /// What can go wrong building, evaluating or decoding a DPF key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,6 +84,14 @@ pub enum DpfError {
         /// The domain size in bits.
         bits: u32,
     },
+    /// Keys evaluated together must share their domain and party.
+    #[error("keys evaluated together must share domain and party (found {bits} bits, party {party})")]
+    Mixed {
+        /// The odd key's domain bits.
+        bits: u32,
+        /// The odd key's party.
+        party: usize,
+    },
     /// Key bytes that do not decode.
     #[error("malformed DPF key: {0}")]
     Malformed(&'static str),
@@ -99,8 +107,9 @@ pub struct DpfKey<G: DpfGroup> {
     /// Per internal level: the correction masks for the left and right child, i.e. the
     /// seed correction (lsb clear) with that child's control-bit correction in the lsb.
     cws: Vec<[u128; 2]>,
-    /// Leaf correction words: one per child of the last level (one in all if `d = 0`).
-    leaf_cws: Vec<G>,
+    /// Leaf correction words: one per child of the last level (if `d = 0`, only the
+    /// first is used and the second is zero).
+    leaf_cws: [G; 2],
 }
 
 impl<G: DpfGroup> fmt::Debug for DpfKey<G> {
@@ -132,6 +141,17 @@ fn write_child_inputs(parents: &[u128], children: &mut [u128]) {
     }
 }
 
+/// MMO feed-forward and correction of one level: `children[2i + c] ^= seed(p_i) ⊕ c ⊕
+/// (t(p_i) · cw[c])`, where `children` holds the encrypted child inputs.
+#[inline(always)]
+fn correct_level(parents: &[u128], children: &mut [u128], [cw_l, cw_r]: [u128; 2]) {
+    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(2)) {
+        let (m, s) = (ctl_mask(*p), p & !1);
+        ch[0] ^= s ^ (m & cw_l);
+        ch[1] ^= s ^ TWEAK_RIGHT ^ (m & cw_r);
+    }
+}
+
 #[inline]
 fn ctl_mask(node: u128) -> u128 {
     0u128.wrapping_sub(node & 1)
@@ -160,87 +180,98 @@ impl<G: DpfGroup> Dpf<G> {
         beta: G::Output,
         seeds: [u128; 2],
     ) -> Result<[DpfKey<G>; 2], DpfError> {
+        let mut keys = Self::keygen_batch_with_seeds(domain_bits, &[(alpha, beta)], &[seeds])?;
+        Ok(keys.pop().expect("one point in, one key pair out"))
+    }
+
+    /// Keys for many points at once, on this thread. The trees are built level by
+    /// level across all points, so each level costs one AES call over `4·points`
+    /// blocks instead of one small call per point.
+    pub fn keygen_batch<R: RngCore + CryptoRng>(
+        domain_bits: u32,
+        points: &[(u64, G::Output)],
+        rng: &mut R,
+    ) -> Result<Vec<[DpfKey<G>; 2]>, DpfError> {
+        let seeds: Vec<[u128; 2]> = points
+            .iter()
+            .map(|_| [0, 1].map(|_| (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())))
+            .collect();
+        Self::keygen_batch_with_seeds(domain_bits, points, &seeds)
+    }
+
+    /// [`Dpf::keygen_batch`] with explicit root seeds (one pair per point).
+    fn keygen_batch_with_seeds(
+        domain_bits: u32,
+        points: &[(u64, G::Output)],
+        seeds: &[[u128; 2]],
+    ) -> Result<Vec<[DpfKey<G>; 2]>, DpfError> {
         if !(1..=MAX_DOMAIN_BITS).contains(&domain_bits) {
             return Err(DpfError::DomainBits { bits: domain_bits });
         }
-        if alpha >> domain_bits != 0 {
-            return Err(DpfError::PointOutOfDomain {
-                point: alpha,
-                bits: domain_bits,
-            });
+        if let Some(&(alpha, _)) = points.iter().find(|(a, _)| a >> domain_bits != 0) {
+            return Err(DpfError::PointOutOfDomain { point: alpha, bits: domain_bits });
         }
         let prg = FixedKeyPrg::get();
         let d = depth::<G>(domain_bits);
         let leaf_bits = domain_bits - d;
-        let pos = (alpha & ((1u64 << leaf_bits) - 1)) as usize;
-        let leaf_index = alpha >> leaf_bits;
-        let roots = [seeds[0] & !1, (seeds[1] & !1) | 1];
-        let unit = G::unit(pos, beta);
+        let k = points.len();
         // CW = (−1)^{t1} · (β_c − A0 + A1), so that (A0 + t0·CW) − (A1 + t1·CW) = β_c.
         let leaf_cw = |a: [G; 2], beta_c: G, t1: bool| {
             let cw = beta_c.add(a[0].neg()).add(a[1]);
             if t1 { cw.neg() } else { cw }
         };
+        let units: Vec<G> = points.iter().map(|&(a, b)| G::unit((a & ((1u64 << leaf_bits) - 1)) as usize, b)).collect();
+        let mut nodes: Vec<[u128; 2]> = seeds.iter().map(|s| [s[0] & !1, (s[1] & !1) | 1]).collect();
+        let roots = nodes.clone();
         if d == 0 {
-            let mut blocks = roots.map(|r| (r & !1) ^ TWEAK_LEAF);
+            let mut blocks: Vec<u128> = nodes.iter().flat_map(|n| n.map(|r| (r & !1) ^ TWEAK_LEAF)).collect();
             prg.hash_in_place(&mut blocks);
-            let cw = leaf_cw(blocks.map(G::from_block), unit, true);
-            return Ok(Self::keys(domain_bits, roots, Vec::new(), vec![cw]));
+            return Ok((0..k)
+                .map(|i| {
+                    let a = [G::from_block(blocks[2 * i]), G::from_block(blocks[2 * i + 1])];
+                    Self::keys(domain_bits, roots[i], Vec::new(), [leaf_cw(a, units[i], true), G::default()])
+                })
+                .collect());
         }
-        let mut nodes = roots;
-        let mut cws = Vec::with_capacity(d as usize - 1);
+        let mut cws: Vec<Vec<[u128; 2]>> = vec![Vec::with_capacity(d as usize - 1); k];
+        let mut ch = vec![0u128; 4 * k];
+        let expand = |nodes: &[[u128; 2]], ch: &mut [u128]| {
+            for (n, c) in nodes.iter().zip(ch.chunks_exact_mut(4)) {
+                c.copy_from_slice(&[n[0] & !1, (n[0] & !1) ^ TWEAK_RIGHT, n[1] & !1, (n[1] & !1) ^ TWEAK_RIGHT]);
+            }
+            prg.hash_in_place(ch);
+        };
         for level in 0..d - 1 {
-            let bit = ((leaf_index >> (d - 1 - level)) & 1) as usize;
-            let mut ch = [
-                nodes[0] & !1,
-                (nodes[0] & !1) ^ TWEAK_RIGHT,
-                nodes[1] & !1,
-                (nodes[1] & !1) ^ TWEAK_RIGHT,
-            ];
-            prg.hash_in_place(&mut ch);
-            let (c0, c1) = ([ch[0], ch[1]], [ch[2], ch[3]]);
-            let lose = 1 - bit;
-            let seed_cw = (c0[lose] ^ c1[lose]) & !1;
-            let t_l = ((c0[0] ^ c1[0]) & 1) ^ (bit as u128) ^ 1;
-            let t_r = ((c0[1] ^ c1[1]) & 1) ^ (bit as u128);
-            let cw = [seed_cw | t_l, seed_cw | t_r];
-            nodes = [
-                c0[bit] ^ (ctl_mask(nodes[0]) & cw[bit]),
-                c1[bit] ^ (ctl_mask(nodes[1]) & cw[bit]),
-            ];
-            cws.push(cw);
+            expand(&nodes, &mut ch);
+            for (i, (n, c)) in nodes.iter_mut().zip(ch.chunks_exact(4)).enumerate() {
+                let bit = (((points[i].0 >> leaf_bits) >> (d - 1 - level)) & 1) as usize;
+                let (c0, c1) = ([c[0], c[1]], [c[2], c[3]]);
+                let seed_cw = (c0[1 - bit] ^ c1[1 - bit]) & !1;
+                let t_l = ((c0[0] ^ c1[0]) & 1) ^ (bit as u128) ^ 1;
+                let t_r = ((c0[1] ^ c1[1]) & 1) ^ (bit as u128);
+                let cw = [seed_cw | t_l, seed_cw | t_r];
+                *n = [c0[bit] ^ (ctl_mask(n[0]) & cw[bit]), c1[bit] ^ (ctl_mask(n[1]) & cw[bit])];
+                cws[i].push(cw);
+            }
         }
-        let bit = (leaf_index & 1) as usize;
-        let mut ch = [
-            nodes[0] & !1,
-            (nodes[0] & !1) ^ TWEAK_RIGHT,
-            nodes[1] & !1,
-            (nodes[1] & !1) ^ TWEAK_RIGHT,
-        ];
-        prg.hash_in_place(&mut ch);
-        let t1 = nodes[1] & 1 == 1;
-        let leaf_cws = (0..2)
-            .map(|c| {
-                let beta_c = if c == bit { unit } else { G::default() };
-                leaf_cw([G::from_block(ch[c]), G::from_block(ch[2 + c])], beta_c, t1)
+        expand(&nodes, &mut ch);
+        Ok((0..k)
+            .map(|i| {
+                let c = &ch[4 * i..4 * i + 4];
+                let bit = ((points[i].0 >> leaf_bits) & 1) as usize;
+                let t1 = nodes[i][1] & 1 == 1;
+                let leaf_cws = [0, 1].map(|side| {
+                    let beta_c = if side == bit { units[i] } else { G::default() };
+                    leaf_cw([G::from_block(c[side]), G::from_block(c[2 + side])], beta_c, t1)
+                });
+                Self::keys(domain_bits, roots[i], std::mem::take(&mut cws[i]), leaf_cws)
             })
-            .collect();
-        Ok(Self::keys(domain_bits, roots, cws, leaf_cws))
+            .collect())
     }
 
-    fn keys(
-        domain_bits: u32,
-        roots: [u128; 2],
-        cws: Vec<[u128; 2]>,
-        leaf_cws: Vec<G>,
-    ) -> [DpfKey<G>; 2] {
-        Party::BOTH.map(|party| DpfKey {
-            party,
-            domain_bits,
-            root: roots[party.index()],
-            cws: cws.clone(),
-            leaf_cws: leaf_cws.clone(),
-        })
+    fn keys(domain_bits: u32, roots: [u128; 2], cws: Vec<[u128; 2]>, leaf_cws: [G; 2]) -> [DpfKey<G>; 2] {
+        debug_assert!(roots[0] & 1 == 0 && roots[1] & 1 == 1);
+        Party::BOTH.map(|party| DpfKey { party, domain_bits, root: roots[party.index()], cws: cws.clone(), leaf_cws })
     }
 
     /// Keys for many `(α, β)` points, generated in parallel (rayon). Each worker draws
@@ -251,18 +282,11 @@ impl<G: DpfGroup> Dpf<G> {
         rng: &mut SecretRng,
     ) -> Result<Vec<[DpfKey<G>; 2]>, DpfError> {
         const PER_TASK: usize = 256;
-        let forks: Vec<SecretRng> = (0..points.len().div_ceil(PER_TASK))
-            .map(|_| rng.fork())
-            .collect();
+        let forks: Vec<SecretRng> = (0..points.len().div_ceil(PER_TASK)).map(|_| rng.fork()).collect();
         let chunks: Vec<Vec<[DpfKey<G>; 2]>> = points
             .par_chunks(PER_TASK)
             .zip(forks)
-            .map(|(chunk, mut r)| {
-                chunk
-                    .iter()
-                    .map(|&(a, b)| Self::keygen(domain_bits, a, b, &mut r))
-                    .collect()
-            })
+            .map(|(chunk, mut r)| Self::keygen_batch(domain_bits, chunk, &mut r))
             .collect::<Result<_, _>>()?;
         Ok(chunks.into_iter().flatten().collect())
     }
@@ -287,7 +311,12 @@ impl<G: DpfGroup> DpfKey<G> {
 
     /// Key material in bits, as documented in the module docs.
     pub fn material_bits(&self) -> usize {
-        128 + 130 * self.cws.len() + 8 * G::BYTES * self.leaf_cws.len()
+        128 + 130 * self.cws.len() + 8 * G::BYTES * self.leaf_cw_count()
+    }
+
+    /// Leaf correction words in use: two, or one when the domain fits in one leaf.
+    fn leaf_cw_count(&self) -> usize {
+        if depth::<G>(self.domain_bits) == 0 { 1 } else { 2 }
     }
 
     /// Length of [`DpfKey::to_bytes`] for a domain of `domain_bits` bits:
@@ -304,10 +333,7 @@ impl<G: DpfGroup> DpfKey<G> {
     /// This server's share of `f(x)`.
     pub fn eval(&self, x: u64) -> Result<G::Output, DpfError> {
         if x >> self.domain_bits != 0 {
-            return Err(DpfError::PointOutOfDomain {
-                point: x,
-                bits: self.domain_bits,
-            });
+            return Err(DpfError::PointOutOfDomain { point: x, bits: self.domain_bits });
         }
         let prg = FixedKeyPrg::get();
         let d = depth::<G>(self.domain_bits);
@@ -317,11 +343,7 @@ impl<G: DpfGroup> DpfKey<G> {
         let mut node = self.root;
         let leaf = if d == 0 {
             let a = G::from_block(prg.hash((node & !1) ^ TWEAK_LEAF));
-            a.add(if node & 1 == 1 {
-                self.leaf_cws[0]
-            } else {
-                G::default()
-            })
+            a.add(if node & 1 == 1 { self.leaf_cws[0] } else { G::default() })
         } else {
             for level in 0..d - 1 {
                 let bit = ((leaf_index >> (d - 1 - level)) & 1) as usize;
@@ -330,17 +352,9 @@ impl<G: DpfGroup> DpfKey<G> {
             }
             let bit = (leaf_index & 1) as usize;
             let a = G::from_block(prg.hash((node & !1) ^ bit as u128));
-            a.add(if node & 1 == 1 {
-                self.leaf_cws[bit]
-            } else {
-                G::default()
-            })
+            a.add(if node & 1 == 1 { self.leaf_cws[bit] } else { G::default() })
         };
-        let leaf = if self.party == Party::P1 {
-            leaf.neg()
-        } else {
-            leaf
-        };
+        let leaf = if self.party == Party::P1 { leaf.neg() } else { leaf };
         Ok(leaf.get(pos))
     }
 
@@ -352,10 +366,7 @@ impl<G: DpfGroup> DpfKey<G> {
     pub fn eval_full_into(&self, out: &mut [G]) -> Result<(), DpfError> {
         self.check_full_eval()?;
         if out.len() != self.leaves() {
-            return Err(DpfError::BufferLength {
-                got: out.len(),
-                want: self.leaves(),
-            });
+            return Err(DpfError::BufferLength { got: out.len(), want: self.leaves() });
         }
         let prg = FixedKeyPrg::get();
         let d = depth::<G>(self.domain_bits);
@@ -392,9 +403,68 @@ impl<G: DpfGroup> DpfKey<G> {
 
     fn check_full_eval(&self) -> Result<(), DpfError> {
         if depth::<G>(self.domain_bits) > 32 {
-            return Err(DpfError::DomainTooLargeForFullEval {
-                bits: self.domain_bits,
-            });
+            return Err(DpfError::DomainTooLargeForFullEval { bits: self.domain_bits });
+        }
+        Ok(())
+    }
+
+    /// Full-domain evaluation of many keys (same party, same domain) into `out`, which
+    /// holds `keys.len() · leaves` leaves, key after key.
+    ///
+    /// # Performance
+    /// Small trees are expanded together, level by level, in groups that fill one
+    /// 2^11-block working set: one AES call per level for the whole group.
+    pub fn eval_full_many(keys: &[DpfKey<G>], out: &mut [G]) -> Result<(), DpfError> {
+        let Some(first) = keys.first() else { return Ok(()) };
+        let (bits, party, leaves) = (first.domain_bits, first.party, first.leaves());
+        if let Some(k) = keys.iter().find(|k| k.domain_bits != bits || k.party != party) {
+            return Err(DpfError::Mixed { bits: k.domain_bits, party: k.party.index() });
+        }
+        first.check_full_eval()?;
+        if out.len() != keys.len() * leaves {
+            return Err(DpfError::BufferLength { got: out.len(), want: keys.len() * leaves });
+        }
+        let d = depth::<G>(bits);
+        if d == 0 || d >= SUBTREE_LOG {
+            for (k, o) in keys.iter().zip(out.chunks_exact_mut(leaves)) {
+                k.eval_full_into(o)?;
+            }
+            return Ok(());
+        }
+        let prg = FixedKeyPrg::get();
+        let group = 1usize << (SUBTREE_LOG - d);
+        let mut a = vec![0u128; group << d];
+        let mut b = vec![0u128; group << d];
+        for (ks, o) in keys.chunks(group).zip(out.chunks_mut(group * leaves)) {
+            for (slot, k) in a.iter_mut().zip(ks) {
+                *slot = k.root;
+            }
+            let mut m = ks.len();
+            for level in 0..d - 1 {
+                write_child_inputs(&a[..m], &mut b[..2 * m]);
+                prg.encrypt_in_place(&mut b[..2 * m]);
+                // Key i owns parents [i << level, (i + 1) << level): one correction word
+                // per key, a tight loop per key.
+                let per_key = 1usize << level;
+                for (key, (ps, chs)) in
+                    ks.iter().zip(a[..m].chunks_exact(per_key).zip(b[..2 * m].chunks_exact_mut(2 * per_key)))
+                {
+                    correct_level(ps, chs, key.cws[level as usize]);
+                }
+                core::mem::swap(&mut a, &mut b);
+                m *= 2;
+            }
+            write_child_inputs(&a[..m], &mut b[..2 * m]);
+            prg.encrypt_in_place(&mut b[..2 * m]);
+            let per_key = m / ks.len();
+            for (key, ((ps, chs), o)) in ks.iter().zip(
+                a[..m]
+                    .chunks_exact(per_key)
+                    .zip(b[..2 * m].chunks_exact(2 * per_key))
+                    .zip(o.chunks_exact_mut(2 * per_key)),
+            ) {
+                key.finish_leaves(ps, chs, o);
+            }
         }
         Ok(())
     }
@@ -412,42 +482,27 @@ impl<G: DpfGroup> DpfKey<G> {
     /// One AES call for the whole level, then one fused pass for the MMO feed-forward
     /// and the (branch-free) correction.
     #[inline]
-    fn expand_internal(
-        &self,
-        prg: &FixedKeyPrg,
-        parents: &[u128],
-        level: u32,
-        children: &mut [u128],
-    ) {
+    fn expand_internal(&self, prg: &FixedKeyPrg, parents: &[u128], level: u32, children: &mut [u128]) {
         write_child_inputs(parents, children);
         prg.encrypt_in_place(children);
-        let [cw_l, cw_r] = self.cws[level as usize];
-        for (p, ch) in parents.iter().zip(children.chunks_exact_mut(2)) {
-            let (m, s) = (ctl_mask(*p), p & !1);
-            ch[0] ^= s ^ (m & cw_l);
-            ch[1] ^= s ^ TWEAK_RIGHT ^ (m & cw_r);
-        }
+        correct_level(parents, children, self.cws[level as usize]);
     }
 
     /// The last expansion: leaves `out[2i + c]` from `parents`, with `scratch` of
     /// `2·parents.len()` blocks.
     #[inline]
-    fn expand_leaves(
-        &self,
-        prg: &FixedKeyPrg,
-        parents: &[u128],
-        scratch: &mut [u128],
-        out: &mut [G],
-    ) {
+    fn expand_leaves(&self, prg: &FixedKeyPrg, parents: &[u128], scratch: &mut [u128], out: &mut [G]) {
         write_child_inputs(parents, scratch);
         prg.encrypt_in_place(scratch);
+        self.finish_leaves(parents, scratch, out);
+    }
+
+    /// Leaves from the encrypted child inputs `enc` (MMO feed-forward, correction, sign).
+    #[inline]
+    fn finish_leaves(&self, parents: &[u128], enc: &[u128], out: &mut [G]) {
         let [cw_l, cw_r] = [self.leaf_cws[0], self.leaf_cws[1]];
         let negate = self.party == Party::P1;
-        for ((p, ch), o) in parents
-            .iter()
-            .zip(scratch.chunks_exact(2))
-            .zip(out.chunks_exact_mut(2))
-        {
+        for ((p, ch), o) in parents.iter().zip(enc.chunks_exact(2)).zip(out.chunks_exact_mut(2)) {
             let (keep, s) = (0u64.wrapping_sub((p & 1) as u64), p & !1);
             let l = G::from_block(ch[0] ^ s).add(cw_l.masked(keep));
             let r = G::from_block(ch[1] ^ s ^ TWEAK_RIGHT).add(cw_r.masked(keep));
@@ -468,12 +523,13 @@ impl<G: DpfGroup> DpfKey<G> {
     /// level (left then right, least significant bit first), then the leaf corrections.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(Self::encoded_len(self.domain_bits));
-        out.extend_from_slice(&[
-            KEY_VERSION,
-            G::TAG,
-            self.party.index() as u8,
-            self.domain_bits as u8,
-        ]);
+        self.write_bytes(&mut out);
+        out
+    }
+
+    /// Appends [`DpfKey::to_bytes`] to `out` (no intermediate allocation).
+    pub fn write_bytes(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[KEY_VERSION, G::TAG, self.party.index() as u8, self.domain_bits as u8]);
         out.extend_from_slice(&self.root.to_le_bytes());
         for [l, _] in &self.cws {
             out.extend_from_slice(&(l & !1).to_le_bytes());
@@ -483,19 +539,16 @@ impl<G: DpfGroup> DpfKey<G> {
             bits[i / 4] |= (((l & 1) as u8) | (((r & 1) as u8) << 1)) << (2 * (i % 4));
         }
         out.extend_from_slice(&bits);
-        for cw in &self.leaf_cws {
-            cw.write(&mut out);
+        for cw in &self.leaf_cws[..self.leaf_cw_count()] {
+            cw.write(out);
         }
-        out
     }
 
     /// Decodes [`DpfKey::to_bytes`], checking every field.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DpfError> {
         use DpfError::Malformed;
-        let header: [u8; HEADER_BYTES] = bytes
-            .get(..HEADER_BYTES)
-            .and_then(|h| h.try_into().ok())
-            .ok_or(Malformed("shorter than its header"))?;
+        let header: [u8; HEADER_BYTES] =
+            bytes.get(..HEADER_BYTES).and_then(|h| h.try_into().ok()).ok_or(Malformed("shorter than its header"))?;
         let [version, tag, party, bits] = header;
         if version != KEY_VERSION {
             return Err(Malformed("unknown key version"));
@@ -503,8 +556,7 @@ impl<G: DpfGroup> DpfKey<G> {
         if tag != G::TAG {
             return Err(Malformed("key is for another output group"));
         }
-        let party =
-            Party::from_index(party as usize).ok_or(Malformed("party byte is neither 0 nor 1"))?;
+        let party = Party::from_index(party as usize).ok_or(Malformed("party byte is neither 0 nor 1"))?;
         let bits = u32::from(bits);
         if !(1..=MAX_DOMAIN_BITS).contains(&bits) {
             return Err(DpfError::DomainBits { bits });
@@ -512,8 +564,7 @@ impl<G: DpfGroup> DpfKey<G> {
         if bytes.len() != Self::encoded_len(bits) {
             return Err(Malformed("length does not match the domain size"));
         }
-        let block =
-            |at: usize| u128::from_le_bytes(bytes[at..at + 16].try_into().expect("16 bytes"));
+        let block = |at: usize| u128::from_le_bytes(bytes[at..at + 16].try_into().expect("16 bytes"));
         let root = block(HEADER_BYTES);
         if (root & 1) as usize != party.index() {
             return Err(Malformed("root control bit does not match the party"));
@@ -528,9 +579,7 @@ impl<G: DpfGroup> DpfKey<G> {
         at += 16 * internal;
         let packed = &bytes[at..at + internal.div_ceil(4)];
         if !internal.is_multiple_of(4) && packed[packed.len() - 1] >> (2 * (internal % 4)) != 0 {
-            return Err(Malformed(
-                "padding bits of the control corrections are not zero",
-            ));
+            return Err(Malformed("padding bits of the control corrections are not zero"));
         }
         let cws = seeds
             .iter()
@@ -541,17 +590,11 @@ impl<G: DpfGroup> DpfKey<G> {
             })
             .collect();
         at += internal.div_ceil(4);
-        let leaf_cws = bytes[at..]
-            .chunks_exact(G::BYTES)
-            .map(|c| G::read(c).ok_or(Malformed("leaf correction word is not canonical")))
-            .collect::<Result<Vec<G>, _>>()?;
-        Ok(DpfKey {
-            party,
-            domain_bits: bits,
-            root,
-            cws,
-            leaf_cws,
-        })
+        let mut leaf_cws = [G::default(); 2];
+        for (slot, c) in leaf_cws.iter_mut().zip(bytes[at..].chunks_exact(G::BYTES)) {
+            *slot = G::read(c).ok_or(Malformed("leaf correction word is not canonical"))?;
+        }
+        Ok(DpfKey { party, domain_bits: bits, root, cws, leaf_cws })
     }
 }
 

@@ -45,11 +45,7 @@ fn check<G: DpfGroup>(bits: u32, alpha: u64, beta: G::Output, full: bool, seed: 
         let mut w = WorkloadRng::seed_from_u64(seed);
         for x in [alpha, alpha ^ 1, 0, w.below(1 << bits)] {
             let y = G::unit(0, keys[0].eval(x).unwrap()).add(G::unit(0, keys[1].eval(x).unwrap()));
-            assert_eq!(
-                y.get(0),
-                if x == alpha { beta } else { zero },
-                "bits {bits} x {x}"
-            );
+            assert_eq!(y.get(0), if x == alpha { beta } else { zero }, "bits {bits} x {x}");
         }
     }
     for k in &keys {
@@ -73,13 +69,7 @@ fn bit_outputs_every_domain_1_to_24() {
 fn ring_outputs_every_domain_1_to_24() {
     let mut w = WorkloadRng::seed_from_u64(2);
     for bits in 1..=24 {
-        check::<RingLeaf>(
-            bits,
-            w.below(1 << bits),
-            w.next_u64(),
-            bits <= 18,
-            w.next_u64(),
-        );
+        check::<RingLeaf>(bits, w.below(1 << bits), w.next_u64(), bits <= 18, w.next_u64());
     }
 }
 
@@ -116,11 +106,7 @@ proptest! {
 fn key_sizes_follow_the_formula() {
     for bits in 8..=40 {
         let [k, _] = Dpf::<BitLeaf>::keygen(bits, 0, true, &mut rng(1)).unwrap();
-        assert_eq!(
-            k.material_bits(),
-            130 * (bits as usize - 7) + 254,
-            "bits {bits}"
-        );
+        assert_eq!(k.material_bits(), 130 * (bits as usize - 7) + 254, "bits {bits}");
     }
     let [k, _] = Dpf::<BitLeaf>::keygen(18, 5, true, &mut rng(1)).unwrap();
     assert_eq!(k.material_bits(), 1684);
@@ -134,32 +120,14 @@ fn key_sizes_follow_the_formula() {
 #[test]
 fn bad_arguments_are_typed_errors() {
     let r = &mut rng(0);
-    assert_eq!(
-        Dpf::<BitLeaf>::keygen(0, 0, true, r).unwrap_err(),
-        DpfError::DomainBits { bits: 0 }
-    );
-    assert_eq!(
-        Dpf::<BitLeaf>::keygen(49, 0, true, r).unwrap_err(),
-        DpfError::DomainBits { bits: 49 }
-    );
-    assert_eq!(
-        Dpf::<BitLeaf>::keygen(4, 16, true, r).unwrap_err(),
-        DpfError::PointOutOfDomain { point: 16, bits: 4 }
-    );
+    assert_eq!(Dpf::<BitLeaf>::keygen(0, 0, true, r).unwrap_err(), DpfError::DomainBits { bits: 0 });
+    assert_eq!(Dpf::<BitLeaf>::keygen(49, 0, true, r).unwrap_err(), DpfError::DomainBits { bits: 49 });
+    assert_eq!(Dpf::<BitLeaf>::keygen(4, 16, true, r).unwrap_err(), DpfError::PointOutOfDomain { point: 16, bits: 4 });
     let [k, _] = Dpf::<BitLeaf>::keygen(10, 3, true, r).unwrap();
-    assert!(matches!(
-        k.eval(1024),
-        Err(DpfError::PointOutOfDomain { .. })
-    ));
-    assert!(matches!(
-        k.eval_full_into(&mut [BitLeaf::default(); 3]),
-        Err(DpfError::BufferLength { got: 3, want: 8 })
-    ));
+    assert!(matches!(k.eval(1024), Err(DpfError::PointOutOfDomain { .. })));
+    assert!(matches!(k.eval_full_into(&mut [BitLeaf::default(); 3]), Err(DpfError::BufferLength { got: 3, want: 8 })));
     let [big, _] = Dpf::<RingLeaf>::keygen(40, 3, 1, r).unwrap();
-    assert!(matches!(
-        big.eval_full(),
-        Err(DpfError::DomainTooLargeForFullEval { bits: 40 })
-    ));
+    assert!(matches!(big.eval_full(), Err(DpfError::DomainTooLargeForFullEval { bits: 40 })));
 }
 
 #[test]
@@ -171,22 +139,10 @@ fn malformed_keys_are_rejected() {
         f(&mut b);
         DpfKey::<BitLeaf>::from_bytes(&b).unwrap_err()
     };
-    assert_eq!(
-        bad(&|b| b.truncate(2)),
-        DpfError::Malformed("shorter than its header")
-    );
-    assert_eq!(
-        bad(&|b| b[0] = 9),
-        DpfError::Malformed("unknown key version")
-    );
-    assert_eq!(
-        bad(&|b| b[1] = RingLeaf::TAG),
-        DpfError::Malformed("key is for another output group")
-    );
-    assert_eq!(
-        bad(&|b| b[2] = 2),
-        DpfError::Malformed("party byte is neither 0 nor 1")
-    );
+    assert_eq!(bad(&|b| b.truncate(2)), DpfError::Malformed("shorter than its header"));
+    assert_eq!(bad(&|b| b[0] = 9), DpfError::Malformed("unknown key version"));
+    assert_eq!(bad(&|b| b[1] = RingLeaf::TAG), DpfError::Malformed("key is for another output group"));
+    assert_eq!(bad(&|b| b[2] = 2), DpfError::Malformed("party byte is neither 0 nor 1"));
     assert_eq!(bad(&|b| b[3] = 60), DpfError::DomainBits { bits: 60 });
     assert_eq!(
         bad(&|b| {
@@ -194,14 +150,8 @@ fn malformed_keys_are_rejected() {
         }),
         DpfError::Malformed("length does not match the domain size")
     );
-    assert_eq!(
-        bad(&|b| b[4] ^= 1),
-        DpfError::Malformed("root control bit does not match the party")
-    );
-    assert_eq!(
-        bad(&|b| b[20] |= 1),
-        DpfError::Malformed("seed correction word has its low bit set")
-    );
+    assert_eq!(bad(&|b| b[4] ^= 1), DpfError::Malformed("root control bit does not match the party"));
+    assert_eq!(bad(&|b| b[20] |= 1), DpfError::Malformed("seed correction word has its low bit set"));
     // 12 internal levels → 3 packed bytes, fully used; use a domain with padding instead.
     let [k, _] = Dpf::<BitLeaf>::keygen(17, 1, true, &mut rng(5)).unwrap(); // d = 10: 9 internal
     let mut b = k.to_bytes();
@@ -227,17 +177,9 @@ fn one_key_alone_looks_the_same_for_every_point() {
     // one key is balanced whatever the point (each output bit ~ Bernoulli(1/2)).
     for alpha in [0u64, 1, 4095] {
         let [k0, _] = Dpf::<BitLeaf>::keygen(12, alpha, true, &mut rng(alpha + 10)).unwrap();
-        let ones: u32 = k0
-            .eval_full()
-            .unwrap()
-            .iter()
-            .map(|l| l.0[0].count_ones() + l.0[1].count_ones())
-            .sum();
+        let ones: u32 = k0.eval_full().unwrap().iter().map(|l| l.0[0].count_ones() + l.0[1].count_ones()).sum();
         // 4096 fair bits: mean 2048, sd 32; 6 sd bounds.
-        assert!(
-            (2048 - 192..=2048 + 192).contains(&ones),
-            "alpha {alpha}: {ones} ones"
-        );
+        assert!((2048 - 192..=2048 + 192).contains(&ones), "alpha {alpha}: {ones} ones");
     }
 }
 
@@ -252,4 +194,37 @@ fn gen_many_matches_points_and_debug_is_redacted() {
     }
     let dbg = format!("{:?}", keys[0][0]);
     assert!(dbg.contains("redacted") && !dbg.contains("root"), "{dbg}");
+}
+
+#[test]
+fn batched_generation_and_evaluation_match_single_keys() {
+    let mut r = rng(77);
+    for bits in [1u32, 3, 7, 8, 10, 14, 17, 19] {
+        let points: Vec<(u64, bool)> = (0..37u64).map(|i| ((i * 2654435761) % (1 << bits), true)).collect();
+        let keys = Dpf::<BitLeaf>::keygen_batch(bits, &points, &mut r).unwrap();
+        let (k0, k1): (Vec<_>, Vec<_>) = keys.into_iter().map(|[a, b]| (a, b)).unzip();
+        let leaves = k0[0].leaves();
+        let mut y0 = vec![BitLeaf::default(); 37 * leaves];
+        let mut y1 = vec![BitLeaf::default(); 37 * leaves];
+        DpfKey::eval_full_many(&k0, &mut y0).unwrap();
+        DpfKey::eval_full_many(&k1, &mut y1).unwrap();
+        for (i, (alpha, _)) in points.iter().enumerate() {
+            assert_eq!(&y0[i * leaves..(i + 1) * leaves], &k0[i].eval_full().unwrap()[..], "bits {bits} key {i}");
+            for x in 0..(1u64 << bits).min(1 << 12) {
+                let (l, p) = ((x >> 7) as usize, (x & 127) as usize);
+                let got = y0[i * leaves + l].get(p) ^ y1[i * leaves + l].get(p);
+                assert_eq!(got, x == *alpha, "bits {bits} key {i} x {x}");
+            }
+        }
+    }
+    let ring = Dpf::<RingLeaf>::keygen_batch(9, &[(3, 5), (511, 7)], &mut r).unwrap();
+    let (k0, k1): (Vec<_>, Vec<_>) = ring.into_iter().map(|[a, b]| (a, b)).unzip();
+    let mut y0 = vec![RingLeaf::default(); 2 * 256];
+    let mut y1 = vec![RingLeaf::default(); 2 * 256];
+    DpfKey::eval_full_many(&k0, &mut y0).unwrap();
+    DpfKey::eval_full_many(&k1, &mut y1).unwrap();
+    let sum = |i: usize, x: usize| y0[i * 256 + x / 2].get(x % 2).wrapping_add(y1[i * 256 + x / 2].get(x % 2));
+    assert_eq!((sum(0, 3), sum(0, 4), sum(1, 511), sum(1, 0)), (5, 0, 7, 0));
+    let mixed = [k0.into_iter().next().unwrap(), k1.into_iter().next().unwrap()];
+    assert!(matches!(DpfKey::eval_full_many(&mixed, &mut y0), Err(DpfError::Mixed { .. })));
 }

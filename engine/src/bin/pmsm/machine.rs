@@ -43,31 +43,22 @@ impl MachineArgs {
         };
         if let Some(path) = self.dfa.as_deref().or(positional) {
             if self.is_regex() {
-                return Err(usage(
-                    "give either a DFA file or regular expressions, not both",
-                ));
+                return Err(usage("give either a DFA file or regular expressions, not both"));
             }
             return json::load(path);
         }
         let mut patterns = self.regex.clone();
         if let Some(path) = &self.regex_file {
-            let text = std::fs::read_to_string(path).map_err(|e| DfaError::Io {
-                file: path.display().to_string(),
-                message: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| DfaError::Io { file: path.display().to_string(), message: e.to_string() })?;
             patterns.extend(read_patterns(&text));
         }
         if patterns.is_empty() {
-            return Err(usage(
-                "no machine: give --dfa FILE, --regex PATTERN or --regex-file FILE",
-            ));
+            return Err(usage("no machine: give --dfa FILE, --regex PATTERN or --regex-file FILE"));
         }
         let m = regex::compile(
             &patterns,
-            &regex::RegexConfig {
-                full_match: self.full_match,
-                max_states: self.max_states,
-            },
+            &regex::RegexConfig { full_match: self.full_match, max_states: self.max_states },
         )?;
         match &self.alphabet {
             Some(chars) => regex::restrict_to_chars(&m, chars),
@@ -78,11 +69,7 @@ impl MachineArgs {
 
 /// Patterns of a rule file: one per line, skipping blank lines and `#` comments.
 pub fn read_patterns(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim_end)
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(String::from)
-        .collect()
+    text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(String::from).collect()
 }
 
 /// The facts `pmsm info` reports.

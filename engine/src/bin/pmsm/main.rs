@@ -8,8 +8,11 @@ mod machine;
 use clap::{Parser, Subcommand};
 use machine::MachineArgs;
 use mimalloc::MiMalloc;
+use pmsm_engine::Engine;
 use pmsm_engine::dfa::{self, json, random::random_dfa};
 use pmsm_engine::input::read_inputs;
+use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
+use pmsm_engine::transport::Link;
 use pmsm_kernels::rng::WorkloadRng;
 use serde_json::json;
 use std::io::Write;
@@ -20,11 +23,7 @@ use std::process::ExitCode;
 static GLOBAL: MiMalloc = MiMalloc;
 
 #[derive(Parser)]
-#[command(
-    name = "pmsm",
-    version,
-    about = "Private finite state machines between two non-colluding servers"
-)]
+#[command(name = "pmsm", version, about = "Private finite state machines between two non-colluding servers")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -56,6 +55,28 @@ enum Command {
         machine: MachineArgs,
         #[command(flatten)]
         inputs: InputArgs,
+    },
+    /// Run the machine privately: client, two servers and dealer in this process.
+    Run {
+        #[command(flatten)]
+        machine: MachineArgs,
+        #[command(flatten)]
+        inputs: InputArgs,
+        /// lookup-xor (boolean shares, the fast path) or lookup-ring (Z_2^64 shares).
+        #[arg(long, default_value = "lookup-xor")]
+        protocol: Protocol,
+        /// What the client learns: state or accept [default: accept for --regex, state for --dfa].
+        #[arg(long)]
+        reveal: Option<Reveal>,
+        /// Symbol classes: auto, on or off.
+        #[arg(long, default_value = "auto")]
+        classes: String,
+        /// Instances per chunk.
+        #[arg(long, default_value_t = pmsm_engine::DEFAULT_CHUNK)]
+        chunk: usize,
+        /// One JSON object per instance, then a summary line.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a seeded random DFA (xoshiro; a workload, not a secret).
     RandomDfa {
@@ -104,52 +125,31 @@ struct Failure {
 
 impl From<pmsm_engine::Error> for Failure {
     fn from(e: pmsm_engine::Error) -> Self {
-        Failure {
-            message: e.to_string(),
-            code: 2,
-        }
+        Failure { message: e.to_string(), code: 2 }
     }
 }
 
 impl From<dfa::DfaError> for Failure {
     fn from(e: dfa::DfaError) -> Self {
-        Failure {
-            message: e.to_string(),
-            code: 2,
-        }
+        Failure { message: e.to_string(), code: 2 }
     }
 }
 
 fn write_file(path: &PathBuf, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|e| Failure {
-        message: format!("{}: {e}", path.display()),
-        code: 1,
-    })
+    std::fs::write(path, text).map_err(|e| Failure { message: format!("{}: {e}", path.display()), code: 1 })
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let io = |e: std::io::Error| Failure {
-        message: format!("writing output: {e}"),
-        code: 1,
-    };
+    let io = |e: std::io::Error| Failure { message: format!("writing output: {e}"), code: 1 };
     match cli.command {
         Command::Compile { machine, out: path } => {
             let m = machine.load(None)?;
             write_file(&path, &json::to_json_string(&m))?;
-            eprintln!(
-                "pmsm: wrote {} ({} states, {} symbols)",
-                path.display(),
-                m.states(),
-                m.symbols()
-            );
+            eprintln!("pmsm: wrote {} ({} states, {} symbols)", path.display(), m.states(), m.symbols());
         }
-        Command::Info {
-            file,
-            machine,
-            json: as_json,
-        } => {
+        Command::Info { file, machine, json: as_json } => {
             let m = machine.load(file.as_deref())?;
             let info = machine::describe(&m);
             if as_json {
@@ -161,29 +161,79 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Eval { machine, inputs } => {
             let m = machine.load(None)?;
             let texts = inputs.load()?;
-            let encoded = texts
-                .iter()
-                .enumerate()
-                .map(|(i, t)| m.encode(t, i))
-                .collect::<Result<Vec<_>, _>>()?;
+            let encoded = texts.iter().enumerate().map(|(i, t)| m.encode(t, i)).collect::<Result<Vec<_>, _>>()?;
             for (i, s) in m.run_batch(&encoded).into_iter().enumerate() {
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"instance": i, "final_state": s, "accept": m.is_accepting(s)})
-                )
-                .map_err(io)?;
+                writeln!(out, "{}", json!({"instance": i, "final_state": s, "accept": m.is_accepting(s)}))
+                    .map_err(io)?;
             }
         }
-        Command::RandomDfa {
-            states,
-            symbols,
-            seed,
-            out: path,
-        } => {
-            if !(1..=dfa::MAX_STATES).contains(&states)
-                || !(1..=dfa::MAX_SYMBOLS).contains(&symbols)
-            {
+        Command::Run { machine, inputs, protocol, reveal, classes, chunk, json: as_json } => {
+            let m = machine.load(None)?;
+            let reveal = reveal.unwrap_or(if machine.is_regex() { Reveal::Accept } else { Reveal::State });
+            let classes = match classes.as_str() {
+                "auto" => ClassMode::Auto,
+                "on" => ClassMode::On,
+                "off" => ClassMode::Off,
+                other => {
+                    return Err(Failure { message: format!("--classes {other:?}: expected auto, on or off"), code: 2 });
+                }
+            };
+            let texts = inputs.load()?;
+            let engine = Engine::builder(m).protocol(protocol).reveal(reveal).classes(classes).chunk(chunk).build()?;
+            let report = engine.run_texts(&texts).map_err(|e| {
+                let code = if matches!(e, pmsm_engine::Error::Dfa(_)) { 2 } else { 1 };
+                Failure { message: e.to_string(), code }
+            })?;
+            let bits: serde_json::Map<String, serde_json::Value> =
+                Link::ALL.iter().map(|l| (l.name().to_string(), json!(report.bytes.get(*l) * 8))).collect();
+            if as_json {
+                for (i, o) in report.outputs.iter().enumerate() {
+                    writeln!(
+                        out,
+                        "{}",
+                        json!({"instance": i, "final_state": o.final_state, "accept": o.accept, "symbols": o.symbols})
+                    )
+                    .map_err(io)?;
+                }
+                let summary = json!({"summary": {
+                    "protocol": report.protocol.name(),
+                    "instances": report.outputs.len(),
+                    "transitions": report.transitions,
+                    "seconds": report.seconds,
+                    "classes": report.classes,
+                    "rounds": report.rounds,
+                    "bits": bits,
+                }});
+                writeln!(out, "{summary}").map_err(io)?;
+            } else {
+                for (i, o) in report.outputs.iter().enumerate() {
+                    match (o.final_state, o.accept) {
+                        (Some(s), _) => writeln!(out, "instance {i}: final state {s} ({} symbols)", o.symbols),
+                        (_, Some(a)) => writeln!(
+                            out,
+                            "instance {i}: {} ({} symbols)",
+                            if a { "accept" } else { "reject" },
+                            o.symbols
+                        ),
+                        _ => Ok(()),
+                    }
+                    .map_err(io)?;
+                }
+                let tps = report.transitions as f64 / report.seconds.max(1e-9);
+                eprintln!(
+                    "pmsm: {} instances, {} transitions in {:.3} s ({:.0} transitions/s, {}{}), bits: {}",
+                    report.outputs.len(),
+                    report.transitions,
+                    report.seconds,
+                    tps,
+                    report.protocol,
+                    report.classes.map_or(String::new(), |c| format!(", {c} symbol classes")),
+                    serde_json::Value::Object(bits)
+                );
+            }
+        }
+        Command::RandomDfa { states, symbols, seed, out: path } => {
+            if !(1..=dfa::MAX_STATES).contains(&states) || !(1..=dfa::MAX_SYMBOLS).contains(&symbols) {
                 return Err(Failure {
                     message: format!(
                         "--states must be in 1..={} and --symbols in 1..={}",

@@ -1,0 +1,318 @@
+//! The embedding API: build an engine from a machine, feed inputs, collect outputs and
+//! the communication report.
+//!
+//! ```
+//! use pmsm_engine::{Engine, dfa::json, protocol::{Protocol, Reveal}};
+//! let dfa = json::from_json_str(
+//!     r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#,
+//!     "ab.json",
+//! )?;
+//! let engine = Engine::builder(dfa).protocol(Protocol::LookupXor).reveal(Reveal::State).build()?;
+//! let report = engine.run_texts(&[b"aaa".to_vec(), b"ab".to_vec(), b"".to_vec()])?;
+//! let finals: Vec<Option<u32>> = report.outputs.iter().map(|o| o.final_state).collect();
+//! assert_eq!(finals, vec![Some(3), Some(1), Some(0)]);
+//! assert_eq!(report.transitions, 5);
+//! # Ok::<(), pmsm_engine::Error>(())
+//! ```
+//!
+//! A run starts four parties — dealer, server 0 and server 1 on their own threads, the
+//! client on the caller's — connected by the in-process transport. Nothing but framed
+//! bytes passes between them, and every byte is counted per link.
+
+use crate::Error;
+use crate::dfa::{Dfa, DfaError};
+use crate::party::sharing::{Ring, Sharing, Xor};
+use crate::party::{client, dealer, server};
+use crate::protocol::plan::{Plan, Schedule};
+use crate::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
+use crate::transport::inproc::network;
+use crate::transport::{Counters, Link, TransportError};
+use pmsm_kernels::Party;
+use pmsm_kernels::rng::SecretRng;
+use std::time::Instant;
+
+/// Default instances per chunk.
+pub const DEFAULT_CHUNK: usize = 1024;
+
+/// Configures an [`Engine`].
+#[derive(Debug)]
+pub struct EngineBuilder {
+    dfa: Dfa,
+    protocol: Protocol,
+    reveal: Reveal,
+    classes: ClassMode,
+    chunk: usize,
+    threads: usize,
+    dealer_depth: usize,
+}
+
+impl EngineBuilder {
+    /// The lookup protocol (default `lookup-xor`).
+    pub fn protocol(mut self, p: Protocol) -> Self {
+        self.protocol = p;
+        self
+    }
+    /// What the client learns (default: the final state).
+    pub fn reveal(mut self, r: Reveal) -> Self {
+        self.reveal = r;
+        self
+    }
+    /// Symbol classes (default: automatic).
+    pub fn classes(mut self, c: ClassMode) -> Self {
+        self.classes = c;
+        self
+    }
+    /// Instances per chunk: all openings of a chunk's round travel in one frame
+    /// (default 1024).
+    pub fn chunk(mut self, n: usize) -> Self {
+        self.chunk = n;
+        self
+    }
+    /// Worker threads of the dealer's parallel key generation (default: all cores).
+    pub fn threads(mut self, n: usize) -> Self {
+        self.threads = n;
+        self
+    }
+    /// Rounds the dealer may run ahead of the servers (default 32).
+    pub fn dealer_depth(mut self, n: usize) -> Self {
+        self.dealer_depth = n;
+        self
+    }
+
+    /// Builds the engine: derives the public tables, checking the protocol's size limits.
+    pub fn build(self) -> Result<Engine, Error> {
+        if self.chunk == 0 || self.threads == 0 || self.dealer_depth == 0 {
+            return Err(ProtocolError::Parameter("chunk, threads and dealer depth must be positive".into()).into());
+        }
+        let plan = Plan::new(&self.dfa, self.protocol, self.reveal, self.classes)?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads)
+            .thread_name(|i| format!("pmsm-dealer-{i}"))
+            .build()
+            .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")))?;
+        Ok(Engine { dfa: self.dfa, plan, chunk: self.chunk, dealer_depth: self.dealer_depth, pool })
+    }
+}
+
+/// A private DFA evaluator: four parties over one machine.
+#[derive(Debug)]
+pub struct Engine {
+    dfa: Dfa,
+    plan: Plan,
+    chunk: usize,
+    dealer_depth: usize,
+    pool: rayon::ThreadPool,
+}
+
+/// What the client learned about one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceOutput {
+    /// The final state, under [`Reveal::State`].
+    pub final_state: Option<u32>,
+    /// The accept bit, under [`Reveal::Accept`].
+    pub accept: Option<bool>,
+    /// Symbols consumed.
+    pub symbols: usize,
+}
+
+/// Bytes sent on every link during one run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LinkBytes(pub [u64; 8]);
+
+impl LinkBytes {
+    fn from_counters(c: &Counters) -> Self {
+        LinkBytes(Link::ALL.map(|l| c.bytes(l)))
+    }
+
+    /// Bytes sent on `link`.
+    pub fn get(&self, link: Link) -> u64 {
+        self.0[Link::ALL.iter().position(|l| *l == link).expect("listed")]
+    }
+}
+
+/// The result of a run.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// One output per instance, in input order.
+    pub outputs: Vec<InstanceOutput>,
+    /// Symbols processed in all.
+    pub transitions: usize,
+    /// Wall-clock seconds, offline phase included.
+    pub seconds: f64,
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Whether symbol classes were used (and how many).
+    pub classes: Option<usize>,
+    /// Lookup rounds in the schedule.
+    pub rounds: usize,
+    /// Bytes per link.
+    pub bytes: LinkBytes,
+}
+
+impl Engine {
+    /// Starts configuring an engine for `dfa`.
+    pub fn builder(dfa: Dfa) -> EngineBuilder {
+        EngineBuilder {
+            dfa,
+            protocol: Protocol::LookupXor,
+            reveal: Reveal::State,
+            classes: ClassMode::Auto,
+            chunk: DEFAULT_CHUNK,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            dealer_depth: 32,
+        }
+    }
+
+    /// The public plan (tables, widths, whether classes are used).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The machine.
+    pub fn dfa(&self) -> &Dfa {
+        &self.dfa
+    }
+
+    /// Runs on texts: each is encoded with the machine's alphabet first, so an unknown
+    /// symbol is reported (with its instance and position) before anything is sent.
+    pub fn run_texts(&self, texts: &[Vec<u8>]) -> Result<Report, Error> {
+        let inputs = texts.iter().enumerate().map(|(i, t)| self.dfa.encode(t, i)).collect::<Result<Vec<_>, _>>()?;
+        self.run(&inputs)
+    }
+
+    /// Runs on symbol indices (each `< |Σ|`; checked before anything is sent).
+    pub fn run(&self, inputs: &[Vec<u32>]) -> Result<Report, Error> {
+        self.run_inner(inputs, None)
+    }
+
+    /// Runs like [`Engine::run`] and also returns a copy of every frame sent on `link`:
+    /// for auditing what a party receives (the privacy tests use it).
+    pub fn run_observed(&self, inputs: &[Vec<u32>], link: Link) -> Result<(Report, Vec<Vec<u8>>), Error> {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let report = self.run_inner(inputs, Some((link, tx)))?;
+        Ok((report, rx.try_iter().collect()))
+    }
+
+    fn run_inner(
+        &self,
+        inputs: &[Vec<u32>],
+        tap: Option<(Link, crossbeam_channel::Sender<Vec<u8>>)>,
+    ) -> Result<Report, Error> {
+        for (instance, input) in inputs.iter().enumerate() {
+            if let Some(position) = input.iter().position(|&a| a as usize >= self.dfa.symbols()) {
+                return Err(DfaError::UnknownSymbol { instance, position, symbol: input[position].to_string() }.into());
+            }
+        }
+        match self.plan.protocol {
+            Protocol::LookupXor => self.run_with::<Xor>(inputs, tap),
+            Protocol::LookupRing => self.run_with::<Ring>(inputs, tap),
+        }
+    }
+
+    fn run_with<S: Sharing>(
+        &self,
+        inputs: &[Vec<u32>],
+        tap: Option<(Link, crossbeam_channel::Sender<Vec<u8>>)>,
+    ) -> Result<Report, Error> {
+        let start = Instant::now();
+        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+        let schedule = Schedule::new(&self.plan, &lengths, self.chunk);
+        let links_depth = schedule.chunks.len() + 2;
+        let net = network(links_depth, self.dealer_depth, tap);
+        let counters = net.counters.clone();
+        let (plan, sched) = (&self.plan, &schedule);
+        let [e0, e1] = net.servers;
+        let (dealer_ends, client_ends) = (net.dealer, net.client);
+        let results = std::thread::scope(|scope| {
+            let pool = &self.pool;
+            let handles = [
+                (
+                    "dealer",
+                    std::thread::Builder::new().name("pmsm-dealer".into()).spawn_scoped(scope, move || {
+                        pool.install(|| dealer::run_dealer::<S>(plan, sched, dealer_ends, SecretRng::from_os()))
+                    }),
+                ),
+                (
+                    "server 0",
+                    std::thread::Builder::new()
+                        .name("pmsm-server-0".into())
+                        .spawn_scoped(scope, move || server::run_server::<S>(Party::P0, plan, sched, e0)),
+                ),
+                (
+                    "server 1",
+                    std::thread::Builder::new()
+                        .name("pmsm-server-1".into())
+                        .spawn_scoped(scope, move || server::run_server::<S>(Party::P1, plan, sched, e1)),
+                ),
+            ];
+            let client = client::run_client::<S>(plan, sched, inputs, client_ends, SecretRng::from_os());
+            let parties: Vec<(&str, Result<(), ProtocolError>)> = handles
+                .into_iter()
+                .map(|(name, h)| {
+                    let r = match h {
+                        Err(e) => Err(ProtocolError::PartyFailed {
+                            party: name_static(name),
+                            detail: format!("could not start: {e}"),
+                        }),
+                        Ok(h) => h.join().unwrap_or_else(|p| {
+                            Err(ProtocolError::PartyFailed { party: name_static(name), detail: panic_text(&p) })
+                        }),
+                    };
+                    (name, r)
+                })
+                .collect();
+            (client, parties)
+        });
+        let (client, parties) = results;
+        // Report the root cause: a party's own failure before the disconnections it caused.
+        let mut errors: Vec<ProtocolError> = parties.into_iter().filter_map(|(_, r)| r.err()).collect();
+        if let Err(e) = &client {
+            errors.push(e.clone());
+        }
+        if let Some(e) = errors
+            .iter()
+            .find(|e| !matches!(e, ProtocolError::Transport(TransportError::Disconnected { .. })))
+            .or(errors.first())
+        {
+            return Err(e.clone().into());
+        }
+        let values = client.expect("no error was reported");
+        let outputs = values
+            .iter()
+            .zip(inputs)
+            .enumerate()
+            .map(|(i, (&v, input))| match self.plan.reveal {
+                Reveal::State if v as usize >= self.dfa.states() => Err(ProtocolError::Frame {
+                    link: Link::S0ToClient,
+                    detail: format!("instance {i}: reconstructed state {v} is not a state of the machine"),
+                }),
+                Reveal::State => Ok(InstanceOutput { final_state: Some(v as u32), accept: None, symbols: input.len() }),
+                Reveal::Accept => Ok(InstanceOutput { final_state: None, accept: Some(v == 1), symbols: input.len() }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Report {
+            outputs,
+            transitions: schedule.transitions(),
+            seconds: start.elapsed().as_secs_f64(),
+            protocol: self.plan.protocol,
+            classes: self.plan.classes.as_ref().map(|c| c.count),
+            rounds: schedule.rounds.len(),
+            bytes: LinkBytes::from_counters(&counters),
+        })
+    }
+}
+
+fn name_static(name: &str) -> &'static str {
+    match name {
+        "dealer" => "dealer",
+        "server 0" => "server 0",
+        _ => "server 1",
+    }
+}
+
+fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panicked".into())
+}

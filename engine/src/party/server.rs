@@ -1,0 +1,135 @@
+//! A server: receives the client's symbol shares and the dealer's correlations, runs
+//! every round of the schedule with its peer, and sends its output shares.
+//!
+//! Per wave (one round of every chunk), the server first sends the openings of all the
+//! wave's chunks, then finishes the chunks one by one as the peer's openings arrive, so
+//! computing one chunk overlaps the exchange of the next. Key expansion and the table
+//! read happen per group of instances whose expansions fill a 64 KiB buffer.
+
+use super::sharing::Sharing;
+use crate::protocol::ProtocolError;
+use crate::protocol::bits::low_mask;
+use crate::protocol::plan::{Plan, RoundKind, Schedule, Table};
+use crate::protocol::wire::{
+    LookupCorrelation, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
+};
+use crate::transport::inproc::ServerEnds;
+use crate::transport::{Rx, Tx};
+use pmsm_kernels::Party;
+use pmsm_kernels::dpf::DpfKey;
+
+/// A round whose openings are sent: its index in the schedule, this server's openings
+/// and the keys still to expand.
+type Pending<G> = (usize, Vec<u64>, Vec<DpfKey<G>>);
+
+/// Leaves expanded per group (64 KiB of 16-byte leaves).
+const GROUP_LEAVES: usize = 2048;
+
+/// One server's output shares of `T[i]` for every lookup of a round.
+fn lookup_all<S: Sharing>(table: &Table, keys: &[DpfKey<S::Leaf>], u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
+    let Some(first) = keys.first() else { return Ok(Vec::new()) };
+    let leaves = first.leaves();
+    let group = (GROUP_LEAVES / leaves).max(1);
+    let mut buf = vec![<S::Leaf as Default>::default(); group.min(keys.len()) * leaves];
+    let mut out = Vec::with_capacity(keys.len());
+    for (ks, us) in keys.chunks(group).zip(u.chunks(group)) {
+        let buf = &mut buf[..ks.len() * leaves];
+        DpfKey::eval_full_many(ks, buf)?;
+        out.extend(buf.chunks_exact(leaves).zip(us).map(|(e, &u)| S::lookup(table, e, u)));
+    }
+    Ok(out)
+}
+
+/// Runs server `party` for a whole schedule.
+pub fn run_server<S: Sharing>(
+    party: Party,
+    plan: &Plan,
+    schedule: &Schedule,
+    ends: ServerEnds,
+) -> Result<(), ProtocolError> {
+    let ServerEnds { mut from_client, mut from_dealer, mut to_peer, mut from_peer, mut to_client } = ends;
+    let chunks = &schedule.chunks;
+    let mut syms = Vec::with_capacity(chunks.len());
+    for (c, chunk) in chunks.iter().enumerate() {
+        let frame = from_client.recv()?;
+        syms.push(decode_input(&frame, from_client.link(), c as u32, &chunk.lengths, plan.symbol_share_bits())?);
+    }
+    let mut state: Vec<Vec<u64>> = chunks.iter().map(|c| vec![S::init(party, plan.start); c.instances.len()]).collect();
+    let mut accept: Vec<Vec<u64>> = vec![Vec::new(); chunks.len()];
+    let out_width = plan.output_bits();
+    for c in (0..chunks.len()).filter(|&c| !schedule.chunk_has_rounds(c)) {
+        to_client.send(encode_output(c as u32, &state[c], out_width))?;
+    }
+    let kx = plan.kx();
+    for wave in &schedule.waves {
+        let mut pending: Vec<Pending<S::Leaf>> = Vec::with_capacity(wave.len());
+        for r in wave.clone() {
+            let round = &schedule.rounds[r];
+            let width = plan.table(round.kind).domain_bits();
+            let corrs: Vec<LookupCorrelation<S::Leaf>> =
+                decode_correlations(&from_dealer.recv()?, from_dealer.link(), round.id, round.count, width)?;
+            let (c, chunk) = (round.chunk, &chunks[round.chunk]);
+            let index: Vec<u64> = match round.kind {
+                RoundKind::Class => syms[c].clone(),
+                RoundKind::Step(t) => {
+                    (0..round.count).map(|i| S::index(state[c][i], syms[c][chunk.offsets[i] + t], kx)).collect()
+                }
+                RoundKind::Accept => state[c].clone(),
+            };
+            let (open, keys): (Vec<u64>, Vec<DpfKey<S::Leaf>>) = corrs
+                .into_iter()
+                .zip(index)
+                .map(|(corr, i)| {
+                    let (mask, key) = corr.into_parts();
+                    (S::open(i, mask, width), key)
+                })
+                .unzip();
+            to_peer.send(encode_openings(round.id, &open, width))?;
+            pending.push((r, open, keys));
+        }
+        for (r, open, keys) in pending {
+            let round = &schedule.rounds[r];
+            let table = plan.table(round.kind);
+            let width = table.domain_bits();
+            let peer = decode_openings(&from_peer.recv()?, from_peer.link(), round.id, round.count, width)?;
+            let u: Vec<u64> = open.iter().zip(&peer).map(|(m, p)| S::combine(*m, *p, width)).collect();
+            let out = lookup_all::<S>(table, &keys, &u)?;
+            let c = round.chunk;
+            match round.kind {
+                RoundKind::Class => syms[c] = out,
+                RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),
+                RoundKind::Accept => accept[c] = out,
+            }
+            if round.last {
+                let shares = if accept[c].is_empty() { &state[c] } else { &accept[c] };
+                let shares: Vec<u64> = shares.iter().map(|v| v & low_mask(out_width)).collect();
+                to_client.send(encode_output(c as u32, &shares, out_width))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::party::sharing::Xor;
+    use pmsm_kernels::dpf::{BitLeaf, Dpf};
+    use pmsm_kernels::rng::SecretRng;
+
+    #[test]
+    fn lookup_all_reads_the_table_at_the_masked_point() {
+        let table = Table::build(crate::protocol::Protocol::LookupXor, 9, 4, |j| (j as u64 * 7) % 16);
+        let mut rng = SecretRng::from_seed([1; 32]);
+        let points: Vec<(u64, bool)> = (0..300u64).map(|i| ((i * 97) % 512, true)).collect();
+        let keys = Dpf::<BitLeaf>::keygen_batch(9, &points, &mut rng).unwrap();
+        let (k0, k1): (Vec<_>, Vec<_>) = keys.into_iter().map(|[a, b]| (a, b)).unzip();
+        let u: Vec<u64> = (0..300u64).map(|i| (i * 31) % 512).collect();
+        let y0 = lookup_all::<Xor>(&table, &k0, &u).unwrap();
+        let y1 = lookup_all::<Xor>(&table, &k1, &u).unwrap();
+        for i in 0..300 {
+            let j = (points[i].0 ^ u[i]) as usize;
+            assert_eq!(y0[i] ^ y1[i], (j as u64 * 7) % 16, "instance {i}");
+        }
+    }
+}

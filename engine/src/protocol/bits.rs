@@ -1,0 +1,87 @@
+//! Bit packing: `count` values of `width` bits each, least significant bit first.
+//!
+//! Openings, symbol shares and masks travel packed, so a chunk of `B` openings of an
+//! `n`-bit index costs `⌈B·n/8⌉` bytes (DESIGN §3: `n` bits per transition per server).
+
+/// Packs the low `width` bits of every value (`width ≤ 64`).
+pub fn pack(values: &[u64], width: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(packed_len(values.len(), width));
+    pack_into(values, width, &mut out);
+    out
+}
+
+/// Appends the packing of `values` to `out`.
+pub fn pack_into(values: &[u64], width: u32, out: &mut Vec<u8>) {
+    debug_assert!(width <= 64);
+    let mask = low_mask(width);
+    let (mut acc, mut have) = (0u128, 0u32);
+    for &v in values {
+        acc |= u128::from(v & mask) << have;
+        have += width;
+        while have >= 8 {
+            out.push(acc as u8);
+            acc >>= 8;
+            have -= 8;
+        }
+    }
+    if have > 0 {
+        out.push(acc as u8);
+    }
+}
+
+/// Bytes needed for `count` values of `width` bits.
+pub fn packed_len(count: usize, width: u32) -> usize {
+    (count * width as usize).div_ceil(8)
+}
+
+/// The low `width` bits set.
+#[inline]
+pub fn low_mask(width: u32) -> u64 {
+    if width >= 64 { u64::MAX } else { (1u64 << width) - 1 }
+}
+
+/// Unpacks exactly `count` values; `None` if `bytes` is not exactly
+/// [`packed_len`]`(count, width)` long or its padding bits are not zero.
+pub fn unpack(bytes: &[u8], width: u32, count: usize) -> Option<Vec<u64>> {
+    if bytes.len() != packed_len(count, width) {
+        return None;
+    }
+    let mask = low_mask(width);
+    let mut out = Vec::with_capacity(count);
+    let (mut acc, mut have) = (0u128, 0u32);
+    let mut it = bytes.iter();
+    for _ in 0..count {
+        while have < width {
+            acc |= u128::from(*it.next()?) << have;
+            have += 8;
+        }
+        out.push(acc as u64 & mask);
+        acc >>= width;
+        have -= width;
+    }
+    (acc == 0).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn round_trip(values in prop::collection::vec(any::<u64>(), 0..200), width in 0u32..=64) {
+            let packed = pack(&values, width);
+            prop_assert_eq!(packed.len(), packed_len(values.len(), width));
+            let want: Vec<u64> = values.iter().map(|v| v & low_mask(width)).collect();
+            prop_assert_eq!(unpack(&packed, width, values.len()), Some(want));
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_lengths_and_dirty_padding() {
+        assert_eq!(pack(&[1, 2, 3], 3), vec![0b1101_0001, 0]);
+        assert_eq!(unpack(&[0b1101_0001], 3, 3), None);
+        assert_eq!(unpack(&[0b1101_0001, 0x80], 3, 3), None);
+        assert_eq!(unpack(&[0b1101_0001, 0], 3, 3), Some(vec![1, 2, 3]));
+    }
+}

@@ -1,0 +1,403 @@
+//! What every party agrees on before a run: the public tables, the index widths and the
+//! order of the lookup rounds.
+//!
+//! A [`Plan`] is derived from the (public) machine and the protocol choice; a
+//! [`Schedule`] from the (public) input lengths and the chunk size. The dealer and both
+//! servers walk the same schedule, so correlations, openings and outputs line up
+//! without negotiation; every frame names its round and is checked against it.
+
+use super::{ClassMode, Protocol, ProtocolError, Reveal};
+use crate::dfa::{Dfa, ceil_log2};
+use pmsm_kernels::{gf2, ring};
+
+/// A public lookup table over a `2^domain_bits` domain with `out_bits`-bit entries.
+#[derive(Clone, Debug)]
+pub enum Table {
+    /// Bit-sliced for `lookup-xor`: `out_bits` planes of `words` u64 each; bit `j` of
+    /// plane `k` is bit `k` of `T[j]`. `words = max(1, 2^domain_bits / 64)`; bits past
+    /// the domain are zero.
+    Xor {
+        /// Index width.
+        domain_bits: u32,
+        /// Entry width.
+        out_bits: u32,
+        /// Words per plane.
+        words: usize,
+        /// The planes, plane after plane.
+        planes: Vec<u64>,
+    },
+    /// Plain entries for `lookup-ring`: `values[j] = T[j]`.
+    Ring {
+        /// Index width.
+        domain_bits: u32,
+        /// Entry width.
+        out_bits: u32,
+        /// The entries.
+        values: Vec<u64>,
+    },
+}
+
+impl Table {
+    /// The table `j ↦ f(j)` for `j < 2^domain_bits` (`f(j) < 2^out_bits`).
+    pub fn build(protocol: Protocol, domain_bits: u32, out_bits: u32, f: impl Fn(usize) -> u64) -> Table {
+        let n = 1usize << domain_bits;
+        match protocol {
+            Protocol::LookupXor => {
+                let words = (n / 64).max(1);
+                let mut planes = vec![0u64; out_bits as usize * words];
+                for j in 0..n {
+                    let v = f(j);
+                    for k in 0..out_bits as usize {
+                        planes[k * words + j / 64] |= ((v >> k) & 1) << (j % 64);
+                    }
+                }
+                Table::Xor { domain_bits, out_bits, words, planes }
+            }
+            Protocol::LookupRing => Table::Ring { domain_bits, out_bits, values: (0..n).map(f).collect() },
+        }
+    }
+
+    /// Index width `n`.
+    pub fn domain_bits(&self) -> u32 {
+        match self {
+            Table::Xor { domain_bits, .. } | Table::Ring { domain_bits, .. } => *domain_bits,
+        }
+    }
+
+    /// Entry width.
+    pub fn out_bits(&self) -> u32 {
+        match self {
+            Table::Xor { out_bits, .. } | Table::Ring { out_bits, .. } => *out_bits,
+        }
+    }
+
+    /// Bytes the table occupies in memory.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Table::Xor { planes, .. } => planes.len() * 8,
+            Table::Ring { values, .. } => values.len() * 8,
+        }
+    }
+
+    /// One server's XOR share of `T[r ⊕ u]` from its control-bit expansion `t`
+    /// (at least `words` words): `⊕_j t[j] · T[j ⊕ u]`.
+    ///
+    /// # Panics
+    /// On a ring table (a caller bug).
+    #[inline]
+    pub fn lookup_xor(&self, t: &[u64], u: u64) -> u64 {
+        let Table::Xor { out_bits, words, planes, .. } = self else { panic!("lookup_xor on a ring table") };
+        gf2::permuted_parities(&t[..*words], u as usize, planes, *out_bits as usize)
+    }
+
+    /// One server's additive share of `T[(r + u) mod N]` from its ring expansion `e`
+    /// (exactly `N` words): `Σ_j T[(j + u) mod N] · e[j]`.
+    ///
+    /// # Panics
+    /// On a bit-sliced table (a caller bug).
+    #[inline]
+    pub fn lookup_ring(&self, e: &[u64], u: u64) -> u64 {
+        let Table::Ring { values, .. } = self else { panic!("lookup_ring on a xor table") };
+        ring::rotated_dot(values, u as usize, e)
+    }
+}
+
+/// The symbol → class stage (DESIGN: alphabet compression).
+#[derive(Clone, Debug)]
+pub struct ClassStage {
+    /// Class index width.
+    pub kc: u32,
+    /// Number of classes.
+    pub count: usize,
+    /// `C[a]`, domain `ka`, entries `kc` bits.
+    pub table: Table,
+}
+
+/// The public parameters of a run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// Output policy.
+    pub reveal: Reveal,
+    /// `|S|`.
+    pub states: usize,
+    /// `|Σ|`.
+    pub symbols: usize,
+    /// `q0`.
+    pub start: u32,
+    /// State index width (at least 1).
+    pub ks: u32,
+    /// Symbol index width (at least 1).
+    pub ka: u32,
+    /// Symbol classes, when used.
+    pub classes: Option<ClassStage>,
+    /// The transition table over `(s << kx) | x`, `x` a symbol or a class.
+    pub step: Table,
+    /// `A[s] = [s ∈ F]`, for [`Reveal::Accept`].
+    pub accept: Option<Table>,
+}
+
+impl Plan {
+    /// Derives the plan for `dfa`. Classes are used if `mode` says so, or under
+    /// [`ClassMode::Auto`] when `2^(ks+kc) + 2^ka < 2^(ks+ka)` (fewer table entries read
+    /// per symbol in all).
+    pub fn new(dfa: &Dfa, protocol: Protocol, reveal: Reveal, mode: ClassMode) -> Result<Plan, ProtocolError> {
+        let ks = ceil_log2(dfa.states()).max(1);
+        let ka = ceil_log2(dfa.symbols()).max(1);
+        let cls = dfa.classes();
+        let kc = ceil_log2(cls.count()).max(1);
+        let use_classes = match mode {
+            ClassMode::On => true,
+            ClassMode::Off => false,
+            ClassMode::Auto => (1u64 << (ks + kc)) + (1u64 << ka) < (1u64 << (ks + ka)),
+        };
+        let (kx, xs) = if use_classes { (kc, cls.count()) } else { (ka, dfa.symbols()) };
+        let n = ks + kx;
+        if n > protocol.max_domain_bits() {
+            return Err(ProtocolError::TooLarge {
+                protocol,
+                needed: n,
+                limit: protocol.max_domain_bits(),
+                states: dfa.states(),
+                symbols: xs,
+            });
+        }
+        let symbol_of = |x: usize| if use_classes { cls.representative(x as u32) } else { x as u32 };
+        let step = Table::build(protocol, n, ks, |j| {
+            let (s, x) = (j >> kx, j & ((1 << kx) - 1));
+            if s < dfa.states() && x < xs { u64::from(dfa.next(s as u32, symbol_of(x))) } else { 0 }
+        });
+        let classes = use_classes.then(|| ClassStage {
+            kc,
+            count: cls.count(),
+            table: Table::build(protocol, ka, kc, |a| {
+                if a < dfa.symbols() { u64::from(cls.class_of(a as u32)) } else { 0 }
+            }),
+        });
+        let accept = (reveal == Reveal::Accept)
+            .then(|| Table::build(protocol, ks, 1, |s| u64::from(s < dfa.states() && dfa.is_accepting(s as u32))));
+        Ok(Plan {
+            protocol,
+            reveal,
+            states: dfa.states(),
+            symbols: dfa.symbols(),
+            start: dfa.start(),
+            ks,
+            ka,
+            classes,
+            step,
+            accept,
+        })
+    }
+
+    /// Width of the symbol-or-class part of a step index.
+    pub fn kx(&self) -> u32 {
+        self.classes.as_ref().map_or(self.ka, |c| c.kc)
+    }
+
+    /// Step index width `n = ks + kx`.
+    pub fn step_bits(&self) -> u32 {
+        self.ks + self.kx()
+    }
+
+    /// Bits of one symbol share sent by the client. XOR shares need `ka`; additive
+    /// shares need `n` when they enter the step index directly (so that their sum is
+    /// right modulo `2^n`), `ka` when they only index the class table.
+    pub fn symbol_share_bits(&self) -> u32 {
+        match (self.protocol, &self.classes) {
+            (Protocol::LookupXor, _) | (Protocol::LookupRing, Some(_)) => self.ka,
+            (Protocol::LookupRing, None) => self.step_bits(),
+        }
+    }
+
+    /// Bits of one output share sent to the client.
+    pub fn output_bits(&self) -> u32 {
+        match self.reveal {
+            Reveal::State => self.ks,
+            Reveal::Accept => 1,
+        }
+    }
+
+    /// The table a round of `kind` reads.
+    pub fn table(&self, kind: RoundKind) -> &Table {
+        match kind {
+            RoundKind::Class => &self.classes.as_ref().expect("class rounds exist only with classes").table,
+            RoundKind::Step(_) => &self.step,
+            RoundKind::Accept => self.accept.as_ref().expect("accept rounds exist only for Reveal::Accept"),
+        }
+    }
+}
+
+/// Which lookup a round performs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoundKind {
+    /// Symbol → class for every symbol of the chunk (no state involved).
+    Class,
+    /// Transition `t` (0-based) of the chunk's active instances.
+    Step(usize),
+    /// `[s ∈ F]` for every instance of the chunk.
+    Accept,
+}
+
+/// One lookup round of one chunk.
+#[derive(Clone, Debug)]
+pub struct Round {
+    /// Position in the schedule (named in every frame of the round).
+    pub id: u32,
+    /// The chunk.
+    pub chunk: usize,
+    /// What is looked up.
+    pub kind: RoundKind,
+    /// Number of lookups.
+    pub count: usize,
+    /// Whether this is the chunk's last round (its outputs go to the client after it).
+    pub last: bool,
+}
+
+/// A chunk: instances advancing together, sorted by decreasing input length so the
+/// instances still active at step `t` are a prefix.
+#[derive(Clone, Debug)]
+pub struct Chunk {
+    /// Original instance numbers, in chunk order.
+    pub instances: Vec<usize>,
+    /// Their input lengths, non-increasing.
+    pub lengths: Vec<usize>,
+    /// Start of each instance's symbols in the chunk's flattened symbol list.
+    pub offsets: Vec<usize>,
+}
+
+impl Chunk {
+    /// Total symbols of the chunk.
+    pub fn symbols(&self) -> usize {
+        self.lengths.iter().sum()
+    }
+
+    /// Instances with more than `t` symbols.
+    pub fn active_at(&self, t: usize) -> usize {
+        self.lengths.partition_point(|&l| l > t)
+    }
+}
+
+/// The order of all rounds of a run: wave `w` holds round `w` of every chunk that has
+/// one (chunk sequences are `[Class] Step(0) … Step(L−1) [Accept]`).
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    /// The chunks.
+    pub chunks: Vec<Chunk>,
+    /// All rounds, wave after wave.
+    pub rounds: Vec<Round>,
+    /// Ranges of `rounds` making up each wave.
+    pub waves: Vec<std::ops::Range<usize>>,
+}
+
+impl Schedule {
+    /// The schedule for inputs of the given lengths, in chunks of `chunk_size`.
+    pub fn new(plan: &Plan, lengths: &[usize], chunk_size: usize) -> Schedule {
+        let mut order: Vec<usize> = (0..lengths.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        let chunks: Vec<Chunk> = order
+            .chunks(chunk_size.max(1))
+            .map(|ids| {
+                let lens: Vec<usize> = ids.iter().map(|&i| lengths[i]).collect();
+                let offsets = lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
+                Chunk { instances: ids.to_vec(), lengths: lens, offsets }
+            })
+            .collect();
+        let sequences: Vec<Vec<(RoundKind, usize)>> = chunks
+            .iter()
+            .map(|c| {
+                let mut seq = Vec::new();
+                if plan.classes.is_some() && c.symbols() > 0 {
+                    seq.push((RoundKind::Class, c.symbols()));
+                }
+                let longest = c.lengths.first().copied().unwrap_or(0);
+                seq.extend((0..longest).map(|t| (RoundKind::Step(t), c.active_at(t))));
+                if plan.reveal == Reveal::Accept {
+                    seq.push((RoundKind::Accept, c.instances.len()));
+                }
+                seq
+            })
+            .collect();
+        let mut rounds = Vec::new();
+        let mut waves = Vec::new();
+        for w in 0..sequences.iter().map(Vec::len).max().unwrap_or(0) {
+            let begin = rounds.len();
+            for (chunk, seq) in sequences.iter().enumerate() {
+                if let Some(&(kind, count)) = seq.get(w) {
+                    rounds.push(Round { id: rounds.len() as u32, chunk, kind, count, last: w + 1 == seq.len() });
+                }
+            }
+            waves.push(begin..rounds.len());
+        }
+        Schedule { chunks, rounds, waves }
+    }
+
+    /// Transitions (symbols) in all.
+    pub fn transitions(&self) -> usize {
+        self.chunks.iter().map(Chunk::symbols).sum()
+    }
+
+    /// Whether a chunk has no round at all (its outputs are sent at once).
+    pub fn chunk_has_rounds(&self, chunk: usize) -> bool {
+        self.rounds.iter().any(|r| r.chunk == chunk)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dfa::json::from_json_str;
+
+    fn ab() -> Dfa {
+        from_json_str(
+            r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#,
+            "ab",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn tables_hold_the_transition_function() {
+        let m = ab();
+        for protocol in [Protocol::LookupXor, Protocol::LookupRing] {
+            let p = Plan::new(&m, protocol, Reveal::Accept, ClassMode::Off).unwrap();
+            assert_eq!((p.ks, p.ka, p.step_bits()), (2, 1, 3));
+            // A one-hot expansion at j reads T[j ⊕ u] / T[j + u]: check every entry with u = 0.
+            for j in 0..8u64 {
+                let want = if j >> 1 < 4 { u64::from(m.next((j >> 1) as u32, (j & 1) as u32)) } else { 0 };
+                let got = match &p.step {
+                    Table::Xor { .. } => p.step.lookup_xor(&[1 << j], 0),
+                    Table::Ring { .. } => p.step.lookup_ring(&(0..8).map(|i| u64::from(i == j)).collect::<Vec<_>>(), 0),
+                };
+                assert_eq!(got, want, "{protocol} j {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn schedule_orders_waves_and_prefixes() {
+        let p = Plan::new(&ab(), Protocol::LookupXor, Reveal::Accept, ClassMode::Off).unwrap();
+        let s = Schedule::new(&p, &[2, 0, 5, 3], 2);
+        assert_eq!(s.chunks[0].instances, vec![2, 3]);
+        assert_eq!(s.chunks[1].instances, vec![0, 1]);
+        assert_eq!(s.transitions(), 10);
+        let kinds: Vec<(usize, RoundKind, usize, bool)> =
+            s.rounds.iter().map(|r| (r.chunk, r.kind, r.count, r.last)).collect();
+        assert_eq!(kinds[0], (0, RoundKind::Step(0), 2, false));
+        assert_eq!(kinds[1], (1, RoundKind::Step(0), 1, false));
+        assert!(kinds.contains(&(1, RoundKind::Accept, 2, true)));
+        assert_eq!(kinds.last(), Some(&(0, RoundKind::Accept, 2, true)));
+        assert_eq!(s.waves.len(), 6);
+    }
+
+    #[test]
+    fn too_large_names_the_limit() {
+        let m = crate::dfa::random::random_dfa(1 << 15, 256, &mut pmsm_kernels::rng::WorkloadRng::seed_from_u64(1));
+        let e = Plan::new(&m, Protocol::LookupRing, Reveal::State, ClassMode::Off).unwrap_err();
+        assert!(
+            e.to_string().contains("lookup-ring supports lookup domains up to 2^22 entries; this machine needs 2^23"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,256 @@
+//! Frames: what travels on each link, and their checked decoding.
+//!
+//! Every frame starts with a 9-byte header — tag (1 byte), round or chunk id (u32 LE),
+//! item count (u32 LE) — followed by bit-packed values ([`super::bits`]) and, for
+//! correlations, the DPF keys. All openings of one round of one chunk travel as one
+//! frame, so the header is amortised over the chunk.
+//!
+//! | tag | link | id | body |
+//! |---|---|---|---|
+//! | 1 input | client → server | chunk | lengths (u32 each), symbol shares |
+//! | 2 correlations | dealer → server | round | mask shares, then keys |
+//! | 3 openings | server → server | round | masked index shares |
+//! | 4 output | server → client | chunk | output shares |
+//!
+//! Decoders check the tag, the id, the count and the exact length against what the
+//! schedule expects, so a truncated, corrupted or misrouted frame is a clear error.
+
+use super::ProtocolError;
+use super::bits::{pack_into, packed_len, unpack};
+use crate::transport::Link;
+use pmsm_kernels::dpf::{DpfGroup, DpfKey};
+
+/// Tag of a client input frame.
+pub const TAG_INPUT: u8 = 1;
+/// Tag of a dealer correlation frame.
+pub const TAG_CORRELATIONS: u8 = 2;
+/// Tag of a server opening frame.
+pub const TAG_OPENINGS: u8 = 3;
+/// Tag of a server output frame.
+pub const TAG_OUTPUT: u8 = 4;
+/// Header bytes of every frame.
+pub const HEADER: usize = 9;
+
+/// One server's single-use lookup correlation: its share of the mask `r` and its DPF key
+/// for the point `r`. Not `Clone`: consuming it ([`LookupCorrelation::into_parts`])
+/// moves it, so it cannot be used for a second lookup:
+///
+/// ```compile_fail
+/// # use pmsm_engine::protocol::wire::LookupCorrelation;
+/// # use pmsm_kernels::dpf::BitLeaf;
+/// fn twice(c: LookupCorrelation<BitLeaf>) {
+///     let (mask, key) = c.into_parts();
+///     let again = c.into_parts(); // error[E0382]: use of moved value
+/// }
+/// ```
+pub struct LookupCorrelation<G: DpfGroup> {
+    mask: u64,
+    key: DpfKey<G>,
+}
+
+impl<G: DpfGroup> std::fmt::Debug for LookupCorrelation<G> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LookupCorrelation(<redacted>)")
+    }
+}
+
+impl<G: DpfGroup> LookupCorrelation<G> {
+    /// Pairs a mask share with a key.
+    pub fn new(mask: u64, key: DpfKey<G>) -> Self {
+        LookupCorrelation { mask, key }
+    }
+
+    /// The mask share and the key, consuming the correlation.
+    pub fn into_parts(self) -> (u64, DpfKey<G>) {
+        (self.mask, self.key)
+    }
+}
+
+fn header(tag: u8, id: u32, count: usize, body: usize) -> Vec<u8> {
+    let mut f = Vec::with_capacity(HEADER + body);
+    f.push(tag);
+    f.extend_from_slice(&id.to_le_bytes());
+    f.extend_from_slice(&(count as u32).to_le_bytes());
+    f
+}
+
+/// Checks the header; returns the body.
+fn body(
+    frame: &[u8],
+    link: Link,
+    tag: u8,
+    id: Option<u32>,
+    count: Option<usize>,
+) -> Result<(u32, usize, &[u8]), ProtocolError> {
+    let bad = |detail: String| ProtocolError::Frame { link, detail };
+    if frame.len() < HEADER {
+        return Err(bad(format!("{} bytes is shorter than the {HEADER}-byte header", frame.len())));
+    }
+    if frame[0] != tag {
+        return Err(bad(format!("tag {} where {tag} was expected", frame[0])));
+    }
+    let got_id = u32::from_le_bytes(frame[1..5].try_into().expect("4 bytes"));
+    let got_count = u32::from_le_bytes(frame[5..9].try_into().expect("4 bytes")) as usize;
+    if let Some(id) = id.filter(|id| *id != got_id) {
+        return Err(bad(format!("frame for round/chunk {got_id} where {id} was expected")));
+    }
+    if let Some(count) = count.filter(|c| *c != got_count) {
+        return Err(bad(format!("{got_count} items where {count} were expected")));
+    }
+    Ok((got_id, got_count, &frame[HEADER..]))
+}
+
+/// Client → server: the chunk's input lengths and symbol shares (`width` bits each).
+pub fn encode_input(chunk: u32, lengths: &[usize], shares: &[u64], width: u32) -> Vec<u8> {
+    let mut f = header(TAG_INPUT, chunk, lengths.len(), 4 * lengths.len() + packed_len(shares.len(), width));
+    for l in lengths {
+        f.extend_from_slice(&(*l as u32).to_le_bytes());
+    }
+    pack_into(shares, width, &mut f);
+    f
+}
+
+/// Decodes an input frame for `chunk`, whose lengths must equal `lengths`.
+pub fn decode_input(
+    frame: &[u8],
+    link: Link,
+    chunk: u32,
+    lengths: &[usize],
+    width: u32,
+) -> Result<Vec<u64>, ProtocolError> {
+    let (_, _, b) = body(frame, link, TAG_INPUT, Some(chunk), Some(lengths.len()))?;
+    let bad = |detail: &str| ProtocolError::Frame { link, detail: detail.to_string() };
+    let (lens, rest) =
+        b.split_at_checked(4 * lengths.len()).ok_or_else(|| bad("input frame truncated in its lengths"))?;
+    if lens.chunks_exact(4).zip(lengths).any(|(c, l)| u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize != *l)
+    {
+        return Err(bad("input lengths differ from the session's schedule"));
+    }
+    let total: usize = lengths.iter().sum();
+    unpack(rest, width, total).ok_or_else(|| bad("symbol shares have the wrong length or dirty padding"))
+}
+
+/// Dealer → server: `masks` (`width` bits each) then the keys, one per mask, already
+/// encoded back to back in `keys` ([`DpfKey::write_bytes`]).
+pub fn encode_correlations(round: u32, masks: &[u64], width: u32, keys: &[u8]) -> Vec<u8> {
+    let mut f = header(TAG_CORRELATIONS, round, masks.len(), packed_len(masks.len(), width) + keys.len());
+    pack_into(masks, width, &mut f);
+    f.extend_from_slice(keys);
+    f
+}
+
+/// Decodes the correlations of `round`: `count` masks of `width` bits and `count` keys
+/// over `width`-bit domains.
+pub fn decode_correlations<G: DpfGroup>(
+    frame: &[u8],
+    link: Link,
+    round: u32,
+    count: usize,
+    width: u32,
+) -> Result<Vec<LookupCorrelation<G>>, ProtocolError> {
+    let (_, _, b) = body(frame, link, TAG_CORRELATIONS, Some(round), Some(count))?;
+    let bad = |detail: String| ProtocolError::Frame { link, detail };
+    let key_len = DpfKey::<G>::encoded_len(width);
+    let mask_len = packed_len(count, width);
+    if b.len() != mask_len + count * key_len {
+        return Err(bad(format!(
+            "correlation frame body is {} bytes, expected {}",
+            b.len(),
+            mask_len + count * key_len
+        )));
+    }
+    let masks = unpack(&b[..mask_len], width, count).ok_or_else(|| bad("mask shares have dirty padding".into()))?;
+    masks
+        .into_iter()
+        .zip(b[mask_len..].chunks_exact(key_len))
+        .map(|(m, k)| {
+            let key = DpfKey::<G>::from_bytes(k).map_err(|e| bad(e.to_string()))?;
+            if key.domain_bits() != width {
+                return Err(bad(format!("key over 2^{} points where 2^{width} was expected", key.domain_bits())));
+            }
+            Ok(LookupCorrelation::new(m, key))
+        })
+        .collect()
+}
+
+/// Server → server: one round's openings.
+pub fn encode_openings(round: u32, values: &[u64], width: u32) -> Vec<u8> {
+    let mut f = header(TAG_OPENINGS, round, values.len(), packed_len(values.len(), width));
+    pack_into(values, width, &mut f);
+    f
+}
+
+/// Decodes the peer's openings of `round`.
+pub fn decode_openings(
+    frame: &[u8],
+    link: Link,
+    round: u32,
+    count: usize,
+    width: u32,
+) -> Result<Vec<u64>, ProtocolError> {
+    let (_, _, b) = body(frame, link, TAG_OPENINGS, Some(round), Some(count))?;
+    unpack(b, width, count)
+        .ok_or_else(|| ProtocolError::Frame { link, detail: "openings have the wrong length or dirty padding".into() })
+}
+
+/// Server → client: a chunk's output shares.
+pub fn encode_output(chunk: u32, values: &[u64], width: u32) -> Vec<u8> {
+    let mut f = header(TAG_OUTPUT, chunk, values.len(), packed_len(values.len(), width));
+    pack_into(values, width, &mut f);
+    f
+}
+
+/// Decodes an output frame; returns the chunk it is for and its shares. `expected`
+/// gives the instance count of every chunk.
+pub fn decode_output(
+    frame: &[u8],
+    link: Link,
+    expected: &[usize],
+    width: u32,
+) -> Result<(usize, Vec<u64>), ProtocolError> {
+    let (chunk, count, b) = body(frame, link, TAG_OUTPUT, None, None)?;
+    let bad = |detail: String| ProtocolError::Frame { link, detail };
+    let want = *expected.get(chunk as usize).ok_or_else(|| bad(format!("output for unknown chunk {chunk}")))?;
+    if count != want {
+        return Err(bad(format!("{count} outputs for chunk {chunk}, expected {want}")));
+    }
+    let values =
+        unpack(b, width, count).ok_or_else(|| bad("output shares have the wrong length or dirty padding".into()))?;
+    Ok((chunk as usize, values))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openings_cost_exactly_their_bits_plus_the_header() {
+        let f = encode_openings(7, &vec![0x3ffff; 1000], 18);
+        assert_eq!(f.len(), HEADER + 1000 * 18 / 8);
+        assert_eq!(decode_openings(&f, Link::S0ToS1, 7, 1000, 18).unwrap(), vec![0x3ffff; 1000]);
+    }
+
+    #[test]
+    fn decoders_reject_broken_frames() {
+        let l = Link::S0ToS1;
+        let f = encode_openings(3, &[1, 2, 3], 5);
+        let err = |r: Result<Vec<u64>, ProtocolError>| r.unwrap_err().to_string();
+        assert!(err(decode_openings(&f[..4], l, 3, 3, 5)).contains("shorter than the 9-byte header"));
+        assert!(err(decode_openings(&f, l, 4, 3, 5)).contains("frame for round/chunk 3 where 4 was expected"));
+        assert!(err(decode_openings(&f, l, 3, 2, 5)).contains("3 items where 2 were expected"));
+        assert!(err(decode_openings(&f[..f.len() - 1], l, 3, 3, 5)).contains("wrong length"));
+        let mut g = f.clone();
+        g[0] = TAG_OUTPUT;
+        assert!(err(decode_openings(&g, l, 3, 3, 5)).contains("tag 4 where 3 was expected"));
+        let i = encode_input(0, &[2, 1], &[1, 0, 1], 1);
+        assert!(decode_input(&i, Link::ClientToS0, 0, &[2, 1], 1).is_ok());
+        assert!(
+            decode_input(&i, Link::ClientToS0, 0, &[1, 2], 1)
+                .unwrap_err()
+                .to_string()
+                .contains("differ from the session")
+        );
+        let o = encode_output(5, &[1], 1);
+        assert!(decode_output(&o, Link::S0ToClient, &[1, 1], 1).unwrap_err().to_string().contains("unknown chunk 5"));
+    }
+}
