@@ -44,6 +44,31 @@ pub fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 
     (Kernels::active().permuted_parities)(t, u, planes, ks)
 }
 
+/// [`permuted_parities`] for many instances against one table: `ts` holds `g =
+/// us.len()` vectors of `W` words back to back, and `out[i]` receives instance `i`'s
+/// parities.
+///
+/// # Performance
+/// The AVX-512 backend walks the table chunk by chunk and passes every instance over
+/// each chunk while it is in L1, so the planes are read from L2 once per batch rather
+/// than once per instance.
+///
+/// # Panics
+/// As [`permuted_parities`], and if `ts.len() ≠ g·W` or `out.len() ≠ g`.
+pub fn permuted_parities_batch(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+    let g = us.len();
+    assert_eq!(out.len(), g, "gf2::permuted_parities_batch: one output per instance");
+    if g == 0 {
+        return;
+    }
+    assert_eq!(ts.len() % g, 0, "gf2::permuted_parities_batch: vectors must have equal lengths");
+    let w = ts.len() / g;
+    for &u in us {
+        check_permuted_parities(&ts[..w], u, planes, ks);
+    }
+    (Kernels::active().permuted_parities_batch)(ts, us, planes, ks, out)
+}
+
 pub(crate) fn check_permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) {
     let w = t.len();
     assert!(w.is_power_of_two(), "gf2::permuted_parities: {w} words is not a power of two");

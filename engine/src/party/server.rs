@@ -22,20 +22,25 @@ use pmsm_kernels::dpf::DpfKey;
 /// and the keys still to expand.
 type Pending<G> = (usize, Vec<u64>, Vec<DpfKey<G>>);
 
-/// Leaves expanded per group (64 KiB of 16-byte leaves).
+/// Leaves expanded per group for small trees (32 KiB of 16-byte leaves).
 const GROUP_LEAVES: usize = 2048;
+/// Large trees are still expanded at least this many at a time (within
+/// [`GROUP_MAX_LEAVES`]), so the bit-sliced table is read once per group.
+const GROUP_MIN_KEYS: usize = 8;
+/// Cap on one group's buffer: 2^16 leaves (1 MiB).
+const GROUP_MAX_LEAVES: usize = 1 << 16;
 
 /// One server's output shares of `T[i]` for every lookup of a round.
 fn lookup_all<S: Sharing>(table: &Table, keys: &[DpfKey<S::Leaf>], u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
     let Some(first) = keys.first() else { return Ok(Vec::new()) };
     let leaves = first.leaves();
-    let group = (GROUP_LEAVES / leaves).max(1);
+    let group = (GROUP_LEAVES / leaves).max(GROUP_MIN_KEYS.min(GROUP_MAX_LEAVES / leaves)).max(1);
     let mut buf = vec![<S::Leaf as Default>::default(); group.min(keys.len()) * leaves];
-    let mut out = Vec::with_capacity(keys.len());
-    for (ks, us) in keys.chunks(group).zip(u.chunks(group)) {
+    let mut out = vec![0u64; keys.len()];
+    for ((ks, us), o) in keys.chunks(group).zip(u.chunks(group)).zip(out.chunks_mut(group)) {
         let buf = &mut buf[..ks.len() * leaves];
         DpfKey::eval_full_many(ks, buf)?;
-        out.extend(buf.chunks_exact(leaves).zip(us).map(|(e, &u)| S::lookup(table, e, u)));
+        S::lookup_batch(table, buf, us, o);
     }
     Ok(out)
 }

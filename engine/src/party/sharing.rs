@@ -30,6 +30,13 @@ pub trait Sharing: Send + Sync + 'static {
     }
     /// A server's output share of `T[i]` from its expansion and `u`.
     fn lookup(table: &Table, leaves: &[Self::Leaf], u: u64) -> u64;
+    /// [`Sharing::lookup`] for several instances whose expansions lie back to back.
+    fn lookup_batch(table: &Table, leaves: &[Self::Leaf], us: &[u64], out: &mut [u64]) {
+        let per = leaves.len() / us.len().max(1);
+        for ((e, &u), o) in leaves.chunks_exact(per.max(1)).zip(us).zip(out.iter_mut()) {
+            *o = Self::lookup(table, e, u);
+        }
+    }
 }
 
 /// XOR shares (`lookup-xor`).
@@ -54,6 +61,9 @@ impl Sharing for Xor {
     }
     fn lookup(table: &Table, leaves: &[BitLeaf], u: u64) -> u64 {
         table.lookup_xor(bytemuck::cast_slice(leaves), u)
+    }
+    fn lookup_batch(table: &Table, leaves: &[BitLeaf], us: &[u64], out: &mut [u64]) {
+        table.lookup_xor_batch(bytemuck::cast_slice(leaves), us, out)
     }
 }
 

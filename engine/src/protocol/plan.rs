@@ -90,6 +90,26 @@ impl Table {
         gf2::permuted_parities(&t[..*words], u as usize, planes, *out_bits as usize)
     }
 
+    /// [`Table::lookup_xor`] for many instances whose expansions lie back to back in
+    /// `ts` (each `ts.len() / us.len()` words, at least `words`): one blocked pass over
+    /// the table for all of them.
+    ///
+    /// # Panics
+    /// On a ring table (a caller bug).
+    pub fn lookup_xor_batch(&self, ts: &[u64], us: &[u64], out: &mut [u64]) {
+        let Table::Xor { out_bits, words, planes, .. } = self else { panic!("lookup_xor_batch on a ring table") };
+        let per = ts.len() / us.len().max(1);
+        let us: Vec<usize> = us.iter().map(|&u| u as usize).collect();
+        if per == *words {
+            gf2::permuted_parities_batch(ts, &us, planes, *out_bits as usize, out);
+        } else {
+            // Expansions longer than the table (domains under 128 points): use each prefix.
+            for ((t, &u), o) in ts.chunks_exact(per).zip(&us).zip(out.iter_mut()) {
+                *o = gf2::permuted_parities(&t[..*words], u, planes, *out_bits as usize);
+            }
+        }
+    }
+
     /// One server's additive share of `T[(r + u) mod N]` from its ring expansion `e`
     /// (exactly `N` words): `Σ_j T[(j + u) mod N] · e[j]`.
     ///

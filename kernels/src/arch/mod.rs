@@ -10,7 +10,7 @@
 //! The portable table is the specification: `tests` at the bottom of this file compare
 //! every available backend with it on random data of awkward lengths.
 //!
-//! Set `PMSM_BACKEND=portable|avx2|avx512` to force a backend (for measurements); a
+//! Set `PMSM_BACKEND=portable|avx2|avx512|avx512-gfni` to force a backend (for measurements); a
 //! backend the CPU lacks is ignored with a warning on stderr.
 
 pub(crate) mod portable;
@@ -27,8 +27,11 @@ pub enum Backend {
     Portable,
     /// x86-64 AVX2 (256-bit lanes).
     Avx2,
-    /// x86-64 AVX-512 F/DQ/BW (512-bit lanes).
+    /// x86-64 AVX-512 F/DQ (512-bit lanes).
     Avx512,
+    /// AVX-512 F/DQ/BW with GFNI: in-word bit permutations by byte shuffle and
+    /// GF(2) affine transform.
+    Avx512Gfni,
 }
 
 impl Backend {
@@ -38,6 +41,7 @@ impl Backend {
             Backend::Portable => "portable",
             Backend::Avx2 => "avx2",
             Backend::Avx512 => "avx512",
+            Backend::Avx512Gfni => "avx512-gfni",
         }
     }
 
@@ -49,6 +53,8 @@ impl Backend {
             Backend::Avx2 => x86_64::Avx2::new().map(x86_64::Avx2::table),
             #[cfg(target_arch = "x86_64")]
             Backend::Avx512 => x86_64::Avx512::new().map(x86_64::Avx512::table),
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512Gfni => x86_64::Avx512Gfni::new().map(x86_64::Avx512Gfni::table),
             #[cfg(not(target_arch = "x86_64"))]
             _ => None,
         }
@@ -74,7 +80,13 @@ pub struct Kernels {
     pub(crate) xor: fn(&mut [u64], &[u64]),
     pub(crate) and_popcount: fn(&[u64], &[u64]) -> u64,
     pub(crate) permuted_parities: fn(&[u64], usize, &[u64], usize) -> u64,
+    pub(crate) permuted_parities_batch: fn(&[u64], &[usize], &[u64], usize, &mut [u64]),
+    pub(crate) dpf_child_inputs: fn(&[u128], &mut [u128]),
+    pub(crate) dpf_correct: fn(&[u128], &mut [u128], [u128; 2]),
 }
+
+/// Every backend, slowest first.
+const ALL: [Backend; 4] = [Backend::Portable, Backend::Avx2, Backend::Avx512, Backend::Avx512Gfni];
 
 static ACTIVE: OnceLock<&'static Kernels> = OnceLock::new();
 
@@ -105,13 +117,13 @@ impl Kernels {
 
 fn select() -> &'static Kernels {
     if let Ok(name) = std::env::var("PMSM_BACKEND") {
-        let wanted = [Backend::Portable, Backend::Avx2, Backend::Avx512].into_iter().find(|b| b.name() == name.trim());
+        let wanted = ALL.into_iter().find(|b| b.name() == name.trim());
         match wanted.and_then(Backend::kernels) {
             Some(k) => return k,
             None => eprintln!("pmsm: PMSM_BACKEND={name:?} is unknown or unsupported on this CPU; detecting instead"),
         }
     }
-    [Backend::Avx512, Backend::Avx2].into_iter().find_map(Backend::kernels).unwrap_or(&portable::TABLE)
+    ALL.into_iter().rev().find_map(Backend::kernels).unwrap_or(&portable::TABLE)
 }
 
 /// The backend the public kernels dispatch to in this process.
@@ -121,7 +133,7 @@ pub fn active_backend() -> Backend {
 
 /// Every backend this CPU supports, portable first.
 pub fn available_backends() -> Vec<Backend> {
-    [Backend::Portable, Backend::Avx2, Backend::Avx512].into_iter().filter(|b| b.kernels().is_some()).collect()
+    ALL.into_iter().filter(|b| b.kernels().is_some()).collect()
 }
 
 #[cfg(test)]
@@ -209,6 +221,52 @@ mod tests {
                         );
                     }
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn batched_parities_match_the_single_kernel() {
+        let reference = &portable::TABLE;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(8);
+        for backend in available_backends() {
+            let k = backend.kernels().unwrap();
+            for log_w in [0usize, 2, 3, 7, 8, 10] {
+                let w = 1usize << log_w;
+                for (g, ks) in [(1usize, 1usize), (3, 6), (8, 10), (5, 13)] {
+                    let ts = words(&mut rng, g * w);
+                    let planes = words(&mut rng, w * ks);
+                    let us: Vec<usize> = (0..g).map(|_| (rng.next_u64() as usize) % (64 * w)).collect();
+                    let mut out = vec![0u64; g];
+                    (k.permuted_parities_batch)(&ts, &us, &planes, ks, &mut out);
+                    for i in 0..g {
+                        let want = (reference.permuted_parities)(&ts[i * w..(i + 1) * w], us[i], &planes, ks);
+                        assert_eq!(out[i], want, "{backend}: words {w}, instance {i} of {g}, planes {ks}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn dpf_level_kernels_match_portable() {
+        let reference = &portable::TABLE;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(10);
+        let block = |r: &mut Xoshiro256PlusPlus| (u128::from(r.next_u64()) << 64) | u128::from(r.next_u64());
+        for backend in available_backends() {
+            let k = backend.kernels().unwrap();
+            for m in [0usize, 1, 2, 3, 5, 8, 33, 256] {
+                let parents: Vec<u128> = (0..m).map(|_| block(&mut rng)).collect();
+                let enc: Vec<u128> = (0..2 * m).map(|_| block(&mut rng)).collect();
+                let cw = [block(&mut rng), block(&mut rng)];
+                let (mut a, mut b) = (vec![0u128; 2 * m], vec![0u128; 2 * m]);
+                (k.dpf_child_inputs)(&parents, &mut a);
+                (reference.dpf_child_inputs)(&parents, &mut b);
+                assert_eq!(a, b, "{backend}: child inputs, {m} parents");
+                let (mut a, mut b) = (enc.clone(), enc);
+                (k.dpf_correct)(&parents, &mut a, cw);
+                (reference.dpf_correct)(&parents, &mut b, cw);
+                assert_eq!(a, b, "{backend}: correction, {m} parents");
             }
         }
     }

@@ -15,7 +15,31 @@ pub(crate) static TABLE: Kernels = Kernels {
     xor: xor_body,
     and_popcount: and_popcount_body,
     permuted_parities,
+    permuted_parities_batch,
+    dpf_child_inputs: dpf_child_inputs_body,
+    dpf_correct: dpf_correct_body,
 };
+
+/// DPF expansion: the PRG inputs of every child, `children[2i + c] = seed(p_i) ⊕ c`,
+/// where a node's seed is the node with its low (control) bit cleared.
+#[inline(always)]
+pub(crate) fn dpf_child_inputs_body(parents: &[u128], children: &mut [u128]) {
+    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(2)) {
+        ch[0] = p & !1;
+        ch[1] = (p & !1) ^ 1;
+    }
+}
+
+/// DPF expansion: MMO feed-forward and correction of one level, in place on the
+/// encrypted child inputs: `children[2i + c] ^= seed(p_i) ⊕ c ⊕ (t(p_i) · cw[c])`.
+#[inline(always)]
+pub(crate) fn dpf_correct_body(parents: &[u128], children: &mut [u128], [cw_l, cw_r]: [u128; 2]) {
+    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(2)) {
+        let (m, s) = (0u128.wrapping_sub(p & 1), p & !1);
+        ch[0] ^= s ^ (m & cw_l);
+        ch[1] ^= s ^ 1 ^ (m & cw_r);
+    }
+}
 
 #[inline(always)]
 pub(crate) fn add_body(a: &mut [u64], b: &[u64]) {
@@ -141,6 +165,15 @@ pub(crate) fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) 
         }
     }
     fold_parities(&acc[..ks])
+}
+
+/// [`permuted_parities`] for `g = us.len()` instances whose vectors lie back to back in
+/// `ts` (`W = ts.len() / g` words each): `out[i]` for instance `i`.
+pub(crate) fn permuted_parities_batch(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+    let w = ts.len() / us.len().max(1);
+    for ((t, &u), o) in ts.chunks_exact(w.max(1)).zip(us).zip(out.iter_mut()) {
+        *o = permuted_parities(t, u, planes, ks);
+    }
 }
 
 /// Packs `parity(acc[k])` into bit `k`.

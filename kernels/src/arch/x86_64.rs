@@ -38,6 +38,21 @@ impl Avx512 {
     }
 }
 
+/// Proof that this CPU has AVX-512 F/DQ/BW and GFNI; only [`Avx512Gfni::new`] makes one.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Avx512Gfni(());
+
+impl Avx512Gfni {
+    pub(crate) fn new() -> Option<Self> {
+        (Avx512::new().is_some() && is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("gfni"))
+            .then_some(Avx512Gfni(()))
+    }
+
+    pub(crate) fn table(self) -> &'static Kernels {
+        &AVX512_GFNI_TABLE
+    }
+}
+
 /// Safe entry points for one backend: each wraps a `#[target_feature]` twin of a
 /// portable body. The wrappers are private and reachable only through the backend's
 /// table, which only its token hands out.
@@ -89,6 +104,9 @@ static AVX2_TABLE: Kernels = Kernels {
     xor: avx2_fns::xor,
     and_popcount: avx2_fns::and_popcount,
     permuted_parities: permuted_parities_avx2,
+    permuted_parities_batch: portable::permuted_parities_batch,
+    dpf_child_inputs: portable::dpf_child_inputs_body,
+    dpf_correct: portable::dpf_correct_body,
 };
 
 static AVX512_TABLE: Kernels = Kernels {
@@ -101,6 +119,9 @@ static AVX512_TABLE: Kernels = Kernels {
     xor: avx512_fns::xor,
     and_popcount: avx512_fns::and_popcount,
     permuted_parities: permuted_parities_avx512,
+    permuted_parities_batch: permuted_parities_batch_avx512,
+    dpf_child_inputs: dpf_child_inputs_avx512,
+    dpf_correct: dpf_correct_avx512,
 };
 
 fn dot_avx512(a: &[u64], b: &[u64]) -> u64 {
@@ -129,61 +150,263 @@ fn dot_avx512_inner(a: &[u64], b: &[u64]) -> u64 {
     head.wrapping_add(portable::dot_body(ca.remainder(), cb.remainder()))
 }
 
+/// AVX-512 with GFNI: the same kernels, with the in-word bit permutation done by one
+/// byte shuffle and one GF(2) affine transform per 8 words.
+static AVX512_GFNI_TABLE: Kernels = Kernels {
+    backend: Backend::Avx512Gfni,
+    add: avx512_fns::add,
+    sub: avx512_fns::sub,
+    scale: avx512_fns::scale,
+    mul: avx512_fns::mul,
+    dot: dot_avx512,
+    xor: avx512_fns::xor,
+    and_popcount: avx512_fns::and_popcount,
+    permuted_parities: permuted_parities_gfni,
+    permuted_parities_batch: permuted_parities_batch_gfni,
+    dpf_child_inputs: dpf_child_inputs_avx512,
+    dpf_correct: dpf_correct_avx512,
+};
+
+fn dpf_child_inputs_avx512(parents: &[u128], children: &mut [u128]) {
+    // SAFETY: reachable only through the AVX-512 tables, handed out only by tokens that
+    // exist after run-time detection of avx512f (and more).
+    unsafe { dpf_level_avx512::<false>(parents, children, [0, 0]) }
+}
+
+fn dpf_correct_avx512(parents: &[u128], children: &mut [u128], cw: [u128; 2]) {
+    // SAFETY: as for `dpf_child_inputs_avx512`.
+    unsafe { dpf_level_avx512::<true>(parents, children, cw) }
+}
+
+/// Two parents (four children, one 512-bit vector) per step. Lane layout of a child
+/// vector: `[L0.lo, L0.hi, R0.lo, R0.hi, L1.lo, L1.hi, R1.lo, R1.hi]`.
+/// `CORRECT = false` writes the child inputs `seed ⊕ c`; `true` XORs `seed ⊕ c ⊕ t·cw`
+/// into the encrypted inputs already in `children`.
+#[target_feature(enable = "avx512f")]
+fn dpf_level_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128], cw: [u128; 2]) {
+    let pairs = parents.len() / 2;
+    let spread = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
+    let tbits = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
+    let clear = _mm512_set_epi64(-1, !1, -1, !1, -1, !1, -1, !1);
+    let tweak = _mm512_set_epi64(0, 1, 0, 0, 0, 1, 0, 0);
+    let one = _mm512_set1_epi64(1);
+    let (l, r) = (cw[0], cw[1]);
+    let cwv = _mm512_set_epi64(
+        (r >> 64) as i64,
+        r as i64,
+        (l >> 64) as i64,
+        l as i64,
+        (r >> 64) as i64,
+        r as i64,
+        (l >> 64) as i64,
+        l as i64,
+    );
+    for (p, ch) in parents.chunks_exact(2).zip(children.chunks_exact_mut(4)).take(pairs) {
+        // SAFETY: `p` holds 2 u128 (32 bytes), `ch` holds 4 u128 (64 bytes); unaligned.
+        let pv = _mm512_castsi256_si512(unsafe { _mm256_loadu_si256(p.as_ptr().cast()) });
+        let seeds = _mm512_xor_si512(_mm512_and_si512(_mm512_permutexvar_epi64(spread, pv), clear), tweak);
+        let out = if CORRECT {
+            let t = _mm512_and_si512(_mm512_permutexvar_epi64(tbits, pv), one);
+            let mask = _mm512_sub_epi64(_mm512_setzero_si512(), t);
+            // SAFETY: see above.
+            let enc = unsafe { _mm512_loadu_si512(ch.as_ptr().cast()) };
+            // 0x96: a ⊕ b ⊕ c.
+            _mm512_ternarylogic_epi64::<0x96>(enc, seeds, _mm512_and_si512(mask, cwv))
+        } else {
+            seeds
+        };
+        // SAFETY: see above.
+        unsafe { _mm512_storeu_si512(ch.as_mut_ptr().cast(), out) };
+    }
+    let done = 2 * pairs;
+    if CORRECT {
+        portable::dpf_correct_body(&parents[done..], &mut children[2 * done..], cw);
+    } else {
+        portable::dpf_child_inputs_body(&parents[done..], &mut children[2 * done..]);
+    }
+}
+
 /// Words handled per pass: the permuted words are staged in a 1 KiB stack buffer that
 /// stays in L1 while every bit-plane is reduced against it (small, because it is
 /// zero-initialised on every call).
 const CHUNK: usize = 128;
 
-fn permuted_parities_avx512(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
-    if t.len() < 8 {
-        return portable::permuted_parities(t, u, planes, ks);
-    }
-    // SAFETY: reachable only through AVX512_TABLE, handed out only by an `Avx512` token,
-    // which exists only after run-time detection of avx512f and avx512dq.
-    unsafe { permuted_parities_avx512_inner(t, u, planes, ks) }
+/// The per-instance constants of the XOR permutation by `u` on a `w`-word vector:
+/// the block (8-word) XOR, the lane permutation and the six delta-swap masks.
+#[derive(Clone, Copy)]
+struct Perm512 {
+    block_xor: usize,
+    idx: __m512i,
+    m: [__m512i; 6],
 }
 
-#[target_feature(enable = "avx512f,avx512dq")]
-fn permuted_parities_avx512_inner(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
-    let w = t.len();
-    assert!(w.is_power_of_two() && u < 64 * w && planes.len() == ks * w && ks <= 64);
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn perm512(u: usize) -> Perm512 {
     let uh = u >> 6;
-    let (block_xor, lane_xor) = (uh >> 3, (uh & 7) as i64);
-    let idx = _mm512_set_epi64(
-        7 ^ lane_xor,
-        6 ^ lane_xor,
-        5 ^ lane_xor,
-        4 ^ lane_xor,
-        3 ^ lane_xor,
-        2 ^ lane_xor,
-        1 ^ lane_xor,
-        lane_xor,
-    );
-    let m = stage_masks((u & 63) as u32).map(|m| _mm512_set1_epi64(m as i64));
-    let mut acc = [0u64; 64];
-    let mut buf = [0u64; CHUNK];
-    for c in (0..w).step_by(CHUNK) {
-        let len = CHUNK.min(w - c);
-        for q in (0..len).step_by(8) {
-            let src = &t[(((c + q) >> 3) ^ block_xor) * 8..][..8];
-            // SAFETY: `src` holds exactly 8 u64 (64 bytes); unaligned load.
-            let v = unsafe { _mm512_loadu_si512(src.as_ptr().cast()) };
-            let mut x = _mm512_permutexvar_epi64(idx, v);
-            x = swap512::<1>(x, m[0]);
-            x = swap512::<2>(x, m[1]);
-            x = swap512::<4>(x, m[2]);
-            x = swap512::<8>(x, m[3]);
-            x = swap512::<16>(x, m[4]);
-            x = swap512::<32>(x, m[5]);
-            let dst = &mut buf[q..q + 8];
-            // SAFETY: `dst` holds exactly 8 u64 (64 bytes); unaligned store.
-            unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), x) };
-        }
-        for (k, a) in acc[..ks].iter_mut().enumerate() {
-            *a ^= portable::and_xor_reduce_body(&buf[..len], &planes[k * w + c..][..len]);
-        }
+    let l = (uh & 7) as i64;
+    Perm512 {
+        block_xor: uh >> 3,
+        idx: _mm512_set_epi64(7 ^ l, 6 ^ l, 5 ^ l, 4 ^ l, 3 ^ l, 2 ^ l, 1 ^ l, l),
+        m: stage_masks((u & 63) as u32).map(|m| _mm512_set1_epi64(m as i64)),
     }
-    fold_parities(&acc[..ks])
+}
+
+/// Writes words `c .. c + buf.len()` of the permuted vector (`t'[j] = perm(t[j ⊕ uh])`)
+/// into `buf` (`buf.len()` a multiple of 8).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn permute_chunk512(t: &[u64], c: usize, p: &Perm512, buf: &mut [u64]) {
+    for (q, dst) in buf.chunks_exact_mut(8).enumerate() {
+        let src = &t[(((c >> 3) + q) ^ p.block_xor) * 8..][..8];
+        // SAFETY: `src` holds exactly 8 u64 (64 bytes); unaligned load.
+        let v = unsafe { _mm512_loadu_si512(src.as_ptr().cast()) };
+        let mut x = _mm512_permutexvar_epi64(p.idx, v);
+        x = swap512::<1>(x, p.m[0]);
+        x = swap512::<2>(x, p.m[1]);
+        x = swap512::<4>(x, p.m[2]);
+        x = swap512::<8>(x, p.m[3]);
+        x = swap512::<16>(x, p.m[4]);
+        x = swap512::<32>(x, p.m[5]);
+        // SAFETY: `dst` holds exactly 8 u64 (64 bytes); unaligned store.
+        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), x) };
+    }
+}
+
+/// The GFNI form of [`Perm512`]: lane permutation, byte shuffle (bits 3–5 of `u`) and
+/// the bit-permutation matrix within bytes (bits 0–2 of `u`).
+#[derive(Clone, Copy)]
+struct PermGfni {
+    block_xor: usize,
+    idx: __m512i,
+    bytes: __m512i,
+    matrix: __m512i,
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn perm_gfni(u: usize) -> PermGfni {
+    let uh = u >> 6;
+    let l = (uh & 7) as i64;
+    let (h, w) = ((u >> 3) & 7, u & 7);
+    // Output byte j of each 16-byte lane takes input byte (j & 8) | ((j & 7) ^ h).
+    let ctrl: [u8; 64] = core::array::from_fn(|j| (((j & 8) | ((j & 7) ^ h)) & 15) as u8);
+    // gf2p8affineqb: result bit i = parity(A.byte[7 − i] AND x); bit i takes bit i ^ w.
+    let matrix = (0..8).fold(0u64, |a, i| a | ((1u64 << (i ^ w)) << (8 * (7 - i))));
+    PermGfni {
+        block_xor: uh >> 3,
+        idx: _mm512_set_epi64(7 ^ l, 6 ^ l, 5 ^ l, 4 ^ l, 3 ^ l, 2 ^ l, 1 ^ l, l),
+        // SAFETY: `ctrl` is 64 bytes; unaligned load.
+        bytes: unsafe { _mm512_loadu_si512(ctrl.as_ptr().cast()) },
+        matrix: _mm512_set1_epi64(matrix as i64),
+    }
+}
+
+/// [`permute_chunk512`] with the byte shuffle and the affine bit permutation.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,gfni")]
+fn permute_chunk_gfni(t: &[u64], c: usize, p: &PermGfni, buf: &mut [u64]) {
+    for (q, dst) in buf.chunks_exact_mut(8).enumerate() {
+        let src = &t[(((c >> 3) + q) ^ p.block_xor) * 8..][..8];
+        // SAFETY: `src` holds exactly 8 u64 (64 bytes); unaligned load.
+        let v = unsafe { _mm512_loadu_si512(src.as_ptr().cast()) };
+        let x = _mm512_permutexvar_epi64(p.idx, v);
+        let x = _mm512_shuffle_epi8(x, p.bytes);
+        let x = _mm512_gf2p8affine_epi64_epi8::<0>(x, p.matrix);
+        // SAFETY: `dst` holds exactly 8 u64 (64 bytes); unaligned store.
+        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), x) };
+    }
+}
+
+/// The batched kernel for one way of permuting: chunk-major over the table, so each
+/// chunk of every bit-plane (`ks · CHUNK` words) is read once from L2 and stays in L1
+/// while all the instances pass over it (DESIGN §5: the batch's lookup as one blocked
+/// GF(2) product). The single-instance kernel is a batch of one.
+macro_rules! batch_kernel {
+    ($safe:ident, $single:ident, $inner:ident, $features:literal, $token:literal, $make:ident, $permute:ident) => {
+        fn $safe(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+            if ts.len() / us.len().max(1) < 8 {
+                return portable::permuted_parities_batch(ts, us, planes, ks, out);
+            }
+            // SAFETY: reachable only through the table of the token type named in
+            // `$token`, which exists only after run-time detection of `$features`.
+            unsafe { $inner(ts, us, planes, ks, out) }
+        }
+
+        fn $single(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
+            let mut out = [0u64];
+            $safe(t, &[u], planes, ks, &mut out);
+            out[0]
+        }
+
+        #[target_feature(enable = $features)]
+        fn $inner(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+            let g = us.len();
+            let w = ts.len() / g;
+            assert!(w.is_power_of_two() && ts.len() == g * w && out.len() == g && planes.len() == ks * w && ks <= 64);
+            assert!(us.iter().all(|&u| u < 64 * w));
+            let perms: Vec<_> = us.iter().map(|&u| $make(u)).collect();
+            let mut acc = vec![_mm512_setzero_si512(); g * ks];
+            let mut buf = [0u64; CHUNK];
+            for c in (0..w).step_by(CHUNK) {
+                let len = CHUNK.min(w - c);
+                for (i, p) in perms.iter().enumerate() {
+                    $permute(&ts[i * w..(i + 1) * w], c, p, &mut buf[..len]);
+                    for (k, a) in acc[i * ks..(i + 1) * ks].iter_mut().enumerate() {
+                        *a = and_xor_accumulate512(*a, &buf[..len], &planes[k * w + c..][..len]);
+                    }
+                }
+            }
+            for (o, a) in out.iter_mut().zip(acc.chunks_exact(ks.max(1))) {
+                let folded: Vec<u64> = a[..ks].iter().map(|v| xor_lanes512(*v)).collect();
+                *o = fold_parities(&folded);
+            }
+        }
+    };
+}
+
+batch_kernel!(
+    permuted_parities_batch_avx512,
+    permuted_parities_avx512,
+    batch_avx512_inner,
+    "avx512f,avx512dq",
+    "Avx512",
+    perm512,
+    permute_chunk512
+);
+batch_kernel!(
+    permuted_parities_batch_gfni,
+    permuted_parities_gfni,
+    batch_gfni_inner,
+    "avx512f,avx512dq,avx512bw,gfni",
+    "Avx512Gfni",
+    perm_gfni,
+    permute_chunk_gfni
+);
+
+/// `acc ⊕ (x AND y)` over 8-word blocks (`x.len()` a multiple of 8, `y` as long), one
+/// `vpternlogq` per block, two independent chains.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn and_xor_accumulate512(acc: __m512i, x: &[u64], y: &[u64]) -> __m512i {
+    let mut acc = [acc, _mm512_setzero_si512()];
+    for (j, (xb, yb)) in x.chunks_exact(8).zip(y.chunks_exact(8)).enumerate() {
+        // SAFETY: `xb` and `yb` hold exactly 8 u64 (64 bytes); unaligned loads.
+        let (vx, vy) = unsafe { (_mm512_loadu_si512(xb.as_ptr().cast()), _mm512_loadu_si512(yb.as_ptr().cast())) };
+        // 0x78: a ⊕ (b ∧ c).
+        acc[j & 1] = _mm512_ternarylogic_epi64::<0x78>(acc[j & 1], vx, vy);
+    }
+    _mm512_xor_si512(acc[0], acc[1])
+}
+
+/// XOR of the eight lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn xor_lanes512(v: __m512i) -> u64 {
+    let mut lanes = [0u64; 8];
+    // SAFETY: `lanes` is 64 bytes; unaligned store.
+    unsafe { _mm512_storeu_si512(lanes.as_mut_ptr().cast(), v) };
+    lanes.iter().fold(0, |a, b| a ^ b)
 }
 
 /// One delta swap: exchanges the bits selected by `m` with those `S` places above.

@@ -37,6 +37,19 @@ pub trait DpfGroup: Copy + Default + PartialEq + Debug + Send + Sync + 'static {
     fn write(&self, out: &mut Vec<u8>);
     /// Reads an encoding of exactly [`Self::BYTES`] bytes; `None` if it is not canonical.
     fn read(bytes: &[u8]) -> Option<Self>;
+
+    /// The last expansion level: `out[2i + c] = (−1)^b · (Convert(enc[2i + c] ⊕ seed(p_i) ⊕ c)
+    /// + t(p_i) · cw[c])`, where `enc` holds the encrypted child inputs of `parents`
+    /// (it may be overwritten).
+    #[inline]
+    fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: [Self; 2], negate: bool, out: &mut [Self]) {
+        for ((p, ch), o) in parents.iter().zip(enc.chunks_exact(2)).zip(out.chunks_exact_mut(2)) {
+            let (keep, s) = (0u64.wrapping_sub((p & 1) as u64), p & !1);
+            let l = Self::from_block(ch[0] ^ s).add(cw[0].masked(keep));
+            let r = Self::from_block(ch[1] ^ s ^ 1).add(cw[1].masked(keep));
+            (o[0], o[1]) = if negate { (l.neg(), r.neg()) } else { (l, r) };
+        }
+    }
 }
 
 /// 128 GF(2) outputs: bit `p` of the leaf is output `p` (word `p / 64`, bit `p % 64`).
@@ -81,6 +94,23 @@ impl DpfGroup for BitLeaf {
     fn read(bytes: &[u8]) -> Option<Self> {
         let b: [u8; 16] = bytes.try_into().ok()?;
         Some(Self::from_block(u128::from_le_bytes(b)))
+    }
+
+    /// In GF(2) a leaf is the corrected block itself: the level-correction kernel does it.
+    #[inline]
+    fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: [Self; 2], _negate: bool, out: &mut [Self]) {
+        super::correct_level(parents, enc, cw.map(BitLeaf::block));
+        for (o, e) in out.iter_mut().zip(enc.iter()) {
+            *o = BitLeaf::from_block(*e);
+        }
+    }
+}
+
+impl BitLeaf {
+    /// The 128 bits as one block (inverse of `from_block`).
+    #[inline]
+    fn block(self) -> u128 {
+        u128::from(self.0[0]) | (u128::from(self.0[1]) << 64)
     }
 }
 

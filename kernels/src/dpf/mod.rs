@@ -35,6 +35,7 @@ mod group;
 pub use group::{BitLeaf, DpfGroup, RingLeaf};
 
 use crate::Party;
+use crate::arch::Kernels;
 use crate::prg::{FixedKeyPrg, TWEAK_LEAF, TWEAK_RIGHT};
 use crate::rng::{CryptoRng, RngCore, SecretRng};
 use core::fmt;
@@ -132,24 +133,19 @@ fn depth<G: DpfGroup>(bits: u32) -> u32 {
     bits.saturating_sub(G::LOG_OUTPUTS_PER_LEAF)
 }
 
-/// The PRG inputs of every child: `children[2i + c] = seed(parents[i]) ⊕ c`.
+/// The PRG inputs of every child: `children[2i + c] = seed(parents[i]) ⊕ c` (the
+/// tweaks are `TWEAK_LEFT = 0` and `TWEAK_RIGHT = 1`). Dispatched kernel.
 #[inline(always)]
 fn write_child_inputs(parents: &[u128], children: &mut [u128]) {
-    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(2)) {
-        ch[0] = p & !1;
-        ch[1] = (p & !1) ^ TWEAK_RIGHT;
-    }
+    const _: () = assert!(crate::prg::TWEAK_LEFT == 0 && TWEAK_RIGHT == 1);
+    (Kernels::active().dpf_child_inputs)(parents, children)
 }
 
 /// MMO feed-forward and correction of one level: `children[2i + c] ^= seed(p_i) ⊕ c ⊕
-/// (t(p_i) · cw[c])`, where `children` holds the encrypted child inputs.
+/// (t(p_i) · cw[c])`, where `children` holds the encrypted child inputs. Dispatched.
 #[inline(always)]
-fn correct_level(parents: &[u128], children: &mut [u128], [cw_l, cw_r]: [u128; 2]) {
-    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(2)) {
-        let (m, s) = (ctl_mask(*p), p & !1);
-        ch[0] ^= s ^ (m & cw_l);
-        ch[1] ^= s ^ TWEAK_RIGHT ^ (m & cw_r);
-    }
+pub(super) fn correct_level(parents: &[u128], children: &mut [u128], cw: [u128; 2]) {
+    (Kernels::active().dpf_correct)(parents, children, cw)
 }
 
 #[inline]
@@ -460,7 +456,7 @@ impl<G: DpfGroup> DpfKey<G> {
             for (key, ((ps, chs), o)) in ks.iter().zip(
                 a[..m]
                     .chunks_exact(per_key)
-                    .zip(b[..2 * m].chunks_exact(2 * per_key))
+                    .zip(b[..2 * m].chunks_exact_mut(2 * per_key))
                     .zip(o.chunks_exact_mut(2 * per_key)),
             ) {
                 key.finish_leaves(ps, chs, o);
@@ -499,15 +495,8 @@ impl<G: DpfGroup> DpfKey<G> {
 
     /// Leaves from the encrypted child inputs `enc` (MMO feed-forward, correction, sign).
     #[inline]
-    fn finish_leaves(&self, parents: &[u128], enc: &[u128], out: &mut [G]) {
-        let [cw_l, cw_r] = [self.leaf_cws[0], self.leaf_cws[1]];
-        let negate = self.party == Party::P1;
-        for ((p, ch), o) in parents.iter().zip(enc.chunks_exact(2)).zip(out.chunks_exact_mut(2)) {
-            let (keep, s) = (0u64.wrapping_sub((p & 1) as u64), p & !1);
-            let l = G::from_block(ch[0] ^ s).add(cw_l.masked(keep));
-            let r = G::from_block(ch[1] ^ s ^ TWEAK_RIGHT).add(cw_r.masked(keep));
-            (o[0], o[1]) = if negate { (l.neg(), r.neg()) } else { (l, r) };
-        }
+    fn finish_leaves(&self, parents: &[u128], enc: &mut [u128], out: &mut [G]) {
+        G::finish_leaves(parents, enc, self.leaf_cws, self.party == Party::P1, out);
     }
 
     /// `(−1)^b · (a + t·CW_c)` for the parent node's control bit `t`.
