@@ -67,6 +67,9 @@ impl std::fmt::Display for Backend {
     }
 }
 
+/// `(ts, us, planes, ks, out)`: see [`crate::gf2::permuted_parities_batch`].
+pub(crate) type BatchParities = fn(&[u64], &[usize], &[u64], usize, &mut [u64]);
+
 /// One backend's kernels. Every entry is safe to call; see the functions of
 /// [`crate::ring`] and [`crate::gf2`] for contracts (they call the active table).
 #[derive(Debug)]
@@ -80,7 +83,7 @@ pub struct Kernels {
     pub(crate) xor: fn(&mut [u64], &[u64]),
     pub(crate) and_popcount: fn(&[u64], &[u64]) -> u64,
     pub(crate) permuted_parities: fn(&[u64], usize, &[u64], usize) -> u64,
-    pub(crate) permuted_parities_batch: fn(&[u64], &[usize], &[u64], usize, &mut [u64]),
+    pub(crate) permuted_parities_batch: BatchParities,
     pub(crate) dpf_child_inputs: fn(&[u128], &mut [u128]),
     pub(crate) dpf_correct: fn(&[u128], &mut [u128], [u128; 2]),
 }

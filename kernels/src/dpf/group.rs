@@ -38,9 +38,9 @@ pub trait DpfGroup: Copy + Default + PartialEq + Debug + Send + Sync + 'static {
     /// Reads an encoding of exactly [`Self::BYTES`] bytes; `None` if it is not canonical.
     fn read(bytes: &[u8]) -> Option<Self>;
 
-    /// The last expansion level: `out[2i + c] = (−1)^b · (Convert(enc[2i + c] ⊕ seed(p_i) ⊕ c)
-    /// + t(p_i) · cw[c])`, where `enc` holds the encrypted child inputs of `parents`
-    /// (it may be overwritten).
+    /// The last expansion level, where `enc` holds the encrypted child inputs of
+    /// `parents` (it may be overwritten):
+    /// `out[2i + c] = (−1)^b · (Convert(enc[2i + c] ⊕ seed(p_i) ⊕ c) + t(p_i) · cw[c])`.
     #[inline]
     fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: [Self; 2], negate: bool, out: &mut [Self]) {
         for ((p, ch), o) in parents.iter().zip(enc.chunks_exact(2)).zip(out.chunks_exact_mut(2)) {
