@@ -29,6 +29,7 @@ use crate::transport::inproc::network;
 use crate::transport::{Counters, Link, TransportError};
 use pmsm_kernels::Party;
 use pmsm_kernels::rng::SecretRng;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 /// Default instances per chunk.
@@ -147,6 +148,8 @@ pub struct Report {
     pub rounds: usize,
     /// Bytes per link.
     pub bytes: LinkBytes,
+    /// Server 0's time per round: openings sent → round finished (seconds).
+    pub round_seconds: Vec<f64>,
 }
 
 impl Engine {
@@ -182,90 +185,119 @@ impl Engine {
 
     /// Runs on symbol indices (each `< |Σ|`; checked before anything is sent).
     pub fn run(&self, inputs: &[Vec<u32>]) -> Result<Report, Error> {
-        self.run_inner(inputs, None)
+        self.run_mode(inputs, RunMode::default())
     }
 
     /// Runs like [`Engine::run`] and also returns a copy of every frame sent on `link`:
     /// for auditing what a party receives (the privacy tests use it).
     pub fn run_observed(&self, inputs: &[Vec<u32>], link: Link) -> Result<(Report, Vec<Vec<u8>>), Error> {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let report = self.run_inner(inputs, Some((link, tx)))?;
+        let report = self.run_mode(inputs, RunMode { tap: Some((link, tx)), ..RunMode::default() })?;
         Ok((report, rx.try_iter().collect()))
     }
 
-    fn run_inner(
-        &self,
-        inputs: &[Vec<u32>],
-        tap: Option<(Link, crossbeam_channel::Sender<Vec<u8>>)>,
-    ) -> Result<Report, Error> {
+    /// Runs like [`Engine::run`], adding one to `progress` each time server 0 finishes
+    /// a round (of [`Engine::rounds`] in all).
+    pub fn run_with_progress(&self, inputs: &[Vec<u32>], progress: &AtomicU64) -> Result<Report, Error> {
+        self.run_mode(inputs, RunMode { progress: Some(progress), ..RunMode::default() })
+    }
+
+    /// The online phase alone: every correlation is generated first (untimed, held in
+    /// memory), then client and servers run; `Report::seconds` covers only the latter.
+    /// The servers' DPF expansions are part of the timed phase.
+    pub fn run_online_only(&self, inputs: &[Vec<u32>], progress: Option<&AtomicU64>) -> Result<Report, Error> {
+        self.run_mode(inputs, RunMode { predeal: true, progress, ..RunMode::default() })
+    }
+
+    /// The offline phase alone: seconds the dealer takes to generate (and encode) every
+    /// correlation the inputs need, on the engine's dealer threads.
+    pub fn time_offline(&self, inputs: &[Vec<u32>]) -> Result<f64, Error> {
+        let schedule = self.schedule(inputs);
+        let start = Instant::now();
+        let mut rng = SecretRng::from_os();
+        let mut sink = |f: [Vec<u8>; 2]| {
+            std::hint::black_box(f);
+            Ok(())
+        };
+        self.pool.install(|| match self.plan.protocol {
+            Protocol::LookupXor => dealer::deal_schedule::<Xor>(&self.plan, &schedule, &mut rng, &mut sink),
+            Protocol::LookupRing => dealer::deal_schedule::<Ring>(&self.plan, &schedule, &mut rng, &mut sink),
+        })?;
+        Ok(start.elapsed().as_secs_f64())
+    }
+
+    /// Lookup rounds a run on these inputs takes.
+    pub fn rounds(&self, inputs: &[Vec<u32>]) -> usize {
+        self.schedule(inputs).rounds.len()
+    }
+
+    fn schedule(&self, inputs: &[Vec<u32>]) -> Schedule {
+        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+        Schedule::new(&self.plan, &lengths, self.chunk)
+    }
+
+    fn run_mode(&self, inputs: &[Vec<u32>], mode: RunMode<'_>) -> Result<Report, Error> {
         for (instance, input) in inputs.iter().enumerate() {
             if let Some(position) = input.iter().position(|&a| a as usize >= self.dfa.symbols()) {
                 return Err(DfaError::UnknownSymbol { instance, position, symbol: input[position].to_string() }.into());
             }
         }
         match self.plan.protocol {
-            Protocol::LookupXor => self.run_with::<Xor>(inputs, tap),
-            Protocol::LookupRing => self.run_with::<Ring>(inputs, tap),
+            Protocol::LookupXor => self.run_with::<Xor>(inputs, mode),
+            Protocol::LookupRing => self.run_with::<Ring>(inputs, mode),
         }
     }
 
-    fn run_with<S: Sharing>(
-        &self,
-        inputs: &[Vec<u32>],
-        tap: Option<(Link, crossbeam_channel::Sender<Vec<u8>>)>,
-    ) -> Result<Report, Error> {
+    fn run_with<S: Sharing>(&self, inputs: &[Vec<u32>], mode: RunMode<'_>) -> Result<Report, Error> {
+        let schedule = self.schedule(inputs);
+        let source = if mode.predeal {
+            let mut frames = Vec::with_capacity(schedule.rounds.len());
+            let mut rng = SecretRng::from_os();
+            self.pool.install(|| {
+                dealer::deal_schedule::<S>(&self.plan, &schedule, &mut rng, |f| {
+                    frames.push(f);
+                    Ok(())
+                })
+            })?;
+            dealer::Source::Predealt(frames)
+        } else {
+            dealer::Source::Live(SecretRng::from_os())
+        };
         let start = Instant::now();
-        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
-        let schedule = Schedule::new(&self.plan, &lengths, self.chunk);
         let links_depth = schedule.chunks.len() + 2;
-        let net = network(links_depth, self.dealer_depth, tap);
+        let dealer_depth = if mode.predeal { schedule.rounds.len() + 1 } else { self.dealer_depth };
+        let net = network(links_depth, dealer_depth, mode.tap);
         let counters = net.counters.clone();
-        let (plan, sched) = (&self.plan, &schedule);
+        let (plan, sched, progress) = (&self.plan, &schedule, mode.progress);
         let [e0, e1] = net.servers;
         let (dealer_ends, client_ends) = (net.dealer, net.client);
-        let results = std::thread::scope(|scope| {
+        let (client, dealt, served) = std::thread::scope(|scope| {
             let pool = &self.pool;
-            let handles = [
-                (
-                    "dealer",
-                    std::thread::Builder::new().name("pmsm-dealer".into()).spawn_scoped(scope, move || {
-                        pool.install(|| dealer::run_dealer::<S>(plan, sched, dealer_ends, SecretRng::from_os()))
-                    }),
-                ),
-                (
-                    "server 0",
-                    std::thread::Builder::new()
-                        .name("pmsm-server-0".into())
-                        .spawn_scoped(scope, move || server::run_server::<S>(Party::P0, plan, sched, e0)),
-                ),
-                (
-                    "server 1",
-                    std::thread::Builder::new()
-                        .name("pmsm-server-1".into())
-                        .spawn_scoped(scope, move || server::run_server::<S>(Party::P1, plan, sched, e1)),
-                ),
-            ];
+            let dealer = std::thread::Builder::new().name("pmsm-dealer".into()).spawn_scoped(scope, move || {
+                pool.install(|| dealer::run_dealer::<S>(plan, sched, dealer_ends, source))
+            });
+            let servers = [(Party::P0, e0, progress), (Party::P1, e1, None)].map(|(party, ends, progress)| {
+                std::thread::Builder::new()
+                    .name(format!("pmsm-server-{}", party.index()))
+                    .spawn_scoped(scope, move || server::run_server::<S>(party, plan, sched, ends, progress))
+            });
             let client = client::run_client::<S>(plan, sched, inputs, client_ends, SecretRng::from_os());
-            let parties: Vec<(&str, Result<(), ProtocolError>)> = handles
-                .into_iter()
-                .map(|(name, h)| {
-                    let r = match h {
-                        Err(e) => Err(ProtocolError::PartyFailed {
-                            party: name_static(name),
-                            detail: format!("could not start: {e}"),
-                        }),
-                        Ok(h) => h.join().unwrap_or_else(|p| {
-                            Err(ProtocolError::PartyFailed { party: name_static(name), detail: panic_text(&p) })
-                        }),
-                    };
-                    (name, r)
-                })
-                .collect();
-            (client, parties)
+            let dealt = join("dealer", dealer);
+            let served = servers.map(|h| join("server", h));
+            (client, dealt, served)
         });
-        let (client, parties) = results;
         // Report the root cause: a party's own failure before the disconnections it caused.
-        let mut errors: Vec<ProtocolError> = parties.into_iter().filter_map(|(_, r)| r.err()).collect();
+        let [s0, s1] = served;
+        let mut errors: Vec<ProtocolError> = Vec::new();
+        errors.extend(dealt.err());
+        let stats = match s0 {
+            Ok(stats) => Some(stats),
+            Err(e) => {
+                errors.push(e);
+                None
+            }
+        };
+        errors.extend(s1.err());
         if let Err(e) = &client {
             errors.push(e.clone());
         }
@@ -277,6 +309,7 @@ impl Engine {
             return Err(e.clone().into());
         }
         let values = client.expect("no error was reported");
+        let seconds = start.elapsed().as_secs_f64();
         let outputs = values
             .iter()
             .zip(inputs)
@@ -293,20 +326,32 @@ impl Engine {
         Ok(Report {
             outputs,
             transitions: schedule.transitions(),
-            seconds: start.elapsed().as_secs_f64(),
+            seconds,
             protocol: self.plan.protocol,
             classes: self.plan.classes.as_ref().map(|c| c.count),
             rounds: schedule.rounds.len(),
             bytes: LinkBytes::from_counters(&counters),
+            round_seconds: stats.map(|s| s.round_seconds).unwrap_or_default(),
         })
     }
 }
 
-fn name_static(name: &str) -> &'static str {
-    match name {
-        "dealer" => "dealer",
-        "server 0" => "server 0",
-        _ => "server 1",
+/// Options of one run.
+#[derive(Default)]
+struct RunMode<'a> {
+    tap: Option<(Link, crossbeam_channel::Sender<Vec<u8>>)>,
+    progress: Option<&'a AtomicU64>,
+    predeal: bool,
+}
+
+/// Joins a party thread, turning a panic or a failed start into an error.
+fn join<T>(
+    party: &'static str,
+    h: std::io::Result<std::thread::ScopedJoinHandle<'_, Result<T, ProtocolError>>>,
+) -> Result<T, ProtocolError> {
+    match h {
+        Err(e) => Err(ProtocolError::PartyFailed { party, detail: format!("could not start: {e}") }),
+        Ok(h) => h.join().unwrap_or_else(|p| Err(ProtocolError::PartyFailed { party, detail: panic_text(&p) })),
     }
 }
 

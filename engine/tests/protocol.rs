@@ -233,7 +233,7 @@ fn a_failing_party_is_a_clear_error() {
     client.to_server[0].send(frames[0][0].clone()).unwrap();
     // A truncated correlation frame from the "dealer".
     dealer.to_server[0].send(vec![2, 0, 0]).unwrap();
-    let e = server::run_server::<Xor>(Party::P0, &plan, &schedule, s0).unwrap_err();
+    let e = server::run_server::<Xor>(Party::P0, &plan, &schedule, s0, None).unwrap_err();
     assert!(e.to_string().starts_with("bad frame on dealer_to_s0: 3 bytes is shorter than the 9-byte header"), "{e}");
     // A dealer that vanishes mid-run.
     let net = network(4, 4, None);
@@ -241,6 +241,6 @@ fn a_failing_party_is_a_clear_error() {
     let mut client = net.client;
     client.to_server[0].send(frames[0][0].clone()).unwrap();
     drop(net.dealer);
-    let e = server::run_server::<Xor>(Party::P0, &plan, &schedule, s0).unwrap_err();
+    let e = server::run_server::<Xor>(Party::P0, &plan, &schedule, s0, None).unwrap_err();
     assert_eq!(e.to_string(), "link dealer_to_s0: the peer disconnected");
 }

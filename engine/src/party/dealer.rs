@@ -64,19 +64,45 @@ pub fn deal<S: Sharing>(
     Ok([0, 1].map(|b| encode_correlations(round, &masks[b], width, &keys[b])))
 }
 
+/// Every round's frames, in schedule order, handed to `each` (which may send or keep
+/// them).
+pub fn deal_schedule<S: Sharing>(
+    plan: &Plan,
+    schedule: &Schedule,
+    rng: &mut SecretRng,
+    mut each: impl FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>,
+) -> Result<(), ProtocolError> {
+    for round in &schedule.rounds {
+        let width = plan.table(round.kind).domain_bits();
+        each(deal::<S>(round.id, round.count, width, rng)?)?;
+    }
+    Ok(())
+}
+
+/// Where the dealer's frames come from in a run.
+#[derive(Debug)]
+pub enum Source {
+    /// Generated while the servers run (the normal, pipelined mode).
+    Live(SecretRng),
+    /// Generated beforehand (to time the online phase alone), one pair per round.
+    Predealt(Vec<[Vec<u8>; 2]>),
+}
+
 /// Runs the dealer for a whole schedule.
 pub fn run_dealer<S: Sharing>(
     plan: &Plan,
     schedule: &Schedule,
     ends: DealerEnds,
-    mut rng: SecretRng,
+    source: Source,
 ) -> Result<(), ProtocolError> {
     let DealerEnds { to_server: [mut to0, mut to1] } = ends;
-    for round in &schedule.rounds {
-        let width = plan.table(round.kind).domain_bits();
-        let [f0, f1] = deal::<S>(round.id, round.count, width, &mut rng)?;
+    let send = |[f0, f1]: [Vec<u8>; 2]| -> Result<(), ProtocolError> {
         to0.send(f0)?;
         to1.send(f1)?;
+        Ok(())
+    };
+    match source {
+        Source::Live(mut rng) => deal_schedule::<S>(plan, schedule, &mut rng, send),
+        Source::Predealt(frames) => frames.into_iter().try_for_each(send),
     }
-    Ok(())
 }

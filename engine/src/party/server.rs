@@ -17,10 +17,12 @@ use crate::transport::inproc::ServerEnds;
 use crate::transport::{Rx, Tx};
 use pmsm_kernels::Party;
 use pmsm_kernels::dpf::DpfKey;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-/// A round whose openings are sent: its index in the schedule, this server's openings
-/// and the keys still to expand.
-type Pending<G> = (usize, Vec<u64>, Vec<DpfKey<G>>);
+/// A round whose openings are sent: its index in the schedule, this server's openings,
+/// the keys still to expand, and when the openings left.
+type Pending<G> = (usize, Vec<u64>, Vec<DpfKey<G>>, Instant);
 
 /// Leaves expanded per group for small trees (32 KiB of 16-byte leaves).
 const GROUP_LEAVES: usize = 2048;
@@ -45,13 +47,24 @@ fn lookup_all<S: Sharing>(table: &Table, keys: &[DpfKey<S::Leaf>], u: &[u64]) ->
     Ok(out)
 }
 
-/// Runs server `party` for a whole schedule.
+/// What a server measured about its run.
+#[derive(Clone, Debug, Default)]
+pub struct ServerStats {
+    /// Per round: seconds from sending this server's openings to finishing the round's
+    /// lookups (waiting for the peer included).
+    pub round_seconds: Vec<f64>,
+}
+
+/// Runs server `party` for a whole schedule. `progress`, if given, is incremented as
+/// rounds finish.
 pub fn run_server<S: Sharing>(
     party: Party,
     plan: &Plan,
     schedule: &Schedule,
     ends: ServerEnds,
-) -> Result<(), ProtocolError> {
+    progress: Option<&AtomicU64>,
+) -> Result<ServerStats, ProtocolError> {
+    let mut stats = ServerStats { round_seconds: Vec::with_capacity(schedule.rounds.len()) };
     let ServerEnds { mut from_client, mut from_dealer, mut to_peer, mut from_peer, mut to_client } = ends;
     let chunks = &schedule.chunks;
     let mut syms = Vec::with_capacity(chunks.len());
@@ -90,9 +103,9 @@ pub fn run_server<S: Sharing>(
                 })
                 .unzip();
             to_peer.send(encode_openings(round.id, &open, width))?;
-            pending.push((r, open, keys));
+            pending.push((r, open, keys, Instant::now()));
         }
-        for (r, open, keys) in pending {
+        for (r, open, keys, sent) in pending {
             let round = &schedule.rounds[r];
             let table = plan.table(round.kind);
             let width = table.domain_bits();
@@ -105,6 +118,10 @@ pub fn run_server<S: Sharing>(
                 RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),
                 RoundKind::Accept => accept[c] = out,
             }
+            stats.round_seconds.push(sent.elapsed().as_secs_f64());
+            if let Some(p) = progress {
+                p.fetch_add(1, Ordering::Relaxed);
+            }
             if round.last {
                 let shares = if accept[c].is_empty() { &state[c] } else { &accept[c] };
                 let shares: Vec<u64> = shares.iter().map(|v| v & low_mask(out_width)).collect();
@@ -112,7 +129,7 @@ pub fn run_server<S: Sharing>(
             }
         }
     }
-    Ok(())
+    Ok(stats)
 }
 
 #[cfg(test)]

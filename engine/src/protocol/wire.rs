@@ -173,6 +173,15 @@ pub fn decode_correlations<G: DpfGroup>(
         .collect()
 }
 
+/// Bytes of one correlation (mask share and key) for one server, over `width` bits.
+pub fn correlation_bytes(protocol: super::Protocol, width: u32) -> u64 {
+    let key = match protocol {
+        super::Protocol::LookupXor => DpfKey::<pmsm_kernels::dpf::BitLeaf>::encoded_len(width),
+        super::Protocol::LookupRing => DpfKey::<pmsm_kernels::dpf::RingLeaf>::encoded_len(width),
+    };
+    (key + packed_len(1, width)) as u64
+}
+
 /// Server → server: one round's openings.
 pub fn encode_openings(round: u32, values: &[u64], width: u32) -> Vec<u8> {
     let mut f = header(TAG_OPENINGS, round, values.len(), packed_len(values.len(), width));

@@ -3,6 +3,7 @@
 //! Every failure is reported as one line on stderr, `pmsm: error: …`, and a non-zero
 //! exit code: 2 for bad input or usage, 1 for a failure while running.
 
+mod bench;
 mod machine;
 
 use clap::{Parser, Subcommand};
@@ -77,6 +78,19 @@ enum Command {
         /// One JSON object per instance, then a summary line.
         #[arg(long)]
         json: bool,
+    },
+    /// Benchmark a workload profile: all four parties in this process, every output
+    /// verified against the plaintext evaluator.
+    Bench {
+        /// The profile (TOML), e.g. profiles/default.toml.
+        #[arg(long)]
+        profile: PathBuf,
+        /// One JSON object on stdout instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write results.md, results.json and SVG plots into this folder.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Write a seeded random DFA (xoshiro; a workload, not a secret).
     RandomDfa {
@@ -230,6 +244,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     report.classes.map_or(String::new(), |c| format!(", {c} symbol classes")),
                     serde_json::Value::Object(bits)
                 );
+            }
+        }
+        Command::Bench { profile, json: as_json, out: out_dir } => {
+            let outcome = bench::run(&profile).map_err(|message| Failure { message, code: 2 })?;
+            if as_json {
+                writeln!(out, "{}", bench::to_json(&outcome)).map_err(io)?;
+            } else {
+                write!(out, "{}", bench::to_markdown(&outcome)).map_err(io)?;
+            }
+            if let Some(dir) = out_dir {
+                bench::write_out(&dir, &outcome).map_err(|message| Failure { message, code: 1 })?;
+                eprintln!("pmsm: wrote {}/results.md, results.json and two SVG plots", dir.display());
             }
         }
         Command::RandomDfa { states, symbols, seed, out: path } => {

@@ -1,0 +1,241 @@
+//! `pmsm bench`: runs a profile's workloads through all four parties, verifies every
+//! output against the plaintext evaluator and reports throughput, phase rates, round
+//! latency, bits per transition per link and peak memory.
+
+pub mod plot;
+pub mod profile;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use pmsm_engine::transport::Link;
+use pmsm_engine::{Engine, Report};
+use serde_json::{Value, json};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Online-only runs hold every correlation in memory; above this they are skipped.
+const PREDEAL_LIMIT_BYTES: u64 = 2 << 30;
+
+/// One measured (run, protocol) pair.
+pub struct Result_ {
+    pub label: String,
+    pub value: Value,
+}
+
+/// Resets the kernel's peak-RSS counter for this process (Linux; best effort).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set size since the last reset, in bytes (Linux).
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * p).round() as usize])
+}
+
+/// Runs `f` with a progress bar over `total` rounds on stderr (hidden unless stderr is
+/// a terminal); the closure gets the counter to advance.
+fn with_progress<T>(msg: String, total: u64, f: impl FnOnce(&AtomicU64) -> T) -> T {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{msg:40} [{bar:30}] {pos}/{len} rounds {elapsed}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_message(msg);
+    let counter = AtomicU64::new(0);
+    let done = AtomicBool::new(false);
+    let out = std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(counter.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let out = f(&counter);
+        done.store(true, Ordering::Relaxed);
+        out
+    });
+    bar.finish_and_clear();
+    out
+}
+
+fn bits_per_transition(r: &Report) -> Value {
+    let t = r.transitions.max(1) as f64;
+    let sum = |links: &[Link]| links.iter().map(|l| r.bytes.get(*l) * 8).sum::<u64>() as f64 / t;
+    json!({
+        "client_to_servers": sum(&[Link::ClientToS0, Link::ClientToS1]),
+        "server_to_server": sum(&[Link::S0ToS1, Link::S1ToS0]),
+        "dealer_to_servers": sum(&[Link::DealerToS0, Link::DealerToS1]),
+        "servers_to_client": sum(&[Link::S0ToClient, Link::S1ToClient]),
+    })
+}
+
+/// A profile's name, description and results.
+pub struct Outcome {
+    pub name: String,
+    pub description: Option<String>,
+    pub results: Vec<Result_>,
+}
+
+/// Runs every (run, protocol) of the profile.
+pub fn run(file: &Path) -> Result<Outcome, String> {
+    let checked = profile::load(file)?;
+    let p = &checked.profile;
+    let mut results = Vec::new();
+    for (i, spec) in p.run.iter().enumerate() {
+        let dfa = checked.machine(i)?;
+        let inputs = checked.inputs(i, &dfa)?;
+        let want: Vec<u32> = dfa.run_batch(&inputs);
+        for protocol in checked.protocols(i) {
+            let key = format!("run[{i}]");
+            let engine = Engine::builder(dfa.clone())
+                .protocol(protocol)
+                .reveal(checked.reveal(i))
+                .classes(checked.classes(i))
+                .chunk(p.chunk)
+                .build()
+                .map_err(|e| profile::err(&checked.file, &key, e))?;
+            let rounds = engine.rounds(&inputs) as u64;
+            let msg = format!("{} · {}", spec.label, protocol);
+            reset_peak_rss();
+            let report = with_progress(msg.clone(), rounds, |c| engine.run_with_progress(&inputs, c))
+                .map_err(|e| format!("{}: {}: {e}", spec.label, protocol))?;
+            let peak = peak_rss();
+            for (n, (o, s)) in report.outputs.iter().zip(&want).enumerate() {
+                let ok = match (o.final_state, o.accept) {
+                    (Some(f), _) => f == *s,
+                    (_, Some(a)) => a == dfa.is_accepting(*s),
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!(
+                        "{}: {protocol}: instance {n} differs from the plaintext evaluator",
+                        spec.label
+                    ));
+                }
+            }
+            let (online, offline) = if p.phases {
+                let key_bytes = pmsm_engine::protocol::wire::correlation_bytes(protocol, engine.plan().step_bits());
+                let predeal = report.transitions as u64 * 2 * key_bytes;
+                let online = if predeal <= PREDEAL_LIMIT_BYTES {
+                    let r = with_progress(format!("{msg} (online only)"), rounds, |c| {
+                        engine.run_online_only(&inputs, Some(c))
+                    })
+                    .map_err(|e| format!("{}: {}: {e}", spec.label, protocol))?;
+                    Some(r.transitions as f64 / r.seconds.max(1e-12))
+                } else {
+                    None
+                };
+                let secs = engine.time_offline(&inputs).map_err(|e| format!("{}: {}: {e}", spec.label, protocol))?;
+                (online, Some(report.transitions as f64 / secs.max(1e-12)))
+            } else {
+                (None, None)
+            };
+            let mut lat = report.round_seconds.clone();
+            lat.sort_by(f64::total_cmp);
+            let steps = inputs.iter().map(Vec::len).max().unwrap_or(0);
+            let value = json!({
+                "label": spec.label,
+                "protocol": protocol.name(),
+                "transport": "inproc",
+                "states": dfa.states(),
+                "symbols": dfa.symbols(),
+                "classes": report.classes,
+                "table_bits": engine.plan().step_bits(),
+                "batch": inputs.len(),
+                "steps": steps,
+                "transitions": report.transitions,
+                "seconds": report.seconds,
+                "transitions_per_sec": report.transitions as f64 / report.seconds.max(1e-12),
+                "online_transitions_per_sec": online,
+                "offline_transitions_per_sec": offline,
+                "round_latency_p50_ms": percentile(&lat, 0.5).map(|s| s * 1e3),
+                "round_latency_p99_ms": percentile(&lat, 0.99).map(|s| s * 1e3),
+                "bits_per_transition": bits_per_transition(&report),
+                "peak_rss_bytes": peak,
+                "verified": true,
+            });
+            eprintln!(
+                "pmsm bench: {:<34} {:<11} {:>10.0} transitions/s ({} transitions, {:.2} s)",
+                spec.label,
+                protocol.name(),
+                value["transitions_per_sec"].as_f64().unwrap_or(0.0),
+                report.transitions,
+                report.seconds,
+            );
+            results.push(Result_ { label: spec.label.clone(), value });
+        }
+    }
+    Ok(Outcome { name: checked.name.clone(), description: checked.profile.description.clone(), results })
+}
+
+/// The results as one JSON object (the documented contract).
+pub fn to_json(o: &Outcome) -> Value {
+    json!({"profile": o.name, "results": o.results.iter().map(|r| r.value.clone()).collect::<Vec<_>>()})
+}
+
+/// The results as a Markdown table.
+pub fn to_markdown(o: &Outcome) -> String {
+    let (name, results) = (&o.name, &o.results);
+    let mut s =
+        format!("# pmsm bench: `{name}`\n\n{}", o.description.as_deref().map_or(String::new(), |d| format!("{d}\n\n")));
+    s.push_str(
+        "| run | protocol | S × Σ | n | batch × steps | transitions/s | online/s | offline/s | p50 / p99 round ms | bits/transition s↔s | dealer bits/transition | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    let f = |v: &Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.0}"));
+    let ms = |v: &Value| v.as_f64().map_or("–".to_string(), |x| format!("{x:.2}"));
+    for r in results {
+        let v = &r.value;
+        s.push_str(&format!(
+            "| {} | {} | {} × {} | {} | {} × {} | {} | {} | {} | {} / {} | {:.1} | {:.0} | {} |\n",
+            r.label,
+            v["protocol"].as_str().unwrap_or(""),
+            v["states"],
+            v["symbols"],
+            v["table_bits"],
+            v["batch"],
+            v["steps"],
+            f(&v["transitions_per_sec"]),
+            f(&v["online_transitions_per_sec"]),
+            f(&v["offline_transitions_per_sec"]),
+            ms(&v["round_latency_p50_ms"]),
+            ms(&v["round_latency_p99_ms"]),
+            v["bits_per_transition"]["server_to_server"].as_f64().unwrap_or(0.0),
+            v["bits_per_transition"]["dealer_to_servers"].as_f64().unwrap_or(0.0),
+            v["peak_rss_bytes"].as_f64().map_or("–".into(), |b| format!("{:.0}", b / 1048576.0)),
+        ));
+    }
+    s
+}
+
+/// Writes `results.md`, `results.json` and the two throughput plots into `dir`.
+pub fn write_out(dir: &Path, o: &Outcome) -> Result<(), String> {
+    let (name, results) = (&o.name, &o.results);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |file: &str, text: String| {
+        std::fs::write(dir.join(file), text).map_err(|e| format!("{}: {e}", dir.join(file).display()))
+    };
+    write("results.md", to_markdown(o))?;
+    write("results.json", serde_json::to_string_pretty(&to_json(o)).expect("serialisable"))?;
+    let series = |x: &str| plot::series(results.iter().map(|r| &r.value), x);
+    write(
+        "throughput_vs_batch.svg",
+        plot::svg(&format!("{name}: throughput against batch size"), "instances (batch)", &series("batch")),
+    )?;
+    write(
+        "throughput_vs_table.svg",
+        plot::svg(
+            &format!("{name}: throughput against table size"),
+            "table domain bits n (N = 2^n)",
+            &series("table_bits"),
+        ),
+    )?;
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! Benchmark profiles: TOML workloads. Unknown keys are errors, naming file and key.
+//!
+//! ```toml
+//! description = "what this profile measures"
+//! protocols = ["lookup-xor", "lookup-ring"]  # default for every run
+//! reveal = "state"                           # or "accept"
+//! classes = "auto"                           # or "on", "off"
+//! chunk = 1024
+//! transport = "inproc"
+//! phases = true                              # also time online-only and offline-only
+//!
+//! [[run]]
+//! label = "random 64 × 256"
+//! protocols = ["lookup-xor"]                 # optional overrides: protocols, reveal, classes
+//! machine = { random = { states = 64, symbols = 256, seed = 1 } }
+//! #   or { dfa = "../datasets/ab.json" } / { regex_file = "…", full_match = false, alphabet = "ACGT" } / { regex = ["…"] }
+//! inputs = { random = { batch = 10000, length = 100, seed = 2 } }
+//! #   or { file = "../datasets/dlp/positives.txt", batch = 10000 }  (lines cycled up to batch)
+//! ```
+//!
+//! Relative paths are relative to the profile file.
+
+use pmsm_engine::dfa::random::{random_dfa, random_input};
+use pmsm_engine::dfa::{self, Dfa, json, regex};
+use pmsm_engine::input::read_inputs;
+use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
+use pmsm_kernels::rng::WorkloadRng;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub description: Option<String>,
+    #[serde(default = "default_protocols")]
+    pub protocols: Vec<String>,
+    #[serde(default = "default_reveal")]
+    pub reveal: String,
+    #[serde(default = "default_classes")]
+    pub classes: String,
+    #[serde(default = "default_chunk")]
+    pub chunk: usize,
+    #[serde(default = "default_transport")]
+    pub transport: String,
+    #[serde(default = "default_true")]
+    pub phases: bool,
+    pub run: Vec<RunSpec>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    pub label: String,
+    pub protocols: Option<Vec<String>>,
+    pub reveal: Option<String>,
+    pub classes: Option<String>,
+    pub machine: MachineSpec,
+    pub inputs: InputSpec,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct MachineSpec {
+    pub random: Option<RandomMachine>,
+    pub dfa: Option<PathBuf>,
+    pub regex: Option<Vec<String>>,
+    pub regex_file: Option<PathBuf>,
+    #[serde(default)]
+    pub full_match: bool,
+    pub alphabet: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RandomMachine {
+    pub states: usize,
+    pub symbols: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    pub random: Option<RandomInputs>,
+    pub file: Option<PathBuf>,
+    pub batch: Option<usize>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct RandomInputs {
+    pub batch: usize,
+    pub length: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+}
+
+fn default_protocols() -> Vec<String> {
+    vec!["lookup-xor".into()]
+}
+fn default_reveal() -> String {
+    "state".into()
+}
+fn default_classes() -> String {
+    "auto".into()
+}
+fn default_chunk() -> usize {
+    pmsm_engine::DEFAULT_CHUNK
+}
+fn default_transport() -> String {
+    "inproc".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_seed() -> u64 {
+    1
+}
+
+/// Largest instance count a profile may ask for.
+pub const MAX_BATCH: usize = 10_000_000;
+
+/// A profile error: the file, the key at fault and what is wrong.
+pub fn err(file: &Path, key: &str, message: impl std::fmt::Display) -> String {
+    format!("{}: `{key}`: {message}", file.display())
+}
+
+/// A checked profile: every setting parsed.
+pub struct Checked {
+    pub name: String,
+    pub profile: Profile,
+    pub reveal: Reveal,
+    pub classes: ClassMode,
+    pub dir: PathBuf,
+    pub file: PathBuf,
+}
+
+fn class_mode(s: &str) -> Result<ClassMode, String> {
+    match s {
+        "auto" => Ok(ClassMode::Auto),
+        "on" => Ok(ClassMode::On),
+        "off" => Ok(ClassMode::Off),
+        other => Err(format!("{other:?} is not auto, on or off")),
+    }
+}
+
+/// Loads and checks a profile.
+pub fn load(file: &Path) -> Result<Checked, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let profile: Profile =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", file.display(), e.to_string().trim_end()))?;
+    let reveal = profile.reveal.parse::<Reveal>().map_err(|e| err(file, "reveal", e))?;
+    let classes = class_mode(&profile.classes).map_err(|e| err(file, "classes", e))?;
+    if profile.transport != "inproc" {
+        return Err(err(
+            file,
+            "transport",
+            format!("{:?} is not available: only \"inproc\" is implemented", profile.transport),
+        ));
+    }
+    if profile.chunk == 0 {
+        return Err(err(file, "chunk", "must be positive"));
+    }
+    if profile.run.is_empty() {
+        return Err(err(file, "run", "the profile has no [[run]]"));
+    }
+    for (i, r) in profile.run.iter().enumerate() {
+        if let Some(v) = &r.reveal {
+            v.parse::<Reveal>().map_err(|e| err(file, &format!("run[{i}].reveal"), e))?;
+        }
+        if let Some(c) = &r.classes {
+            class_mode(c).map_err(|e| err(file, &format!("run[{i}].classes"), e))?;
+        }
+        for p in r.protocols.as_ref().unwrap_or(&profile.protocols) {
+            p.parse::<Protocol>().map_err(|e| err(file, &format!("run[{i}].protocols"), e))?;
+        }
+        let m = &r.machine;
+        let sources = [m.random.is_some(), m.dfa.is_some(), m.regex.is_some(), m.regex_file.is_some()];
+        if sources.iter().filter(|s| **s).count() != 1 {
+            return Err(err(file, &format!("run[{i}].machine"), "give exactly one of random, dfa, regex, regex_file"));
+        }
+        if let Some(rm) = &m.random
+            && (!(1..=dfa::MAX_STATES).contains(&rm.states) || !(1..=dfa::MAX_SYMBOLS).contains(&rm.symbols))
+        {
+            return Err(err(
+                file,
+                &format!("run[{i}].machine.random"),
+                format!("impossible size {} × {}", rm.states, rm.symbols),
+            ));
+        }
+        let inp = &r.inputs;
+        match (&inp.random, &inp.file) {
+            (Some(ri), None) if inp.batch.is_none() => {
+                if ri.batch == 0 || ri.batch > MAX_BATCH {
+                    return Err(err(
+                        file,
+                        &format!("run[{i}].inputs.random.batch"),
+                        format!("must be in 1..={MAX_BATCH}"),
+                    ));
+                }
+            }
+            (None, Some(_)) => {
+                if inp.batch.is_some_and(|b| b == 0 || b > MAX_BATCH) {
+                    return Err(err(file, &format!("run[{i}].inputs.batch"), format!("must be in 1..={MAX_BATCH}")));
+                }
+            }
+            _ => {
+                return Err(err(
+                    file,
+                    &format!("run[{i}].inputs"),
+                    "give either random = {…} or file = \"…\" (with an optional batch)",
+                ));
+            }
+        }
+    }
+    let name = file.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
+    let dir = file.parent().map_or(PathBuf::from("."), Path::to_path_buf);
+    Ok(Checked { name, profile, reveal, classes, dir, file: file.to_path_buf() })
+}
+
+impl Checked {
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
+    }
+
+    /// The machine of run `i`.
+    pub fn machine(&self, i: usize) -> Result<Dfa, String> {
+        let m = &self.profile.run[i].machine;
+        let key = format!("run[{i}].machine");
+        let compiled = if let Some(r) = &m.random {
+            return Ok(random_dfa(r.states, r.symbols, &mut WorkloadRng::seed_from_u64(r.seed)));
+        } else if let Some(p) = &m.dfa {
+            return json::load(&self.path(p)).map_err(|e| err(&self.file, &key, e));
+        } else {
+            let mut patterns = m.regex.clone().unwrap_or_default();
+            if let Some(p) = &m.regex_file {
+                let path = self.path(p);
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| err(&self.file, &key, format!("{}: {e}", path.display())))?;
+                patterns.extend(text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(String::from));
+            }
+            regex::compile(&patterns, &regex::RegexConfig { full_match: m.full_match, ..Default::default() })
+                .map_err(|e| err(&self.file, &key, e))?
+        };
+        match &m.alphabet {
+            Some(chars) => regex::restrict_to_chars(&compiled, chars).map_err(|e| err(&self.file, &key, e)),
+            None => Ok(compiled),
+        }
+    }
+
+    /// The inputs of run `i` for `dfa`, as symbol indices.
+    pub fn inputs(&self, i: usize, dfa: &Dfa) -> Result<Vec<Vec<u32>>, String> {
+        let inp = &self.profile.run[i].inputs;
+        let key = format!("run[{i}].inputs");
+        if let Some(r) = &inp.random {
+            let mut rng = WorkloadRng::seed_from_u64(r.seed);
+            return Ok((0..r.batch).map(|_| random_input(dfa.symbols(), r.length, &mut rng)).collect());
+        }
+        let path = self.path(inp.file.as_deref().expect("checked: random or file"));
+        let texts = read_inputs(&path).map_err(|e| err(&self.file, &key, e))?;
+        if texts.is_empty() {
+            return Err(err(&self.file, &key, format!("{} has no lines", path.display())));
+        }
+        let encoded = texts
+            .iter()
+            .enumerate()
+            .map(|(n, t)| dfa.encode(t, n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| err(&self.file, &key, e))?;
+        let batch = inp.batch.unwrap_or(encoded.len());
+        Ok((0..batch).map(|n| encoded[n % encoded.len()].clone()).collect())
+    }
+
+    /// The output policy of run `i`.
+    pub fn reveal(&self, i: usize) -> Reveal {
+        self.profile.run[i].reveal.as_deref().map_or(self.reveal, |r| r.parse().expect("checked"))
+    }
+
+    /// The class mode of run `i`.
+    pub fn classes(&self, i: usize) -> ClassMode {
+        self.profile.run[i].classes.as_deref().map_or(self.classes, |c| class_mode(c).expect("checked"))
+    }
+
+    /// The protocols of run `i`.
+    pub fn protocols(&self, i: usize) -> Vec<Protocol> {
+        self.profile.run[i]
+            .protocols
+            .as_ref()
+            .unwrap_or(&self.profile.protocols)
+            .iter()
+            .map(|p| p.parse().expect("checked"))
+            .collect()
+    }
+}
