@@ -261,7 +261,7 @@ impl Engine {
             })?;
             dealer::Source::Predealt(frames)
         } else {
-            dealer::Source::Live(SecretRng::from_os())
+            dealer::Source::Live(Box::new(SecretRng::from_os()))
         };
         let start = Instant::now();
         let links_depth = schedule.chunks.len() + 2;

@@ -83,7 +83,7 @@ pub fn deal_schedule<S: Sharing>(
 #[derive(Debug)]
 pub enum Source {
     /// Generated while the servers run (the normal, pipelined mode).
-    Live(SecretRng),
+    Live(Box<SecretRng>),
     /// Generated beforehand (to time the online phase alone), one pair per round.
     Predealt(Vec<[Vec<u8>; 2]>),
 }
