@@ -1,1 +1,78 @@
-fn main() {}
+//! Criterion benches of the kernels, named `<primitive>_<phase>`, on the active backend
+//! (`PMSM_BACKEND=… cargo bench` to pick another).
+//!
+//! ```sh
+//! cargo bench -p pmsm-bench --bench kernels
+//! ```
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use pmsm_kernels::dpf::{BitLeaf, Dpf, DpfKey, RingLeaf};
+use pmsm_kernels::prg::FixedKeyPrg;
+use pmsm_kernels::rng::SecretRng;
+use pmsm_kernels::{gf2, ring};
+use std::hint::black_box;
+
+fn prg(c: &mut Criterion) {
+    let mut g = c.benchmark_group("prg_hash");
+    let mut blocks: Vec<u128> = (0..4096).collect();
+    g.throughput(Throughput::Elements(4096));
+    g.bench_function("4096_blocks", |b| b.iter(|| FixedKeyPrg::get().hash_in_place(black_box(&mut blocks))));
+    g.finish();
+}
+
+fn dpf(c: &mut Criterion) {
+    let mut rng = SecretRng::from_os();
+    let mut g = c.benchmark_group("dpf_full_eval");
+    for n in [14u32, 20] {
+        g.throughput(Throughput::Elements(1 << n));
+        let [k, _] = Dpf::<BitLeaf>::keygen(n, 5, true, &mut rng).unwrap();
+        let mut out = vec![BitLeaf::default(); k.leaves()];
+        g.bench_with_input(BenchmarkId::new("bits", n), &n, |b, _| b.iter(|| k.eval_full_into(black_box(&mut out)).unwrap()));
+        let [k, _] = Dpf::<RingLeaf>::keygen(n, 5, 1, &mut rng).unwrap();
+        let mut out = vec![RingLeaf::default(); k.leaves()];
+        g.bench_with_input(BenchmarkId::new("u64", n), &n, |b, _| b.iter(|| k.eval_full_into(black_box(&mut out)).unwrap()));
+    }
+    // Sixteen small trees expanded together (the server's grouping at N = 2^14).
+    let points: Vec<(u64, bool)> = (0..16).map(|i| (i * 1000, true)).collect();
+    let keys: Vec<DpfKey<BitLeaf>> = Dpf::<BitLeaf>::keygen_batch(14, &points, &mut rng).unwrap().into_iter().map(|[k, _]| k).collect();
+    let mut out = vec![BitLeaf::default(); 16 * keys[0].leaves()];
+    g.throughput(Throughput::Elements(16 << 14));
+    g.bench_function("bits_many_16x14", |b| b.iter(|| DpfKey::eval_full_many(black_box(&keys), &mut out).unwrap()));
+    g.finish();
+
+    let mut g = c.benchmark_group("dpf_keygen");
+    let points: Vec<(u64, bool)> = (0..1024).map(|i| (i * 13, true)).collect();
+    g.throughput(Throughput::Elements(1024));
+    g.bench_function("batch_1024_n14", |b| b.iter(|| Dpf::<BitLeaf>::keygen_batch(14, black_box(&points), &mut rng).unwrap()));
+    g.finish();
+}
+
+fn ring_dot(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ring_rotated_dot");
+    for n in [4096usize, 1 << 16] {
+        let t: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
+        let e: Vec<u64> = (0..n as u64).collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| ring::rotated_dot(black_box(&t), 1234, black_box(&e))));
+    }
+    g.finish();
+}
+
+fn parity(c: &mut Criterion) {
+    let mut g = c.benchmark_group("gf2_permuted_parities");
+    for (n, ks) in [(14u32, 6usize), (18, 10)] {
+        let w = (1usize << n) / 64;
+        let planes: Vec<u64> = (0..(ks * w) as u64).map(|i| i.wrapping_mul(0xbf58_476d_1ce4_e5b9)).collect();
+        let ts: Vec<u64> = (0..(16 * w) as u64).map(|i| i.wrapping_mul(0x94d0_49bb_1331_11eb)).collect();
+        let us: Vec<usize> = (0..16).map(|i| (i * 7919) % (1 << n)).collect();
+        let mut out = vec![0u64; 16];
+        g.throughput(Throughput::Elements(16 << n));
+        g.bench_function(BenchmarkId::new("batch16", format!("n{n}_ks{ks}")), |b| {
+            b.iter(|| gf2::permuted_parities_batch(black_box(&ts), &us, &planes, ks, &mut out))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, prg, dpf, ring_dot, parity);
+criterion_main!(benches);
