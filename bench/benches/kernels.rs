@@ -27,14 +27,19 @@ fn dpf(c: &mut Criterion) {
         g.throughput(Throughput::Elements(1 << n));
         let [k, _] = Dpf::<BitLeaf>::keygen(n, 5, true, &mut rng).unwrap();
         let mut out = vec![BitLeaf::default(); k.leaves()];
-        g.bench_with_input(BenchmarkId::new("bits", n), &n, |b, _| b.iter(|| k.eval_full_into(black_box(&mut out)).unwrap()));
+        g.bench_with_input(BenchmarkId::new("bits", n), &n, |b, _| {
+            b.iter(|| k.eval_full_into(black_box(&mut out)).unwrap())
+        });
         let [k, _] = Dpf::<RingLeaf>::keygen(n, 5, 1, &mut rng).unwrap();
         let mut out = vec![RingLeaf::default(); k.leaves()];
-        g.bench_with_input(BenchmarkId::new("u64", n), &n, |b, _| b.iter(|| k.eval_full_into(black_box(&mut out)).unwrap()));
+        g.bench_with_input(BenchmarkId::new("u64", n), &n, |b, _| {
+            b.iter(|| k.eval_full_into(black_box(&mut out)).unwrap())
+        });
     }
     // Sixteen small trees expanded together (the server's grouping at N = 2^14).
     let points: Vec<(u64, bool)> = (0..16).map(|i| (i * 1000, true)).collect();
-    let keys: Vec<DpfKey<BitLeaf>> = Dpf::<BitLeaf>::keygen_batch(14, &points, &mut rng).unwrap().into_iter().map(|[k, _]| k).collect();
+    let keys: Vec<DpfKey<BitLeaf>> =
+        Dpf::<BitLeaf>::keygen_batch(14, &points, &mut rng).unwrap().into_iter().map(|[k, _]| k).collect();
     let mut out = vec![BitLeaf::default(); 16 * keys[0].leaves()];
     g.throughput(Throughput::Elements(16 << 14));
     g.bench_function("bits_many_16x14", |b| b.iter(|| DpfKey::eval_full_many(black_box(&keys), &mut out).unwrap()));
@@ -43,7 +48,9 @@ fn dpf(c: &mut Criterion) {
     let mut g = c.benchmark_group("dpf_keygen");
     let points: Vec<(u64, bool)> = (0..1024).map(|i| (i * 13, true)).collect();
     g.throughput(Throughput::Elements(1024));
-    g.bench_function("batch_1024_n14", |b| b.iter(|| Dpf::<BitLeaf>::keygen_batch(14, black_box(&points), &mut rng).unwrap()));
+    g.bench_function("batch_1024_n14", |b| {
+        b.iter(|| Dpf::<BitLeaf>::keygen_batch(14, black_box(&points), &mut rng).unwrap())
+    });
     g.finish();
 }
 
@@ -53,7 +60,9 @@ fn ring_dot(c: &mut Criterion) {
         let t: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
         let e: Vec<u64> = (0..n as u64).collect();
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| b.iter(|| ring::rotated_dot(black_box(&t), 1234, black_box(&e))));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| ring::rotated_dot(black_box(&t), 1234, black_box(&e)))
+        });
     }
     g.finish();
 }

@@ -75,3 +75,90 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn run_prints_outputs_and_a_summary() {
+    let o = pmsm(&["run", "--dfa", "datasets/ab.json", "--input", "aaa", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[0], serde_json::json!({"instance": 0, "final_state": 3, "accept": null, "symbols": 3}));
+    let s = &lines[1]["summary"];
+    assert_eq!(
+        (s["protocol"].as_str(), s["instances"].as_u64(), s["transitions"].as_u64()),
+        (Some("lookup-xor"), Some(1), Some(3))
+    );
+    assert!(s["bits"]["s0_to_s1"].as_u64().unwrap() > 0);
+    let o = pmsm(&["run", "--regex", "b", "--input", "abc"]);
+    assert!(stdout(&o).contains("instance 0: accept"), "{}", stdout(&o));
+}
+
+#[test]
+fn bench_runs_a_profile_and_reports_the_json_contract() {
+    let dir = std::env::temp_dir().join(format!("pmsm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let profile = dir.join("tiny.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "protocols = [\"lookup-xor\", \"lookup-ring\"]\n[[run]]\nlabel = \"ab\"\nmachine = {{ dfa = \"{}\" }}\ninputs = {{ random = {{ batch = 50, length = 7 }} }}\n",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/ab.json").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.join("out");
+    let o = pmsm(&["bench", "--profile", profile.to_str().unwrap(), "--json", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["profile"], "tiny");
+    let r = &v["results"][1];
+    assert_eq!(
+        (r["protocol"].as_str(), r["transport"].as_str(), r["verified"].as_bool()),
+        (Some("lookup-ring"), Some("inproc"), Some(true))
+    );
+    assert_eq!((r["batch"].as_u64(), r["steps"].as_u64(), r["transitions"].as_u64()), (Some(50), Some(7), Some(350)));
+    for k in ["transitions_per_sec", "online_transitions_per_sec", "offline_transitions_per_sec", "seconds"] {
+        assert!(r[k].as_f64().unwrap() > 0.0, "{k}");
+    }
+    assert!(r["bits_per_transition"]["server_to_server"].as_f64().unwrap() >= 6.0);
+    for f in ["results.md", "results.json", "throughput_vs_batch.svg", "throughput_vs_table.svg"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn bad_profiles_name_the_file_and_key() {
+    let dir = std::env::temp_dir().join(format!("pmsm-badprof-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = [
+        (
+            "unknown.toml",
+            "colour = 1\n[[run]]\nlabel = \"x\"\nmachine = { dfa = \"a.json\" }\ninputs = { random = { batch = 1, length = 1 } }\n",
+            "unknown field `colour`",
+        ),
+        (
+            "missing.toml",
+            "[[run]]\nlabel = \"x\"\nmachine = { dfa = \"no-such.json\" }\ninputs = { random = { batch = 1, length = 1 } }\n",
+            "`run[0].machine`",
+        ),
+        (
+            "size.toml",
+            "[[run]]\nlabel = \"x\"\nmachine = { random = { states = 0, symbols = 2 } }\ninputs = { random = { batch = 1, length = 1 } }\n",
+            "`run[0].machine.random`: impossible size 0 × 2",
+        ),
+        (
+            "tcp.toml",
+            "transport = \"tcp\"\n[[run]]\nlabel = \"x\"\nmachine = { random = { states = 2, symbols = 2 } }\ninputs = { random = { batch = 1, length = 1 } }\n",
+            "`transport`",
+        ),
+    ];
+    for (name, text, want) in cases {
+        let f = dir.join(name);
+        std::fs::write(&f, text).unwrap();
+        let o = pmsm(&["bench", "--profile", f.to_str().unwrap()]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{name}: {err}");
+        assert!(err.contains(name) && err.contains(want), "{name}: {err}");
+    }
+    std::fs::remove_dir_all(dir).ok();
+}
