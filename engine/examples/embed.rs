@@ -22,8 +22,8 @@ fn main() -> Result<(), Error> {
         .build()?;
     println!(
         "lookup domain 2^{}, symbol classes: {:?}",
-        engine.plan().step_bits(),
-        engine.plan().classes.as_ref().map(|c| c.count)
+        engine.plan().unwrap().step_bits(),
+        engine.plan().unwrap().classes.as_ref().map(|c| c.count)
     );
 
     let texts: Vec<Vec<u8>> = vec![

@@ -21,11 +21,14 @@
 
 use crate::Error;
 use crate::dfa::{Dfa, DfaError};
-use crate::party::sharing::{Ring, Sharing, Xor};
-use crate::party::{client, dealer, server};
-use crate::protocol::plan::{Plan, Schedule};
+use crate::party::server::ServerStats;
+use crate::party::sharing::{Ring, Xor};
+use crate::party::{client, dealer, poly, server};
+use crate::poly::plan::{PolyPlan, PowerSchedule};
+use crate::protocol::plan::{Chunk, Plan, Schedule};
 use crate::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
 use crate::transport::inproc::network;
+use crate::transport::inproc::{ClientEnds, ServerEnds};
 use crate::transport::{Counters, Link, TransportError};
 use pmsm_kernels::Party;
 use pmsm_kernels::rng::SecretRng;
@@ -45,6 +48,8 @@ pub struct EngineBuilder {
     chunk: usize,
     threads: usize,
     dealer_depth: usize,
+    powers: PowerSchedule,
+    full_length_keys: bool,
 }
 
 impl EngineBuilder {
@@ -80,12 +85,28 @@ impl EngineBuilder {
         self
     }
 
+    /// The seed's protocols: how powers of the state are scheduled (default doubling).
+    pub fn powers(mut self, p: PowerSchedule) -> Self {
+        self.powers = p;
+        self
+    }
+    /// seed-dpf: send the seed's full-length keys (shares of the one-hot symbol vector)
+    /// instead of tree-DPF keys (default false).
+    pub fn full_length_keys(mut self, yes: bool) -> Self {
+        self.full_length_keys = yes;
+        self
+    }
+
     /// Builds the engine: derives the public tables, checking the protocol's size limits.
     pub fn build(self) -> Result<Engine, Error> {
         if self.chunk == 0 || self.threads == 0 || self.dealer_depth == 0 {
             return Err(ProtocolError::Parameter("chunk, threads and dealer depth must be positive".into()).into());
         }
-        let plan = Plan::new(&self.dfa, self.protocol, self.reveal, self.classes)?;
+        let plan = if self.protocol.is_lookup() {
+            Prepared::Lookup(Plan::new(&self.dfa, self.protocol, self.reveal, self.classes)?)
+        } else {
+            Prepared::Poly(PolyPlan::new(&self.dfa, self.protocol, self.reveal, self.powers, self.full_length_keys)?)
+        };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .thread_name(|i| format!("pmsm-dealer-{i}"))
@@ -95,11 +116,18 @@ impl EngineBuilder {
     }
 }
 
+/// The public parameters of either protocol family.
+#[derive(Debug)]
+enum Prepared {
+    Lookup(Plan),
+    Poly(PolyPlan),
+}
+
 /// A private DFA evaluator: four parties over one machine.
 #[derive(Debug)]
 pub struct Engine {
     dfa: Dfa,
-    plan: Plan,
+    plan: Prepared,
     chunk: usize,
     dealer_depth: usize,
     pool: rayon::ThreadPool,
@@ -163,12 +191,40 @@ impl Engine {
             chunk: DEFAULT_CHUNK,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             dealer_depth: 32,
+            powers: PowerSchedule::Doubling,
+            full_length_keys: false,
         }
     }
 
-    /// The public plan (tables, widths, whether classes are used).
-    pub fn plan(&self) -> &Plan {
-        &self.plan
+    /// The public plan of a lookup protocol (tables, widths, whether classes are used).
+    pub fn plan(&self) -> Option<&Plan> {
+        match &self.plan {
+            Prepared::Lookup(p) => Some(p),
+            Prepared::Poly(_) => None,
+        }
+    }
+
+    /// The public plan of a seed protocol (interpolated coefficients, power schedule).
+    pub fn poly_plan(&self) -> Option<&PolyPlan> {
+        match &self.plan {
+            Prepared::Poly(p) => Some(p),
+            Prepared::Lookup(_) => None,
+        }
+    }
+
+    /// The protocol.
+    pub fn protocol(&self) -> Protocol {
+        match &self.plan {
+            Prepared::Lookup(p) => p.protocol,
+            Prepared::Poly(p) => p.protocol,
+        }
+    }
+
+    fn reveal(&self) -> Reveal {
+        match &self.plan {
+            Prepared::Lookup(p) => p.reveal,
+            Prepared::Poly(p) => p.reveal,
+        }
     }
 
     /// The machine.
@@ -212,28 +268,41 @@ impl Engine {
     /// The offline phase alone: seconds the dealer takes to generate (and encode) every
     /// correlation the inputs need, on the engine's dealer threads.
     pub fn time_offline(&self, inputs: &[Vec<u32>]) -> Result<f64, Error> {
-        let schedule = self.schedule(inputs);
+        let deal = self.dealer_fn(inputs);
         let start = Instant::now();
         let mut rng = SecretRng::from_os();
-        let mut sink = |f: [Vec<u8>; 2]| {
-            std::hint::black_box(f);
-            Ok(())
-        };
-        self.pool.install(|| match self.plan.protocol {
-            Protocol::LookupXor => dealer::deal_schedule::<Xor>(&self.plan, &schedule, &mut rng, &mut sink),
-            Protocol::LookupRing => dealer::deal_schedule::<Ring>(&self.plan, &schedule, &mut rng, &mut sink),
+        self.pool.install(|| {
+            deal.deal(&mut rng, &mut |f| {
+                std::hint::black_box(f);
+                Ok(())
+            })
         })?;
         Ok(start.elapsed().as_secs_f64())
     }
 
-    /// Lookup rounds a run on these inputs takes.
+    /// Communication rounds (one frame each way between the servers) a run takes.
     pub fn rounds(&self, inputs: &[Vec<u32>]) -> usize {
-        self.schedule(inputs).rounds.len()
+        match &self.dealer_fn(inputs) {
+            Dealing::Lookup(_, s) => s.rounds.len(),
+            Dealing::Poly(_, _, r) => r.len(),
+        }
     }
 
-    fn schedule(&self, inputs: &[Vec<u32>]) -> Schedule {
+    fn chunks(&self, inputs: &[Vec<u32>]) -> Vec<Chunk> {
+        Chunk::split(&inputs.iter().map(Vec::len).collect::<Vec<_>>(), self.chunk)
+    }
+
+    /// What the dealer must produce for these inputs.
+    fn dealer_fn(&self, inputs: &[Vec<u32>]) -> Dealing<'_> {
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
-        Schedule::new(&self.plan, &lengths, self.chunk)
+        match &self.plan {
+            Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, &lengths, self.chunk)),
+            Prepared::Poly(p) => {
+                let chunks = self.chunks(inputs);
+                let rounds = poly::rounds(p, &chunks);
+                Dealing::Poly(p, chunks, rounds)
+            }
+        }
     }
 
     fn run_mode(&self, inputs: &[Vec<u32>], mode: RunMode<'_>) -> Result<Report, Error> {
@@ -242,19 +311,85 @@ impl Engine {
                 return Err(DfaError::UnknownSymbol { instance, position, symbol: input[position].to_string() }.into());
             }
         }
-        match self.plan.protocol {
-            Protocol::LookupXor => self.run_with::<Xor>(inputs, mode),
-            Protocol::LookupRing => self.run_with::<Ring>(inputs, mode),
-        }
+        let dealing = self.dealer_fn(inputs);
+        let (values, run) = match &dealing {
+            Dealing::Lookup(plan, sched) => {
+                let depth = sched.chunks.len() + 2;
+                match plan.protocol {
+                    Protocol::LookupXor => self.orchestrate(
+                        mode,
+                        depth,
+                        &dealing,
+                        |party, ends, progress| server::run_server::<Xor>(party, plan, sched, ends, progress),
+                        |ends| client::run_client::<Xor>(plan, sched, inputs, ends, SecretRng::from_os()),
+                    )?,
+                    _ => self.orchestrate(
+                        mode,
+                        depth,
+                        &dealing,
+                        |party, ends, progress| server::run_server::<Ring>(party, plan, sched, ends, progress),
+                        |ends| client::run_client::<Ring>(plan, sched, inputs, ends, SecretRng::from_os()),
+                    )?,
+                }
+            }
+            Dealing::Poly(plan, chunks, rounds) => self.orchestrate(
+                mode,
+                chunks.len() + 2,
+                &dealing,
+                |party, ends, progress| poly::run_server(party, plan, chunks, rounds, ends, progress),
+                |ends| poly::run_client(plan, chunks, inputs, ends, SecretRng::from_os()),
+            )?,
+        };
+        let outputs = values
+            .iter()
+            .zip(inputs)
+            .enumerate()
+            .map(|(i, (&v, input))| match self.reveal() {
+                Reveal::State if v as usize >= self.dfa.states() => Err(ProtocolError::Frame {
+                    link: Link::S0ToClient,
+                    detail: format!("instance {i}: reconstructed state {v} is not a state of the machine"),
+                }),
+                Reveal::State => Ok(InstanceOutput { final_state: Some(v as u32), accept: None, symbols: input.len() }),
+                Reveal::Accept if v > 1 => Err(ProtocolError::Frame {
+                    link: Link::S0ToClient,
+                    detail: format!("instance {i}: reconstructed accept bit is {v}"),
+                }),
+                Reveal::Accept => Ok(InstanceOutput { final_state: None, accept: Some(v == 1), symbols: input.len() }),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Report {
+            outputs,
+            transitions: inputs.iter().map(Vec::len).sum(),
+            seconds: run.seconds,
+            protocol: self.protocol(),
+            classes: self.plan().and_then(|p| p.classes.as_ref().map(|c| c.count)),
+            rounds: self.rounds(inputs),
+            bytes: run.bytes,
+            round_seconds: run.round_seconds,
+        })
     }
 
-    fn run_with<S: Sharing>(&self, inputs: &[Vec<u32>], mode: RunMode<'_>) -> Result<Report, Error> {
-        let schedule = self.schedule(inputs);
+    /// Starts the four parties on an in-process network and collects the client's
+    /// reconstructed values; reports the root cause if any party fails.
+    fn orchestrate<V, C>(
+        &self,
+        mode: RunMode<'_>,
+        depth: usize,
+        dealing: &Dealing<'_>,
+        serve: V,
+        client: C,
+    ) -> Result<(Vec<u64>, RunFacts), Error>
+    where
+        V: Fn(Party, ServerEnds, Option<&AtomicU64>) -> Result<ServerStats, ProtocolError> + Sync,
+        C: FnOnce(ClientEnds) -> Result<Vec<u64>, ProtocolError>,
+    {
+        let deal = |rng: &mut SecretRng, each: &mut dyn FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>| {
+            dealing.deal(rng, each)
+        };
         let source = if mode.predeal {
-            let mut frames = Vec::with_capacity(schedule.rounds.len());
-            let mut rng = SecretRng::from_os();
+            let mut frames = Vec::new();
             self.pool.install(|| {
-                dealer::deal_schedule::<S>(&self.plan, &schedule, &mut rng, |f| {
+                deal(&mut SecretRng::from_os(), &mut |f| {
                     frames.push(f);
                     Ok(())
                 })
@@ -263,44 +398,37 @@ impl Engine {
         } else {
             dealer::Source::Live(Box::new(SecretRng::from_os()))
         };
+        let dealer_depth = match &source {
+            dealer::Source::Predealt(f) => f.len() + 1,
+            dealer::Source::Live(_) => self.dealer_depth,
+        };
         let start = Instant::now();
-        let links_depth = schedule.chunks.len() + 2;
-        let dealer_depth = if mode.predeal { schedule.rounds.len() + 1 } else { self.dealer_depth };
-        let net = network(links_depth, dealer_depth, mode.tap);
+        let net = network(depth, dealer_depth, mode.tap);
         let counters = net.counters.clone();
-        let (plan, sched, progress) = (&self.plan, &schedule, mode.progress);
         let [e0, e1] = net.servers;
         let (dealer_ends, client_ends) = (net.dealer, net.client);
+        let (serve, deal, progress, pool) = (&serve, &deal, mode.progress, &self.pool);
         let (client, dealt, served) = std::thread::scope(|scope| {
-            let pool = &self.pool;
-            let dealer = std::thread::Builder::new().name("pmsm-dealer".into()).spawn_scoped(scope, move || {
-                pool.install(|| dealer::run_dealer::<S>(plan, sched, dealer_ends, source))
-            });
+            let dealer = std::thread::Builder::new()
+                .name("pmsm-dealer".into())
+                .spawn_scoped(scope, move || pool.install(|| dealer::run_dealer(dealer_ends, source, deal)));
             let servers = [(Party::P0, e0, progress), (Party::P1, e1, None)].map(|(party, ends, progress)| {
                 std::thread::Builder::new()
                     .name(format!("pmsm-server-{}", party.index()))
-                    .spawn_scoped(scope, move || server::run_server::<S>(party, plan, sched, ends, progress))
+                    .spawn_scoped(scope, move || serve(party, ends, progress))
             });
-            let client = client::run_client::<S>(plan, sched, inputs, client_ends, SecretRng::from_os());
-            let dealt = join("dealer", dealer);
-            let served = servers.map(|h| join("server", h));
-            (client, dealt, served)
+            let client = client(client_ends);
+            (client, join("dealer", dealer), servers.map(|h| join("server", h)))
         });
-        // Report the root cause: a party's own failure before the disconnections it caused.
         let [s0, s1] = served;
         let mut errors: Vec<ProtocolError> = Vec::new();
         errors.extend(dealt.err());
-        let stats = match s0 {
-            Ok(stats) => Some(stats),
-            Err(e) => {
-                errors.push(e);
-                None
-            }
-        };
+        let stats = s0.map_err(|e| errors.push(e)).ok();
         errors.extend(s1.err());
         if let Err(e) = &client {
             errors.push(e.clone());
         }
+        // Report the root cause: a party's own failure before the disconnections it caused.
         if let Some(e) = errors
             .iter()
             .find(|e| !matches!(e, ProtocolError::Transport(TransportError::Disconnected { .. })))
@@ -308,32 +436,40 @@ impl Engine {
         {
             return Err(e.clone().into());
         }
-        let values = client.expect("no error was reported");
-        let seconds = start.elapsed().as_secs_f64();
-        let outputs = values
-            .iter()
-            .zip(inputs)
-            .enumerate()
-            .map(|(i, (&v, input))| match self.plan.reveal {
-                Reveal::State if v as usize >= self.dfa.states() => Err(ProtocolError::Frame {
-                    link: Link::S0ToClient,
-                    detail: format!("instance {i}: reconstructed state {v} is not a state of the machine"),
-                }),
-                Reveal::State => Ok(InstanceOutput { final_state: Some(v as u32), accept: None, symbols: input.len() }),
-                Reveal::Accept => Ok(InstanceOutput { final_state: None, accept: Some(v == 1), symbols: input.len() }),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Report {
-            outputs,
-            transitions: schedule.transitions(),
-            seconds,
-            protocol: self.plan.protocol,
-            classes: self.plan.classes.as_ref().map(|c| c.count),
-            rounds: schedule.rounds.len(),
+        let facts = RunFacts {
+            seconds: start.elapsed().as_secs_f64(),
             bytes: LinkBytes::from_counters(&counters),
             round_seconds: stats.map(|s| s.round_seconds).unwrap_or_default(),
-        })
+        };
+        Ok((client.expect("no error was reported"), facts))
     }
+}
+
+/// What the dealer deals for one run, with the schedule it follows.
+enum Dealing<'a> {
+    Lookup(&'a Plan, Schedule),
+    Poly(&'a PolyPlan, Vec<Chunk>, Vec<poly::PolyRound>),
+}
+
+impl Dealing<'_> {
+    fn deal(
+        &self,
+        rng: &mut SecretRng,
+        each: &mut dyn FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>,
+    ) -> Result<(), ProtocolError> {
+        match self {
+            Dealing::Lookup(p, s) if p.protocol == Protocol::LookupXor => dealer::deal_schedule::<Xor>(p, s, rng, each),
+            Dealing::Lookup(p, s) => dealer::deal_schedule::<Ring>(p, s, rng, each),
+            Dealing::Poly(_, _, rounds) => poly::deal_all(rounds, rng, each),
+        }
+    }
+}
+
+/// Measurements of one run besides the outputs.
+struct RunFacts {
+    seconds: f64,
+    bytes: LinkBytes,
+    round_seconds: Vec<f64>,
 }
 
 /// Options of one run.

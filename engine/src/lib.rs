@@ -24,6 +24,7 @@ mod engine;
 mod error;
 pub mod input;
 pub mod party;
+pub mod poly;
 pub mod protocol;
 pub mod transport;
 

@@ -4,3 +4,4 @@ mod cli;
 mod datasets;
 mod protocol;
 mod regex_oracle;
+mod seed;

@@ -69,7 +69,7 @@ fn machines_with_few_symbol_classes_use_them() {
     // A byte machine (256 symbols) compiled from a regex has a handful of classes.
     let dfa = pmsm_engine::dfa::regex::compile(&["ab+c".into(), "x[0-9]{2}".into()], &Default::default()).unwrap();
     let engine = Engine::builder(dfa.clone()).build().unwrap();
-    assert!(engine.plan().classes.is_some());
+    assert!(engine.plan().unwrap().classes.is_some());
     let texts: Vec<&[u8]> = vec![b"zzabbbc", b"x1", b"x12", b"", b"abc x99", b"ac"];
     let inputs: Vec<Vec<u32>> = texts.iter().enumerate().map(|(i, t)| dfa.encode(t, i).unwrap()).collect();
     for protocol in [Protocol::LookupXor, Protocol::LookupRing] {
@@ -140,7 +140,7 @@ fn what_a_server_receives_is_uniform_and_independent_of_the_input() {
             .chunk(4000)
             .build()
             .unwrap();
-        let n = engine.plan().step_bits();
+        let n = engine.plan().unwrap().step_bits();
         assert_eq!(n, 3);
         let sample = |text: &[u8]| {
             let inputs = vec![ab().encode(text, 0).unwrap(); 4000];
@@ -178,7 +178,7 @@ fn online_payload_is_n_bits_per_transition_per_server() {
     let mut rng = WorkloadRng::seed_from_u64(9);
     let dfa = random_dfa(64, 256, &mut rng);
     let engine = Engine::builder(dfa).classes(ClassMode::Off).chunk(4096).build().unwrap();
-    let n = u64::from(engine.plan().step_bits());
+    let n = u64::from(engine.plan().unwrap().step_bits());
     assert_eq!(n, 14);
     let inputs: Vec<Vec<u32>> = (0..4096).map(|_| random_input(256, 10, &mut rng)).collect();
     let r = engine.run(&inputs).unwrap();

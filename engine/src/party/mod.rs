@@ -5,5 +5,6 @@
 
 pub mod client;
 pub mod dealer;
+pub mod poly;
 pub mod server;
 pub mod sharing;

@@ -31,6 +31,10 @@ pub enum Protocol {
     LookupXor,
     /// Additive shares in Z_2^64 (DESIGN §3b): the baseline.
     LookupRing,
+    /// The seed's naive protocol: bivariate polynomial and Beaver triples over GF(65521).
+    Naive,
+    /// The seed's optimised protocol: per-symbol polynomials selected by a DPF.
+    SeedDpf,
 }
 
 impl Protocol {
@@ -39,7 +43,17 @@ impl Protocol {
         match self {
             Protocol::LookupXor => "lookup-xor",
             Protocol::LookupRing => "lookup-ring",
+            Protocol::Naive => "naive",
+            Protocol::SeedDpf => "seed-dpf",
         }
+    }
+
+    /// Every protocol, fastest first.
+    pub const ALL: [Protocol; 4] = [Protocol::LookupXor, Protocol::LookupRing, Protocol::SeedDpf, Protocol::Naive];
+
+    /// Whether this is one of the masked-index lookups (as opposed to the seed's).
+    pub fn is_lookup(self) -> bool {
+        matches!(self, Protocol::LookupXor | Protocol::LookupRing)
     }
 
     /// Largest lookup domain `n` (bits) this protocol accepts: a server expands a DPF
@@ -48,6 +62,7 @@ impl Protocol {
         match self {
             Protocol::LookupXor => 26,
             Protocol::LookupRing => 22,
+            Protocol::Naive | Protocol::SeedDpf => 0,
         }
     }
 }
@@ -64,7 +79,9 @@ impl FromStr for Protocol {
         match s {
             "lookup-xor" => Ok(Protocol::LookupXor),
             "lookup-ring" => Ok(Protocol::LookupRing),
-            other => Err(format!("unknown protocol {other:?} (expected lookup-xor or lookup-ring)")),
+            "naive" => Ok(Protocol::Naive),
+            "seed-dpf" => Ok(Protocol::SeedDpf),
+            other => Err(format!("unknown protocol {other:?} (expected lookup-xor, lookup-ring, seed-dpf or naive)")),
         }
     }
 }

@@ -54,6 +54,7 @@ impl Table {
                 Table::Xor { domain_bits, out_bits, words, planes }
             }
             Protocol::LookupRing => Table::Ring { domain_bits, out_bits, values: (0..n).map(f).collect() },
+            Protocol::Naive | Protocol::SeedDpf => unreachable!("the seed's protocols have no lookup table"),
         }
     }
 
@@ -163,6 +164,9 @@ impl Plan {
     /// [`ClassMode::Auto`] when `2^(ks+kc) + 2^ka < 2^(ks+ka)` (fewer table entries read
     /// per symbol in all).
     pub fn new(dfa: &Dfa, protocol: Protocol, reveal: Reveal, mode: ClassMode) -> Result<Plan, ProtocolError> {
+        if !protocol.is_lookup() {
+            return Err(ProtocolError::Parameter(format!("{protocol} is not a lookup protocol")));
+        }
         let ks = ceil_log2(dfa.states()).max(1);
         let ka = ceil_log2(dfa.symbols()).max(1);
         let cls = dfa.classes();
@@ -226,8 +230,8 @@ impl Plan {
     /// right modulo `2^n`), `ka` when they only index the class table.
     pub fn symbol_share_bits(&self) -> u32 {
         match (self.protocol, &self.classes) {
-            (Protocol::LookupXor, _) | (Protocol::LookupRing, Some(_)) => self.ka,
             (Protocol::LookupRing, None) => self.step_bits(),
+            _ => self.ka,
         }
     }
 
@@ -288,6 +292,20 @@ pub struct Chunk {
 }
 
 impl Chunk {
+    /// Sorts instances by decreasing input length and cuts them into chunks.
+    pub fn split(lengths: &[usize], chunk_size: usize) -> Vec<Chunk> {
+        let mut order: Vec<usize> = (0..lengths.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        order
+            .chunks(chunk_size.max(1))
+            .map(|ids| {
+                let lens: Vec<usize> = ids.iter().map(|&i| lengths[i]).collect();
+                let offsets = lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
+                Chunk { instances: ids.to_vec(), lengths: lens, offsets }
+            })
+            .collect()
+    }
+
     /// Total symbols of the chunk.
     pub fn symbols(&self) -> usize {
         self.lengths.iter().sum()
@@ -314,16 +332,7 @@ pub struct Schedule {
 impl Schedule {
     /// The schedule for inputs of the given lengths, in chunks of `chunk_size`.
     pub fn new(plan: &Plan, lengths: &[usize], chunk_size: usize) -> Schedule {
-        let mut order: Vec<usize> = (0..lengths.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
-        let chunks: Vec<Chunk> = order
-            .chunks(chunk_size.max(1))
-            .map(|ids| {
-                let lens: Vec<usize> = ids.iter().map(|&i| lengths[i]).collect();
-                let offsets = lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
-                Chunk { instances: ids.to_vec(), lengths: lens, offsets }
-            })
-            .collect();
+        let chunks = Chunk::split(lengths, chunk_size);
         let sequences: Vec<Vec<(RoundKind, usize)>> = chunks
             .iter()
             .map(|c| {

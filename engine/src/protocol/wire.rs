@@ -11,6 +11,7 @@
 //! | 2 correlations | dealer → server | round | mask shares, then keys |
 //! | 3 openings | server → server | round | masked index shares |
 //! | 4 output | server → client | chunk | output shares |
+//! | 5 triples | dealer → server | round | Beaver triple shares (the seed's protocols) |
 //!
 //! Decoders check the tag, the id, the count and the exact length against what the
 //! schedule expects, so a truncated, corrupted or misrouted frame is a clear error.
@@ -28,6 +29,8 @@ pub const TAG_CORRELATIONS: u8 = 2;
 pub const TAG_OPENINGS: u8 = 3;
 /// Tag of a server output frame.
 pub const TAG_OUTPUT: u8 = 4;
+/// Tag of a dealer Beaver-triple frame (the seed's protocols).
+pub const TAG_TRIPLES: u8 = 5;
 /// Header bytes of every frame.
 pub const HEADER: usize = 9;
 
@@ -102,15 +105,24 @@ fn body(
 
 /// Client → server: the chunk's input lengths and symbol shares (`width` bits each).
 pub fn encode_input(chunk: u32, lengths: &[usize], shares: &[u64], width: u32) -> Vec<u8> {
-    let mut f = header(TAG_INPUT, chunk, lengths.len(), 4 * lengths.len() + packed_len(shares.len(), width));
+    let mut payload = Vec::with_capacity(packed_len(shares.len(), width));
+    pack_into(shares, width, &mut payload);
+    encode_input_payload(chunk, lengths, &payload)
+}
+
+/// Client → server: the chunk's input lengths and an opaque payload (symbol shares,
+/// or DPF keys for the seed's optimised protocol).
+pub fn encode_input_payload(chunk: u32, lengths: &[usize], payload: &[u8]) -> Vec<u8> {
+    let mut f = header(TAG_INPUT, chunk, lengths.len(), 4 * lengths.len() + payload.len());
     for l in lengths {
         f.extend_from_slice(&(*l as u32).to_le_bytes());
     }
-    pack_into(shares, width, &mut f);
+    f.extend_from_slice(payload);
     f
 }
 
-/// Decodes an input frame for `chunk`, whose lengths must equal `lengths`.
+/// Decodes an input frame for `chunk`, whose lengths must equal `lengths`: one value of
+/// `width` bits per symbol.
 pub fn decode_input(
     frame: &[u8],
     link: Link,
@@ -118,6 +130,33 @@ pub fn decode_input(
     lengths: &[usize],
     width: u32,
 ) -> Result<Vec<u64>, ProtocolError> {
+    let total: usize = lengths.iter().sum();
+    decode_input_values(frame, link, chunk, lengths, width, total)
+}
+
+/// [`decode_input`] with an explicit value count.
+pub fn decode_input_values(
+    frame: &[u8],
+    link: Link,
+    chunk: u32,
+    lengths: &[usize],
+    width: u32,
+    count: usize,
+) -> Result<Vec<u64>, ProtocolError> {
+    let rest = decode_input_payload(frame, link, chunk, lengths)?;
+    unpack(rest, width, count).ok_or_else(|| ProtocolError::Frame {
+        link,
+        detail: "symbol shares have the wrong length or dirty padding".into(),
+    })
+}
+
+/// Decodes an input frame's header and lengths; returns the payload.
+pub fn decode_input_payload<'f>(
+    frame: &'f [u8],
+    link: Link,
+    chunk: u32,
+    lengths: &[usize],
+) -> Result<&'f [u8], ProtocolError> {
     let (_, _, b) = body(frame, link, TAG_INPUT, Some(chunk), Some(lengths.len()))?;
     let bad = |detail: &str| ProtocolError::Frame { link, detail: detail.to_string() };
     let (lens, rest) =
@@ -126,8 +165,27 @@ pub fn decode_input(
     {
         return Err(bad("input lengths differ from the session's schedule"));
     }
-    let total: usize = lengths.iter().sum();
-    unpack(rest, width, total).ok_or_else(|| bad("symbol shares have the wrong length or dirty padding"))
+    Ok(rest)
+}
+
+/// Dealer → server: Beaver triples for one round (`3·count` elements of `width` bits).
+pub fn encode_triples(round: u32, count: usize, elements: &[u64], width: u32) -> Vec<u8> {
+    let mut f = header(TAG_TRIPLES, round, count, packed_len(elements.len(), width));
+    pack_into(elements, width, &mut f);
+    f
+}
+
+/// Decodes the triples of `round`: `3·count` elements.
+pub fn decode_triples(
+    frame: &[u8],
+    link: Link,
+    round: u32,
+    count: usize,
+    width: u32,
+) -> Result<Vec<u64>, ProtocolError> {
+    let (_, _, b) = body(frame, link, TAG_TRIPLES, Some(round), Some(count))?;
+    unpack(b, width, 3 * count)
+        .ok_or_else(|| ProtocolError::Frame { link, detail: "triples have the wrong length or dirty padding".into() })
 }
 
 /// Dealer → server: `masks` (`width` bits each) then the keys, one per mask, already
@@ -176,8 +234,8 @@ pub fn decode_correlations<G: DpfGroup>(
 /// Bytes of one correlation (mask share and key) for one server, over `width` bits.
 pub fn correlation_bytes(protocol: super::Protocol, width: u32) -> u64 {
     let key = match protocol {
-        super::Protocol::LookupXor => DpfKey::<pmsm_kernels::dpf::BitLeaf>::encoded_len(width),
         super::Protocol::LookupRing => DpfKey::<pmsm_kernels::dpf::RingLeaf>::encoded_len(width),
+        _ => DpfKey::<pmsm_kernels::dpf::BitLeaf>::encoded_len(width),
     };
     (key + packed_len(1, width)) as u64
 }

@@ -122,8 +122,13 @@ pub fn run(file: &Path) -> Result<Outcome, String> {
                 }
             }
             let (online, offline) = if p.phases {
-                let key_bytes = pmsm_engine::protocol::wire::correlation_bytes(protocol, engine.plan().step_bits());
-                let predeal = report.transitions as u64 * 2 * key_bytes;
+                // Bytes of correlations per transition for both servers (held in memory when pre-dealt).
+                let per_transition = match (engine.plan(), engine.poly_plan()) {
+                    (Some(p), _) => 2 * pmsm_engine::protocol::wire::correlation_bytes(protocol, p.step_bits()),
+                    (_, Some(p)) => 2 * 3 * 2 * p.mults_per_transition() as u64,
+                    _ => 0,
+                };
+                let predeal = report.transitions as u64 * per_transition;
                 let online = if predeal <= PREDEAL_LIMIT_BYTES {
                     let r = with_progress(format!("{msg} (online only)"), rounds, |c| {
                         engine.run_online_only(&inputs, Some(c))
@@ -148,7 +153,7 @@ pub fn run(file: &Path) -> Result<Outcome, String> {
                 "states": dfa.states(),
                 "symbols": dfa.symbols(),
                 "classes": report.classes,
-                "table_bits": engine.plan().step_bits(),
+                "table_bits": engine.plan().map(|p| p.step_bits()),
                 "batch": inputs.len(),
                 "steps": steps,
                 "transitions": report.transitions,
