@@ -162,3 +162,25 @@ fn bad_profiles_name_the_file_and_key() {
     }
     std::fs::remove_dir_all(dir).ok();
 }
+
+#[test]
+fn comm_at_the_seeds_scale_meets_the_documented_bounds() {
+    let o = pmsm(&["comm", "--states", "1024", "--symbols", "256", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let p = |name: &str, k: &str| v["protocols"][name][k].as_f64().unwrap();
+    assert_eq!(v["seed"]["naive_total_bits"], 26214416);
+    assert_eq!(v["seed"]["optimised_total_bits"], 156512);
+    // lookup-xor: 2·(10 + 8) = 36 online bits, framing amortised to under one more.
+    let online = p("lookup-xor", "online_bits");
+    assert!((36.0..37.0).contains(&online), "{online}");
+    assert!(p("seed-dpf", "online_bits") >= 1000.0 * online);
+    let total = p("lookup-xor", "total_bits");
+    assert!(total <= 4000.0, "{total}");
+    assert!(156512.0 / total >= 39.0 && 26214416.0 / total >= 6500.0, "{total}");
+    assert_eq!(p("lookup-xor", "rounds"), 1.0);
+    for name in ["naive", "seed-dpf", "lookup-ring", "lookup-xor"] {
+        let sum = p(name, "client_bits") + p(name, "online_bits") + p(name, "offline_bits") + p(name, "output_bits");
+        assert!((sum - p(name, "total_bits")).abs() < 1e-6, "{name}");
+    }
+}

@@ -4,6 +4,7 @@
 //! exit code: 2 for bad input or usage, 1 for a failure while running.
 
 mod bench;
+mod comm;
 mod machine;
 
 use clap::{Parser, Subcommand};
@@ -92,6 +93,24 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Measured bits per transition per link for every protocol, beside the seed's table.
+    Comm {
+        /// A machine (JSON table); or give --states and --symbols for a random one.
+        #[arg(long, conflicts_with_all = ["states", "symbols"])]
+        dfa: Option<PathBuf>,
+        /// States of a random machine.
+        #[arg(long, requires = "symbols")]
+        states: Option<usize>,
+        /// Symbols of a random machine.
+        #[arg(long, requires = "states")]
+        symbols: Option<usize>,
+        /// Symbols per instance.
+        #[arg(long, default_value_t = 2)]
+        steps: usize,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write a seeded random DFA (xoshiro; a workload, not a secret).
     RandomDfa {
         /// Number of states.
@@ -151,6 +170,16 @@ impl From<dfa::DfaError> for Failure {
 
 fn write_file(path: &PathBuf, text: &str) -> Result<(), Failure> {
     std::fs::write(path, text).map_err(|e| Failure { message: format!("{}: {e}", path.display()), code: 1 })
+}
+
+fn check_random_size(states: usize, symbols: usize) -> Result<(), Failure> {
+    if !(1..=dfa::MAX_STATES).contains(&states) || !(1..=dfa::MAX_SYMBOLS).contains(&symbols) {
+        return Err(Failure {
+            message: format!("--states must be in 1..={} and --symbols in 1..={}", dfa::MAX_STATES, dfa::MAX_SYMBOLS),
+            code: 2,
+        });
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
@@ -256,6 +285,25 @@ fn run(cli: Cli) -> Result<(), Failure> {
             if let Some(dir) = out_dir {
                 bench::write_out(&dir, &outcome).map_err(|message| Failure { message, code: 1 })?;
                 eprintln!("pmsm: wrote {}/results.md, results.json and two SVG plots", dir.display());
+            }
+        }
+        Command::Comm { dfa: file, states, symbols, steps, json: as_json } => {
+            let m = match (file, states, symbols) {
+                (Some(f), _, _) => json::load(&f)?,
+                (None, Some(s), Some(a)) => {
+                    check_random_size(s, a)?;
+                    random_dfa(s, a, &mut WorkloadRng::seed_from_u64(1))
+                }
+                _ => return Err(Failure { message: "give --dfa FILE or --states S --symbols A".into(), code: 2 }),
+            };
+            if steps == 0 {
+                return Err(Failure { message: "--steps must be positive".into(), code: 2 });
+            }
+            let v = comm::measure(&m, steps).map_err(|message| Failure { message, code: 2 })?;
+            if as_json {
+                writeln!(out, "{v}").map_err(io)?;
+            } else {
+                write!(out, "{}", comm::text(&v)).map_err(io)?;
             }
         }
         Command::RandomDfa { states, symbols, seed, out: path } => {
