@@ -204,7 +204,7 @@ pub fn to_markdown(o: &Outcome) -> String {
             v["protocol"].as_str().unwrap_or(""),
             v["states"],
             v["symbols"],
-            v["table_bits"],
+            v["table_bits"].as_u64().map_or("–".to_string(), |n| n.to_string()),
             v["batch"],
             v["steps"],
             f(&v["transitions_per_sec"]),
