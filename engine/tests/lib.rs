@@ -5,3 +5,8 @@ mod datasets;
 mod protocol;
 mod regex_oracle;
 mod seed;
+
+/// The seed's machine, from `datasets/ab.json`.
+pub fn ab() -> pmsm_engine::dfa::Dfa {
+    pmsm_engine::dfa::json::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/ab.json")).unwrap()
+}

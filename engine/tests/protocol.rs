@@ -2,21 +2,14 @@
 //! private in what a server receives, exact in their online payload, and clear in
 //! their errors.
 
+use crate::ab;
+use pmsm_engine::dfa::Dfa;
 use pmsm_engine::dfa::random::{random_dfa, random_input};
-use pmsm_engine::dfa::{Dfa, json};
 use pmsm_engine::protocol::wire::{HEADER, TAG_OPENINGS};
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use pmsm_engine::transport::Link;
 use pmsm_engine::{Engine, Error};
 use pmsm_kernels::rng::WorkloadRng;
-
-fn ab() -> Dfa {
-    json::from_json_str(
-        r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#,
-        "ab",
-    )
-    .unwrap()
-}
 
 fn check(dfa: &Dfa, inputs: &[Vec<u32>], protocol: Protocol, reveal: Reveal, classes: ClassMode, chunk: usize) {
     let engine = Engine::builder(dfa.clone())

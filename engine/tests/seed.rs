@@ -1,21 +1,13 @@
 //! The seed's protocols (naive, seed-dpf): against the plaintext evaluator, and their
 //! measured rounds against the documented schedule.
 
+use crate::ab;
 use pmsm_engine::Engine;
 use pmsm_engine::dfa::random::{random_dfa, random_input};
-use pmsm_engine::dfa::{Dfa, json};
 use pmsm_engine::poly::plan::PowerSchedule;
 use pmsm_engine::protocol::{Protocol, Reveal};
 use pmsm_engine::transport::Link;
 use pmsm_kernels::rng::WorkloadRng;
-
-fn ab() -> Dfa {
-    json::from_json_str(
-        r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#,
-        "ab",
-    )
-    .unwrap()
-}
 
 #[test]
 fn equal_the_plaintext_evaluator_on_random_machines() {

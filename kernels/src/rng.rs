@@ -58,20 +58,27 @@ impl fmt::Debug for SecretRng {
     }
 }
 
-impl RngCore for SecretRng {
-    #[inline]
-    fn next_u32(&mut self) -> u32 {
-        self.0.next_u32()
-    }
-    #[inline]
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    #[inline]
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        self.0.fill_bytes(dst)
-    }
+/// `RngCore` by delegation to the wrapped generator.
+macro_rules! delegate_rng_core {
+    ($t:ty) => {
+        impl RngCore for $t {
+            #[inline]
+            fn next_u32(&mut self) -> u32 {
+                self.0.next_u32()
+            }
+            #[inline]
+            fn next_u64(&mut self) -> u64 {
+                self.0.next_u64()
+            }
+            #[inline]
+            fn fill_bytes(&mut self, dst: &mut [u8]) {
+                self.0.fill_bytes(dst)
+            }
+        }
+    };
 }
+
+delegate_rng_core!(SecretRng);
 
 impl CryptoRng for SecretRng {}
 
@@ -97,20 +104,7 @@ impl WorkloadRng {
     }
 }
 
-impl RngCore for WorkloadRng {
-    #[inline]
-    fn next_u32(&mut self) -> u32 {
-        self.0.next_u32()
-    }
-    #[inline]
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    #[inline]
-    fn fill_bytes(&mut self, dst: &mut [u8]) {
-        self.0.fill_bytes(dst)
-    }
-}
+delegate_rng_core!(WorkloadRng);
 
 #[cfg(test)]
 mod tests {

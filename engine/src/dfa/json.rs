@@ -112,6 +112,12 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
+/// The seed's machine (accepts exactly `ab`), for tests.
+#[cfg(test)]
+pub(crate) fn seed_machine() -> Dfa {
+    from_json_str(include_str!("../../../datasets/ab.json"), "datasets/ab.json").expect("the dataset is valid")
+}
+
 /// Loads a machine from a JSON file.
 pub fn load(path: &Path) -> Result<Dfa, DfaError> {
     let text = std::fs::read_to_string(path)

@@ -101,16 +101,11 @@ pub fn eval(c: &[F], x: F) -> F {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dfa::json::from_json_str;
     use crate::dfa::random::random_dfa;
     use pmsm_kernels::rng::WorkloadRng;
 
     fn ab() -> Dfa {
-        from_json_str(
-            r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#,
-            "ab",
-        )
-        .unwrap()
+        crate::dfa::json::seed_machine()
     }
 
     fn values(c: &[F]) -> Vec<u64> {

@@ -376,14 +376,9 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dfa::json::from_json_str;
 
     fn ab() -> Dfa {
-        from_json_str(
-            r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#,
-            "ab",
-        )
-        .unwrap()
+        crate::dfa::json::seed_machine()
     }
 
     #[test]

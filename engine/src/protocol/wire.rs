@@ -170,9 +170,7 @@ pub fn decode_input_payload<'f>(
 
 /// Dealer → server: Beaver triples for one round (`3·count` elements of `width` bits).
 pub fn encode_triples(round: u32, count: usize, elements: &[u64], width: u32) -> Vec<u8> {
-    let mut f = header(TAG_TRIPLES, round, count, packed_len(elements.len(), width));
-    pack_into(elements, width, &mut f);
-    f
+    packed_frame(TAG_TRIPLES, round, count, elements, width)
 }
 
 /// Decodes the triples of `round`: `3·count` elements.
@@ -240,11 +238,16 @@ pub fn correlation_bytes(protocol: super::Protocol, width: u32) -> u64 {
     (key + packed_len(1, width)) as u64
 }
 
-/// Server → server: one round's openings.
-pub fn encode_openings(round: u32, values: &[u64], width: u32) -> Vec<u8> {
-    let mut f = header(TAG_OPENINGS, round, values.len(), packed_len(values.len(), width));
+/// A frame of `count` items whose body is `values` packed at `width` bits.
+fn packed_frame(tag: u8, id: u32, count: usize, values: &[u64], width: u32) -> Vec<u8> {
+    let mut f = header(tag, id, count, packed_len(values.len(), width));
     pack_into(values, width, &mut f);
     f
+}
+
+/// Server → server: one round's openings.
+pub fn encode_openings(round: u32, values: &[u64], width: u32) -> Vec<u8> {
+    packed_frame(TAG_OPENINGS, round, values.len(), values, width)
 }
 
 /// Decodes the peer's openings of `round`.
@@ -262,9 +265,7 @@ pub fn decode_openings(
 
 /// Server → client: a chunk's output shares.
 pub fn encode_output(chunk: u32, values: &[u64], width: u32) -> Vec<u8> {
-    let mut f = header(TAG_OUTPUT, chunk, values.len(), packed_len(values.len(), width));
-    pack_into(values, width, &mut f);
-    f
+    packed_frame(TAG_OUTPUT, chunk, values.len(), values, width)
 }
 
 /// Decodes an output frame; returns the chunk it is for and its shares. `expected`

@@ -109,20 +109,30 @@ static AVX2_TABLE: Kernels = Kernels {
     dpf_correct: portable::dpf_correct_body,
 };
 
-static AVX512_TABLE: Kernels = Kernels {
-    backend: Backend::Avx512,
-    add: avx512_fns::add,
-    sub: avx512_fns::sub,
-    scale: avx512_fns::scale,
-    mul: avx512_fns::mul,
-    dot: dot_avx512,
-    xor: avx512_fns::xor,
-    and_popcount: avx512_fns::and_popcount,
-    permuted_parities: permuted_parities_avx512,
-    permuted_parities_batch: permuted_parities_batch_avx512,
-    dpf_child_inputs: dpf_child_inputs_avx512,
-    dpf_correct: dpf_correct_avx512,
-};
+static AVX512_TABLE: Kernels = avx512_table(Backend::Avx512, permuted_parities_avx512, permuted_parities_batch_avx512);
+
+/// The AVX-512 kernels; the two AVX-512 backends differ only in how the parity kernels
+/// permute bits.
+const fn avx512_table(
+    backend: Backend,
+    single: fn(&[u64], usize, &[u64], usize) -> u64,
+    batch: super::BatchParities,
+) -> Kernels {
+    Kernels {
+        backend,
+        add: avx512_fns::add,
+        sub: avx512_fns::sub,
+        scale: avx512_fns::scale,
+        mul: avx512_fns::mul,
+        dot: dot_avx512,
+        xor: avx512_fns::xor,
+        and_popcount: avx512_fns::and_popcount,
+        permuted_parities: single,
+        permuted_parities_batch: batch,
+        dpf_child_inputs: dpf_child_inputs_avx512,
+        dpf_correct: dpf_correct_avx512,
+    }
+}
 
 fn dot_avx512(a: &[u64], b: &[u64]) -> u64 {
     // SAFETY: reachable only through AVX512_TABLE, handed out only by an `Avx512` token,
@@ -152,20 +162,8 @@ fn dot_avx512_inner(a: &[u64], b: &[u64]) -> u64 {
 
 /// AVX-512 with GFNI: the same kernels, with the in-word bit permutation done by one
 /// byte shuffle and one GF(2) affine transform per 8 words.
-static AVX512_GFNI_TABLE: Kernels = Kernels {
-    backend: Backend::Avx512Gfni,
-    add: avx512_fns::add,
-    sub: avx512_fns::sub,
-    scale: avx512_fns::scale,
-    mul: avx512_fns::mul,
-    dot: dot_avx512,
-    xor: avx512_fns::xor,
-    and_popcount: avx512_fns::and_popcount,
-    permuted_parities: permuted_parities_gfni,
-    permuted_parities_batch: permuted_parities_batch_gfni,
-    dpf_child_inputs: dpf_child_inputs_avx512,
-    dpf_correct: dpf_correct_avx512,
-};
+static AVX512_GFNI_TABLE: Kernels =
+    avx512_table(Backend::Avx512Gfni, permuted_parities_gfni, permuted_parities_batch_gfni);
 
 fn dpf_child_inputs_avx512(parents: &[u128], children: &mut [u128]) {
     // SAFETY: reachable only through the AVX-512 tables, handed out only by tokens that
