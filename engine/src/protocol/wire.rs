@@ -181,9 +181,24 @@ pub fn decode_triples(
     count: usize,
     width: u32,
 ) -> Result<Vec<u64>, ProtocolError> {
-    let (_, _, b) = body(frame, link, TAG_TRIPLES, Some(round), Some(count))?;
-    unpack(b, width, 3 * count)
-        .ok_or_else(|| ProtocolError::Frame { link, detail: "triples have the wrong length or dirty padding".into() })
+    packed_values(frame, link, TAG_TRIPLES, round, count, 3 * count, width, "triples")
+}
+
+/// Checks a packed-values frame (tag, id, item count) and unpacks its `values` values.
+#[allow(clippy::too_many_arguments)] // a frame's coordinates; grouping them would only rename them
+fn packed_values(
+    frame: &[u8],
+    link: Link,
+    tag: u8,
+    id: u32,
+    count: usize,
+    values: usize,
+    width: u32,
+    what: &str,
+) -> Result<Vec<u64>, ProtocolError> {
+    let (_, _, b) = body(frame, link, tag, Some(id), Some(count))?;
+    unpack(b, width, values)
+        .ok_or_else(|| ProtocolError::Frame { link, detail: format!("{what} have the wrong length or dirty padding") })
 }
 
 /// Dealer → server: `masks` (`width` bits each) then the keys, one per mask, already
@@ -258,9 +273,7 @@ pub fn decode_openings(
     count: usize,
     width: u32,
 ) -> Result<Vec<u64>, ProtocolError> {
-    let (_, _, b) = body(frame, link, TAG_OPENINGS, Some(round), Some(count))?;
-    unpack(b, width, count)
-        .ok_or_else(|| ProtocolError::Frame { link, detail: "openings have the wrong length or dirty padding".into() })
+    packed_values(frame, link, TAG_OPENINGS, round, count, count, width, "openings")
 }
 
 /// Server → client: a chunk's output shares.
