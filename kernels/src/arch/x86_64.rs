@@ -356,8 +356,7 @@ macro_rules! batch_kernel {
                 }
             }
             for (o, a) in out.iter_mut().zip(acc.chunks_exact(ks.max(1))) {
-                let folded: Vec<u64> = a[..ks].iter().map(|v| xor_lanes512(*v)).collect();
-                *o = fold_parities(&folded);
+                *o = a[..ks].iter().enumerate().fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes512(*v).count_ones() & 1) << k));
             }
         }
     };
