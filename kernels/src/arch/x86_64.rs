@@ -250,25 +250,20 @@ fn perm512(u: usize) -> Perm512 {
     }
 }
 
-/// Writes words `c .. c + buf.len()` of the permuted vector (`t'[j] = perm(t[j ⊕ uh])`)
-/// into `buf` (`buf.len()` a multiple of 8).
+/// Block `b` (words `8b .. 8b + 8`) of the permuted vector `t'[j] = perm(t[j ⊕ uh])`.
 #[inline]
 #[target_feature(enable = "avx512f")]
-fn permute_chunk512(t: &[u64], c: usize, p: &Perm512, buf: &mut [u64]) {
-    for (q, dst) in buf.chunks_exact_mut(8).enumerate() {
-        let src = &t[(((c >> 3) + q) ^ p.block_xor) * 8..][..8];
-        // SAFETY: `src` holds exactly 8 u64 (64 bytes); unaligned load.
-        let v = unsafe { _mm512_loadu_si512(src.as_ptr().cast()) };
-        let mut x = _mm512_permutexvar_epi64(p.idx, v);
-        x = swap512::<1>(x, p.m[0]);
-        x = swap512::<2>(x, p.m[1]);
-        x = swap512::<4>(x, p.m[2]);
-        x = swap512::<8>(x, p.m[3]);
-        x = swap512::<16>(x, p.m[4]);
-        x = swap512::<32>(x, p.m[5]);
-        // SAFETY: `dst` holds exactly 8 u64 (64 bytes); unaligned store.
-        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), x) };
-    }
+fn permute_block512(t: &[u64], b: usize, p: &Perm512) -> __m512i {
+    let src = &t[(b ^ p.block_xor) * 8..][..8];
+    // SAFETY: `src` holds exactly 8 u64 (64 bytes); unaligned load.
+    let v = unsafe { _mm512_loadu_si512(src.as_ptr().cast()) };
+    let mut x = _mm512_permutexvar_epi64(p.idx, v);
+    x = swap512::<1>(x, p.m[0]);
+    x = swap512::<2>(x, p.m[1]);
+    x = swap512::<4>(x, p.m[2]);
+    x = swap512::<8>(x, p.m[3]);
+    x = swap512::<16>(x, p.m[4]);
+    swap512::<32>(x, p.m[5])
 }
 
 /// The GFNI form of [`Perm512`]: lane permutation, byte shuffle (bits 3–5 of `u`) and
@@ -300,28 +295,28 @@ fn perm_gfni(u: usize) -> PermGfni {
     }
 }
 
-/// [`permute_chunk512`] with the byte shuffle and the affine bit permutation.
+/// [`permute_block512`] with the byte shuffle and the affine bit permutation.
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
-fn permute_chunk_gfni(t: &[u64], c: usize, p: &PermGfni, buf: &mut [u64]) {
-    for (q, dst) in buf.chunks_exact_mut(8).enumerate() {
-        let src = &t[(((c >> 3) + q) ^ p.block_xor) * 8..][..8];
-        // SAFETY: `src` holds exactly 8 u64 (64 bytes); unaligned load.
-        let v = unsafe { _mm512_loadu_si512(src.as_ptr().cast()) };
-        let x = _mm512_permutexvar_epi64(p.idx, v);
-        let x = _mm512_shuffle_epi8(x, p.bytes);
-        let x = _mm512_gf2p8affine_epi64_epi8::<0>(x, p.matrix);
-        // SAFETY: `dst` holds exactly 8 u64 (64 bytes); unaligned store.
-        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), x) };
-    }
+fn permute_block_gfni(t: &[u64], b: usize, p: &PermGfni) -> __m512i {
+    let src = &t[(b ^ p.block_xor) * 8..][..8];
+    // SAFETY: `src` holds exactly 8 u64 (64 bytes); unaligned load.
+    let v = unsafe { _mm512_loadu_si512(src.as_ptr().cast()) };
+    let x = _mm512_permutexvar_epi64(p.idx, v);
+    let x = _mm512_shuffle_epi8(x, p.bytes);
+    _mm512_gf2p8affine_epi64_epi8::<0>(x, p.matrix)
 }
+
+/// Planes up to this size (all of them together) are read per instance with the
+/// accumulators in registers; larger tables use the blocked walk.
+const REGISTER_PLANES_BYTES: usize = 32 << 10;
 
 /// The batched kernel for one way of permuting: chunk-major over the table, so each
 /// chunk of every bit-plane (`ks · CHUNK` words) is read once from L2 and stays in L1
 /// while all the instances pass over it (DESIGN §5: the batch's lookup as one blocked
 /// GF(2) product). The single-instance kernel is a batch of one.
 macro_rules! batch_kernel {
-    ($safe:ident, $single:ident, $inner:ident, $features:literal, $token:literal, $make:ident, $permute:ident) => {
+    ($safe:ident, $single:ident, $inner:ident, $reg:ident, $features:literal, $token:literal, $make:ident, $permute:ident) => {
         fn $safe(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
             if ts.len() / us.len().max(1) < 8 {
                 return portable::permuted_parities_batch(ts, us, planes, ks, out);
@@ -344,12 +339,19 @@ macro_rules! batch_kernel {
             assert!(w.is_power_of_two() && ts.len() == g * w && out.len() == g && planes.len() == ks * w && ks <= 64);
             assert!(us.iter().all(|&u| u < 64 * w));
             let perms: Vec<_> = us.iter().map(|&u| $make(u)).collect();
+            if planes.len() * 8 <= REGISTER_PLANES_BYTES && dispatch_ks!($reg, ks, (ts, w, &perms, planes, out)) {
+                return;
+            }
             let mut acc = vec![_mm512_setzero_si512(); g * ks];
             let mut buf = [0u64; CHUNK];
             for c in (0..w).step_by(CHUNK) {
                 let len = CHUNK.min(w - c);
                 for (i, p) in perms.iter().enumerate() {
-                    $permute(&ts[i * w..(i + 1) * w], c, p, &mut buf[..len]);
+                    let t = &ts[i * w..(i + 1) * w];
+                    for (q, dst) in buf[..len].chunks_exact_mut(8).enumerate() {
+                        // SAFETY: `dst` holds exactly 8 u64 (64 bytes); unaligned store.
+                        unsafe { _mm512_storeu_si512(dst.as_mut_ptr().cast(), $permute(t, (c >> 3) + q, p)) };
+                    }
                     for (k, a) in acc[i * ks..(i + 1) * ks].iter_mut().enumerate() {
                         *a = and_xor_accumulate512(*a, &buf[..len], &planes[k * w + c..][..len]);
                     }
@@ -362,23 +364,79 @@ macro_rules! batch_kernel {
     };
 }
 
+/// One pass per instance for tables that fit in L1: each permuted block meets every
+/// plane while the `KS` accumulators stay in registers.
+macro_rules! register_kernel {
+    ($name:ident, $features:literal, $perm:ty, $permute:ident) => {
+        #[target_feature(enable = $features)]
+        fn $name<const KS: usize>(ts: &[u64], w: usize, perms: &[$perm], planes: &[u64], out: &mut [u64]) {
+            assert!(planes.len() == KS * w && w % 8 == 0 && ts.len() == perms.len() * w);
+            for ((i, p), o) in perms.iter().enumerate().zip(out.iter_mut()) {
+                let t = &ts[i * w..(i + 1) * w];
+                let mut acc = [_mm512_setzero_si512(); KS];
+                for b in 0..w / 8 {
+                    let x = $permute(t, b, p);
+                    for (k, a) in acc.iter_mut().enumerate() {
+                        let pk = &planes[k * w + 8 * b..][..8];
+                        // SAFETY: `pk` holds exactly 8 u64 (64 bytes); unaligned load.
+                        let pk = unsafe { _mm512_loadu_si512(pk.as_ptr().cast()) };
+                        // 0x78: a ⊕ (b ∧ c).
+                        *a = _mm512_ternarylogic_epi64::<0x78>(*a, x, pk);
+                    }
+                }
+                *o = acc.iter().enumerate().fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes512(*v).count_ones() & 1) << k));
+            }
+        }
+    };
+}
+
+/// Calls `$f::<KS>(args…)` for `KS = $ks` in `1..=16`; `false` for other plane counts.
+macro_rules! dispatch_ks {
+    ($f:ident, $ks:expr, ($($arg:expr),*)) => {
+        match $ks {
+            1 => { $f::<1>($($arg),*); true }
+            2 => { $f::<2>($($arg),*); true }
+            3 => { $f::<3>($($arg),*); true }
+            4 => { $f::<4>($($arg),*); true }
+            5 => { $f::<5>($($arg),*); true }
+            6 => { $f::<6>($($arg),*); true }
+            7 => { $f::<7>($($arg),*); true }
+            8 => { $f::<8>($($arg),*); true }
+            9 => { $f::<9>($($arg),*); true }
+            10 => { $f::<10>($($arg),*); true }
+            11 => { $f::<11>($($arg),*); true }
+            12 => { $f::<12>($($arg),*); true }
+            13 => { $f::<13>($($arg),*); true }
+            14 => { $f::<14>($($arg),*); true }
+            15 => { $f::<15>($($arg),*); true }
+            16 => { $f::<16>($($arg),*); true }
+            _ => false,
+        }
+    };
+}
+
+register_kernel!(register_avx512, "avx512f,avx512dq", Perm512, permute_block512);
+register_kernel!(register_gfni, "avx512f,avx512dq,avx512bw,gfni", PermGfni, permute_block_gfni);
+
 batch_kernel!(
     permuted_parities_batch_avx512,
     permuted_parities_avx512,
     batch_avx512_inner,
+    register_avx512,
     "avx512f,avx512dq",
     "Avx512",
     perm512,
-    permute_chunk512
+    permute_block512
 );
 batch_kernel!(
     permuted_parities_batch_gfni,
     permuted_parities_gfni,
     batch_gfni_inner,
+    register_gfni,
     "avx512f,avx512dq,avx512bw,gfni",
     "Avx512Gfni",
     perm_gfni,
-    permute_chunk_gfni
+    permute_block_gfni
 );
 
 /// `acc ⊕ (x AND y)` over 8-word blocks (`x.len()` a multiple of 8, `y` as long), one
