@@ -358,7 +358,10 @@ macro_rules! batch_kernel {
                 }
             }
             for (o, a) in out.iter_mut().zip(acc.chunks_exact(ks.max(1))) {
-                *o = a[..ks].iter().enumerate().fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes512(*v).count_ones() & 1) << k));
+                *o = a[..ks]
+                    .iter()
+                    .enumerate()
+                    .fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes512(*v).count_ones() & 1) << k));
             }
         }
     };
@@ -384,7 +387,10 @@ macro_rules! register_kernel {
                         *a = _mm512_ternarylogic_epi64::<0x78>(*a, x, pk);
                     }
                 }
-                *o = acc.iter().enumerate().fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes512(*v).count_ones() & 1) << k));
+                *o = acc
+                    .iter()
+                    .enumerate()
+                    .fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes512(*v).count_ones() & 1) << k));
             }
         }
     };

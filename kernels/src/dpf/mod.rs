@@ -523,11 +523,13 @@ impl<G: DpfGroup> DpfKey<G> {
         for [l, _] in &self.cws {
             out.extend_from_slice(&(l & !1).to_le_bytes());
         }
-        let mut bits = vec![0u8; self.cws.len().div_ceil(4)];
-        for (i, [l, r]) in self.cws.iter().enumerate() {
-            bits[i / 4] |= (((l & 1) as u8) | (((r & 1) as u8) << 1)) << (2 * (i % 4));
+        for four in self.cws.chunks(4) {
+            out.push(
+                four.iter()
+                    .enumerate()
+                    .fold(0u8, |b, (i, [l, r])| b | ((((l & 1) as u8) | (((r & 1) as u8) << 1)) << (2 * i))),
+            );
         }
-        out.extend_from_slice(&bits);
         for cw in &self.leaf_cws[..self.leaf_cw_count()] {
             cw.write(out);
         }
@@ -561,24 +563,20 @@ impl<G: DpfGroup> DpfKey<G> {
         let d = depth::<G>(bits) as usize;
         let internal = d.saturating_sub(1);
         let mut at = HEADER_BYTES + 16;
-        let seeds: Vec<u128> = (0..internal).map(|i| block(at + 16 * i)).collect();
-        if seeds.iter().any(|s| s & 1 != 0) {
-            return Err(Malformed("seed correction word has its low bit set"));
-        }
-        at += 16 * internal;
-        let packed = &bytes[at..at + internal.div_ceil(4)];
+        let packed = &bytes[at + 16 * internal..at + 16 * internal + internal.div_ceil(4)];
         if !internal.is_multiple_of(4) && packed[packed.len() - 1] >> (2 * (internal % 4)) != 0 {
             return Err(Malformed("padding bits of the control corrections are not zero"));
         }
-        let cws = seeds
-            .iter()
-            .enumerate()
-            .map(|(i, s)| {
-                let two = packed[i / 4] >> (2 * (i % 4));
-                [s | u128::from(two & 1), s | u128::from((two >> 1) & 1)]
-            })
-            .collect();
-        at += internal.div_ceil(4);
+        let mut cws = Vec::with_capacity(internal);
+        for i in 0..internal {
+            let s = block(at + 16 * i);
+            if s & 1 != 0 {
+                return Err(Malformed("seed correction word has its low bit set"));
+            }
+            let two = packed[i / 4] >> (2 * (i % 4));
+            cws.push([s | u128::from(two & 1), s | u128::from((two >> 1) & 1)]);
+        }
+        at += 16 * internal + internal.div_ceil(4);
         let mut leaf_cws = [G::default(); 2];
         for (slot, c) in leaf_cws.iter_mut().zip(bytes[at..].chunks_exact(G::BYTES)) {
             *slot = G::read(c).ok_or(Malformed("leaf correction word is not canonical"))?;
