@@ -53,7 +53,7 @@ pub struct EngineBuilder {
 }
 
 impl EngineBuilder {
-    /// The lookup protocol (default `lookup-xor`).
+    /// The protocol (default `lookup-xor`; `naive` and `seed-dpf` are the seed's).
     pub fn protocol(mut self, p: Protocol) -> Self {
         self.protocol = p;
         self
@@ -268,7 +268,7 @@ impl Engine {
     /// The offline phase alone: seconds the dealer takes to generate (and encode) every
     /// correlation the inputs need, on the engine's dealer threads.
     pub fn time_offline(&self, inputs: &[Vec<u32>]) -> Result<f64, Error> {
-        let deal = self.dealer_fn(inputs);
+        let deal = self.dealing(inputs);
         let start = Instant::now();
         let mut rng = SecretRng::from_os();
         self.pool.install(|| {
@@ -282,10 +282,7 @@ impl Engine {
 
     /// Communication rounds (one frame each way between the servers) a run takes.
     pub fn rounds(&self, inputs: &[Vec<u32>]) -> usize {
-        match &self.dealer_fn(inputs) {
-            Dealing::Lookup(_, s) => s.rounds.len(),
-            Dealing::Poly(_, _, r) => r.len(),
-        }
+        self.dealing(inputs).rounds()
     }
 
     fn chunks(&self, inputs: &[Vec<u32>]) -> Vec<Chunk> {
@@ -293,7 +290,7 @@ impl Engine {
     }
 
     /// What the dealer must produce for these inputs.
-    fn dealer_fn(&self, inputs: &[Vec<u32>]) -> Dealing<'_> {
+    fn dealing(&self, inputs: &[Vec<u32>]) -> Dealing<'_> {
         let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
         match &self.plan {
             Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, &lengths, self.chunk)),
@@ -311,7 +308,7 @@ impl Engine {
                 return Err(DfaError::UnknownSymbol { instance, position, symbol: input[position].to_string() }.into());
             }
         }
-        let dealing = self.dealer_fn(inputs);
+        let dealing = self.dealing(inputs);
         let (values, run) = match &dealing {
             Dealing::Lookup(plan, sched) => {
                 let depth = sched.chunks.len() + 2;
@@ -363,7 +360,7 @@ impl Engine {
             seconds: run.seconds,
             protocol: self.protocol(),
             classes: self.plan().and_then(|p| p.classes.as_ref().map(|c| c.count)),
-            rounds: self.rounds(inputs),
+            rounds: dealing.rounds(),
             bytes: run.bytes,
             round_seconds: run.round_seconds,
         })
@@ -452,6 +449,13 @@ enum Dealing<'a> {
 }
 
 impl Dealing<'_> {
+    fn rounds(&self) -> usize {
+        match self {
+            Dealing::Lookup(_, s) => s.rounds.len(),
+            Dealing::Poly(_, _, r) => r.len(),
+        }
+    }
+
     fn deal(
         &self,
         rng: &mut SecretRng,
