@@ -52,16 +52,11 @@ pub fn deal<S: Sharing>(
             Ok((masks, bytes))
         })
         .collect::<Result<_, ProtocolError>>()?;
-    let mut masks = [Vec::with_capacity(count), Vec::with_capacity(count)];
-    let key_len = DpfKey::<S::Leaf>::encoded_len(width);
-    let mut keys = [Vec::with_capacity(count * key_len), Vec::with_capacity(count * key_len)];
-    for (m, k) in parts {
-        for b in 0..2 {
-            masks[b].extend_from_slice(&m[b]);
-            keys[b].extend_from_slice(&k[b]);
-        }
-    }
-    Ok([0, 1].map(|b| encode_correlations(round, &masks[b], width, &keys[b])))
+    // Each frame is assembled once from the parts: masks first, then every part's keys.
+    Ok([0, 1].map(|b| {
+        let masks: Vec<u64> = parts.iter().flat_map(|(m, _)| m[b].iter().copied()).collect();
+        encode_correlations(round, &masks, width, parts.iter().map(|(_, k)| k[b].as_slice()))
+    }))
 }
 
 /// Every round's frames, in schedule order, handed to `each` (which may send or keep

@@ -202,11 +202,19 @@ fn packed_values(
 }
 
 /// Dealer → server: `masks` (`width` bits each) then the keys, one per mask, already
-/// encoded back to back in `keys` ([`DpfKey::write_bytes`]).
-pub fn encode_correlations(round: u32, masks: &[u64], width: u32, keys: &[u8]) -> Vec<u8> {
-    let mut f = header(TAG_CORRELATIONS, round, masks.len(), packed_len(masks.len(), width) + keys.len());
+/// encoded back to back ([`DpfKey::write_bytes`]) in one or more slices.
+pub fn encode_correlations<'k>(
+    round: u32,
+    masks: &[u64],
+    width: u32,
+    keys: impl Iterator<Item = &'k [u8]> + Clone,
+) -> Vec<u8> {
+    let key_bytes: usize = keys.clone().map(<[u8]>::len).sum();
+    let mut f = header(TAG_CORRELATIONS, round, masks.len(), packed_len(masks.len(), width) + key_bytes);
     pack_into(masks, width, &mut f);
-    f.extend_from_slice(keys);
+    for k in keys {
+        f.extend_from_slice(k);
+    }
     f
 }
 

@@ -45,6 +45,11 @@ use rayon::prelude::*;
 /// The largest domain, in bits, a key may cover.
 pub const MAX_DOMAIN_BITS: u32 = 48;
 
+thread_local! {
+    /// Per-thread scratch of [`DpfKey::eval_full_many`]: two level buffers.
+    static SCRATCH: std::cell::RefCell<(Vec<u128>, Vec<u128>)> = const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// Version byte of the key encoding.
 const KEY_VERSION: u8 = 1;
 /// Bytes of the key encoding's header: version, group tag, party, domain bits.
@@ -429,8 +434,31 @@ impl<G: DpfGroup> DpfKey<G> {
         }
         let prg = FixedKeyPrg::get();
         let group = 1usize << (SUBTREE_LOG - d);
-        let mut a = vec![0u128; group << d];
-        let mut b = vec![0u128; group << d];
+        SCRATCH.with_borrow_mut(|(a, b)| {
+            // Reused across calls (grown, never shrunk): no zeroing on the hot path.
+            let need = group.min(keys.len()) << d;
+            if a.len() < need {
+                a.resize(need, 0);
+                b.resize(need, 0);
+            }
+            Self::eval_groups(prg, keys, out, group, d, leaves, a, b);
+        });
+        Ok(())
+    }
+
+    /// The grouped breadth-first expansion of [`DpfKey::eval_full_many`], with scratch
+    /// buffers `a`, `b` of at least `min(group, keys) << d` blocks.
+    #[allow(clippy::too_many_arguments)] // one call site; the arguments are the loop's state
+    fn eval_groups<'s>(
+        prg: &FixedKeyPrg,
+        keys: &[DpfKey<G>],
+        out: &mut [G],
+        group: usize,
+        d: u32,
+        leaves: usize,
+        mut a: &'s mut Vec<u128>,
+        mut b: &'s mut Vec<u128>,
+    ) {
         for (ks, o) in keys.chunks(group).zip(out.chunks_mut(group * leaves)) {
             for (slot, k) in a.iter_mut().zip(ks) {
                 *slot = k.root;
@@ -462,7 +490,6 @@ impl<G: DpfGroup> DpfKey<G> {
                 key.finish_leaves(ps, chs, o);
             }
         }
-        Ok(())
     }
 
     /// Full-domain evaluation into a new vector.
