@@ -19,6 +19,7 @@ use pmsm_kernels::Party;
 use pmsm_kernels::dpf::{Dpf, DpfKey};
 use pmsm_kernels::field::F65521;
 use pmsm_kernels::rng::SecretRng;
+use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -72,19 +73,36 @@ pub fn rounds(plan: &PolyPlan, chunks: &[Chunk]) -> Vec<PolyRound> {
     out
 }
 
-/// The dealer's frames for every round: Beaver triples.
+/// Triples generated per parallel task.
+const TRIPLE_BATCH: usize = 1 << 14;
+
+/// The dealer's frames for every round: Beaver triples, generated in parallel (rayon)
+/// in batches, each from its own generator forked from the dealer's CSPRNG.
 pub fn deal_all(
     rounds: &[PolyRound],
     rng: &mut SecretRng,
     mut each: impl FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>,
 ) -> Result<(), ProtocolError> {
     for r in rounds {
-        let t = Triples::deal(r.count, rng);
-        each([0, 1].map(|b| encode_triples(r.id, r.count, &t[b].to_elements(), ELEM_BITS)))?;
+        let forks: Vec<SecretRng> = (0..r.count.div_ceil(TRIPLE_BATCH)).map(|_| rng.fork()).collect();
+        let parts: Vec<[Triples; 2]> = forks
+            .into_par_iter()
+            .enumerate()
+            .map(|(b, mut fork)| Triples::deal(TRIPLE_BATCH.min(r.count - b * TRIPLE_BATCH), &mut fork))
+            .collect();
+        each([0, 1].map(|b| {
+            // Wire order: all a, then all b, then all c.
+            let (a, bb, c) = (
+                parts.iter().flat_map(|p| p[b].a.iter().copied()),
+                parts.iter().flat_map(|p| p[b].b.iter().copied()),
+                parts.iter().flat_map(|p| p[b].c.iter().copied()),
+            );
+            let elements: Vec<u64> = a.chain(bb).chain(c).collect();
+            encode_triples(r.id, r.count, &elements, ELEM_BITS)
+        }))?;
     }
     Ok(())
 }
-
 /// Bytes of one tree-DPF key over the symbol domain.
 fn key_len(plan: &PolyPlan) -> usize {
     DpfKey::<F65521>::encoded_len(plan.ka)

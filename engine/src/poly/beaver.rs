@@ -97,12 +97,8 @@ impl Triples {
         self.a.is_empty()
     }
 
-    /// The elements in wire order: all `a`, then all `b`, then all `c`.
-    pub fn to_elements(&self) -> Vec<u64> {
-        [&self.a[..], &self.b[..], &self.c[..]].concat()
-    }
-
-    /// From wire order (`3·count` elements, each `< P`); `None` otherwise.
+    /// From wire order — all `a`, then all `b`, then all `c` (`3·count` elements, each
+    /// `< P`); `None` otherwise.
     pub fn from_elements(v: Vec<u64>, count: usize) -> Option<Triples> {
         if v.len() != 3 * count || v.iter().any(|x| *x >= P) {
             return None;
