@@ -17,6 +17,7 @@ use crate::transport::inproc::ServerEnds;
 use crate::transport::{Rx, Tx};
 use pmsm_kernels::Party;
 use pmsm_kernels::dpf::DpfKey;
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -75,7 +76,7 @@ pub fn run_server<S: Sharing>(
     let mut state: Vec<Vec<u64>> = chunks.iter().map(|c| vec![S::init(party, plan.start); c.instances.len()]).collect();
     let mut accept: Vec<Vec<u64>> = vec![Vec::new(); chunks.len()];
     let out_width = plan.output_bits();
-    for c in (0..chunks.len()).filter(|&c| !schedule.chunk_has_rounds(c)) {
+    for c in (0..chunks.len()).filter(|&c| !schedule.has_rounds[c]) {
         to_client.send(encode_output(c as u32, &state[c], out_width))?;
     }
     let kx = plan.kx();
@@ -87,19 +88,19 @@ pub fn run_server<S: Sharing>(
             let corrs: Vec<LookupCorrelation<S::Leaf>> =
                 decode_correlations(&from_dealer.recv()?, from_dealer.link(), round.id, round.count, width)?;
             let (c, chunk) = (round.chunk, &chunks[round.chunk]);
-            let index: Vec<u64> = match round.kind {
-                RoundKind::Class => syms[c].clone(),
+            let index: Cow<'_, [u64]> = match round.kind {
+                RoundKind::Class => Cow::Borrowed(&syms[c]),
                 RoundKind::Step(t) => {
                     (0..round.count).map(|i| S::index(state[c][i], syms[c][chunk.offsets[i] + t], kx)).collect()
                 }
-                RoundKind::Accept => state[c].clone(),
+                RoundKind::Accept => Cow::Borrowed(&state[c]),
             };
             let (open, keys): (Vec<u64>, Vec<DpfKey<S::Leaf>>) = corrs
                 .into_iter()
-                .zip(index)
+                .zip(index.iter())
                 .map(|(corr, i)| {
                     let (mask, key) = corr.into_parts();
-                    (S::open(i, mask, width), key)
+                    (S::open(*i, mask, width), key)
                 })
                 .unzip();
             to_peer.send(encode_openings(round.id, &open, width))?;

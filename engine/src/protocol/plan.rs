@@ -327,6 +327,9 @@ pub struct Schedule {
     pub rounds: Vec<Round>,
     /// Ranges of `rounds` making up each wave.
     pub waves: Vec<std::ops::Range<usize>>,
+    /// Per chunk: whether it has any round (a chunk of empty inputs revealing the
+    /// state has none; its outputs are sent at once).
+    pub has_rounds: Vec<bool>,
 }
 
 impl Schedule {
@@ -359,17 +362,13 @@ impl Schedule {
             }
             waves.push(begin..rounds.len());
         }
-        Schedule { chunks, rounds, waves }
+        let has_rounds = sequences.iter().map(|seq| !seq.is_empty()).collect();
+        Schedule { chunks, rounds, waves, has_rounds }
     }
 
     /// Transitions (symbols) in all.
     pub fn transitions(&self) -> usize {
         self.chunks.iter().map(Chunk::symbols).sum()
-    }
-
-    /// Whether a chunk has no round at all (its outputs are sent at once).
-    pub fn chunk_has_rounds(&self, chunk: usize) -> bool {
-        self.rounds.iter().any(|r| r.chunk == chunk)
     }
 }
 
