@@ -17,7 +17,7 @@ use std::time::Duration;
 const PREDEAL_LIMIT_BYTES: u64 = 2 << 30;
 
 /// One measured (run, protocol) pair.
-pub struct Result_ {
+pub struct Measured {
     pub label: String,
     pub value: Value,
 }
@@ -81,7 +81,7 @@ fn bits_per_transition(r: &Report) -> Value {
 pub struct Outcome {
     pub name: String,
     pub description: Option<String>,
-    pub results: Vec<Result_>,
+    pub results: Vec<Measured>,
 }
 
 /// Runs every (run, protocol) of the profile.
@@ -175,7 +175,7 @@ pub fn run(file: &Path) -> Result<Outcome, String> {
                 report.transitions,
                 report.seconds,
             );
-            results.push(Result_ { label: spec.label.clone(), value });
+            results.push(Measured { label: spec.label.clone(), value });
         }
     }
     Ok(Outcome { name: checked.name.clone(), description: checked.profile.description.clone(), results })
