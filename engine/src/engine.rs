@@ -28,7 +28,7 @@ use crate::poly::plan::{PolyPlan, PowerSchedule};
 use crate::protocol::plan::{Chunk, Plan, Schedule};
 use crate::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
 use crate::transport::inproc::network;
-use crate::transport::inproc::{ClientEnds, ServerEnds};
+use crate::transport::{ClientEnds, DealerEnds, ServerEnds};
 use crate::transport::{Counters, Link, TransportError};
 use pmsm_kernels::Party;
 use pmsm_kernels::rng::SecretRng;
@@ -97,6 +97,16 @@ impl EngineBuilder {
         self
     }
 
+    /// Takes every setting the parties of a session must agree on at once.
+    pub fn settings(self, s: Settings) -> Self {
+        self.protocol(s.protocol)
+            .reveal(s.reveal)
+            .classes(s.classes)
+            .chunk(s.chunk)
+            .powers(s.powers)
+            .full_length_keys(s.full_length_keys)
+    }
+
     /// Builds the engine: derives the public tables, checking the protocol's size limits.
     pub fn build(self) -> Result<Engine, Error> {
         if self.chunk == 0 || self.threads == 0 || self.dealer_depth == 0 {
@@ -112,7 +122,15 @@ impl EngineBuilder {
             .thread_name(|i| format!("pmsm-dealer-{i}"))
             .build()
             .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")))?;
-        Ok(Engine { dfa: self.dfa, plan, chunk: self.chunk, dealer_depth: self.dealer_depth, pool })
+        let settings = Settings {
+            protocol: self.protocol,
+            reveal: self.reveal,
+            classes: self.classes,
+            chunk: self.chunk,
+            powers: self.powers,
+            full_length_keys: self.full_length_keys,
+        };
+        Ok(Engine { dfa: self.dfa, plan, chunk: self.chunk, dealer_depth: self.dealer_depth, pool, settings })
     }
 }
 
@@ -131,6 +149,35 @@ pub struct Engine {
     chunk: usize,
     dealer_depth: usize,
     pool: rayon::ThreadPool,
+    settings: Settings,
+}
+
+/// A session's correlations, generated ahead by [`Engine::predeal`]; single-use (sent
+/// once by [`Engine::deal`]).
+pub struct Predealt(dealer::Source);
+
+impl std::fmt::Debug for Predealt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Predealt(<redacted>)")
+    }
+}
+
+/// What the parties of a session must agree on besides the machine and the inputs'
+/// lengths: processes exchange it in their handshake ([`crate::process::spec`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// The protocol.
+    pub protocol: Protocol,
+    /// What the client learns.
+    pub reveal: Reveal,
+    /// Symbol classes.
+    pub classes: ClassMode,
+    /// Instances per chunk.
+    pub chunk: usize,
+    /// The seed protocols' power schedule.
+    pub powers: PowerSchedule,
+    /// seed-dpf: full-length keys instead of tree-DPF keys.
+    pub full_length_keys: bool,
 }
 
 /// What the client learned about one instance.
@@ -149,7 +196,8 @@ pub struct InstanceOutput {
 pub struct LinkBytes(pub [u64; 8]);
 
 impl LinkBytes {
-    fn from_counters(c: &Counters) -> Self {
+    /// Bytes counted so far on every link.
+    pub fn from_counters(c: &Counters) -> Self {
         LinkBytes(Link::ALL.map(|l| c.bytes(l)))
     }
 
@@ -194,6 +242,16 @@ impl Engine {
             powers: PowerSchedule::Doubling,
             full_length_keys: false,
         }
+    }
+
+    /// The settings the engine was built with.
+    pub fn settings(&self) -> Settings {
+        self.settings
+    }
+
+    /// Rounds the dealer may run ahead of the servers.
+    pub fn dealer_depth(&self) -> usize {
+        self.dealer_depth
     }
 
     /// The public plan of a lookup protocol (tables, widths, whether classes are used).
@@ -268,7 +326,7 @@ impl Engine {
     /// The offline phase alone: seconds the dealer takes to generate (and encode) every
     /// correlation the inputs need, on the engine's dealer threads.
     pub fn time_offline(&self, inputs: &[Vec<u32>]) -> Result<f64, Error> {
-        let deal = self.dealing(inputs);
+        let deal = self.dealing(&lengths(inputs));
         let start = Instant::now();
         let mut rng = SecretRng::from_os();
         self.pool.install(|| {
@@ -280,63 +338,127 @@ impl Engine {
         Ok(start.elapsed().as_secs_f64())
     }
 
+    /// Frames a link must be able to queue so that both servers can send a whole wave
+    /// of openings before reading (one per chunk, plus slack): for inputs of `lengths`.
+    pub fn link_depth(&self, lengths: &[usize]) -> usize {
+        self.dealing(lengths).chunks() + 2
+    }
+
     /// Communication rounds (one frame each way between the servers) a run takes.
     pub fn rounds(&self, inputs: &[Vec<u32>]) -> usize {
-        self.dealing(inputs).rounds()
+        self.dealing(&lengths(inputs)).rounds()
     }
 
-    fn chunks(&self, inputs: &[Vec<u32>]) -> Vec<Chunk> {
-        Chunk::split(&inputs.iter().map(Vec::len).collect::<Vec<_>>(), self.chunk)
-    }
-
-    /// What the dealer must produce for these inputs.
-    fn dealing(&self, inputs: &[Vec<u32>]) -> Dealing<'_> {
-        let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
+    /// What the dealer must produce for inputs of these lengths.
+    fn dealing(&self, lengths: &[usize]) -> Dealing<'_> {
         match &self.plan {
-            Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, &lengths, self.chunk)),
+            Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, lengths, self.chunk)),
             Prepared::Poly(p) => {
-                let chunks = self.chunks(inputs);
+                let chunks = Chunk::split(lengths, self.chunk);
                 let rounds = poly::rounds(p, &chunks);
                 Dealing::Poly(p, chunks, rounds)
             }
         }
     }
 
-    fn run_mode(&self, inputs: &[Vec<u32>], mode: RunMode<'_>) -> Result<Report, Error> {
+    fn check_symbols(&self, inputs: &[Vec<u32>]) -> Result<(), Error> {
         for (instance, input) in inputs.iter().enumerate() {
             if let Some(position) = input.iter().position(|&a| a as usize >= self.dfa.symbols()) {
                 return Err(DfaError::UnknownSymbol { instance, position, symbol: input[position].to_string() }.into());
             }
         }
-        let dealing = self.dealing(inputs);
-        let (values, run) = match &dealing {
-            Dealing::Lookup(plan, sched) => {
-                let depth = sched.chunks.len() + 2;
-                match plan.protocol {
-                    Protocol::LookupXor => self.orchestrate(
-                        mode,
-                        depth,
-                        &dealing,
-                        |party, ends, progress| server::run_server::<Xor>(party, plan, sched, ends, progress),
-                        |ends| client::run_client::<Xor>(plan, sched, inputs, ends, SecretRng::from_os()),
-                    )?,
-                    _ => self.orchestrate(
-                        mode,
-                        depth,
-                        &dealing,
-                        |party, ends, progress| server::run_server::<Ring>(party, plan, sched, ends, progress),
-                        |ends| client::run_client::<Ring>(plan, sched, inputs, ends, SecretRng::from_os()),
-                    )?,
-                }
-            }
-            Dealing::Poly(plan, chunks, rounds) => self.orchestrate(
-                mode,
-                chunks.len() + 2,
-                &dealing,
-                |party, ends, progress| poly::run_server(party, plan, chunks, rounds, ends, progress),
-                |ends| poly::run_client(plan, chunks, inputs, ends, SecretRng::from_os()),
-            )?,
+        Ok(())
+    }
+
+    /// Server `party` of one session over `ends` (any transport): the inputs' lengths
+    /// are public and fix the schedule. `progress`, if given, counts finished rounds.
+    pub fn serve(
+        &self,
+        party: Party,
+        lengths: &[usize],
+        ends: ServerEnds,
+        progress: Option<&AtomicU64>,
+    ) -> Result<ServerStats, Error> {
+        Ok(self.serve_dealing(&self.dealing(lengths), party, ends, progress)?)
+    }
+
+    /// Generates every correlation a session with inputs of `lengths` needs, to be
+    /// sent later by [`Engine::deal`] (so that the online phase can be timed alone).
+    pub fn predeal(&self, lengths: &[usize]) -> Result<Predealt, Error> {
+        Ok(Predealt(self.source(&self.dealing(lengths), true)?))
+    }
+
+    /// The dealer of one session over `ends` (any transport), on the engine's dealer
+    /// threads: generates while sending, or sends what [`Engine::predeal`] generated.
+    pub fn deal(&self, lengths: &[usize], ends: DealerEnds, predealt: Option<Predealt>) -> Result<(), Error> {
+        let dealing = self.dealing(lengths);
+        let deal = |rng: &mut SecretRng, each: &mut dyn FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>| {
+            dealing.deal(rng, each)
         };
+        let source = match predealt {
+            Some(Predealt(source)) => source,
+            None => self.source(&dealing, false)?,
+        };
+        Ok(self.pool.install(|| dealer::run_dealer(ends, source, &deal))?)
+    }
+
+    /// The client of one session over `ends` (any transport): checks every symbol
+    /// before anything is sent, shares the inputs, and reconstructs the outputs.
+    pub fn client(&self, inputs: &[Vec<u32>], ends: ClientEnds) -> Result<Vec<InstanceOutput>, Error> {
+        self.check_symbols(inputs)?;
+        let values = self.client_dealing(&self.dealing(&lengths(inputs)), inputs, ends)?;
+        self.outputs(&values, inputs)
+    }
+
+    fn serve_dealing(
+        &self,
+        dealing: &Dealing<'_>,
+        party: Party,
+        ends: ServerEnds,
+        progress: Option<&AtomicU64>,
+    ) -> Result<ServerStats, ProtocolError> {
+        match dealing {
+            Dealing::Lookup(plan, sched) if plan.protocol == Protocol::LookupXor => {
+                server::run_server::<Xor>(party, plan, sched, ends, progress)
+            }
+            Dealing::Lookup(plan, sched) => server::run_server::<Ring>(party, plan, sched, ends, progress),
+            Dealing::Poly(plan, chunks, rounds) => poly::run_server(party, plan, chunks, rounds, ends, progress),
+        }
+    }
+
+    fn client_dealing(
+        &self,
+        dealing: &Dealing<'_>,
+        inputs: &[Vec<u32>],
+        ends: ClientEnds,
+    ) -> Result<Vec<u64>, ProtocolError> {
+        let rng = SecretRng::from_os();
+        match dealing {
+            Dealing::Lookup(plan, sched) if plan.protocol == Protocol::LookupXor => {
+                client::run_client::<Xor>(plan, sched, inputs, ends, rng)
+            }
+            Dealing::Lookup(plan, sched) => client::run_client::<Ring>(plan, sched, inputs, ends, rng),
+            Dealing::Poly(plan, chunks, _) => poly::run_client(plan, chunks, inputs, ends, rng),
+        }
+    }
+
+    /// Where the dealer's frames come from: generated live, or all beforehand.
+    fn source(&self, dealing: &Dealing<'_>, predeal: bool) -> Result<dealer::Source, ProtocolError> {
+        if !predeal {
+            return Ok(dealer::Source::Live(Box::new(SecretRng::from_os())));
+        }
+        let mut frames = Vec::new();
+        self.pool.install(|| {
+            dealing.deal(&mut SecretRng::from_os(), &mut |f| {
+                frames.push(f);
+                Ok(())
+            })
+        })?;
+        Ok(dealer::Source::Predealt(frames))
+    }
+
+    /// Checks and decodes the reconstructed values.
+    fn outputs(&self, values: &[u64], inputs: &[Vec<u32>]) -> Result<Vec<InstanceOutput>, Error> {
         let outputs = values
             .iter()
             .zip(inputs)
@@ -354,9 +476,18 @@ impl Engine {
                 Reveal::Accept => Ok(InstanceOutput { final_state: None, accept: Some(v == 1), symbols: input.len() }),
             })
             .collect::<Result<Vec<_>, _>>()?;
+        Ok(outputs)
+    }
+
+    fn run_mode(&self, inputs: &[Vec<u32>], mode: RunMode<'_>) -> Result<Report, Error> {
+        self.check_symbols(inputs)?;
+        let lengths = lengths(inputs);
+        let dealing = self.dealing(&lengths);
+        let depth = self.link_depth(&lengths);
+        let (values, run) = self.orchestrate(mode, depth, &dealing, inputs)?;
         Ok(Report {
-            outputs,
-            transitions: inputs.iter().map(Vec::len).sum(),
+            outputs: self.outputs(&values, inputs)?,
+            transitions: lengths.iter().sum(),
             seconds: run.seconds,
             protocol: self.protocol(),
             classes: self.plan().and_then(|p| p.classes.as_ref().map(|c| c.count)),
@@ -368,33 +499,17 @@ impl Engine {
 
     /// Starts the four parties on an in-process network and collects the client's
     /// reconstructed values; reports the root cause if any party fails.
-    fn orchestrate<V, C>(
+    fn orchestrate(
         &self,
         mode: RunMode<'_>,
         depth: usize,
         dealing: &Dealing<'_>,
-        serve: V,
-        client: C,
-    ) -> Result<(Vec<u64>, RunFacts), Error>
-    where
-        V: Fn(Party, ServerEnds, Option<&AtomicU64>) -> Result<ServerStats, ProtocolError> + Sync,
-        C: FnOnce(ClientEnds) -> Result<Vec<u64>, ProtocolError>,
-    {
+        inputs: &[Vec<u32>],
+    ) -> Result<(Vec<u64>, RunFacts), Error> {
         let deal = |rng: &mut SecretRng, each: &mut dyn FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>| {
             dealing.deal(rng, each)
         };
-        let source = if mode.predeal {
-            let mut frames = Vec::new();
-            self.pool.install(|| {
-                deal(&mut SecretRng::from_os(), &mut |f| {
-                    frames.push(f);
-                    Ok(())
-                })
-            })?;
-            dealer::Source::Predealt(frames)
-        } else {
-            dealer::Source::Live(Box::new(SecretRng::from_os()))
-        };
+        let source = self.source(dealing, mode.predeal)?;
         let dealer_depth = match &source {
             dealer::Source::Predealt(f) => f.len() + 1,
             dealer::Source::Live(_) => self.dealer_depth,
@@ -404,7 +519,7 @@ impl Engine {
         let counters = net.counters.clone();
         let [e0, e1] = net.servers;
         let (dealer_ends, client_ends) = (net.dealer, net.client);
-        let (serve, deal, progress, pool) = (&serve, &deal, mode.progress, &self.pool);
+        let (deal, progress, pool) = (&deal, mode.progress, &self.pool);
         let (client, dealt, served) = std::thread::scope(|scope| {
             let dealer = std::thread::Builder::new()
                 .name("pmsm-dealer".into())
@@ -412,9 +527,9 @@ impl Engine {
             let servers = [(Party::P0, e0, progress), (Party::P1, e1, None)].map(|(party, ends, progress)| {
                 std::thread::Builder::new()
                     .name(format!("pmsm-server-{}", party.index()))
-                    .spawn_scoped(scope, move || serve(party, ends, progress))
+                    .spawn_scoped(scope, move || self.serve_dealing(dealing, party, ends, progress))
             });
-            let client = client(client_ends);
+            let client = self.client_dealing(dealing, inputs, client_ends);
             (client, join("dealer", dealer), servers.map(|h| join("server", h)))
         });
         let [s0, s1] = served;
@@ -425,12 +540,7 @@ impl Engine {
         if let Err(e) = &client {
             errors.push(e.clone());
         }
-        // Report the root cause: a party's own failure before the disconnections it caused.
-        if let Some(e) = errors
-            .iter()
-            .find(|e| !matches!(e, ProtocolError::Transport(TransportError::Disconnected { .. })))
-            .or(errors.first())
-        {
+        if let Some(e) = root_cause(&errors) {
             return Err(e.clone().into());
         }
         let facts = RunFacts {
@@ -442,13 +552,33 @@ impl Engine {
     }
 }
 
+/// The root cause among parties' errors: a party's own failure before the
+/// disconnections (or aborts) it caused in its peers.
+pub(crate) fn root_cause(errors: &[ProtocolError]) -> Option<&ProtocolError> {
+    let consequence = |e: &&ProtocolError| {
+        matches!(e, ProtocolError::Transport(TransportError::Disconnected { .. } | TransportError::Aborted { .. }))
+    };
+    errors.iter().find(|e| !consequence(e)).or(errors.first())
+}
+
 /// What the dealer deals for one run, with the schedule it follows.
 enum Dealing<'a> {
     Lookup(&'a Plan, Schedule),
     Poly(&'a PolyPlan, Vec<Chunk>, Vec<poly::PolyRound>),
 }
 
+fn lengths(inputs: &[Vec<u32>]) -> Vec<usize> {
+    inputs.iter().map(Vec::len).collect()
+}
+
 impl Dealing<'_> {
+    fn chunks(&self) -> usize {
+        match self {
+            Dealing::Lookup(_, s) => s.chunks.len(),
+            Dealing::Poly(_, c, _) => c.len(),
+        }
+    }
+
     fn rounds(&self) -> usize {
         match self {
             Dealing::Lookup(_, s) => s.rounds.len(),

@@ -14,6 +14,7 @@
 //! - [`protocol`]: the one-round masked-index lookup (`lookup-xor`, `lookup-ring`).
 //! - [`party`], [`transport`]: the four parties (client, two servers, dealer) and how
 //!   they talk.
+//! - [`process`]: the parties as processes, over TCP with mutual TLS.
 //! - [`Engine`]: the embedding API.
 
 #![forbid(unsafe_code)]
@@ -25,8 +26,9 @@ mod error;
 pub mod input;
 pub mod party;
 pub mod poly;
+pub mod process;
 pub mod protocol;
 pub mod transport;
 
-pub use engine::{DEFAULT_CHUNK, Engine, EngineBuilder, InstanceOutput, LinkBytes, Report};
+pub use engine::{DEFAULT_CHUNK, Engine, EngineBuilder, InstanceOutput, LinkBytes, Predealt, Report, Settings};
 pub use error::Error;

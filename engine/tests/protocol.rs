@@ -210,7 +210,7 @@ fn bad_input_is_reported_not_panicked() {
 fn a_failing_party_is_a_clear_error() {
     use pmsm_engine::party::{server, sharing::Xor};
     use pmsm_engine::protocol::plan::{Plan, Schedule};
-    use pmsm_engine::transport::{Tx, inproc::network};
+    use pmsm_engine::transport::inproc::network;
     use pmsm_kernels::Party;
     let plan = Plan::new(&ab(), Protocol::LookupXor, Reveal::State, ClassMode::Off).unwrap();
     let schedule = Schedule::new(&plan, &[3], 4);

@@ -8,8 +8,7 @@ use crate::protocol::ProtocolError;
 use crate::protocol::bits::low_mask;
 use crate::protocol::plan::{Plan, Schedule};
 use crate::protocol::wire::{decode_output, encode_input};
-use crate::transport::inproc::ClientEnds;
-use crate::transport::{Rx, Tx};
+use crate::transport::ClientEnds;
 use pmsm_kernels::rng::{RngCore, SecretRng};
 
 /// Shares the inputs of every chunk: frames for server 0 and server 1, chunk by chunk.

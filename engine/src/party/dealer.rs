@@ -10,8 +10,7 @@ use crate::protocol::ProtocolError;
 use crate::protocol::bits::low_mask;
 use crate::protocol::plan::{Plan, Schedule};
 use crate::protocol::wire::encode_correlations;
-use crate::transport::Tx;
-use crate::transport::inproc::DealerEnds;
+use crate::transport::DealerEnds;
 use pmsm_kernels::dpf::{Dpf, DpfKey};
 use pmsm_kernels::rng::{RngCore, SecretRng};
 use rayon::prelude::*;
@@ -75,12 +74,20 @@ pub fn deal_schedule<S: Sharing>(
 }
 
 /// Where the dealer's frames come from in a run.
-#[derive(Debug)]
 pub enum Source {
     /// Generated while the servers run (the normal, pipelined mode).
     Live(Box<SecretRng>),
     /// Generated beforehand (to time the online phase alone), one pair per round.
     Predealt(Vec<[Vec<u8>; 2]>),
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Live(_) => f.write_str("Source::Live(<redacted>)"),
+            Source::Predealt(frames) => write!(f, "Source::Predealt({} rounds, <redacted>)", frames.len()),
+        }
+    }
 }
 
 /// Generates every round's frames in order, handing each pair to the callback.

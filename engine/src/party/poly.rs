@@ -13,8 +13,7 @@ use crate::protocol::wire::{
     encode_input_payload, encode_openings, encode_output, encode_triples,
 };
 use crate::protocol::{Protocol, ProtocolError, Reveal};
-use crate::transport::inproc::{ClientEnds, ServerEnds};
-use crate::transport::{Rx, Tx};
+use crate::transport::{ClientEnds, ServerEnds};
 use pmsm_kernels::Party;
 use pmsm_kernels::dpf::{Dpf, DpfKey};
 use pmsm_kernels::field::F65521;

@@ -13,8 +13,7 @@ use crate::protocol::plan::{Plan, RoundKind, Schedule, Table};
 use crate::protocol::wire::{
     LookupCorrelation, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
 };
-use crate::transport::inproc::ServerEnds;
-use crate::transport::{Rx, Tx};
+use crate::transport::ServerEnds;
 use pmsm_kernels::Party;
 use pmsm_kernels::dpf::DpfKey;
 use std::borrow::Cow;

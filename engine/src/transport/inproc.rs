@@ -4,7 +4,7 @@
 //! of a server. Dropping a party's endpoints (its thread ended, or failed) disconnects
 //! its links, which its peers see as [`TransportError::Disconnected`].
 
-use super::{Counted, Counters, Link, Rx, TransportError, Tx};
+use super::{BoxRx, BoxTx, ClientEnds, Counted, Counters, DealerEnds, Link, Rx, ServerEnds, TransportError, Tx};
 use crossbeam_channel::{Receiver, Sender, bounded};
 
 /// Sending half of an in-process link.
@@ -43,46 +43,6 @@ impl Rx for ChanRx {
     }
 }
 
-/// A counted sender.
-pub type CountedTx = Counted<ChanTx>;
-
-/// The client's ends.
-#[derive(Debug)]
-pub struct ClientEnds {
-    /// To server 0 and 1.
-    pub to_server: [CountedTx; 2],
-    /// From server 0 and 1.
-    pub from_server: [ChanRx; 2],
-}
-
-/// One server's ends.
-#[derive(Debug)]
-pub struct ServerEnds {
-    /// From the client.
-    pub from_client: ChanRx,
-    /// From the dealer.
-    pub from_dealer: ChanRx,
-    /// To the other server.
-    pub to_peer: CountedTx,
-    /// From the other server.
-    pub from_peer: ChanRx,
-    /// To the client.
-    pub to_client: CountedTx,
-}
-
-/// The dealer's ends.
-#[derive(Debug)]
-pub struct DealerEnds {
-    /// To server 0 and 1.
-    pub to_server: [CountedTx; 2],
-}
-
-impl<T: std::fmt::Debug> std::fmt::Debug for Counted<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counted").field("inner", &self.inner).finish_non_exhaustive()
-    }
-}
-
 /// A complete in-process network.
 #[derive(Debug)]
 pub struct Network {
@@ -107,7 +67,9 @@ pub fn network(depth: usize, dealer_depth: usize, tap: Option<(Link, Sender<Vec<
         let cap = if matches!(link, Link::DealerToS0 | Link::DealerToS1) { dealer_depth } else { depth };
         let (tx, rx) = bounded(cap.max(1));
         let tap = tap.as_ref().filter(|(l, _)| *l == link).map(|(_, s)| s.clone());
-        (Counted::new(ChanTx { link, tx, tap }, counters.clone()), ChanRx { link, rx })
+        let tx: BoxTx = Box::new(Counted::new(ChanTx { link, tx, tap }, counters.clone()));
+        let rx: BoxRx = Box::new(ChanRx { link, rx });
+        (tx, rx)
     };
     let (c0, c0r) = make(Link::ClientToS0);
     let (c1, c1r) = make(Link::ClientToS1);

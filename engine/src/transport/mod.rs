@@ -1,12 +1,17 @@
 //! How parties talk: framed byte messages over directed links.
 //!
 //! A party holds a [`Tx`] for each link it sends on and an [`Rx`] for each it receives
-//! on; protocol code sees nothing else. Byte counting is a wrapper ([`Counted`]) around
-//! any `Tx`, so every byte is counted once, per directed link, where it is sent.
-//! [`inproc`] connects four parties inside one process with crossbeam channels; a
-//! network transport implements the same two traits.
+//! on, gathered in its ends ([`ClientEnds`], [`ServerEnds`], [`DealerEnds`]); protocol
+//! code sees nothing else. Byte counting is a wrapper ([`Counted`]) around any `Tx`, so
+//! every byte of every frame is counted once, per directed link, where it is sent.
+//! [`inproc`] connects four parties inside one process with crossbeam channels; [`tcp`]
+//! connects parties in different processes over TCP with mutual TLS ([`tls`]). Both
+//! implement the same two traits, so every protocol runs over both.
 
+pub mod frame;
 pub mod inproc;
+pub mod tcp;
+pub mod tls;
 
 use std::fmt;
 use std::sync::Arc;
@@ -60,8 +65,16 @@ impl Link {
         }
     }
 
-    fn index(self) -> usize {
+    /// The link's position in [`Link::ALL`] (also its code on the wire).
+    pub fn index(self) -> usize {
         Link::ALL.iter().position(|l| *l == self).expect("every link is listed")
+    }
+}
+
+impl Link {
+    /// The link with the given [`Link::index`].
+    pub fn from_index(i: usize) -> Option<Link> {
+        Link::ALL.get(i).copied()
     }
 }
 
@@ -80,6 +93,30 @@ pub enum TransportError {
     Disconnected {
         /// The link.
         link: Link,
+    },
+    /// The peer stopped its session and said why.
+    #[error("link {link}: the peer aborted the session: {reason}")]
+    Aborted {
+        /// The link.
+        link: Link,
+        /// The peer's own error.
+        reason: String,
+    },
+    /// Nothing arrived (or nothing could be sent) for too long.
+    #[error("link {link}: no progress for {seconds} s (timed out)")]
+    TimedOut {
+        /// The link.
+        link: Link,
+        /// The timeout.
+        seconds: u64,
+    },
+    /// The byte stream broke: an I/O or TLS error, a truncated or oversized frame.
+    #[error("link {link}: {detail}")]
+    Broken {
+        /// The link.
+        link: Link,
+        /// What was wrong.
+        detail: String,
     },
 }
 
@@ -132,5 +169,75 @@ impl<T: Tx> Tx for Counted<T> {
     }
     fn link(&self) -> Link {
         self.inner.link()
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Counted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Counted").field("inner", &self.inner).finish_non_exhaustive()
+    }
+}
+
+/// A sending half of any transport.
+pub type BoxTx = Box<dyn Tx>;
+/// A receiving half of any transport.
+pub type BoxRx = Box<dyn Rx>;
+
+fn links<'a>(
+    f: &mut fmt::Formatter<'_>,
+    name: &str,
+    tx: impl Iterator<Item = &'a BoxTx>,
+    rx: impl Iterator<Item = &'a BoxRx>,
+) -> fmt::Result {
+    let sends: Vec<Link> = tx.map(|t| t.link()).collect();
+    let receives: Vec<Link> = rx.map(|r| r.link()).collect();
+    f.debug_struct(name).field("sends", &sends).field("receives", &receives).finish()
+}
+
+/// The client's ends.
+pub struct ClientEnds {
+    /// To server 0 and 1.
+    pub to_server: [BoxTx; 2],
+    /// From server 0 and 1.
+    pub from_server: [BoxRx; 2],
+}
+
+/// One server's ends.
+pub struct ServerEnds {
+    /// From the client.
+    pub from_client: BoxRx,
+    /// From the dealer.
+    pub from_dealer: BoxRx,
+    /// To the other server.
+    pub to_peer: BoxTx,
+    /// From the other server.
+    pub from_peer: BoxRx,
+    /// To the client.
+    pub to_client: BoxTx,
+}
+
+/// The dealer's ends.
+pub struct DealerEnds {
+    /// To server 0 and 1.
+    pub to_server: [BoxTx; 2],
+}
+
+impl fmt::Debug for ClientEnds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        links(f, "ClientEnds", self.to_server.iter(), self.from_server.iter())
+    }
+}
+
+impl fmt::Debug for ServerEnds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tx = [&self.to_peer, &self.to_client];
+        let rx = [&self.from_client, &self.from_dealer, &self.from_peer];
+        links(f, "ServerEnds", tx.into_iter(), rx.into_iter())
+    }
+}
+
+impl fmt::Debug for DealerEnds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        links(f, "DealerEnds", self.to_server.iter(), std::iter::empty())
     }
 }

@@ -6,13 +6,14 @@
 mod bench;
 mod comm;
 mod machine;
+mod net;
 
 use clap::{Parser, Subcommand};
 use machine::MachineArgs;
 use mimalloc::MiMalloc;
 use pmsm_engine::Engine;
 use pmsm_engine::dfa::{self, json, random::random_dfa};
-use pmsm_engine::input::read_inputs;
+use pmsm_engine::input::{read_inputs, read_symbol_inputs};
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use pmsm_engine::transport::Link;
 use pmsm_kernels::rng::WorkloadRng;
@@ -64,22 +65,22 @@ enum Command {
         machine: MachineArgs,
         #[command(flatten)]
         inputs: InputArgs,
-        /// lookup-xor (boolean shares, the fast path) or lookup-ring (Z_2^64 shares).
-        #[arg(long, default_value = "lookup-xor")]
-        protocol: Protocol,
-        /// What the client learns: state or accept [default: accept for --regex, state for --dfa].
-        #[arg(long)]
-        reveal: Option<Reveal>,
-        /// Symbol classes: auto, on or off.
-        #[arg(long, default_value = "auto")]
-        classes: String,
-        /// Instances per chunk.
-        #[arg(long, default_value_t = pmsm_engine::DEFAULT_CHUNK)]
-        chunk: usize,
-        /// One JSON object per instance, then a summary line.
-        #[arg(long)]
-        json: bool,
+        #[command(flatten)]
+        session: SessionArgs,
     },
+    /// Make a development CA and a certificate and key per party (for serve, dealer
+    /// and client).
+    Certs {
+        /// Folder to write ca.pem and ROLE.pem / ROLE.key into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Run server 0 or 1 as a process: TCP with mutual TLS.
+    Serve(net::ServeArgs),
+    /// Run the dealer as a process: TCP with mutual TLS.
+    Dealer(net::DealerArgs),
+    /// Run one client session against two server processes.
+    Client(net::ClientArgs),
     /// Benchmark a workload profile: all four parties in this process, every output
     /// verified against the plaintext evaluator.
     Bench {
@@ -138,16 +139,114 @@ struct InputArgs {
     /// A file with one input per line (every line counts; an empty line is an empty input).
     #[arg(long)]
     inputs: Option<PathBuf>,
+    /// A file with one input per line as space-separated symbol indices (for machines
+    /// whose symbols are not printable).
+    #[arg(long)]
+    symbol_inputs: Option<PathBuf>,
 }
 
 impl InputArgs {
-    fn load(&self) -> Result<Vec<Vec<u8>>, pmsm_engine::Error> {
-        match (&self.input, &self.inputs) {
-            (Some(text), _) => Ok(vec![text.as_bytes().to_vec()]),
-            (None, Some(path)) => Ok(read_inputs(path)?),
-            (None, None) => unreachable!("clap requires one of --input/--inputs"),
+    /// The inputs as symbol indices of `m` (unknown symbols are named with their
+    /// instance and position).
+    fn load(&self, m: &dfa::Dfa) -> Result<Vec<Vec<u32>>, pmsm_engine::Error> {
+        let texts = match (&self.input, &self.inputs, &self.symbol_inputs) {
+            (Some(text), _, _) => vec![text.as_bytes().to_vec()],
+            (None, Some(path), _) => read_inputs(path)?,
+            (None, None, Some(path)) => return Ok(read_symbol_inputs(path, m.symbols())?),
+            (None, None, None) => unreachable!("clap requires one of --input/--inputs/--symbol-inputs"),
+        };
+        Ok(texts.iter().enumerate().map(|(i, t)| m.encode(t, i)).collect::<Result<Vec<_>, _>>()?)
+    }
+}
+
+/// How a private run is set up (shared by `run` and `client`).
+#[derive(clap::Args)]
+struct SessionArgs {
+    /// lookup-xor (boolean shares, the fast path), lookup-ring (Z_2^64 shares), or the
+    /// seed's seed-dpf and naive.
+    #[arg(long, default_value = "lookup-xor")]
+    protocol: Protocol,
+    /// What the client learns: state or accept [default: accept for --regex, state for --dfa].
+    #[arg(long)]
+    reveal: Option<Reveal>,
+    /// Symbol classes: auto, on or off.
+    #[arg(long, default_value = "auto")]
+    classes: String,
+    /// Instances per chunk.
+    #[arg(long, default_value_t = pmsm_engine::DEFAULT_CHUNK)]
+    chunk: usize,
+    /// One JSON object per instance, then a summary line.
+    #[arg(long)]
+    json: bool,
+}
+
+impl SessionArgs {
+    /// An engine for `m` with these settings.
+    fn engine(&self, m: dfa::Dfa, is_regex: bool) -> Result<Engine, Failure> {
+        let reveal = self.reveal.unwrap_or(if is_regex { Reveal::Accept } else { Reveal::State });
+        let classes = match self.classes.as_str() {
+            "auto" => ClassMode::Auto,
+            "on" => ClassMode::On,
+            "off" => ClassMode::Off,
+            other => {
+                return Err(Failure { message: format!("--classes {other:?}: expected auto, on or off"), code: 2 });
+            }
+        };
+        Ok(Engine::builder(m).protocol(self.protocol).reveal(reveal).classes(classes).chunk(self.chunk).build()?)
+    }
+}
+
+/// What a finished private run prints.
+struct Printed<'a> {
+    outputs: &'a [pmsm_engine::InstanceOutput],
+    protocol: Protocol,
+    transitions: usize,
+    seconds: f64,
+    bytes: &'a pmsm_engine::LinkBytes,
+    /// Extra summary fields (classes, rounds, transport, session).
+    extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Prints the outputs (text or JSON lines) on `out` and the summary (stderr, or the
+/// JSON summary line).
+fn print_outputs(out: &mut impl Write, p: &Printed<'_>, as_json: bool) -> std::io::Result<()> {
+    let bits: serde_json::Map<String, serde_json::Value> =
+        Link::ALL.iter().map(|l| (l.name().to_string(), json!(p.bytes.get(*l) * 8))).collect();
+    if as_json {
+        for (i, o) in p.outputs.iter().enumerate() {
+            let line = json!({"instance": i, "final_state": o.final_state, "accept": o.accept, "symbols": o.symbols});
+            writeln!(out, "{line}")?;
+        }
+        let mut summary = serde_json::Map::new();
+        summary.insert("protocol".into(), json!(p.protocol.name()));
+        summary.insert("instances".into(), json!(p.outputs.len()));
+        summary.insert("transitions".into(), json!(p.transitions));
+        summary.insert("seconds".into(), json!(p.seconds));
+        summary.extend(p.extra.clone());
+        summary.insert("bits".into(), serde_json::Value::Object(bits));
+        return writeln!(out, "{}", json!({ "summary": summary }));
+    }
+    for (i, o) in p.outputs.iter().enumerate() {
+        match (o.final_state, o.accept) {
+            (Some(s), _) => writeln!(out, "instance {i}: final state {s} ({} symbols)", o.symbols)?,
+            (_, Some(a)) => {
+                writeln!(out, "instance {i}: {} ({} symbols)", if a { "accept" } else { "reject" }, o.symbols)?
+            }
+            _ => {}
         }
     }
+    let tps = p.transitions as f64 / p.seconds.max(1e-9);
+    let extra: Vec<String> = p.extra.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k} {v}")).collect();
+    eprintln!(
+        "pmsm: {} instances, {} transitions in {:.3} s ({tps:.0} transitions/s, {}{}), bits: {}",
+        p.outputs.len(),
+        p.transitions,
+        p.seconds,
+        p.protocol,
+        extra.iter().map(|e| format!(", {e}")).collect::<String>(),
+        serde_json::Value::Object(bits)
+    );
+    Ok(())
 }
 
 /// A failure and its exit code.
@@ -203,77 +302,58 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Eval { machine, inputs } => {
             let m = machine.load(None)?;
-            let texts = inputs.load()?;
-            let encoded = texts.iter().enumerate().map(|(i, t)| m.encode(t, i)).collect::<Result<Vec<_>, _>>()?;
+            let encoded = inputs.load(&m)?;
             for (i, s) in m.run_batch(&encoded).into_iter().enumerate() {
                 writeln!(out, "{}", json!({"instance": i, "final_state": s, "accept": m.is_accepting(s)}))
                     .map_err(io)?;
             }
         }
-        Command::Run { machine, inputs, protocol, reveal, classes, chunk, json: as_json } => {
+        Command::Run { machine, inputs, session } => {
             let m = machine.load(None)?;
-            let reveal = reveal.unwrap_or(if machine.is_regex() { Reveal::Accept } else { Reveal::State });
-            let classes = match classes.as_str() {
-                "auto" => ClassMode::Auto,
-                "on" => ClassMode::On,
-                "off" => ClassMode::Off,
-                other => {
-                    return Err(Failure { message: format!("--classes {other:?}: expected auto, on or off"), code: 2 });
-                }
-            };
-            let texts = inputs.load()?;
-            let engine = Engine::builder(m).protocol(protocol).reveal(reveal).classes(classes).chunk(chunk).build()?;
-            let report = engine.run_texts(&texts).map_err(|e| {
+            let inputs = inputs.load(&m)?;
+            let engine = session.engine(m, machine.is_regex())?;
+            let report = engine.run(&inputs).map_err(|e| {
                 let code = if matches!(e, pmsm_engine::Error::Dfa(_)) { 2 } else { 1 };
                 Failure { message: e.to_string(), code }
             })?;
-            let bits: serde_json::Map<String, serde_json::Value> =
-                Link::ALL.iter().map(|l| (l.name().to_string(), json!(report.bytes.get(*l) * 8))).collect();
-            if as_json {
-                for (i, o) in report.outputs.iter().enumerate() {
-                    writeln!(
-                        out,
-                        "{}",
-                        json!({"instance": i, "final_state": o.final_state, "accept": o.accept, "symbols": o.symbols})
-                    )
-                    .map_err(io)?;
-                }
-                let summary = json!({"summary": {
-                    "protocol": report.protocol.name(),
-                    "instances": report.outputs.len(),
-                    "transitions": report.transitions,
-                    "seconds": report.seconds,
-                    "classes": report.classes,
-                    "rounds": report.rounds,
-                    "bits": bits,
-                }});
-                writeln!(out, "{summary}").map_err(io)?;
-            } else {
-                for (i, o) in report.outputs.iter().enumerate() {
-                    match (o.final_state, o.accept) {
-                        (Some(s), _) => writeln!(out, "instance {i}: final state {s} ({} symbols)", o.symbols),
-                        (_, Some(a)) => writeln!(
-                            out,
-                            "instance {i}: {} ({} symbols)",
-                            if a { "accept" } else { "reject" },
-                            o.symbols
-                        ),
-                        _ => Ok(()),
-                    }
-                    .map_err(io)?;
-                }
-                let tps = report.transitions as f64 / report.seconds.max(1e-9);
-                eprintln!(
-                    "pmsm: {} instances, {} transitions in {:.3} s ({:.0} transitions/s, {}{}), bits: {}",
-                    report.outputs.len(),
-                    report.transitions,
-                    report.seconds,
-                    tps,
-                    report.protocol,
-                    report.classes.map_or(String::new(), |c| format!(", {c} symbol classes")),
-                    serde_json::Value::Object(bits)
-                );
-            }
+            let mut extra = serde_json::Map::new();
+            extra.insert("classes".into(), json!(report.classes));
+            extra.insert("rounds".into(), json!(report.rounds));
+            let printed = Printed {
+                outputs: &report.outputs,
+                protocol: report.protocol,
+                transitions: report.transitions,
+                seconds: report.seconds,
+                bytes: &report.bytes,
+                extra,
+            };
+            print_outputs(&mut out, &printed, session.json).map_err(io)?;
+        }
+        Command::Certs { out: dir } => {
+            let files = pmsm_engine::transport::tls::write_dev_certs(&dir)
+                .map_err(|e| Failure { message: e.to_string(), code: 1 })?;
+            eprintln!(
+                "pmsm: wrote {} files into {} (a development CA: not for production)",
+                files.len(),
+                dir.display()
+            );
+        }
+        Command::Serve(args) => net::serve(args)?,
+        Command::Dealer(args) => net::dealer(args)?,
+        Command::Client(args) => {
+            let (run, session, engine) = net::client(&args)?;
+            let mut extra = serde_json::Map::new();
+            extra.insert("transport".into(), json!("tcp"));
+            extra.insert("session".into(), json!(run.session.to_string()));
+            let printed = Printed {
+                outputs: &run.outputs,
+                protocol: engine.protocol(),
+                transitions: run.transitions,
+                seconds: run.seconds,
+                bytes: &run.bytes,
+                extra,
+            };
+            print_outputs(&mut out, &printed, session).map_err(io)?;
         }
         Command::Bench { profile, json: as_json, out: out_dir } => {
             let outcome = bench::run(&profile).map_err(|message| Failure { message, code: 2 })?;
