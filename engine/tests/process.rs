@@ -1,0 +1,409 @@
+//! Parties as processes: four `pmsm` processes on loopback over mutual TLS, checked
+//! against the plaintext evaluator, and every fault of the network layer: each side
+//! reports a clear error, exits non-zero and never panics.
+
+use pmsm_engine::dfa::Dfa;
+use pmsm_engine::dfa::random::{random_dfa, random_input};
+use pmsm_engine::process::hello::Hello;
+use pmsm_engine::process::spec::Spec;
+use pmsm_engine::process::{Conn, Fingerprint, NetOptions, SessionId, await_ack, dial, hello_for};
+use pmsm_engine::protocol::wire::encode_input;
+use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
+use pmsm_engine::transport::Link;
+use pmsm_engine::transport::frame;
+use pmsm_engine::transport::tls::{Identity, Role, write_dev_certs};
+use pmsm_engine::{Engine, Settings};
+use pmsm_kernels::rng::WorkloadRng;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A scratch folder, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("pmsm-process-{name}-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A listening party process; killed on drop if still running.
+struct Party {
+    child: Child,
+    addr: String,
+}
+
+impl Party {
+    fn start(args: &[&str]) -> Party {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pmsm"))
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let addr = line.strip_prefix("listening ").unwrap_or_else(|| panic!("no address: {line:?}")).trim().to_string();
+        Party { child, addr }
+    }
+
+    /// Waits for the process to exit (within `limit`) and returns its status and stderr.
+    fn finish(mut self, limit: Duration) -> (bool, String) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                let mut err = String::new();
+                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                return (status.success(), err);
+            }
+            assert!(start.elapsed() < limit, "party {} did not exit", self.addr);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Party {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Dealer, server 0 and server 1 for `dfa_file`, each serving `sessions` sessions.
+struct Cluster {
+    dealer: Party,
+    s0: Party,
+    s1: Party,
+}
+
+impl Cluster {
+    fn start(certs: &str, machine: &[&str], sessions: usize, extra: &[&str]) -> Cluster {
+        let n = sessions.to_string();
+        let common = |role: &[&str]| -> Vec<String> {
+            let mut a: Vec<String> = role.iter().map(|s| s.to_string()).collect();
+            a.extend(["--certs", certs, "--sessions", &n].map(String::from));
+            a.extend(machine.iter().chain(extra).map(|s| s.to_string()));
+            a
+        };
+        fn args(v: &[String]) -> Vec<&str> {
+            v.iter().map(String::as_str).collect()
+        }
+        let dealer = Party::start(&args(&common(&["dealer"])));
+        let s0 = Party::start(&args(&common(&["serve", "--party", "0", "--dealer", &dealer.addr])));
+        let s1 = Party::start(&args(&common(&["serve", "--party", "1", "--peer", &s0.addr, "--dealer", &dealer.addr])));
+        Cluster { dealer, s0, s1 }
+    }
+
+    /// Waits for all three to exit; returns (all succeeded, their stderr joined).
+    fn finish(self) -> (bool, String) {
+        let limit = Duration::from_secs(60);
+        let results = [self.dealer.finish(limit), self.s0.finish(limit), self.s1.finish(limit)];
+        (results.iter().all(|r| r.0), results.map(|r| r.1).join("\n"))
+    }
+}
+
+fn client(certs: &str, cluster: &Cluster, machine: &[&str], rest: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pmsm"))
+        .args(["client", "--certs", certs, "--server0", &cluster.s0.addr, "--server1", &cluster.s1.addr])
+        .args(machine)
+        .args(rest)
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write_symbol_inputs(path: &str, inputs: &[Vec<u32>]) {
+    let text: String =
+        inputs.iter().map(|i| i.iter().map(u32::to_string).collect::<Vec<_>>().join(" ") + "\n").collect();
+    std::fs::write(path, text).unwrap();
+}
+
+fn random_machine(dir: &Scratch, states: usize, symbols: usize, seed: u64) -> (Dfa, String) {
+    let dfa = random_dfa(states, symbols, &mut WorkloadRng::seed_from_u64(seed));
+    let file = dir.path("machine.json");
+    std::fs::write(&file, pmsm_engine::dfa::json::to_json_string(&dfa)).unwrap();
+    (dfa, file)
+}
+
+fn no_panics(text: &str) {
+    assert!(!text.contains("panicked"), "a party panicked:\n{text}");
+}
+
+#[test]
+fn four_processes_run_every_protocol_like_the_plaintext_evaluator() {
+    let dir = Scratch::new("all");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let (dfa, file) = random_machine(&dir, 9, 5, 7);
+    let mut rng = WorkloadRng::seed_from_u64(11);
+    let inputs: Vec<Vec<u32>> = (0..37).map(|i| random_input(5, (i * 7) % 23, &mut rng)).collect();
+    let input_file = dir.path("inputs.txt");
+    write_symbol_inputs(&input_file, &inputs);
+    let machine = ["--dfa", file.as_str()];
+    let runs: [(&str, &str); 5] = [
+        ("lookup-xor", "state"),
+        ("lookup-xor", "accept"),
+        ("lookup-ring", "state"),
+        ("seed-dpf", "accept"),
+        ("naive", "state"),
+    ];
+    let cluster = Cluster::start(&certs, &machine, runs.len(), &[]);
+    for (protocol, reveal) in runs {
+        let o = client(
+            &certs,
+            &cluster,
+            &machine,
+            &["--symbol-inputs", &input_file, "--protocol", protocol, "--reveal", reveal, "--chunk", "8", "--json"],
+        );
+        assert!(o.status.success(), "{protocol} {reveal}: {}", stderr(&o));
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), inputs.len() + 1);
+        for (i, input) in inputs.iter().enumerate() {
+            let want = dfa.run(input);
+            let got = &lines[i];
+            match reveal {
+                "state" => assert_eq!(got["final_state"].as_u64(), Some(u64::from(want)), "{protocol} instance {i}"),
+                _ => assert_eq!(got["accept"].as_bool(), Some(dfa.is_accepting(want)), "{protocol} instance {i}"),
+            }
+        }
+        // The client's frames are byte for byte the in-process ones.
+        let summary = &lines[inputs.len()]["summary"];
+        assert_eq!(summary["transport"], "tcp");
+        let engine = Engine::builder(dfa.clone())
+            .protocol(protocol.parse().unwrap())
+            .reveal(reveal.parse().unwrap())
+            .chunk(8)
+            .build()
+            .unwrap();
+        let report = engine.run(&inputs).unwrap();
+        for link in [Link::ClientToS0, Link::ClientToS1] {
+            assert_eq!(summary["bits"][link.name()].as_u64(), Some(report.bytes.get(link) * 8), "{protocol} {link}");
+        }
+    }
+    let (ok, logs) = cluster.finish();
+    assert!(ok, "every session should succeed:\n{logs}");
+    assert_eq!(logs.matches("transitions in").count(), 3 * runs.len(), "{logs}");
+}
+
+fn settings() -> Settings {
+    Settings {
+        protocol: Protocol::LookupXor,
+        reveal: Reveal::State,
+        classes: ClassMode::Auto,
+        chunk: 4,
+        powers: Default::default(),
+        full_length_keys: false,
+    }
+}
+
+fn refused(identity: &Identity, addr: &str, peer: Role, hello: &Hello, opts: &NetOptions) -> String {
+    let mut conn = dial(identity, addr, peer, hello, opts).unwrap();
+    await_ack(&mut conn, peer, addr, hello.link).unwrap_err().to_string()
+}
+
+#[test]
+fn bad_handshakes_are_refused_with_the_reason() {
+    let dir = Scratch::new("handshake");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let ab = "../datasets/ab.json";
+    let machine = ["--dfa", ab];
+    let cluster = Cluster::start(&certs, &machine, 1, &["--session-timeout", "1"]);
+    let opts = NetOptions::default();
+    let client_id = Identity::load(Path::new(&certs), Role::Client).unwrap();
+    let fp = Fingerprint::of(&crate::ab());
+    let spec = Spec { settings: settings(), lengths: vec![3] }.encode();
+    let s0 = cluster.s0.addr.as_str();
+
+    let mut h = hello_for(Link::ClientToS0, SessionId::random(), fp, spec.clone());
+    h.version = 2;
+    let e = refused(&client_id, s0, Role::Server0, &h, &opts);
+    assert!(e.contains("version 2 is not supported"), "{e}");
+
+    let other = Fingerprint([1; 32]);
+    let e = refused(
+        &client_id,
+        s0,
+        Role::Server0,
+        &hello_for(Link::ClientToS0, SessionId::random(), other, spec.clone()),
+        &opts,
+    );
+    assert!(e.contains("DFA fingerprint mismatch"), "{e}");
+
+    // A client certificate cannot stand in for server 1.
+    let e =
+        refused(&client_id, s0, Role::Server0, &hello_for(Link::S1ToS0, SessionId::random(), fp, spec.clone()), &opts);
+    assert!(e.contains("needs a server-1 certificate"), "{e}");
+
+    // Server 1's certificate, but a session no client opened.
+    let s1_id = Identity::load(Path::new(&certs), Role::Server1).unwrap();
+    let e = refused(&s1_id, s0, Role::Server0, &hello_for(Link::S1ToS0, SessionId::random(), fp, spec.clone()), &opts);
+    assert!(e.contains("unknown session"), "{e}");
+
+    // The dialer checks the acceptor's role too: server 1's address is not server 0.
+    let e = dial(&client_id, &cluster.s1.addr, Role::Server0, &h, &opts).map(|_| ()).unwrap_err().to_string();
+    assert!(e.contains("TLS handshake") && e.contains("server-0"), "{e}");
+
+    // A client whose machine differs exits non-zero, naming the mismatch.
+    let o = client(&certs, &cluster, &["--regex", "ab+"], &["--input", "ab"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("DFA fingerprint mismatch"), "{}", stderr(&o));
+
+    // A certificate set from another CA fails the TLS handshake, on the client's side.
+    let rogue = dir.path("rogue");
+    write_dev_certs(Path::new(&rogue)).unwrap();
+    let o = client(&rogue, &cluster, &machine, &["--input", "ab"]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("TLS handshake with server-0 failed") && e.contains("invalid peer certificate"), "{e}");
+
+    // The servers refused all of that and still serve a good session.
+    let o = client(&certs, &cluster, &machine, &["--input", "aaa"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "instance 0: final state 3 (3 symbols)\n");
+    let (ok, logs) = cluster.finish();
+    assert!(ok, "{logs}");
+    assert!(logs.contains("refused a connection"), "{logs}");
+    no_panics(&logs);
+}
+
+/// Opens a session by hand with both servers; returns the four connections (inputs
+/// to server 0 and 1, outputs from server 0 and 1), answered.
+fn open_session(certs: &str, cluster: &Cluster, lengths: Vec<usize>) -> Vec<Conn> {
+    let id = Identity::load(Path::new(certs), Role::Client).unwrap();
+    let opts = NetOptions::default();
+    let session = SessionId::random();
+    let spec = Spec { settings: settings(), lengths }.encode();
+    let fp = Fingerprint::of(&crate::ab());
+    let plan = [
+        (Link::ClientToS0, Role::Server0, &cluster.s0.addr, spec.clone()),
+        (Link::ClientToS1, Role::Server1, &cluster.s1.addr, spec),
+        (Link::S0ToClient, Role::Server0, &cluster.s0.addr, vec![]),
+        (Link::S1ToClient, Role::Server1, &cluster.s1.addr, vec![]),
+    ];
+    let mut conns: Vec<(Link, Role, &String, Conn)> = plan
+        .into_iter()
+        .map(|(link, role, addr, spec)| {
+            (link, role, addr, dial(&id, addr, role, &hello_for(link, session, fp, spec), &opts).unwrap())
+        })
+        .collect();
+    for (link, role, addr, conn) in &mut conns {
+        await_ack(conn, *role, addr, *link).unwrap();
+    }
+    conns.into_iter().map(|c| c.3).collect()
+}
+
+fn write_raw(conn: &mut Conn, bytes: &[u8]) {
+    let Conn::Dialed(s) = conn else { panic!("dialed") };
+    s.write_all(bytes).unwrap();
+    s.flush().unwrap();
+}
+
+fn read_abort(conn: &mut Conn) -> String {
+    let Conn::Dialed(s) = conn else { panic!("dialed") };
+    match frame::read_frame(s.as_mut(), 1 << 20) {
+        Ok(Some(frame::Frame::Abort(r))) => r,
+        other => panic!("expected an abort frame, got {other:?}"),
+    }
+}
+
+#[test]
+fn corrupted_and_truncated_frames_stop_every_party_with_the_cause() {
+    let dir = Scratch::new("frames");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let machine = ["--dfa", "../datasets/ab.json"];
+    for (name, corrupt) in [("corrupted", true), ("truncated", false)] {
+        let cluster = Cluster::start(&certs, &machine, 1, &[]);
+        let mut conns = open_session(&certs, &cluster, vec![3]);
+        // Server 1 gets a good input frame, so it reaches the rounds with server 0.
+        let mut good = Vec::new();
+        frame::write_data(&mut good, &encode_input(0, &[3], &[0, 1, 0], 1)).unwrap();
+        write_raw(&mut conns[1], &good);
+        if corrupt {
+            // A well-formed envelope around a frame with the wrong tag.
+            let mut bytes = Vec::new();
+            frame::write_data(&mut bytes, &[9, 0, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0, 0]).unwrap();
+            write_raw(&mut conns[0], &bytes);
+        } else {
+            // Half an envelope, then a clean TLS close.
+            write_raw(&mut conns[0], &[20, 0, 0, 0, 0, 1, 2]);
+            let Conn::Dialed(s) = &mut conns[0] else { unreachable!() };
+            s.conn.send_close_notify();
+            s.flush().unwrap();
+        }
+        let reason = read_abort(&mut conns[2]);
+        let want =
+            if corrupt { "bad frame on client_to_s0: tag 9 where 1 was expected" } else { "ended inside a frame" };
+        assert!(reason.contains(want), "{name}: {reason}");
+        // Server 1 learns why from server 0 and tells its client the same.
+        let reason1 = read_abort(&mut conns[3]);
+        assert!(
+            reason1.contains("s0_to_s1: the peer aborted the session") && reason1.contains(want),
+            "{name}: {reason1}"
+        );
+        drop(conns);
+        let (ok, logs) = cluster.finish();
+        assert!(!ok, "{name}: the parties must exit non-zero:\n{logs}");
+        assert!(logs.contains(want), "{name}: {logs}");
+        no_panics(&logs);
+    }
+}
+
+#[test]
+fn a_server_that_vanishes_mid_round_fails_the_session_everywhere() {
+    let dir = Scratch::new("vanish");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let (dfa, file) = random_machine(&dir, 64, 256, 3);
+    let mut rng = WorkloadRng::seed_from_u64(5);
+    let inputs: Vec<Vec<u32>> = (0..20_000).map(|_| random_input(dfa.symbols(), 60, &mut rng)).collect();
+    let input_file = dir.path("inputs.txt");
+    write_symbol_inputs(&input_file, &inputs);
+    let machine = ["--dfa", file.as_str()];
+    let Cluster { dealer, s0, mut s1 } = Cluster::start(&certs, &machine, 1, &["--session-timeout", "5"]);
+    let c = Command::new(env!("CARGO_BIN_EXE_pmsm"))
+        .args(["client", "--certs", &certs, "--server0", &s0.addr, "--server1", &s1.addr, "--dfa", &file])
+        .args(["--symbol-inputs", &input_file])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill server 1 once its session is running.
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_millis(400));
+    s1.child.kill().unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let e = stderr(&out);
+    eprintln!("client after server 1 vanished: {e}");
+    assert_eq!(out.status.code(), Some(1), "client: {e}");
+    assert!(e.starts_with("pmsm: error: ") && e.lines().count() == 1, "one clear line: {e}");
+    assert!(out.stdout.is_empty(), "no output may be presented: {:?}", String::from_utf8_lossy(&out.stdout));
+    let (ok0, log0) = s0.finish(Duration::from_secs(60));
+    eprintln!("server 0 after server 1 vanished: {log0}");
+    assert!(!ok0, "server 0 must fail: {log0}");
+    assert!(log0.contains("session") && log0.contains("failed"), "{log0}");
+    let (okd, logd) = dealer.finish(Duration::from_secs(60));
+    assert!(!okd, "dealer must fail: {logd}");
+    no_panics(&(e + &log0 + &logd));
+}
