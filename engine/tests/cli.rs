@@ -123,6 +123,19 @@ fn bench_runs_a_profile_and_reports_the_json_contract() {
     for f in ["results.md", "results.json", "throughput_vs_batch.svg", "throughput_vs_table.svg"] {
         assert!(out.join(f).exists(), "{f}");
     }
+    // The same profile over TCP + TLS: four processes, the same contract and payload.
+    let o = pmsm(&["bench", "--profile", profile.to_str().unwrap(), "--json", "--transport", "tcp"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let t: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    for k in 0..2 {
+        let (a, b) = (&v["results"][k], &t["results"][k]);
+        assert_eq!((b["transport"].as_str(), b["verified"].as_bool()), (Some("tcp"), Some(true)));
+        assert_eq!(a["bits_per_transition"], b["bits_per_transition"], "the same frames on both transports");
+        for key in ["transitions_per_sec", "online_transitions_per_sec", "offline_transitions_per_sec"] {
+            assert!(b[key].as_f64().unwrap() > 0.0, "{key}");
+        }
+        assert!(b["peak_rss_bytes"].as_u64().unwrap() > 0);
+    }
     std::fs::remove_dir_all(dir).ok();
 }
 
@@ -148,7 +161,7 @@ fn bad_profiles_name_the_file_and_key() {
         ),
         (
             "tcp.toml",
-            "transport = \"tcp\"\n[[run]]\nlabel = \"x\"\nmachine = { random = { states = 2, symbols = 2 } }\ninputs = { random = { batch = 1, length = 1 } }\n",
+            "transport = \"udp\"\n[[run]]\nlabel = \"x\"\nmachine = { random = { states = 2, symbols = 2 } }\ninputs = { random = { batch = 1, length = 1 } }\n",
             "`transport`",
         ),
     ];

@@ -113,6 +113,7 @@ impl Dealer {
             transitions: spec.lengths.iter().sum(),
             seconds: start.elapsed().as_secs_f64(),
             bytes: LinkBytes::from_counters(&counters),
+            round_seconds: Vec::new(),
         })
     }
 }

@@ -344,8 +344,15 @@ pub fn run_sessions(
                     .filter(|l| s.bytes.get(**l) > 0)
                     .map(|l| (l.name().to_string(), serde_json::json!(s.bytes.get(*l))))
                     .collect();
+                let mut rounds = s.round_seconds.clone();
+                rounds.sort_by(f64::total_cmp);
+                let pct = |p: f64| {
+                    (!rounds.is_empty()).then(|| rounds[((rounds.len() - 1) as f64 * p).round() as usize] * 1e3)
+                };
                 serde_json::json!({"role": role.name(), "session": id.to_string(), "ok": true,
-                    "instances": s.instances, "transitions": s.transitions, "seconds": s.seconds, "bytes": bytes})
+                    "instances": s.instances, "transitions": s.transitions, "seconds": s.seconds, "bytes": bytes,
+                    "round_latency_p50_ms": pct(0.5), "round_latency_p99_ms": pct(0.99),
+                    "peak_rss_bytes": peak_rss_bytes()})
             }
             Err(e) => {
                 failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -383,4 +390,12 @@ pub fn run_sessions(
         0 => Ok(()),
         n => Err(NetError::Setup(format!("{n} of {} sessions failed (see above)", limit.unwrap_or(0)))),
     }
+}
+
+/// This process's peak resident set size in bytes (Linux `VmHWM`; `None` elsewhere).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

@@ -45,6 +45,8 @@ pub struct Summary {
     pub seconds: f64,
     /// Bytes this party sent, per link.
     pub bytes: LinkBytes,
+    /// Server: seconds per round, openings sent → round finished (empty for the dealer).
+    pub round_seconds: Vec<f64>,
 }
 
 /// A listening server.
@@ -202,20 +204,24 @@ impl Server {
         };
         let start = Instant::now();
         let counters = links.counters.clone();
-        match engine.serve(cfg.party, &spec.lengths, ends, None) {
-            Ok(_) => links.close(Ok(()))?,
+        let stats = match engine.serve(cfg.party, &spec.lengths, ends, None) {
+            Ok(stats) => {
+                links.close(Ok(()))?;
+                stats
+            }
             Err(e) => {
                 let reason = format!("{me}: {e}");
                 links.close(Err(&reason))?;
                 return Err(e.into());
             }
-        }
+        };
         Ok(Summary {
             session: id,
             instances: spec.lengths.len(),
             transitions: spec.lengths.iter().sum(),
             seconds: start.elapsed().as_secs_f64(),
             bytes: LinkBytes::from_counters(&counters),
+            round_seconds: stats.round_seconds,
         })
     }
 }

@@ -81,8 +81,8 @@ enum Command {
     Dealer(net::DealerArgs),
     /// Run one client session against two server processes.
     Client(net::ClientArgs),
-    /// Benchmark a workload profile: all four parties in this process, every output
-    /// verified against the plaintext evaluator.
+    /// Benchmark a workload profile: all four parties in this process (or as processes
+    /// over TCP), every output verified against the plaintext evaluator.
     Bench {
         /// The profile (TOML), e.g. profiles/default.toml.
         #[arg(long)]
@@ -93,6 +93,10 @@ enum Command {
         /// Also write results.md, results.json and SVG plots into this folder.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Override the profile's transport: inproc, or tcp (dealer, servers and client
+        /// as processes on 127.0.0.1, mutual TLS).
+        #[arg(long)]
+        transport: Option<String>,
     },
     /// Measured bits per transition per link for every protocol, beside the seed's table.
     Comm {
@@ -345,6 +349,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let mut extra = serde_json::Map::new();
             extra.insert("transport".into(), json!("tcp"));
             extra.insert("session".into(), json!(run.session.to_string()));
+            extra.insert("peak_rss_bytes".into(), json!(pmsm_engine::process::peak_rss_bytes()));
             let printed = Printed {
                 outputs: &run.outputs,
                 protocol: engine.protocol(),
@@ -355,8 +360,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             print_outputs(&mut out, &printed, session).map_err(io)?;
         }
-        Command::Bench { profile, json: as_json, out: out_dir } => {
-            let outcome = bench::run(&profile).map_err(|message| Failure { message, code: 2 })?;
+        Command::Bench { profile, json: as_json, out: out_dir, transport } => {
+            let outcome = bench::run(&profile, transport.as_deref()).map_err(|message| Failure { message, code: 2 })?;
             if as_json {
                 writeln!(out, "{}", bench::to_json(&outcome)).map_err(io)?;
             } else {

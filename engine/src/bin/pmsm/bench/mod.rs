@@ -4,10 +4,11 @@
 
 pub mod plot;
 pub mod profile;
+pub mod tcp;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pmsm_engine::transport::Link;
-use pmsm_engine::{Engine, Report};
+use pmsm_engine::{Engine, InstanceOutput, LinkBytes};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,14 +26,6 @@ pub struct Measured {
 /// Resets the kernel's peak-RSS counter for this process (Linux; best effort).
 fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-/// Peak resident set size since the last reset, in bytes (Linux).
-fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
@@ -66,9 +59,9 @@ fn with_progress<T>(msg: String, total: u64, f: impl FnOnce(&AtomicU64) -> T) ->
     out
 }
 
-fn bits_per_transition(r: &Report) -> Value {
-    let t = r.transitions.max(1) as f64;
-    let sum = |links: &[Link]| links.iter().map(|l| r.bytes.get(*l) * 8).sum::<u64>() as f64 / t;
+fn bits_per_transition(bytes: &LinkBytes, transitions: usize) -> Value {
+    let t = transitions.max(1) as f64;
+    let sum = |links: &[Link]| links.iter().map(|l| bytes.get(*l) * 8).sum::<u64>() as f64 / t;
     json!({
         "client_to_servers": sum(&[Link::ClientToS0, Link::ClientToS1]),
         "server_to_server": sum(&[Link::S0ToS1, Link::S1ToS0]),
@@ -84,15 +77,28 @@ pub struct Outcome {
     pub results: Vec<Measured>,
 }
 
-/// Runs every (run, protocol) of the profile.
-pub fn run(file: &Path) -> Result<Outcome, String> {
-    let checked = profile::load(file)?;
+/// One end-to-end measurement, whatever the transport.
+struct Timed {
+    outputs: Vec<InstanceOutput>,
+    seconds: f64,
+    bytes: LinkBytes,
+    round_p50_ms: Option<f64>,
+    round_p99_ms: Option<f64>,
+    peak_rss_bytes: Option<u64>,
+}
+
+/// Runs every (run, protocol) of the profile; `transport` overrides the profile's.
+pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
+    let checked = profile::load(file, transport)?;
     let p = &checked.profile;
+    let scratch = if checked.tcp { Some(tcp::Scratch::new()?) } else { None };
+    let transport = if checked.tcp { "tcp" } else { "inproc" };
     let mut results = Vec::new();
     for (i, spec) in p.run.iter().enumerate() {
         let dfa = checked.machine(i)?;
         let inputs = checked.inputs(i, &dfa)?;
         let want: Vec<u32> = dfa.run_batch(&inputs);
+        let transitions: usize = inputs.iter().map(Vec::len).sum();
         for protocol in checked.protocols(i) {
             let key = format!("run[{i}]");
             let engine = Engine::builder(dfa.clone())
@@ -104,21 +110,49 @@ pub fn run(file: &Path) -> Result<Outcome, String> {
                 .map_err(|e| profile::err(&checked.file, &key, e))?;
             let rounds = engine.rounds(&inputs) as u64;
             let msg = format!("{} · {}", spec.label, protocol);
-            reset_peak_rss();
-            let report = with_progress(msg.clone(), rounds, |c| engine.run_with_progress(&inputs, c))
-                .map_err(|e| format!("{}: {}: {e}", spec.label, protocol))?;
-            let peak = peak_rss();
-            for (n, (o, s)) in report.outputs.iter().zip(&want).enumerate() {
-                let ok = match (o.final_state, o.accept) {
-                    (Some(f), _) => f == *s,
-                    (_, Some(a)) => a == dfa.is_accepting(*s),
-                    _ => false,
-                };
+            let failed = |e: &dyn std::fmt::Display| format!("{}: {}: {e}", spec.label, protocol);
+            let timed = match &scratch {
+                None => {
+                    reset_peak_rss();
+                    let report = with_progress(msg.clone(), rounds, |c| engine.run_with_progress(&inputs, c))
+                        .map_err(|e| failed(&e))?;
+                    let peak = pmsm_engine::process::peak_rss_bytes();
+                    let mut lat = report.round_seconds.clone();
+                    lat.sort_by(f64::total_cmp);
+                    Timed {
+                        outputs: report.outputs,
+                        seconds: report.seconds,
+                        bytes: report.bytes,
+                        round_p50_ms: percentile(&lat, 0.5).map(|s| s * 1e3),
+                        round_p99_ms: percentile(&lat, 0.99).map(|s| s * 1e3),
+                        peak_rss_bytes: peak,
+                    }
+                }
+                Some(scratch) => {
+                    eprintln!("pmsm bench: {msg}: dealer, two servers and a client as processes on 127.0.0.1");
+                    let r = tcp::run(scratch, &engine, &dfa, &inputs, false).map_err(|e| failed(&e))?;
+                    Timed {
+                        outputs: r.outputs,
+                        seconds: r.seconds,
+                        bytes: r.bytes,
+                        round_p50_ms: r.round_p50_ms,
+                        round_p99_ms: r.round_p99_ms,
+                        peak_rss_bytes: r.peak_rss_bytes,
+                    }
+                }
+            };
+            if timed.outputs.len() != want.len() {
+                return Err(failed(&format!("{} outputs for {} instances", timed.outputs.len(), want.len())));
+            }
+            for (n, (o, s)) in timed.outputs.iter().zip(&want).enumerate() {
+                let ok = o.symbols == inputs[n].len()
+                    && match (o.final_state, o.accept) {
+                        (Some(f), _) => f == *s,
+                        (_, Some(a)) => a == dfa.is_accepting(*s),
+                        _ => false,
+                    };
                 if !ok {
-                    return Err(format!(
-                        "{}: {protocol}: instance {n} differs from the plaintext evaluator",
-                        spec.label
-                    ));
+                    return Err(failed(&format!("instance {n} differs from the plaintext evaluator")));
                 }
             }
             let (online, offline) = if p.phases {
@@ -128,52 +162,54 @@ pub fn run(file: &Path) -> Result<Outcome, String> {
                     (_, Some(p)) => 2 * 3 * 2 * p.mults_per_transition() as u64,
                     _ => 0,
                 };
-                let predeal = report.transitions as u64 * per_transition;
-                let online = if predeal <= PREDEAL_LIMIT_BYTES {
+                let predeal = transitions as u64 * per_transition;
+                let online = if predeal > PREDEAL_LIMIT_BYTES {
+                    None
+                } else if let Some(scratch) = &scratch {
+                    eprintln!("pmsm bench: {msg} (online only): the dealer deals everything first");
+                    let r = tcp::run(scratch, &engine, &dfa, &inputs, true).map_err(|e| failed(&e))?;
+                    Some(transitions as f64 / r.seconds.max(1e-12))
+                } else {
                     let r = with_progress(format!("{msg} (online only)"), rounds, |c| {
                         engine.run_online_only(&inputs, Some(c))
                     })
-                    .map_err(|e| format!("{}: {}: {e}", spec.label, protocol))?;
+                    .map_err(|e| failed(&e))?;
                     Some(r.transitions as f64 / r.seconds.max(1e-12))
-                } else {
-                    None
                 };
-                let secs = engine.time_offline(&inputs).map_err(|e| format!("{}: {}: {e}", spec.label, protocol))?;
-                (online, Some(report.transitions as f64 / secs.max(1e-12)))
+                let secs = engine.time_offline(&inputs).map_err(|e| failed(&e))?;
+                (online, Some(transitions as f64 / secs.max(1e-12)))
             } else {
                 (None, None)
             };
-            let mut lat = report.round_seconds.clone();
-            lat.sort_by(f64::total_cmp);
             let steps = inputs.iter().map(Vec::len).max().unwrap_or(0);
             let value = json!({
                 "label": spec.label,
                 "protocol": protocol.name(),
-                "transport": "inproc",
+                "transport": transport,
                 "states": dfa.states(),
                 "symbols": dfa.symbols(),
-                "classes": report.classes,
+                "classes": engine.plan().and_then(|p| p.classes.as_ref().map(|c| c.count)),
                 "table_bits": engine.plan().map(|p| p.step_bits()),
                 "batch": inputs.len(),
                 "steps": steps,
-                "transitions": report.transitions,
-                "seconds": report.seconds,
-                "transitions_per_sec": report.transitions as f64 / report.seconds.max(1e-12),
+                "transitions": transitions,
+                "seconds": timed.seconds,
+                "transitions_per_sec": transitions as f64 / timed.seconds.max(1e-12),
                 "online_transitions_per_sec": online,
                 "offline_transitions_per_sec": offline,
-                "round_latency_p50_ms": percentile(&lat, 0.5).map(|s| s * 1e3),
-                "round_latency_p99_ms": percentile(&lat, 0.99).map(|s| s * 1e3),
-                "bits_per_transition": bits_per_transition(&report),
-                "peak_rss_bytes": peak,
+                "round_latency_p50_ms": timed.round_p50_ms,
+                "round_latency_p99_ms": timed.round_p99_ms,
+                "bits_per_transition": bits_per_transition(&timed.bytes, transitions),
+                "peak_rss_bytes": timed.peak_rss_bytes,
                 "verified": true,
             });
             eprintln!(
-                "pmsm bench: {:<34} {:<11} {:>10.0} transitions/s ({} transitions, {:.2} s)",
+                "pmsm bench: {:<34} {:<11} {:>10.0} transitions/s ({} transitions, {:.2} s, {transport})",
                 spec.label,
                 protocol.name(),
                 value["transitions_per_sec"].as_f64().unwrap_or(0.0),
-                report.transitions,
-                report.seconds,
+                transitions,
+                timed.seconds,
             );
             results.push(Measured { label: spec.label.clone(), value });
         }

@@ -6,7 +6,7 @@
 //! reveal = "state"                           # or "accept"
 //! classes = "auto"                           # or "on", "off"
 //! chunk = 1024
-//! transport = "inproc"
+//! transport = "inproc"                      # or "tcp": four processes on 127.0.0.1
 //! phases = true                              # also time online-only and offline-only
 //!
 //! [[run]]
@@ -132,6 +132,8 @@ pub struct Checked {
     pub profile: Profile,
     pub reveal: Reveal,
     pub classes: ClassMode,
+    /// Parties as processes over TCP + TLS (else in one process).
+    pub tcp: bool,
     pub dir: PathBuf,
     pub file: PathBuf,
 }
@@ -145,20 +147,18 @@ fn class_mode(s: &str) -> Result<ClassMode, String> {
     }
 }
 
-/// Loads and checks a profile.
-pub fn load(file: &Path) -> Result<Checked, String> {
+/// Loads and checks a profile; `transport`, if given, overrides the profile's.
+pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let profile: Profile =
         toml::from_str(&text).map_err(|e| format!("{}: {}", file.display(), e.to_string().trim_end()))?;
     let reveal = profile.reveal.parse::<Reveal>().map_err(|e| err(file, "reveal", e))?;
     let classes = class_mode(&profile.classes).map_err(|e| err(file, "classes", e))?;
-    if profile.transport != "inproc" {
-        return Err(err(
-            file,
-            "transport",
-            format!("{:?} is not available: only \"inproc\" is implemented", profile.transport),
-        ));
-    }
+    let tcp = match transport.unwrap_or(&profile.transport) {
+        "inproc" => false,
+        "tcp" => true,
+        other => return Err(err(file, "transport", format!("{other:?} is not \"inproc\" or \"tcp\""))),
+    };
     if profile.chunk == 0 {
         return Err(err(file, "chunk", "must be positive"));
     }
@@ -216,7 +216,7 @@ pub fn load(file: &Path) -> Result<Checked, String> {
     }
     let name = file.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
     let dir = file.parent().map_or(PathBuf::from("."), Path::to_path_buf);
-    Ok(Checked { name, profile, reveal, classes, dir, file: file.to_path_buf() })
+    Ok(Checked { name, profile, reveal, classes, tcp, dir, file: file.to_path_buf() })
 }
 
 impl Checked {

@@ -1,0 +1,210 @@
+//! `transport = "tcp"`: the four parties as processes on 127.0.0.1.
+//!
+//! For each (run, protocol) the bench writes the machine, the inputs (as symbol
+//! indices) and a development certificate set into a scratch folder, starts
+//! `pmsm dealer`, `pmsm serve --party 0` and `--party 1` (one session each), then runs
+//! `pmsm client --json` and reads its outputs (verified by the caller) and its summary.
+//! The end-to-end time is the client's, from its first dial to its last output. With
+//! phases, a second set of processes runs with `pmsm dealer --predeal`: the online time
+//! is the slower server's session time (links up → done) while the dealer only sends.
+//! Bytes per link come from each process's own counters (its `--stats` line), and peak
+//! memory is the sum of the four processes' peaks.
+
+use pmsm_engine::dfa::Dfa;
+use pmsm_engine::transport::Link;
+use pmsm_engine::{Engine, InstanceOutput, LinkBytes};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// What a tcp run measured.
+pub struct TcpRun {
+    pub outputs: Vec<InstanceOutput>,
+    pub seconds: f64,
+    pub bytes: LinkBytes,
+    pub round_p50_ms: Option<f64>,
+    pub round_p99_ms: Option<f64>,
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// A scratch folder for one bench invocation, removed on drop.
+pub struct Scratch {
+    dir: PathBuf,
+    certs: PathBuf,
+}
+
+impl Scratch {
+    pub fn new() -> Result<Scratch, String> {
+        let dir = std::env::temp_dir().join(format!("pmsm-bench-tcp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let certs = dir.join("certs");
+        pmsm_engine::transport::tls::write_dev_certs(&certs).map_err(|e| e.to_string())?;
+        Ok(Scratch { dir, certs })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A child process, killed if still running when dropped; its stderr goes to `log`.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    /// The last lines the process wrote on stderr, for an error message.
+    fn tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn exe() -> Result<PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot find the pmsm binary: {e}"))
+}
+
+fn log_file(log: &Path) -> Result<std::fs::File, String> {
+    std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))
+}
+
+/// Starts a listening party and reads the address it prints.
+fn listen(name: &'static str, args: &[String], log: PathBuf) -> Result<(Proc, String), String> {
+    let mut child = Command::new(exe()?)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(log_file(&log)?)
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    BufReader::new(stdout).read_line(&mut line).map_err(|e| format!("{name}: {e}"))?;
+    let proc = Proc { name, child, log };
+    let addr = line.strip_prefix("listening ").ok_or_else(|| format!("{name} did not start: {}", proc.tail()))?;
+    Ok((proc, addr.trim().to_string()))
+}
+
+/// Waits for a party and returns its one stats line.
+fn stats(mut p: Proc, file: &Path) -> Result<Value, String> {
+    let status = p.child.wait().map_err(|e| format!("{}: {e}", p.name))?;
+    if !status.success() {
+        return Err(format!("{} failed: {}", p.name, p.tail()));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    serde_json::from_str(text.lines().last().unwrap_or("")).map_err(|e| format!("{}: {e}", file.display()))
+}
+
+/// Runs one session over four processes.
+pub fn run(
+    scratch: &Scratch,
+    engine: &Engine,
+    dfa: &Dfa,
+    inputs: &[Vec<u32>],
+    predeal: bool,
+) -> Result<TcpRun, String> {
+    let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
+    let machine = scratch.dir.join("machine.json");
+    std::fs::write(&machine, pmsm_engine::dfa::json::to_json_string(dfa)).map_err(|e| io(&machine, e))?;
+    let input_file = scratch.dir.join("inputs.txt");
+    let mut text = String::with_capacity(inputs.iter().map(|i| 4 * i.len() + 1).sum());
+    for input in inputs {
+        for (k, a) in input.iter().enumerate() {
+            if k > 0 {
+                text.push(' ');
+            }
+            text.push_str(&a.to_string());
+        }
+        text.push('\n');
+    }
+    std::fs::write(&input_file, text).map_err(|e| io(&input_file, e))?;
+    let stats_file = |name: &str| scratch.dir.join(format!("{name}.stats"));
+    for name in ["dealer", "s0", "s1"] {
+        let _ = std::fs::remove_file(stats_file(name));
+    }
+    let s = |x: &Path| x.display().to_string();
+    let common = |role: &[&str], name: &str| -> Vec<String> {
+        let mut a: Vec<String> = role.iter().map(|r| r.to_string()).collect();
+        a.extend(["--certs".into(), s(&scratch.certs), "--dfa".into(), s(&machine)]);
+        a.extend(["--sessions".into(), "1".into(), "--stats".into(), s(&stats_file(name))]);
+        a
+    };
+    let mut dealer_args = common(&["dealer"], "dealer");
+    if predeal {
+        dealer_args.push("--predeal".into());
+    }
+    let log = |name: &str| scratch.dir.join(format!("{name}.log"));
+    let (dealer, dealer_addr) = listen("dealer", &dealer_args, log("dealer"))?;
+    let s0_args = common(&["serve", "--party", "0", "--dealer", &dealer_addr], "s0");
+    let (s0, s0_addr) = listen("server 0", &s0_args, log("s0"))?;
+    let s1_args = common(&["serve", "--party", "1", "--peer", &s0_addr, "--dealer", &dealer_addr], "s1");
+    let (s1, s1_addr) = listen("server 1", &s1_args, log("s1"))?;
+    let st = engine.settings();
+    let reveal = match st.reveal {
+        pmsm_engine::protocol::Reveal::State => "state",
+        pmsm_engine::protocol::Reveal::Accept => "accept",
+    };
+    let classes = match st.classes {
+        pmsm_engine::protocol::ClassMode::Auto => "auto",
+        pmsm_engine::protocol::ClassMode::On => "on",
+        pmsm_engine::protocol::ClassMode::Off => "off",
+    };
+    let out = Command::new(exe()?)
+        .args(["client", "--certs", &s(&scratch.certs), "--dfa", &s(&machine)])
+        .args(["--server0", &s0_addr, "--server1", &s1_addr, "--symbol-inputs", &s(&input_file), "--json"])
+        .args(["--protocol", st.protocol.name(), "--reveal", reveal, "--classes", classes])
+        .args(["--chunk", &st.chunk.to_string()])
+        .output()
+        .map_err(|e| format!("cannot start the client: {e}"))?;
+    if !out.status.success() {
+        let logs: Vec<String> = [&dealer, &s0, &s1].iter().map(|p| format!("{}: {}", p.name, p.tail())).collect();
+        return Err(format!("the client failed: {}\n{}", String::from_utf8_lossy(&out.stderr).trim(), logs.join("\n")));
+    }
+    let mut lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("client output: {e}"))?;
+    let summary = lines.pop().and_then(|mut v| v.get_mut("summary").map(Value::take)).ok_or("client: no summary")?;
+    if lines.len() != inputs.len() {
+        return Err(format!("client: {} outputs for {} instances", lines.len(), inputs.len()));
+    }
+    let outputs = lines
+        .iter()
+        .map(|v| InstanceOutput {
+            final_state: v["final_state"].as_u64().map(|s| s as u32),
+            accept: v["accept"].as_bool(),
+            symbols: v["symbols"].as_u64().unwrap_or(0) as usize,
+        })
+        .collect();
+    let parties = [stats(dealer, &stats_file("dealer"))?, stats(s0, &stats_file("s0"))?, stats(s1, &stats_file("s1"))?];
+    let mut bytes = LinkBytes::default();
+    for (k, link) in Link::ALL.iter().enumerate() {
+        let from_client = summary["bits"][link.name()].as_u64().unwrap_or(0) / 8;
+        let from_parties: u64 = parties.iter().map(|p| p["bytes"][link.name()].as_u64().unwrap_or(0)).sum();
+        bytes.0[k] = from_client + from_parties;
+    }
+    let server_seconds = parties[1..].iter().filter_map(|p| p["seconds"].as_f64()).fold(0.0, f64::max);
+    let seconds = if predeal { server_seconds } else { summary["seconds"].as_f64().unwrap_or(0.0) };
+    let peaks: Vec<u64> = parties.iter().chain([&summary]).filter_map(|p| p["peak_rss_bytes"].as_u64()).collect();
+    Ok(TcpRun {
+        outputs,
+        seconds,
+        bytes,
+        round_p50_ms: parties[1]["round_latency_p50_ms"].as_f64(),
+        round_p99_ms: parties[1]["round_latency_p99_ms"].as_f64(),
+        peak_rss_bytes: (peaks.len() == 4).then(|| peaks.iter().sum()),
+    })
+}
