@@ -23,6 +23,8 @@
 pub mod dfa;
 mod engine;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 pub mod party;
 pub mod poly;

@@ -1,0 +1,110 @@
+//! One entry point for fuzzers: every decoder that reads bytes a peer sent.
+//!
+//! The `fuzz/` crate's `frame_decoder` target (cargo fuzz, libFuzzer) and the engine's
+//! own randomized test call [`decode_untrusted`]; both fail on a panic, an abort or a
+//! runaway allocation. Decoders must answer any input with a value or an error.
+
+use crate::process::hello::{Ack, Hello};
+use crate::process::spec::Spec;
+use crate::protocol::wire;
+use crate::transport::Link;
+use crate::transport::frame;
+use pmsm_kernels::dpf::{BitLeaf, DpfKey, RingLeaf};
+use pmsm_kernels::field::F65521;
+
+/// Feeds `data` to every decoder of untrusted bytes. The first byte picks the small
+/// schedule the protocol frames are checked against (value width and count).
+pub fn decode_untrusted(data: &[u8]) {
+    // The stream envelope: frames until the stream ends or breaks.
+    let mut stream = std::io::Cursor::new(data);
+    while let Ok(Some(_)) = frame::read_frame(&mut stream, 1 << 16) {}
+    // Handshake messages.
+    let _ = Hello::decode(data);
+    let _ = Ack::decode(data);
+    let _ = Spec::decode(data);
+    // Protocol frames.
+    let Some((&p, body)) = data.split_first() else { return };
+    let width = u32::from(p & 31) + 1;
+    let count = usize::from(p >> 5) + 1;
+    let link = Link::S0ToS1;
+    let _ = wire::decode_input(body, link, 0, &[count, 1], width);
+    let _ = wire::decode_input_payload(body, link, 0, &[count]);
+    let _ = wire::decode_openings(body, link, 0, count, width);
+    let _ = wire::decode_triples(body, link, 0, count, 16);
+    let _ = wire::decode_output(body, link, &[count, 2], width);
+    let _ = wire::decode_correlations::<BitLeaf>(body, link, 0, count, width);
+    let _ = wire::decode_correlations::<RingLeaf>(body, link, 0, count, width);
+    let _ = DpfKey::<BitLeaf>::from_bytes(body);
+    let _ = DpfKey::<RingLeaf>::from_bytes(body);
+    let _ = DpfKey::<F65521>::from_bytes(body);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Settings;
+    use crate::process::{Fingerprint, SessionId, hello_for};
+    use pmsm_kernels::dpf::Dpf;
+    use pmsm_kernels::rng::{RngCore, SecretRng, WorkloadRng};
+
+    /// Valid messages of every kind, to mutate.
+    fn seeds() -> Vec<Vec<u8>> {
+        let mut rng = SecretRng::from_seed([3; 32]);
+        let keys = Dpf::<BitLeaf>::keygen_batch(9, &[(5, true), (7, true)], &mut rng).unwrap();
+        let key_bytes: Vec<u8> = keys.iter().flat_map(|[k, _]| k.to_bytes()).collect();
+        let spec = Spec {
+            settings: Settings {
+                protocol: crate::protocol::Protocol::LookupXor,
+                reveal: crate::protocol::Reveal::State,
+                classes: crate::protocol::ClassMode::Auto,
+                chunk: 4,
+                powers: Default::default(),
+                full_length_keys: false,
+            },
+            lengths: vec![1, 2, 3],
+        };
+        let mut enveloped = Vec::new();
+        frame::write_data(&mut enveloped, &wire::encode_openings(0, &[1, 2], 9)).unwrap();
+        frame::write_abort(&mut enveloped, "stop").unwrap();
+        vec![
+            [&[0b0010_1000u8][..], &wire::encode_openings(0, &[1, 2], 9)].concat(),
+            [&[0b0010_1000u8][..], &wire::encode_correlations(0, &[3, 4], 9, std::iter::once(key_bytes.as_slice()))]
+                .concat(),
+            [&[0u8][..], &wire::encode_output(0, &[1], 1)].concat(),
+            [&[0b0010_0000u8][..], &wire::encode_input(0, &[2, 1], &[1, 0, 1], 1)].concat(),
+            hello_for(Link::ClientToS0, SessionId([1; 16]), Fingerprint([2; 32]), spec.encode()).encode(),
+            spec.encode(),
+            enveloped,
+        ]
+    }
+
+    #[test]
+    fn decoders_survive_random_and_mutated_bytes() {
+        let mut rng = WorkloadRng::seed_from_u64(99);
+        let seeds = seeds();
+        for round in 0..20_000u64 {
+            let mut data = if round % 4 == 0 {
+                let mut d = vec![0u8; rng.below(200) as usize];
+                rng.fill_bytes(&mut d);
+                d
+            } else {
+                seeds[rng.below(seeds.len() as u64) as usize].clone()
+            };
+            for _ in 0..=rng.below(4) {
+                if data.is_empty() {
+                    break;
+                }
+                let at = rng.below(data.len() as u64) as usize;
+                match rng.below(3) {
+                    0 => data[at] ^= 1 << rng.below(8),
+                    1 => data.truncate(at),
+                    _ => data.insert(at, rng.next_u32() as u8),
+                }
+            }
+            decode_untrusted(&data);
+        }
+        for s in &seeds {
+            decode_untrusted(s);
+        }
+    }
+}
