@@ -5,11 +5,11 @@
 use super::listen::{Accepts, Listener, Opens};
 use super::server::{Assembly, Summary};
 use super::spec::Spec;
-use super::{Fingerprint, Links, NetError, NetOptions, SessionId};
+use super::{Engines, Fingerprint, Links, NetError, NetOptions, SessionId};
+use crate::LinkBytes;
 use crate::dfa::Dfa;
 use crate::transport::tls::{Identity, Role};
 use crate::transport::{DealerEnds, Link};
-use crate::{Engine, LinkBytes};
 use std::time::Instant;
 
 /// How the dealer runs.
@@ -37,6 +37,7 @@ pub struct DealerConfig {
 pub struct Dealer {
     cfg: DealerConfig,
     listener: Listener,
+    engines: Engines,
 }
 
 impl Dealer {
@@ -48,7 +49,8 @@ impl Dealer {
         ];
         let listener = Listener::bind(&cfg.listen, cfg.identity.clone(), Fingerprint::of(&cfg.dfa), accepts, cfg.opts)
             .map_err(NetError::Setup)?;
-        Ok(Dealer { cfg, listener })
+        let engines = Engines::new(cfg.dfa.clone(), cfg.threads, cfg.depth);
+        Ok(Dealer { cfg, listener, engines })
     }
 
     /// The bound address.
@@ -83,9 +85,7 @@ impl Dealer {
             Ok(s) => s,
             Err(e) => return Err(asm.fail(format!("session {id}: {e}"))),
         };
-        let engine =
-            Engine::builder(cfg.dfa.clone()).settings(spec.settings).threads(cfg.threads).dealer_depth(cfg.depth);
-        let engine = match engine.build() {
+        let engine = match self.engines.get(spec.settings) {
             Ok(e) => e,
             Err(e) => return Err(asm.fail(format!("session {id}: {e}"))),
         };

@@ -399,3 +399,85 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
 }
+
+/// Engines a listening party built, one per distinct [`crate::Settings`]: the public
+/// tables (and, for the seed's protocols, the interpolated polynomials) depend only on
+/// the machine and the settings, so sessions reuse them. Holds at most
+/// [`Engines::CAPACITY`] engines, evicting the oldest.
+#[derive(Debug)]
+pub struct Engines {
+    dfa: Dfa,
+    threads: usize,
+    depth: usize,
+    cache: std::sync::Mutex<Vec<(crate::Settings, std::sync::Arc<crate::Engine>)>>,
+}
+
+impl Engines {
+    /// Most engines kept.
+    pub const CAPACITY: usize = 8;
+
+    /// Engines over `dfa` with `threads` dealer threads and a dealer lead of `depth`.
+    pub fn new(dfa: Dfa, threads: usize, depth: usize) -> Engines {
+        Engines { dfa, threads, depth, cache: std::sync::Mutex::default() }
+    }
+
+    /// The engine for `settings`, built on first use.
+    pub fn get(&self, settings: crate::Settings) -> Result<std::sync::Arc<crate::Engine>, crate::Error> {
+        let lock = || self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, e)) = lock().iter().find(|(s, _)| *s == settings) {
+            return Ok(e.clone());
+        }
+        // Built outside the lock: sessions with other settings need not wait.
+        let engine = std::sync::Arc::new(
+            crate::Engine::builder(self.dfa.clone())
+                .settings(settings)
+                .threads(self.threads)
+                .dealer_depth(self.depth)
+                .build()?,
+        );
+        let mut cache = lock();
+        if cache.len() == Self::CAPACITY {
+            cache.remove(0);
+        }
+        cache.push((settings, engine.clone()));
+        Ok(engine)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Settings;
+    use crate::protocol::{ClassMode, Protocol, Reveal};
+
+    #[test]
+    fn engines_are_built_once_per_setting_and_bounded() {
+        let dfa = crate::dfa::random::random_dfa(5, 3, &mut pmsm_kernels::rng::WorkloadRng::seed_from_u64(1));
+        let engines = Engines::new(dfa, 1, 4);
+        let with_chunk = |chunk| Settings {
+            protocol: Protocol::LookupXor,
+            reveal: Reveal::State,
+            classes: ClassMode::Auto,
+            chunk,
+            powers: Default::default(),
+            full_length_keys: false,
+        };
+        let a = engines.get(with_chunk(1)).unwrap();
+        assert!(std::sync::Arc::ptr_eq(&a, &engines.get(with_chunk(1)).unwrap()));
+        for c in 2..=Engines::CAPACITY + 1 {
+            engines.get(with_chunk(c)).unwrap();
+        }
+        // The oldest was evicted: a new engine is built.
+        assert!(!std::sync::Arc::ptr_eq(&a, &engines.get(with_chunk(1)).unwrap()));
+        assert!(engines.get(with_chunk(0)).is_err());
+    }
+
+    #[test]
+    fn fingerprints_tell_machines_apart() {
+        let mut rng = pmsm_kernels::rng::WorkloadRng::seed_from_u64(2);
+        let a = crate::dfa::random::random_dfa(5, 3, &mut rng);
+        let b = crate::dfa::random::random_dfa(5, 3, &mut rng);
+        assert_eq!(Fingerprint::of(&a), Fingerprint::of(&a.clone()));
+        assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
+    }
+}

@@ -5,11 +5,11 @@
 use super::hello::Ack;
 use super::listen::{Accepts, Listener, Opens};
 use super::spec::Spec;
-use super::{Conn, Fingerprint, Links, NetError, NetOptions, SessionId, await_ack, dial, hello_for};
+use super::{Conn, Engines, Fingerprint, Links, NetError, NetOptions, SessionId, await_ack, dial, hello_for};
+use crate::LinkBytes;
 use crate::dfa::Dfa;
 use crate::transport::tls::{Identity, Role};
 use crate::transport::{Link, ServerEnds};
-use crate::{Engine, LinkBytes};
 use pmsm_kernels::Party;
 use std::time::Instant;
 
@@ -55,6 +55,7 @@ pub struct Server {
     cfg: ServerConfig,
     listener: Listener,
     fingerprint: Fingerprint,
+    engines: Engines,
 }
 
 /// The links of server `b`: (from client, to client, from dealer, to peer, from peer).
@@ -121,7 +122,8 @@ impl Server {
         }
         let listener = Listener::bind(&cfg.listen, cfg.identity.clone(), fingerprint, accepts, cfg.opts)
             .map_err(NetError::Setup)?;
-        Ok(Server { cfg, listener, fingerprint })
+        let engines = Engines::new(cfg.dfa.clone(), 1, 1);
+        Ok(Server { cfg, listener, fingerprint, engines })
     }
 
     /// The bound address.
@@ -148,7 +150,7 @@ impl Server {
             Ok(s) => s,
             Err(e) => return Err(asm.fail(format!("session {id}: {e}"))),
         };
-        let engine = match Engine::builder(cfg.dfa.clone()).settings(spec.settings).threads(1).build() {
+        let engine = match self.engines.get(spec.settings) {
             Ok(e) => e,
             Err(e) => return Err(asm.fail(format!("session {id}: {e}"))),
         };
