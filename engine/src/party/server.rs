@@ -11,18 +11,18 @@ use crate::protocol::ProtocolError;
 use crate::protocol::bits::low_mask;
 use crate::protocol::plan::{Plan, RoundKind, Schedule, Table};
 use crate::protocol::wire::{
-    LookupCorrelation, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
+    RoundCorrelations, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
 };
 use crate::transport::ServerEnds;
 use pmsm_kernels::Party;
-use pmsm_kernels::dpf::DpfKey;
+use pmsm_kernels::dpf::DpfKeyBatch;
 use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// A round whose openings are sent: its index in the schedule, this server's openings,
 /// the keys still to expand, and when the openings left.
-type Pending<G> = (usize, Vec<u64>, Vec<DpfKey<G>>, Instant);
+type Pending<G> = (usize, Vec<u64>, DpfKeyBatch<G>, Instant);
 
 /// Leaves expanded per group for small trees (32 KiB of 16-byte leaves).
 const GROUP_LEAVES: usize = 2048;
@@ -33,15 +33,17 @@ const GROUP_MIN_KEYS: usize = 8;
 const GROUP_MAX_LEAVES: usize = 1 << 16;
 
 /// One server's output shares of `T[i]` for every lookup of a round.
-fn lookup_all<S: Sharing>(table: &Table, keys: &[DpfKey<S::Leaf>], u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
-    let Some(first) = keys.first() else { return Ok(Vec::new()) };
-    let leaves = first.leaves();
+fn lookup_all<S: Sharing>(table: &Table, keys: &DpfKeyBatch<S::Leaf>, u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let leaves = keys.leaves();
     let group = (GROUP_LEAVES / leaves).max(GROUP_MIN_KEYS.min(GROUP_MAX_LEAVES / leaves)).max(1);
     let mut buf = vec![<S::Leaf as Default>::default(); group.min(keys.len()) * leaves];
     let mut out = vec![0u64; keys.len()];
-    for ((ks, us), o) in keys.chunks(group).zip(u.chunks(group)).zip(out.chunks_mut(group)) {
-        let buf = &mut buf[..ks.len() * leaves];
-        DpfKey::eval_full_many(ks, buf)?;
+    for (g, (us, o)) in u.chunks(group).zip(out.chunks_mut(group)).enumerate() {
+        let buf = &mut buf[..us.len() * leaves];
+        keys.eval_full_range(g * group..g * group + us.len(), buf)?;
         S::lookup_batch(table, buf, us, o);
     }
     Ok(out)
@@ -84,7 +86,7 @@ pub fn run_server<S: Sharing>(
         for r in wave.clone() {
             let round = &schedule.rounds[r];
             let width = plan.table(round.kind).domain_bits();
-            let corrs: Vec<LookupCorrelation<S::Leaf>> =
+            let corrs: RoundCorrelations<S::Leaf> =
                 decode_correlations(&from_dealer.recv()?, from_dealer.link(), round.id, round.count, width)?;
             let (c, chunk) = (round.chunk, &chunks[round.chunk]);
             let index: Cow<'_, [u64]> = match round.kind {
@@ -94,14 +96,8 @@ pub fn run_server<S: Sharing>(
                 }
                 RoundKind::Accept => Cow::Borrowed(&state[c]),
             };
-            let (open, keys): (Vec<u64>, Vec<DpfKey<S::Leaf>>) = corrs
-                .into_iter()
-                .zip(index.iter())
-                .map(|(corr, i)| {
-                    let (mask, key) = corr.into_parts();
-                    (S::open(*i, mask, width), key)
-                })
-                .unzip();
+            let (masks, keys) = corrs.into_parts();
+            let open: Vec<u64> = masks.iter().zip(index.iter()).map(|(m, i)| S::open(*i, *m, width)).collect();
             to_peer.send(encode_openings(round.id, &open, width))?;
             pending.push((r, open, keys, Instant::now()));
         }
@@ -145,7 +141,11 @@ mod tests {
         let mut rng = SecretRng::from_seed([1; 32]);
         let points: Vec<(u64, bool)> = (0..300u64).map(|i| ((i * 97) % 512, true)).collect();
         let keys = Dpf::<BitLeaf>::keygen_batch(9, &points, &mut rng).unwrap();
-        let (k0, k1): (Vec<_>, Vec<_>) = keys.into_iter().map(|[a, b]| (a, b)).unzip();
+        let batch = |b: usize| {
+            let bytes: Vec<u8> = keys.iter().flat_map(|k| k[b].to_bytes()).collect();
+            DpfKeyBatch::decode(&bytes, keys.len(), 9).unwrap()
+        };
+        let (k0, k1) = (batch(0), batch(1));
         let u: Vec<u64> = (0..300u64).map(|i| (i * 31) % 512).collect();
         let y0 = lookup_all::<Xor>(&table, &k0, &u).unwrap();
         let y1 = lookup_all::<Xor>(&table, &k1, &u).unwrap();

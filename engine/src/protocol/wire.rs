@@ -19,7 +19,7 @@
 use super::ProtocolError;
 use super::bits::{pack_into, packed_len, unpack};
 use crate::transport::Link;
-use pmsm_kernels::dpf::{DpfGroup, DpfKey};
+use pmsm_kernels::dpf::{DpfGroup, DpfKey, DpfKeyBatch};
 
 /// Tag of a client input frame.
 pub const TAG_INPUT: u8 = 1;
@@ -34,38 +34,33 @@ pub const TAG_TRIPLES: u8 = 5;
 /// Header bytes of every frame.
 pub const HEADER: usize = 9;
 
-/// One server's single-use lookup correlation: its share of the mask `r` and its DPF key
-/// for the point `r`. Not `Clone`: consuming it ([`LookupCorrelation::into_parts`])
-/// moves it, so it cannot be used for a second lookup:
+/// One server's single-use correlations for a round: its shares of the masks `r` and
+/// its DPF keys for the points `r`, one per lookup. Not `Clone`: consuming it
+/// ([`RoundCorrelations::into_parts`]) moves it, so it cannot serve a second round:
 ///
 /// ```compile_fail
-/// # use pmsm_engine::protocol::wire::LookupCorrelation;
+/// # use pmsm_engine::protocol::wire::RoundCorrelations;
 /// # use pmsm_kernels::dpf::BitLeaf;
-/// fn twice(c: LookupCorrelation<BitLeaf>) {
-///     let (mask, key) = c.into_parts();
+/// fn twice(c: RoundCorrelations<BitLeaf>) {
+///     let (masks, keys) = c.into_parts();
 ///     let again = c.into_parts(); // error[E0382]: use of moved value
 /// }
 /// ```
-pub struct LookupCorrelation<G: DpfGroup> {
-    mask: u64,
-    key: DpfKey<G>,
+pub struct RoundCorrelations<G: DpfGroup> {
+    masks: Vec<u64>,
+    keys: DpfKeyBatch<G>,
 }
 
-impl<G: DpfGroup> std::fmt::Debug for LookupCorrelation<G> {
+impl<G: DpfGroup> std::fmt::Debug for RoundCorrelations<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LookupCorrelation(<redacted>)")
+        write!(f, "RoundCorrelations({} lookups, <redacted>)", self.masks.len())
     }
 }
 
-impl<G: DpfGroup> LookupCorrelation<G> {
-    /// Pairs a mask share with a key.
-    pub fn new(mask: u64, key: DpfKey<G>) -> Self {
-        LookupCorrelation { mask, key }
-    }
-
-    /// The mask share and the key, consuming the correlation.
-    pub fn into_parts(self) -> (u64, DpfKey<G>) {
-        (self.mask, self.key)
+impl<G: DpfGroup> RoundCorrelations<G> {
+    /// The mask shares and the keys, consuming the correlations.
+    pub fn into_parts(self) -> (Vec<u64>, DpfKeyBatch<G>) {
+        (self.masks, self.keys)
     }
 }
 
@@ -226,7 +221,7 @@ pub fn decode_correlations<G: DpfGroup>(
     round: u32,
     count: usize,
     width: u32,
-) -> Result<Vec<LookupCorrelation<G>>, ProtocolError> {
+) -> Result<RoundCorrelations<G>, ProtocolError> {
     let (_, _, b) = body(frame, link, TAG_CORRELATIONS, Some(round), Some(count))?;
     let bad = |detail: String| ProtocolError::Frame { link, detail };
     let key_len = DpfKey::<G>::encoded_len(width);
@@ -239,17 +234,8 @@ pub fn decode_correlations<G: DpfGroup>(
         )));
     }
     let masks = unpack(&b[..mask_len], width, count).ok_or_else(|| bad("mask shares have dirty padding".into()))?;
-    masks
-        .into_iter()
-        .zip(b[mask_len..].chunks_exact(key_len))
-        .map(|(m, k)| {
-            let key = DpfKey::<G>::from_bytes(k).map_err(|e| bad(e.to_string()))?;
-            if key.domain_bits() != width {
-                return Err(bad(format!("key over 2^{} points where 2^{width} was expected", key.domain_bits())));
-            }
-            Ok(LookupCorrelation::new(m, key))
-        })
-        .collect()
+    let keys = DpfKeyBatch::decode(&b[mask_len..], count, width).map_err(|e| bad(e.to_string()))?;
+    Ok(RoundCorrelations { masks, keys })
 }
 
 /// Bytes of one correlation (mask share and key) for one server, over `width` bits.

@@ -38,6 +38,22 @@ pub trait DpfGroup: Copy + Default + PartialEq + Debug + Send + Sync + 'static {
     /// Reads an encoding of exactly [`Self::BYTES`] bytes; `None` if it is not canonical.
     fn read(bytes: &[u8]) -> Option<Self>;
 
+    /// For groups whose leaf is exactly its corrected block (GF(2)): the leaves viewed
+    /// as blocks, when aligned, so the last level is expanded and corrected in place.
+    /// `None` (the default) for the others.
+    #[inline]
+    fn as_blocks(leaves: &mut [Self]) -> Option<&mut [u128]> {
+        let _ = leaves;
+        None
+    }
+
+    /// A leaf correction word as a block (only used where [`DpfGroup::as_blocks`] is
+    /// `Some`).
+    #[inline]
+    fn cw_block(self) -> u128 {
+        0
+    }
+
     /// The last expansion level, where `enc` holds the encrypted child inputs of
     /// `parents` (it may be overwritten):
     /// `out[2i + c] = (−1)^b · (Convert(enc[2i + c] ⊕ seed(p_i) ⊕ c) + t(p_i) · cw[c])`.
@@ -94,6 +110,17 @@ impl DpfGroup for BitLeaf {
     fn read(bytes: &[u8]) -> Option<Self> {
         let b: [u8; 16] = bytes.try_into().ok()?;
         Some(Self::from_block(u128::from_le_bytes(b)))
+    }
+
+    #[inline]
+    fn as_blocks(leaves: &mut [Self]) -> Option<&mut [u128]> {
+        // `from_block` splits a block little-endian: the cast agrees only there.
+        if cfg!(target_endian = "little") { bytemuck::try_cast_slice_mut(leaves).ok() } else { None }
+    }
+
+    #[inline]
+    fn cw_block(self) -> u128 {
+        self.block()
     }
 
     /// In GF(2) a leaf is the corrected block itself: the level-correction kernel does it.

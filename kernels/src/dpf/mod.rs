@@ -30,8 +30,10 @@
 //! for Z_2^64 outputs, expanded level by level in cache-sized subtrees so that each
 //! AES call covers many blocks.
 
+mod batch;
 mod group;
 
+pub use batch::DpfKeyBatch;
 pub use group::{BitLeaf, DpfGroup, RingLeaf};
 
 use crate::Party;
@@ -432,64 +434,8 @@ impl<G: DpfGroup> DpfKey<G> {
             }
             return Ok(());
         }
-        let prg = FixedKeyPrg::get();
-        let group = 1usize << (SUBTREE_LOG - d);
-        SCRATCH.with_borrow_mut(|(a, b)| {
-            // Reused across calls (grown, never shrunk): no zeroing on the hot path.
-            let need = group.min(keys.len()) << d;
-            if a.len() < need {
-                a.resize(need, 0);
-                b.resize(need, 0);
-            }
-            Self::eval_groups(prg, keys, out, group, d, leaves, a, b);
-        });
+        expand_many(&KeySlice(keys), keys.len(), bits, party == Party::P1, out);
         Ok(())
-    }
-
-    /// The grouped breadth-first expansion of [`DpfKey::eval_full_many`], with scratch
-    /// buffers `a`, `b` of at least `min(group, keys) << d` blocks.
-    #[allow(clippy::too_many_arguments)] // one call site; the arguments are the loop's state
-    fn eval_groups<'s>(
-        prg: &FixedKeyPrg,
-        keys: &[DpfKey<G>],
-        out: &mut [G],
-        group: usize,
-        d: u32,
-        leaves: usize,
-        mut a: &'s mut Vec<u128>,
-        mut b: &'s mut Vec<u128>,
-    ) {
-        for (ks, o) in keys.chunks(group).zip(out.chunks_mut(group * leaves)) {
-            for (slot, k) in a.iter_mut().zip(ks) {
-                *slot = k.root;
-            }
-            let mut m = ks.len();
-            for level in 0..d - 1 {
-                write_child_inputs(&a[..m], &mut b[..2 * m]);
-                prg.encrypt_in_place(&mut b[..2 * m]);
-                // Key i owns parents [i << level, (i + 1) << level): one correction word
-                // per key, a tight loop per key.
-                let per_key = 1usize << level;
-                for (key, (ps, chs)) in
-                    ks.iter().zip(a[..m].chunks_exact(per_key).zip(b[..2 * m].chunks_exact_mut(2 * per_key)))
-                {
-                    correct_level(ps, chs, key.cws[level as usize]);
-                }
-                core::mem::swap(&mut a, &mut b);
-                m *= 2;
-            }
-            write_child_inputs(&a[..m], &mut b[..2 * m]);
-            prg.encrypt_in_place(&mut b[..2 * m]);
-            let per_key = m / ks.len();
-            for (key, ((ps, chs), o)) in ks.iter().zip(
-                a[..m]
-                    .chunks_exact(per_key)
-                    .zip(b[..2 * m].chunks_exact_mut(2 * per_key))
-                    .zip(o.chunks_exact_mut(2 * per_key)),
-            ) {
-                key.finish_leaves(ps, chs, o);
-            }
-        }
     }
 
     /// Full-domain evaluation into a new vector.
@@ -564,52 +510,165 @@ impl<G: DpfGroup> DpfKey<G> {
 
     /// Decodes [`DpfKey::to_bytes`], checking every field.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DpfError> {
-        use DpfError::Malformed;
-        let header: [u8; HEADER_BYTES] =
-            bytes.get(..HEADER_BYTES).and_then(|h| h.try_into().ok()).ok_or(Malformed("shorter than its header"))?;
-        let [version, tag, party, bits] = header;
-        if version != KEY_VERSION {
-            return Err(Malformed("unknown key version"));
-        }
-        if tag != G::TAG {
-            return Err(Malformed("key is for another output group"));
-        }
-        let party = Party::from_index(party as usize).ok_or(Malformed("party byte is neither 0 nor 1"))?;
-        let bits = u32::from(bits);
-        if !(1..=MAX_DOMAIN_BITS).contains(&bits) {
-            return Err(DpfError::DomainBits { bits });
-        }
-        if bytes.len() != Self::encoded_len(bits) {
-            return Err(Malformed("length does not match the domain size"));
-        }
-        let block = |at: usize| u128::from_le_bytes(bytes[at..at + 16].try_into().expect("16 bytes"));
-        let root = block(HEADER_BYTES);
-        if (root & 1) as usize != party.index() {
-            return Err(Malformed("root control bit does not match the party"));
-        }
-        let d = depth::<G>(bits) as usize;
-        let internal = d.saturating_sub(1);
-        let mut at = HEADER_BYTES + 16;
-        let packed = &bytes[at + 16 * internal..at + 16 * internal + internal.div_ceil(4)];
-        if !internal.is_multiple_of(4) && packed[packed.len() - 1] >> (2 * (internal % 4)) != 0 {
-            return Err(Malformed("padding bits of the control corrections are not zero"));
-        }
-        let mut cws = Vec::with_capacity(internal);
-        for i in 0..internal {
-            let s = block(at + 16 * i);
-            if s & 1 != 0 {
-                return Err(Malformed("seed correction word has its low bit set"));
-            }
-            let two = packed[i / 4] >> (2 * (i % 4));
-            cws.push([s | u128::from(two & 1), s | u128::from((two >> 1) & 1)]);
-        }
-        at += 16 * internal + internal.div_ceil(4);
-        let mut leaf_cws = [G::default(); 2];
-        for (slot, c) in leaf_cws.iter_mut().zip(bytes[at..].chunks_exact(G::BYTES)) {
-            *slot = G::read(c).ok_or(Malformed("leaf correction word is not canonical"))?;
-        }
-        Ok(DpfKey { party, domain_bits: bits, root, cws, leaf_cws })
+        let mut cws = Vec::new();
+        let (party, domain_bits, root, leaf_cws) = parse_key::<G>(bytes, &mut cws)?;
+        Ok(DpfKey { party, domain_bits, root, cws, leaf_cws })
     }
+}
+
+/// Decodes one key encoding ([`DpfKey::to_bytes`]), checking every field: returns
+/// party, domain bits, root and leaf corrections, and appends the internal correction
+/// words to `cws` (left and right, control bits in the lsb).
+fn parse_key<G: DpfGroup>(bytes: &[u8], cws: &mut Vec<[u128; 2]>) -> Result<(Party, u32, u128, [G; 2]), DpfError> {
+    use DpfError::Malformed;
+    let header: [u8; HEADER_BYTES] =
+        bytes.get(..HEADER_BYTES).and_then(|h| h.try_into().ok()).ok_or(Malformed("shorter than its header"))?;
+    let [version, tag, party, bits] = header;
+    if version != KEY_VERSION {
+        return Err(Malformed("unknown key version"));
+    }
+    if tag != G::TAG {
+        return Err(Malformed("key is for another output group"));
+    }
+    let party = Party::from_index(party as usize).ok_or(Malformed("party byte is neither 0 nor 1"))?;
+    let bits = u32::from(bits);
+    if !(1..=MAX_DOMAIN_BITS).contains(&bits) {
+        return Err(DpfError::DomainBits { bits });
+    }
+    if bytes.len() != DpfKey::<G>::encoded_len(bits) {
+        return Err(Malformed("length does not match the domain size"));
+    }
+    let block = |at: usize| u128::from_le_bytes(bytes[at..at + 16].try_into().expect("16 bytes"));
+    let root = block(HEADER_BYTES);
+    if (root & 1) as usize != party.index() {
+        return Err(Malformed("root control bit does not match the party"));
+    }
+    let d = depth::<G>(bits) as usize;
+    let internal = d.saturating_sub(1);
+    let mut at = HEADER_BYTES + 16;
+    let packed = &bytes[at + 16 * internal..at + 16 * internal + internal.div_ceil(4)];
+    if !internal.is_multiple_of(4) && packed[packed.len() - 1] >> (2 * (internal % 4)) != 0 {
+        return Err(Malformed("padding bits of the control corrections are not zero"));
+    }
+    cws.reserve(internal);
+    for i in 0..internal {
+        let s = block(at + 16 * i);
+        if s & 1 != 0 {
+            return Err(Malformed("seed correction word has its low bit set"));
+        }
+        let two = packed[i / 4] >> (2 * (i % 4));
+        cws.push([s | u128::from(two & 1), s | u128::from((two >> 1) & 1)]);
+    }
+    at += 16 * internal + internal.div_ceil(4);
+    let mut leaf_cws = [G::default(); 2];
+    for (slot, c) in leaf_cws.iter_mut().zip(bytes[at..].chunks_exact(G::BYTES)) {
+        *slot = G::read(c).ok_or(Malformed("leaf correction word is not canonical"))?;
+    }
+    Ok((party, bits, root, leaf_cws))
+}
+
+/// What the grouped expansion needs of each key: its root and correction words.
+trait KeyAccess<G: DpfGroup> {
+    fn root(&self, i: usize) -> u128;
+    fn cw(&self, i: usize, level: u32) -> [u128; 2];
+    fn leaf_cws(&self, i: usize) -> [G; 2];
+}
+
+/// Keys as separate values.
+struct KeySlice<'k, G: DpfGroup>(&'k [DpfKey<G>]);
+
+impl<G: DpfGroup> KeyAccess<G> for KeySlice<'_, G> {
+    #[inline]
+    fn root(&self, i: usize) -> u128 {
+        self.0[i].root
+    }
+    #[inline]
+    fn cw(&self, i: usize, level: u32) -> [u128; 2] {
+        self.0[i].cws[level as usize]
+    }
+    #[inline]
+    fn leaf_cws(&self, i: usize) -> [G; 2] {
+        self.0[i].leaf_cws
+    }
+}
+
+/// Full-domain evaluation of `n` keys (same party, same domain of `bits`, depth at
+/// least 1) into `out`, key after key.
+///
+/// # Performance
+/// Small trees (depth below [`SUBTREE_LOG`]) are expanded together, level by level, in
+/// groups that fill one 2^11-block working set: one AES call per level for the whole
+/// group. Larger trees go key by key through the subtree expansion.
+fn expand_many<G: DpfGroup>(keys: &impl KeyAccess<G>, n: usize, bits: u32, negate: bool, out: &mut [G]) {
+    let d = depth::<G>(bits);
+    let leaves = 1usize << d;
+    let prg = FixedKeyPrg::get();
+    if d == 0 || d >= SUBTREE_LOG {
+        for (i, o) in out.chunks_exact_mut(leaves).enumerate().take(n) {
+            let key = DpfKey {
+                party: if negate { Party::P1 } else { Party::P0 },
+                domain_bits: bits,
+                root: keys.root(i),
+                cws: (0..d.saturating_sub(1)).map(|l| keys.cw(i, l)).collect(),
+                leaf_cws: keys.leaf_cws(i),
+            };
+            key.eval_full_into(o).expect("checked by the caller");
+        }
+        return;
+    }
+    let group = 1usize << (SUBTREE_LOG - d);
+    SCRATCH.with_borrow_mut(|(a, b)| {
+        // Reused across calls (grown, never shrunk): no zeroing on the hot path.
+        let need = group.min(n) << d;
+        if a.len() < need {
+            a.resize(need, 0);
+            b.resize(need, 0);
+        }
+        let (mut a, mut b) = (a, b);
+        for (g, o) in out[..n * leaves].chunks_mut(group * leaves).enumerate() {
+            let first = g * group;
+            let count = o.len() / leaves;
+            for (j, slot) in a[..count].iter_mut().enumerate() {
+                *slot = keys.root(first + j);
+            }
+            let mut m = count;
+            for level in 0..d - 1 {
+                write_child_inputs(&a[..m], &mut b[..2 * m]);
+                prg.encrypt_in_place(&mut b[..2 * m]);
+                // Key j owns parents [j << level, (j + 1) << level): one correction word
+                // per key, a tight loop per key.
+                let per_key = 1usize << level;
+                for (j, (ps, chs)) in
+                    a[..m].chunks_exact(per_key).zip(b[..2 * m].chunks_exact_mut(2 * per_key)).enumerate()
+                {
+                    correct_level(ps, chs, keys.cw(first + j, level));
+                }
+                core::mem::swap(&mut a, &mut b);
+                m *= 2;
+            }
+            let per_key = m / count;
+            if let Some(blocks) = G::as_blocks(o) {
+                // Leaves that are their corrected blocks: expand and correct in place.
+                write_child_inputs(&a[..m], blocks);
+                prg.encrypt_in_place(blocks);
+                for (j, (ps, chs)) in a[..m].chunks_exact(per_key).zip(blocks.chunks_exact_mut(2 * per_key)).enumerate()
+                {
+                    correct_level(ps, chs, keys.leaf_cws(first + j).map(G::cw_block));
+                }
+            } else {
+                write_child_inputs(&a[..m], &mut b[..2 * m]);
+                prg.encrypt_in_place(&mut b[..2 * m]);
+                for (j, ((ps, chs), o)) in a[..m]
+                    .chunks_exact(per_key)
+                    .zip(b[..2 * m].chunks_exact_mut(2 * per_key))
+                    .zip(o.chunks_exact_mut(2 * per_key))
+                    .enumerate()
+                {
+                    G::finish_leaves(ps, chs, keys.leaf_cws(first + j), negate, o);
+                }
+            }
+        }
+    });
 }
 
 #[cfg(test)]

@@ -1,0 +1,171 @@
+//! Many keys of one party over one domain, decoded into three flat arrays (roots,
+//! internal correction words, leaf correction words) with one allocation each, instead
+//! of one key value (and one vector) per key: what a server decodes from a dealer's
+//! frame and expands in groups.
+
+use super::{DpfError, DpfGroup, DpfKey, KeyAccess, depth, expand_many, parse_key};
+use crate::Party;
+use core::fmt;
+use core::ops::Range;
+
+/// A batch of DPF keys (same party, same domain). Not `Clone`: a key batch is
+/// single-use correlated randomness.
+pub struct DpfKeyBatch<G: DpfGroup> {
+    party: Party,
+    domain_bits: u32,
+    roots: Vec<u128>,
+    /// Key `i`'s level `l` at `i · internal + l`.
+    cws: Vec<[u128; 2]>,
+    leaf_cws: Vec<[G; 2]>,
+}
+
+impl<G: DpfGroup> fmt::Debug for DpfKeyBatch<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DpfKeyBatch")
+            .field("party", &self.party)
+            .field("domain_bits", &self.domain_bits)
+            .field("keys", &self.roots.len())
+            .field("material", &"<redacted>")
+            .finish()
+    }
+}
+
+impl<G: DpfGroup> DpfKeyBatch<G> {
+    /// Decodes `count` consecutive key encodings ([`DpfKey::to_bytes`]) over
+    /// `domain_bits`, checking every field of every key as [`DpfKey::from_bytes`] does,
+    /// and that all keys belong to one party.
+    pub fn decode(bytes: &[u8], count: usize, domain_bits: u32) -> Result<Self, DpfError> {
+        let len = DpfKey::<G>::encoded_len(domain_bits);
+        if bytes.len() != count * len {
+            return Err(DpfError::Malformed("key batch length does not match its count and domain"));
+        }
+        let internal = depth::<G>(domain_bits).saturating_sub(1) as usize;
+        let mut batch = DpfKeyBatch {
+            party: Party::P0,
+            domain_bits,
+            roots: Vec::with_capacity(count),
+            cws: Vec::with_capacity(count * internal),
+            leaf_cws: Vec::with_capacity(count),
+        };
+        for (i, k) in bytes.chunks_exact(len).enumerate() {
+            let (party, bits, root, leaf_cws) = parse_key::<G>(k, &mut batch.cws)?;
+            if bits != domain_bits {
+                return Err(DpfError::Malformed("a key of the batch is over another domain"));
+            }
+            if i == 0 {
+                batch.party = party;
+            } else if party != batch.party {
+                return Err(DpfError::Mixed { bits, party: party.index() });
+            }
+            batch.roots.push(root);
+            batch.leaf_cws.push(leaf_cws);
+        }
+        Ok(batch)
+    }
+
+    /// Keys in the batch.
+    pub fn len(&self) -> usize {
+        self.roots.len()
+    }
+
+    /// Whether the batch is empty.
+    pub fn is_empty(&self) -> bool {
+        self.roots.is_empty()
+    }
+
+    /// Leaves of one key's full-domain expansion.
+    pub fn leaves(&self) -> usize {
+        1usize << depth::<G>(self.domain_bits)
+    }
+
+    /// Full-domain evaluation of the keys in `keys` into `out` (`keys.len() · leaves`
+    /// leaves, key after key), as [`DpfKey::eval_full_many`].
+    pub fn eval_full_range(&self, keys: Range<usize>, out: &mut [G]) -> Result<(), DpfError> {
+        if keys.end > self.len() || keys.start > keys.end {
+            return Err(DpfError::Malformed("key range outside the batch"));
+        }
+        if depth::<G>(self.domain_bits) > 32 {
+            return Err(DpfError::DomainTooLargeForFullEval { bits: self.domain_bits });
+        }
+        let n = keys.len();
+        if out.len() != n * self.leaves() {
+            return Err(DpfError::BufferLength { got: out.len(), want: n * self.leaves() });
+        }
+        let view = BatchView { batch: self, first: keys.start };
+        expand_many(&view, n, self.domain_bits, self.party == Party::P1, out);
+        Ok(())
+    }
+}
+
+/// Keys `first..` of a batch.
+struct BatchView<'b, G: DpfGroup> {
+    batch: &'b DpfKeyBatch<G>,
+    first: usize,
+}
+
+impl<G: DpfGroup> KeyAccess<G> for BatchView<'_, G> {
+    #[inline]
+    fn root(&self, i: usize) -> u128 {
+        self.batch.roots[self.first + i]
+    }
+    #[inline]
+    fn cw(&self, i: usize, level: u32) -> [u128; 2] {
+        let internal = depth::<G>(self.batch.domain_bits) as usize - 1;
+        self.batch.cws[(self.first + i) * internal + level as usize]
+    }
+    #[inline]
+    fn leaf_cws(&self, i: usize) -> [G; 2] {
+        self.batch.leaf_cws[self.first + i]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dpf::{BitLeaf, Dpf, RingLeaf};
+    use crate::rng::SecretRng;
+
+    fn check<G: DpfGroup>(bits: u32, beta: G::Output) {
+        let mut rng = SecretRng::from_seed([bits as u8; 32]);
+        let points: Vec<(u64, G::Output)> = (0..37u64).map(|i| ((i * 2654435761) % (1 << bits), beta)).collect();
+        let keys = Dpf::<G>::keygen_batch(bits, &points, &mut rng).unwrap();
+        for party in 0..2 {
+            let ks: Vec<DpfKey<G>> = keys.iter().map(|k| DpfKey::from_bytes(&k[party].to_bytes()).unwrap()).collect();
+            let bytes: Vec<u8> = ks.iter().flat_map(DpfKey::to_bytes).collect();
+            let batch = DpfKeyBatch::<G>::decode(&bytes, ks.len(), bits).unwrap();
+            let leaves = batch.leaves();
+            let mut want = vec![G::default(); ks.len() * leaves];
+            DpfKey::eval_full_many(&ks, &mut want).unwrap();
+            for range in [0..ks.len(), 5..17, 36..37, 3..3] {
+                let mut got = vec![G::default(); range.len() * leaves];
+                batch.eval_full_range(range.clone(), &mut got).unwrap();
+                assert_eq!(got, want[range.start * leaves..range.end * leaves], "bits {bits} party {party} {range:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn batches_expand_like_their_keys() {
+        for bits in [1, 7, 8, 9, 14, 17, 18] {
+            check::<BitLeaf>(bits, true);
+            check::<RingLeaf>(bits, 3);
+        }
+    }
+
+    #[test]
+    fn batches_refuse_what_keys_refuse_and_mixed_parties() {
+        let mut rng = SecretRng::from_seed([9; 32]);
+        let [k0, k1] = Dpf::<BitLeaf>::keygen(10, 3, true, &mut rng).unwrap();
+        let one = k0.to_bytes();
+        assert!(DpfKeyBatch::<BitLeaf>::decode(&one, 2, 10).is_err());
+        assert!(DpfKeyBatch::<BitLeaf>::decode(&one, 1, 11).is_err());
+        let mixed = [k0.to_bytes(), k1.to_bytes()].concat();
+        assert!(matches!(DpfKeyBatch::<BitLeaf>::decode(&mixed, 2, 10), Err(DpfError::Mixed { .. })));
+        let mut bad = one.clone();
+        bad[4] ^= 1; // the root's control bit no longer matches the party
+        assert!(DpfKeyBatch::<BitLeaf>::decode(&bad, 1, 10).is_err());
+        let batch = DpfKeyBatch::<BitLeaf>::decode(&one, 1, 10).unwrap();
+        assert!(batch.eval_full_range(0..2, &mut [BitLeaf::default(); 16]).is_err());
+        assert!(batch.eval_full_range(0..1, &mut [BitLeaf::default(); 3]).is_err());
+    }
+}
