@@ -7,9 +7,9 @@
 
 use super::sharing::Sharing;
 use crate::protocol::ProtocolError;
-use crate::protocol::bits::low_mask;
+use crate::protocol::bits::{low_mask, pack_to_slice, packed_len};
 use crate::protocol::plan::{Plan, Schedule};
-use crate::protocol::wire::encode_correlations;
+use crate::protocol::wire::{correlation_frame, correlation_regions};
 use crate::transport::DealerEnds;
 use pmsm_kernels::dpf::{Dpf, DpfKey};
 use pmsm_kernels::rng::{RngCore, SecretRng};
@@ -19,43 +19,44 @@ use rayon::prelude::*;
 const BATCH: usize = 512;
 
 /// One round's frames for server 0 and server 1: `count` correlations over `width` bits.
+///
+/// Both frames are sized once; each parallel batch writes its packed masks and its keys
+/// straight into its own region of them (a batch of [`BATCH`] masks fills whole bytes).
 pub fn deal<S: Sharing>(
     round: u32,
     count: usize,
     width: u32,
     rng: &mut SecretRng,
 ) -> Result<[Vec<u8>; 2], ProtocolError> {
+    let key_len = DpfKey::<S::Leaf>::encoded_len(width);
+    let mut frames = [0, 1].map(|_| correlation_frame(round, count, width, key_len));
+    let [f0, f1] = &mut frames;
+    let (m0, k0) = correlation_regions(f0, count, width);
+    let (m1, k1) = correlation_regions(f1, count, width);
+    let mask_bytes = packed_len(BATCH, width);
     let forks: Vec<SecretRng> = (0..count.div_ceil(BATCH)).map(|_| rng.fork()).collect();
-    type Part = ([Vec<u64>; 2], [Vec<u8>; 2]);
-    let parts: Vec<Part> = forks
-        .into_par_iter()
-        .enumerate()
-        .map(|(b, mut r)| {
-            let n = BATCH.min(count - b * BATCH);
-            let mut masks = [Vec::with_capacity(n), Vec::with_capacity(n)];
-            let mut points = Vec::with_capacity(n);
-            for _ in 0..n {
-                let point = r.next_u64() & low_mask(width);
-                let r0 = r.next_u64() & low_mask(width);
-                masks[0].push(r0);
-                masks[1].push(S::complement(point, r0, width));
-                points.push((point, S::ONE));
-            }
-            let keys = Dpf::<S::Leaf>::keygen_batch(width, &points, &mut r)?;
-            let key_len = DpfKey::<S::Leaf>::encoded_len(width);
-            let mut bytes = [Vec::with_capacity(n * key_len), Vec::with_capacity(n * key_len)];
-            for [k0, k1] in keys {
-                k0.write_bytes(&mut bytes[0]);
-                k1.write_bytes(&mut bytes[1]);
-            }
-            Ok((masks, bytes))
-        })
-        .collect::<Result<_, ProtocolError>>()?;
-    // Each frame is assembled once from the parts: masks first, then every part's keys.
-    Ok([0, 1].map(|b| {
-        let masks: Vec<u64> = parts.iter().flat_map(|(m, _)| m[b].iter().copied()).collect();
-        encode_correlations(round, &masks, width, parts.iter().map(|(_, k)| k[b].as_slice()))
-    }))
+    let regions = m0
+        .chunks_mut(mask_bytes)
+        .zip(m1.chunks_mut(mask_bytes))
+        .zip(k0.chunks_mut(BATCH * key_len).zip(k1.chunks_mut(BATCH * key_len)))
+        .zip(forks);
+    regions.collect::<Vec<_>>().into_par_iter().try_for_each(|(((m0, m1), (k0, k1)), mut r)| {
+        let n = k0.len() / key_len;
+        let mut masks = [Vec::with_capacity(n), Vec::with_capacity(n)];
+        let mut points = Vec::with_capacity(n);
+        for _ in 0..n {
+            let point = r.next_u64() & low_mask(width);
+            let r0 = r.next_u64() & low_mask(width);
+            masks[0].push(r0);
+            masks[1].push(S::complement(point, r0, width));
+            points.push((point, S::ONE));
+        }
+        pack_to_slice(&masks[0], width, m0);
+        pack_to_slice(&masks[1], width, m1);
+        Dpf::<S::Leaf>::keygen_batch_into(width, &points, &mut r, [k0, k1])?;
+        Ok::<(), ProtocolError>(())
+    })?;
+    Ok(frames)
 }
 
 /// Every round's frames, in schedule order, handed to `each` (which may send or keep

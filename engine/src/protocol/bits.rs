@@ -12,6 +12,27 @@ pub fn pack(values: &[u64], width: u32) -> Vec<u8> {
 
 /// Appends the packing of `values` to `out`.
 pub fn pack_into(values: &[u64], width: u32, out: &mut Vec<u8>) {
+    out.reserve(packed_len(values.len(), width));
+    pack_with(values, width, |b| out.push(b));
+}
+
+/// Writes the packing of `values` into `out`, which must be exactly
+/// [`packed_len`]`(values.len(), width)` bytes long.
+///
+/// # Panics
+/// If `out` has another length (a caller's sizing bug).
+pub fn pack_to_slice(values: &[u64], width: u32, out: &mut [u8]) {
+    assert_eq!(out.len(), packed_len(values.len(), width), "packing buffer of the wrong size");
+    let mut at = 0;
+    pack_with(values, width, |b| {
+        out[at] = b;
+        at += 1;
+    });
+}
+
+/// The packed bytes of `values`, in order, handed to `emit`.
+#[inline]
+fn pack_with(values: &[u64], width: u32, mut emit: impl FnMut(u8)) {
     debug_assert!(width <= 64);
     let mask = low_mask(width);
     let (mut acc, mut have) = (0u128, 0u32);
@@ -19,13 +40,13 @@ pub fn pack_into(values: &[u64], width: u32, out: &mut Vec<u8>) {
         acc |= u128::from(v & mask) << have;
         have += width;
         while have >= 8 {
-            out.push(acc as u8);
+            emit(acc as u8);
             acc >>= 8;
             have -= 8;
         }
     }
     if have > 0 {
-        out.push(acc as u8);
+        emit(acc as u8);
     }
 }
 

@@ -213,6 +213,22 @@ pub fn encode_correlations<'k>(
     f
 }
 
+/// An empty correlation frame for `round`: header, then `count` masks of `width` bits
+/// and `count` keys of `key_len` bytes, zeroed. Returns the frame and the offset of its
+/// keys; the dealer fills both regions in place ([`correlation_regions`]).
+pub fn correlation_frame(round: u32, count: usize, width: u32, key_len: usize) -> Vec<u8> {
+    let body = packed_len(count, width) + count * key_len;
+    let mut f = header(TAG_CORRELATIONS, round, count, body);
+    f.resize(HEADER + body, 0);
+    f
+}
+
+/// The mask and key regions of a [`correlation_frame`] for `count` masks of `width`
+/// bits.
+pub fn correlation_regions(frame: &mut [u8], count: usize, width: u32) -> (&mut [u8], &mut [u8]) {
+    frame[HEADER..].split_at_mut(packed_len(count, width))
+}
+
 /// Decodes the correlations of `round`: `count` masks of `width` bits and `count` keys
 /// over `width`-bit domains.
 pub fn decode_correlations<G: DpfGroup>(

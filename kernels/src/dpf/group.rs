@@ -33,8 +33,8 @@ pub trait DpfGroup: Copy + Default + PartialEq + Debug + Send + Sync + 'static {
     fn unit(pos: usize, beta: Self::Output) -> Self;
     /// The output at position `pos`.
     fn get(&self, pos: usize) -> Self::Output;
-    /// Appends the little-endian encoding.
-    fn write(&self, out: &mut Vec<u8>);
+    /// Writes the little-endian encoding into `out`, exactly [`Self::BYTES`] bytes.
+    fn write(&self, out: &mut [u8]);
     /// Reads an encoding of exactly [`Self::BYTES`] bytes; `None` if it is not canonical.
     fn read(bytes: &[u8]) -> Option<Self>;
 
@@ -103,9 +103,9 @@ impl DpfGroup for BitLeaf {
     fn get(&self, pos: usize) -> bool {
         (self.0[pos / 64] >> (pos % 64)) & 1 == 1
     }
-    fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.0[0].to_le_bytes());
-        out.extend_from_slice(&self.0[1].to_le_bytes());
+    fn write(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.0[0].to_le_bytes());
+        out[8..16].copy_from_slice(&self.0[1].to_le_bytes());
     }
     fn read(bytes: &[u8]) -> Option<Self> {
         let b: [u8; 16] = bytes.try_into().ok()?;
@@ -176,7 +176,7 @@ impl DpfGroup for RingLeaf {
     fn get(&self, pos: usize) -> u64 {
         self.0[pos]
     }
-    fn write(&self, out: &mut Vec<u8>) {
+    fn write(&self, out: &mut [u8]) {
         BitLeaf(self.0).write(out)
     }
     fn read(bytes: &[u8]) -> Option<Self> {
@@ -212,8 +212,8 @@ impl<const P: u64> DpfGroup for Fp<P> {
     fn get(&self, _pos: usize) -> Self {
         *self
     }
-    fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&(self.value() as u32).to_le_bytes());
+    fn write(&self, out: &mut [u8]) {
+        out[..4].copy_from_slice(&(self.value() as u32).to_le_bytes());
     }
     fn read(bytes: &[u8]) -> Option<Self> {
         let v = u64::from(u32::from_le_bytes(bytes.try_into().ok()?));

@@ -208,6 +208,53 @@ impl<G: DpfGroup> Dpf<G> {
         points: &[(u64, G::Output)],
         seeds: &[[u128; 2]],
     ) -> Result<Vec<[DpfKey<G>; 2]>, DpfError> {
+        let flat = Self::keygen_flat(domain_bits, points, seeds)?;
+        Ok((0..points.len())
+            .map(|i| {
+                let cws = flat.cws(i);
+                let leaf_cws = flat.leaf_cws[i];
+                debug_assert!(flat.roots[i][0] & 1 == 0 && flat.roots[i][1] & 1 == 1);
+                Party::BOTH.map(|party| DpfKey {
+                    party,
+                    domain_bits,
+                    root: flat.roots[i][party.index()],
+                    cws: cws.to_vec(),
+                    leaf_cws,
+                })
+            })
+            .collect())
+    }
+
+    /// Keys for many points, written straight into `out[b]` (server `b`'s keys, each
+    /// [`DpfKey::encoded_len`] bytes, point after point) with no key values in between:
+    /// what a dealer puts in a frame.
+    ///
+    /// # Panics
+    /// If an output is not exactly `points.len()` encodings long (a caller's sizing bug).
+    pub fn keygen_batch_into<R: RngCore + CryptoRng>(
+        domain_bits: u32,
+        points: &[(u64, G::Output)],
+        rng: &mut R,
+        out: [&mut [u8]; 2],
+    ) -> Result<(), DpfError> {
+        let seeds: Vec<[u128; 2]> = points
+            .iter()
+            .map(|_| [0, 1].map(|_| (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())))
+            .collect();
+        let flat = Self::keygen_flat(domain_bits, points, &seeds)?;
+        let len = DpfKey::<G>::encoded_len(domain_bits);
+        for (b, o) in out.into_iter().enumerate() {
+            assert_eq!(o.len(), points.len() * len, "key buffer of the wrong size");
+            for (i, k) in o.chunks_exact_mut(len).enumerate() {
+                let party = Party::from_index(b).expect("two parties");
+                write_key(party, domain_bits, flat.roots[i][b], flat.cws(i), &flat.leaf_cws[i], k);
+            }
+        }
+        Ok(())
+    }
+
+    /// The trees of all points, level by level: roots, correction words, leaf words.
+    fn keygen_flat(domain_bits: u32, points: &[(u64, G::Output)], seeds: &[[u128; 2]]) -> Result<Flat<G>, DpfError> {
         if !(1..=MAX_DOMAIN_BITS).contains(&domain_bits) {
             return Err(DpfError::DomainBits { bits: domain_bits });
         }
@@ -229,14 +276,16 @@ impl<G: DpfGroup> Dpf<G> {
         if d == 0 {
             let mut blocks: Vec<u128> = nodes.iter().flat_map(|n| n.map(|r| (r & !1) ^ TWEAK_LEAF)).collect();
             prg.hash_in_place(&mut blocks);
-            return Ok((0..k)
+            let leaf_cws = (0..k)
                 .map(|i| {
                     let a = [G::from_block(blocks[2 * i]), G::from_block(blocks[2 * i + 1])];
-                    Self::keys(domain_bits, roots[i], Vec::new(), [leaf_cw(a, units[i], true), G::default()])
+                    [leaf_cw(a, units[i], true), G::default()]
                 })
-                .collect());
+                .collect();
+            return Ok(Flat { roots, internal: 0, cws: Vec::new(), leaf_cws });
         }
-        let mut cws: Vec<Vec<[u128; 2]>> = vec![Vec::with_capacity(d as usize - 1); k];
+        let internal = d as usize - 1;
+        let mut cws = vec![[0u128; 2]; k * internal];
         let mut ch = vec![0u128; 4 * k];
         let expand = |nodes: &[[u128; 2]], ch: &mut [u128]| {
             for (n, c) in nodes.iter().zip(ch.chunks_exact_mut(4)) {
@@ -254,27 +303,22 @@ impl<G: DpfGroup> Dpf<G> {
                 let t_r = ((c0[1] ^ c1[1]) & 1) ^ (bit as u128);
                 let cw = [seed_cw | t_l, seed_cw | t_r];
                 *n = [c0[bit] ^ (ctl_mask(n[0]) & cw[bit]), c1[bit] ^ (ctl_mask(n[1]) & cw[bit])];
-                cws[i].push(cw);
+                cws[i * internal + level as usize] = cw;
             }
         }
         expand(&nodes, &mut ch);
-        Ok((0..k)
+        let leaf_cws = (0..k)
             .map(|i| {
                 let c = &ch[4 * i..4 * i + 4];
                 let bit = ((points[i].0 >> leaf_bits) & 1) as usize;
                 let t1 = nodes[i][1] & 1 == 1;
-                let leaf_cws = [0, 1].map(|side| {
+                [0, 1].map(|side| {
                     let beta_c = if side == bit { units[i] } else { G::default() };
                     leaf_cw([G::from_block(c[side]), G::from_block(c[2 + side])], beta_c, t1)
-                });
-                Self::keys(domain_bits, roots[i], std::mem::take(&mut cws[i]), leaf_cws)
+                })
             })
-            .collect())
-    }
-
-    fn keys(domain_bits: u32, roots: [u128; 2], cws: Vec<[u128; 2]>, leaf_cws: [G; 2]) -> [DpfKey<G>; 2] {
-        debug_assert!(roots[0] & 1 == 0 && roots[1] & 1 == 1);
-        Party::BOTH.map(|party| DpfKey { party, domain_bits, root: roots[party.index()], cws: cws.clone(), leaf_cws })
+            .collect();
+        Ok(Flat { roots, internal, cws, leaf_cws })
     }
 
     /// Keys for many `(α, β)` points, generated in parallel (rayon). Each worker draws
@@ -491,21 +535,19 @@ impl<G: DpfGroup> DpfKey<G> {
 
     /// Appends [`DpfKey::to_bytes`] to `out` (no intermediate allocation).
     pub fn write_bytes(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&[KEY_VERSION, G::TAG, self.party.index() as u8, self.domain_bits as u8]);
-        out.extend_from_slice(&self.root.to_le_bytes());
-        for [l, _] in &self.cws {
-            out.extend_from_slice(&(l & !1).to_le_bytes());
-        }
-        for four in self.cws.chunks(4) {
-            out.push(
-                four.iter()
-                    .enumerate()
-                    .fold(0u8, |b, (i, [l, r])| b | ((((l & 1) as u8) | (((r & 1) as u8) << 1)) << (2 * i))),
-            );
-        }
-        for cw in &self.leaf_cws[..self.leaf_cw_count()] {
-            cw.write(out);
-        }
+        let start = out.len();
+        out.resize(start + Self::encoded_len(self.domain_bits), 0);
+        self.write_into(&mut out[start..]);
+    }
+
+    /// Writes [`DpfKey::to_bytes`] into `out`, which must be exactly
+    /// [`DpfKey::encoded_len`] bytes long.
+    ///
+    /// # Panics
+    /// If `out` has another length (a caller's sizing bug).
+    pub fn write_into(&self, out: &mut [u8]) {
+        let leaf_cws = &self.leaf_cws[..self.leaf_cw_count()];
+        write_key(self.party, self.domain_bits, self.root, &self.cws, leaf_cws, out);
     }
 
     /// Decodes [`DpfKey::to_bytes`], checking every field.
@@ -513,6 +555,53 @@ impl<G: DpfGroup> DpfKey<G> {
         let mut cws = Vec::new();
         let (party, domain_bits, root, leaf_cws) = parse_key::<G>(bytes, &mut cws)?;
         Ok(DpfKey { party, domain_bits, root, cws, leaf_cws })
+    }
+}
+
+/// Key generation's output for many points: both parties' roots, the shared correction
+/// words (point-major, `internal` per point) and the leaf correction words.
+struct Flat<G: DpfGroup> {
+    roots: Vec<[u128; 2]>,
+    internal: usize,
+    cws: Vec<[u128; 2]>,
+    leaf_cws: Vec<[G; 2]>,
+}
+
+impl<G: DpfGroup> Flat<G> {
+    fn cws(&self, i: usize) -> &[[u128; 2]] {
+        &self.cws[i * self.internal..(i + 1) * self.internal]
+    }
+}
+
+/// Writes one key's encoding ([`DpfKey::to_bytes`]) into `out`, exactly
+/// [`DpfKey::encoded_len`] bytes; `leaf_cws` holds the words the encoding carries (one
+/// when the tree has depth 0, else two).
+fn write_key<G: DpfGroup>(
+    party: Party,
+    domain_bits: u32,
+    root: u128,
+    cws: &[[u128; 2]],
+    leaf_cws: &[G],
+    out: &mut [u8],
+) {
+    assert_eq!(out.len(), DpfKey::<G>::encoded_len(domain_bits), "key buffer of the wrong size");
+    let leaf_count = if depth::<G>(domain_bits) == 0 { 1 } else { 2 };
+    out[..HEADER_BYTES].copy_from_slice(&[KEY_VERSION, G::TAG, party.index() as u8, domain_bits as u8]);
+    out[HEADER_BYTES..HEADER_BYTES + 16].copy_from_slice(&root.to_le_bytes());
+    let mut at = HEADER_BYTES + 16;
+    for [l, _] in cws {
+        out[at..at + 16].copy_from_slice(&(l & !1).to_le_bytes());
+        at += 16;
+    }
+    for four in cws.chunks(4) {
+        out[at] = four
+            .iter()
+            .enumerate()
+            .fold(0u8, |b, (i, [l, r])| b | ((((l & 1) as u8) | (((r & 1) as u8) << 1)) << (2 * i)));
+        at += 1;
+    }
+    for (cw, o) in leaf_cws[..leaf_count].iter().zip(out[at..].chunks_exact_mut(G::BYTES)) {
+        cw.write(o);
     }
 }
 

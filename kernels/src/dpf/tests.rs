@@ -228,3 +228,19 @@ fn batched_generation_and_evaluation_match_single_keys() {
     let mixed = [k0.into_iter().next().unwrap(), k1.into_iter().next().unwrap()];
     assert!(matches!(DpfKey::eval_full_many(&mixed, &mut y0), Err(DpfError::Mixed { .. })));
 }
+
+#[test]
+fn keys_written_in_place_equal_encoded_keys() {
+    for bits in [1u32, 7, 8, 12, 18] {
+        let points: Vec<(u64, bool)> = (0..9u64).map(|i| ((i * 977) % (1 << bits), true)).collect();
+        let keys = Dpf::<BitLeaf>::keygen_batch(bits, &points, &mut SecretRng::from_seed([4; 32])).unwrap();
+        let len = DpfKey::<BitLeaf>::encoded_len(bits);
+        let mut out = [vec![0u8; points.len() * len], vec![0u8; points.len() * len]];
+        let [o0, o1] = &mut out;
+        Dpf::<BitLeaf>::keygen_batch_into(bits, &points, &mut SecretRng::from_seed([4; 32]), [o0, o1]).unwrap();
+        for b in 0..2 {
+            let want: Vec<u8> = keys.iter().flat_map(|k| k[b].to_bytes()).collect();
+            assert_eq!(out[b], want, "bits {bits} party {b}");
+        }
+    }
+}
