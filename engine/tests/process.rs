@@ -68,7 +68,9 @@ impl Party {
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 let mut err = String::new();
-                std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut err).unwrap();
+                if let Some(e) = self.child.stderr.as_mut() {
+                    std::io::Read::read_to_string(e, &mut err).unwrap();
+                }
                 return (status.success(), err);
             }
             assert!(start.elapsed() < limit, "party {} did not exit", self.addr);
@@ -84,7 +86,8 @@ impl Drop for Party {
     }
 }
 
-/// Dealer, server 0 and server 1 for `dfa_file`, each serving `sessions` sessions.
+/// Dealer, server 0 and server 1 for `dfa_file`, each serving `sessions` sessions (0:
+/// until a signal).
 struct Cluster {
     dealer: Party,
     s0: Party,
@@ -96,7 +99,10 @@ impl Cluster {
         let n = sessions.to_string();
         let common = |role: &[&str]| -> Vec<String> {
             let mut a: Vec<String> = role.iter().map(|s| s.to_string()).collect();
-            a.extend(["--certs", certs, "--sessions", &n].map(String::from));
+            a.extend(["--certs", certs].map(String::from));
+            if sessions > 0 {
+                a.extend(["--sessions", &n].map(String::from));
+            }
             a.extend(machine.iter().chain(extra).map(|s| s.to_string()));
             a
         };
@@ -141,6 +147,23 @@ fn random_machine(dir: &Scratch, states: usize, symbols: usize, seed: u64) -> (D
     let file = dir.path("machine.json");
     std::fs::write(&file, pmsm_engine::dfa::json::to_json_string(&dfa)).unwrap();
     (dfa, file)
+}
+
+/// Reads `p`'s stderr until its session has started; returns a thread collecting all
+/// of its stderr (what was read, then the rest until it exits).
+fn wait_for_start(p: &mut Party) -> std::thread::JoinHandle<String> {
+    let mut err = BufReader::new(p.child.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("started") {
+        let mut line = String::new();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the party ended before its session started: {seen}");
+        seen.push_str(&line);
+    }
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+        seen + &rest
+    })
 }
 
 fn no_panics(text: &str) {
@@ -388,9 +411,10 @@ fn a_server_that_vanishes_mid_round_fails_the_session_everywhere() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Kill server 1 once its session is running.
+    // Kill server 1 once the session runs (server 0 says so on stderr).
     let started = Instant::now();
-    std::thread::sleep(Duration::from_millis(400));
+    let mut s0 = s0;
+    let s0_log = wait_for_start(&mut s0);
     s1.child.kill().unwrap();
     let out = c.wait_with_output().unwrap();
     assert!(started.elapsed() < Duration::from_secs(60));
@@ -400,10 +424,46 @@ fn a_server_that_vanishes_mid_round_fails_the_session_everywhere() {
     assert!(e.starts_with("pmsm: error: ") && e.lines().count() == 1, "one clear line: {e}");
     assert!(out.stdout.is_empty(), "no output may be presented: {:?}", String::from_utf8_lossy(&out.stdout));
     let (ok0, log0) = s0.finish(Duration::from_secs(60));
+    let log0 = s0_log.join().unwrap() + &log0;
     eprintln!("server 0 after server 1 vanished: {log0}");
     assert!(!ok0, "server 0 must fail: {log0}");
     assert!(log0.contains("session") && log0.contains("failed"), "{log0}");
     let (okd, logd) = dealer.finish(Duration::from_secs(60));
     assert!(!okd, "dealer must fail: {logd}");
     no_panics(&(e + &log0 + &logd));
+}
+
+#[test]
+fn sigterm_stops_new_sessions_and_lets_the_running_one_finish() {
+    let dir = Scratch::new("sigterm");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let (dfa, file) = random_machine(&dir, 64, 256, 8);
+    let mut rng = WorkloadRng::seed_from_u64(9);
+    let inputs: Vec<Vec<u32>> = (0..20_000).map(|_| random_input(dfa.symbols(), 40, &mut rng)).collect();
+    let input_file = dir.path("inputs.txt");
+    write_symbol_inputs(&input_file, &inputs);
+    let machine = ["--dfa", file.as_str()];
+    let mut cluster = Cluster::start(&certs, &machine, 0, &[]);
+    let c = Command::new(env!("CARGO_BIN_EXE_pmsm"))
+        .args(["client", "--certs", &certs, "--server0", &cluster.s0.addr, "--server1", &cluster.s1.addr])
+        .args(["--dfa", &file, "--symbol-inputs", &input_file, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Signal once server 0 runs the session (its stderr says so).
+    let rest = wait_for_start(&mut cluster.s0);
+    for p in [&cluster.dealer, &cluster.s0, &cluster.s1] {
+        assert!(Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap().success());
+    }
+    let out = c.wait_with_output().unwrap();
+    assert!(out.status.success(), "the running session finishes: {}", stderr(&out));
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert_eq!(lines, inputs.len() + 1);
+    let (ok, logs) = cluster.finish();
+    let logs = logs + &rest.join().unwrap();
+    assert!(ok, "every party exits cleanly after its running session:\n{logs}");
+    assert_eq!(logs.matches("stopping: no new sessions").count(), 3, "{logs}");
+    assert_eq!(logs.matches("transitions in").count(), 3, "{logs}");
 }

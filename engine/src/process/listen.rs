@@ -125,9 +125,9 @@ impl Listener {
         self.addr
     }
 
-    /// Waits for the next opened session.
-    pub fn next_session(&self) -> SessionId {
-        self.sessions.recv().expect("the registry lives as long as the listener")
+    /// Waits up to `wait` for the next opened session.
+    pub fn next_session(&self, wait: Duration) -> Option<SessionId> {
+        self.sessions.recv_timeout(wait).ok()
     }
 
     /// Takes the connection for `link` of `session`, waiting until `deadline`.

@@ -321,13 +321,15 @@ impl Links {
 
 /// Runs the sessions `listener` announces, each on its own thread, with `session`.
 /// Logs one line per session on stderr and, with `stats`, appends one JSON line per
-/// session to that file. With `limit`, stops after that many sessions have finished
-/// and fails if any of them failed; without, serves forever.
+/// session to that file. With `limit`, stops after that many sessions; without, serves
+/// until `stop` is raised (a signal): then it opens no new session, lets the running
+/// ones finish and returns (graceful shutdown). Fails if any session failed.
 pub fn run_sessions(
     role: Role,
     listener: &listen::Listener,
     limit: Option<usize>,
     stats: Option<&std::path::Path>,
+    stop: &std::sync::atomic::AtomicBool,
     session: impl Fn(SessionId) -> Result<server::Summary, NetError> + Sync,
 ) -> Result<(), NetError> {
     let stats_file = std::sync::Mutex::new(());
@@ -372,10 +374,14 @@ pub fn run_sessions(
             }
         }
     };
-    std::thread::scope(|scope| {
+    let started = std::thread::scope(|scope| {
         let mut started = 0usize;
         while limit.is_none_or(|l| started < l) {
-            let id = listener.next_session();
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                eprintln!("pmsm {role}: stopping: no new sessions; letting the running ones finish");
+                break;
+            }
+            let Some(id) = listener.next_session(std::time::Duration::from_millis(200)) else { continue };
             started += 1;
             let (session, record) = (&session, &record);
             let spawned = std::thread::Builder::new()
@@ -385,10 +391,11 @@ pub fn run_sessions(
                 record(id, &Err(NetError::Setup(format!("cannot start a session thread: {e}"))));
             }
         }
+        started
     });
     match failed.into_inner() {
         0 => Ok(()),
-        n => Err(NetError::Setup(format!("{n} of {} sessions failed (see above)", limit.unwrap_or(0)))),
+        n => Err(NetError::Setup(format!("{n} of {started} sessions failed (see above)"))),
     }
 }
 

@@ -204,6 +204,8 @@ impl Server {
             from_peer: links.rx(from_peer),
             to_client: links.tx(output),
         };
+        let transitions: usize = spec.lengths.iter().sum();
+        eprintln!("pmsm {me}: session {id}: started ({} instances, {transitions} transitions)", spec.lengths.len());
         let start = Instant::now();
         let counters = links.counters.clone();
         let stats = match engine.serve(cfg.party, &spec.lengths, ends, None) {

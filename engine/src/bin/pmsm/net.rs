@@ -11,6 +11,8 @@ use pmsm_engine::transport::tls::{Identity, Role};
 use pmsm_kernels::Party;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 /// Certificates and timeouts, shared by the three commands.
@@ -56,7 +58,8 @@ pub struct Sessions {
     /// on stdout as `listening HOST:PORT`.
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: String,
-    /// Exit after this many sessions (non-zero if any failed); default: serve forever.
+    /// Exit after this many sessions (non-zero if any failed); default: serve until
+    /// SIGTERM or SIGINT, then finish the running sessions and exit.
     #[arg(long)]
     sessions: Option<usize>,
     /// Append one JSON line per finished session to this file.
@@ -133,6 +136,17 @@ fn failed(e: NetError) -> Failure {
     Failure { message: e.to_string(), code }
 }
 
+/// A flag raised by SIGTERM or SIGINT (a second signal while stopping exits at once).
+fn stop_flag() -> Result<Arc<AtomicBool>, Failure> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in signal_hook::consts::TERM_SIGNALS {
+        signal_hook::flag::register_conditional_shutdown(*sig, 1, stop.clone())
+            .and_then(|_| signal_hook::flag::register(*sig, stop.clone()))
+            .map_err(|e| Failure { message: format!("cannot install the signal handler: {e}"), code: 1 })?;
+    }
+    Ok(stop)
+}
+
 fn announce(addr: std::net::SocketAddr, role: Role) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening {addr}")
@@ -156,9 +170,11 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         opts: args.common.options()?,
     };
     let server = Server::bind(cfg).map_err(failed)?;
+    let stop = stop_flag()?;
     announce(server.local_addr(), role)?;
     let s = &args.sessions;
-    run_sessions(role, server.listener(), s.sessions, s.stats.as_deref(), |id| server.session(id)).map_err(failed)
+    run_sessions(role, server.listener(), s.sessions, s.stats.as_deref(), &stop, |id| server.session(id))
+        .map_err(failed)
 }
 
 /// Runs the dealer until its session limit.
@@ -177,9 +193,10 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
         opts: args.common.options()?,
     };
     let dealer = Dealer::bind(cfg).map_err(failed)?;
+    let stop = stop_flag()?;
     announce(dealer.local_addr(), Role::Dealer)?;
     let s = &args.sessions;
-    run_sessions(Role::Dealer, dealer.listener(), s.sessions, s.stats.as_deref(), |id| dealer.session(id))
+    run_sessions(Role::Dealer, dealer.listener(), s.sessions, s.stats.as_deref(), &stop, |id| dealer.session(id))
         .map_err(failed)
 }
 
