@@ -3,10 +3,9 @@
 //! correlations to them, a bounded number of rounds ahead.
 
 use super::listen::{Accepts, Listener, Opens};
-use super::server::{Assembly, Summary};
+use super::server::Assembly;
 use super::spec::Spec;
-use super::{Engines, Fingerprint, Links, NetError, NetOptions, SessionId};
-use crate::LinkBytes;
+use super::{Engines, Fingerprint, Links, NetError, NetOptions, SessionId, Summary};
 use crate::dfa::Dfa;
 use crate::transport::tls::{Identity, Role};
 use crate::transport::{DealerEnds, Link};
@@ -98,22 +97,6 @@ impl Dealer {
         }
         let mut links = Links::new(Role::Dealer, asm.into_conns(), |_| cfg.depth, &cfg.opts);
         let ends = DealerEnds { to_server: [links.tx(Link::DealerToS0), links.tx(Link::DealerToS1)] };
-        let start = Instant::now();
-        let counters = links.counters.clone();
-        match engine.deal(&spec.lengths, ends, predealt) {
-            Ok(()) => links.close(Ok(()))?,
-            Err(e) => {
-                links.close(Err(&format!("dealer: {e}")))?;
-                return Err(e.into());
-            }
-        }
-        Ok(Summary {
-            session: id,
-            instances: spec.lengths.len(),
-            transitions: spec.lengths.iter().sum(),
-            seconds: start.elapsed().as_secs_f64(),
-            bytes: LinkBytes::from_counters(&counters),
-            round_seconds: Vec::new(),
-        })
+        links.run(Role::Dealer, id, &spec.lengths, || engine.deal(&spec.lengths, ends, predealt).map(|()| Vec::new()))
     }
 }

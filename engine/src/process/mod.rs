@@ -156,6 +156,23 @@ impl From<crate::protocol::ProtocolError> for NetError {
     }
 }
 
+/// What one session did, for the log and the stats file.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The session.
+    pub session: SessionId,
+    /// Instances.
+    pub instances: usize,
+    /// Symbols processed.
+    pub transitions: usize,
+    /// Seconds from the session's links being up to its end.
+    pub seconds: f64,
+    /// Bytes this party sent, per link.
+    pub bytes: crate::LinkBytes,
+    /// Server: seconds per round, openings sent → round finished (empty for the dealer).
+    pub round_seconds: Vec<f64>,
+}
+
 /// One established connection, either side, before it becomes a link.
 pub enum Conn {
     /// Accepted by this party (it answers the hello).
@@ -296,6 +313,37 @@ impl Links {
         self.rx.swap_remove(i).1
     }
 
+    /// Runs the session's protocol part (`run`, which returns the per-round seconds it
+    /// measured) on these links' ends, then closes the links — with an abort frame
+    /// naming `me` and the error if it failed — and summarises the session.
+    pub fn run(
+        self,
+        me: Role,
+        session: SessionId,
+        lengths: &[usize],
+        run: impl FnOnce() -> Result<Vec<f64>, crate::Error>,
+    ) -> Result<Summary, NetError> {
+        let start = std::time::Instant::now();
+        let counters = self.counters.clone();
+        match run() {
+            Ok(round_seconds) => {
+                self.close(Ok(()))?;
+                Ok(Summary {
+                    session,
+                    instances: lengths.len(),
+                    transitions: lengths.iter().sum(),
+                    seconds: start.elapsed().as_secs_f64(),
+                    bytes: crate::LinkBytes::from_counters(&counters),
+                    round_seconds,
+                })
+            }
+            Err(e) => {
+                self.close(Err(&format!("{me}: {e}")))?;
+                Err(e.into())
+            }
+        }
+    }
+
     /// Ends the session's outgoing connections: flushed and closed after a success,
     /// or with an abort frame carrying the error after a failure. Returns the first
     /// flush error after a success.
@@ -330,11 +378,11 @@ pub fn run_sessions(
     limit: Option<usize>,
     stats: Option<&std::path::Path>,
     stop: &std::sync::atomic::AtomicBool,
-    session: impl Fn(SessionId) -> Result<server::Summary, NetError> + Sync,
+    session: impl Fn(SessionId) -> Result<Summary, NetError> + Sync,
 ) -> Result<(), NetError> {
     let stats_file = std::sync::Mutex::new(());
     let failed = std::sync::atomic::AtomicUsize::new(0);
-    let record = |id: SessionId, result: &Result<server::Summary, NetError>| {
+    let record = |id: SessionId, result: &Result<Summary, NetError>| {
         let line = match result {
             Ok(s) => {
                 eprintln!(

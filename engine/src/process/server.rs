@@ -5,8 +5,7 @@
 use super::hello::Ack;
 use super::listen::{Accepts, Listener, Opens};
 use super::spec::Spec;
-use super::{Conn, Engines, Fingerprint, Links, NetError, NetOptions, SessionId, await_ack, dial, hello_for};
-use crate::LinkBytes;
+use super::{Conn, Engines, Fingerprint, Links, NetError, NetOptions, SessionId, Summary, await_ack, dial, hello_for};
 use crate::dfa::Dfa;
 use crate::transport::tls::{Identity, Role};
 use crate::transport::{Link, ServerEnds};
@@ -30,23 +29,6 @@ pub struct ServerConfig {
     pub dfa: Dfa,
     /// Timeouts and limits.
     pub opts: NetOptions,
-}
-
-/// What one session did, for the log and the stats file.
-#[derive(Clone, Debug)]
-pub struct Summary {
-    /// The session.
-    pub session: SessionId,
-    /// Instances.
-    pub instances: usize,
-    /// Symbols processed.
-    pub transitions: usize,
-    /// Seconds from the session's links being up to its end.
-    pub seconds: f64,
-    /// Bytes this party sent, per link.
-    pub bytes: LinkBytes,
-    /// Server: seconds per round, openings sent → round finished (empty for the dealer).
-    pub round_seconds: Vec<f64>,
 }
 
 /// A listening server.
@@ -206,26 +188,6 @@ impl Server {
         };
         let transitions: usize = spec.lengths.iter().sum();
         eprintln!("pmsm {me}: session {id}: started ({} instances, {transitions} transitions)", spec.lengths.len());
-        let start = Instant::now();
-        let counters = links.counters.clone();
-        let stats = match engine.serve(cfg.party, &spec.lengths, ends, None) {
-            Ok(stats) => {
-                links.close(Ok(()))?;
-                stats
-            }
-            Err(e) => {
-                let reason = format!("{me}: {e}");
-                links.close(Err(&reason))?;
-                return Err(e.into());
-            }
-        };
-        Ok(Summary {
-            session: id,
-            instances: spec.lengths.len(),
-            transitions: spec.lengths.iter().sum(),
-            seconds: start.elapsed().as_secs_f64(),
-            bytes: LinkBytes::from_counters(&counters),
-            round_seconds: stats.round_seconds,
-        })
+        links.run(me, id, &spec.lengths, || engine.serve(cfg.party, &spec.lengths, ends, None).map(|s| s.round_seconds))
     }
 }
