@@ -166,6 +166,31 @@ fn wait_for_start(p: &mut Party) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// A scratch folder with certificates, a random 64 × 256 machine and `batch` random
+/// inputs of `length` symbols (a symbol-inputs file): enough work for a session to be
+/// interrupted while it runs.
+struct Workload {
+    dir: Scratch,
+    certs: String,
+    file: String,
+    input_file: String,
+    inputs: Vec<Vec<u32>>,
+}
+
+impl Workload {
+    fn new(name: &str, seed: u64, batch: usize, length: usize) -> Workload {
+        let dir = Scratch::new(name);
+        let certs = dir.path("certs");
+        write_dev_certs(Path::new(&certs)).unwrap();
+        let (dfa, file) = random_machine(&dir, 64, 256, seed);
+        let mut rng = WorkloadRng::seed_from_u64(seed + 1);
+        let inputs: Vec<Vec<u32>> = (0..batch).map(|_| random_input(dfa.symbols(), length, &mut rng)).collect();
+        let input_file = dir.path("inputs.txt");
+        write_symbol_inputs(&input_file, &inputs);
+        Workload { dir, certs, file, input_file, inputs }
+    }
+}
+
 fn no_panics(text: &str) {
     assert!(!text.contains("panicked"), "a party panicked:\n{text}");
 }
@@ -394,14 +419,7 @@ fn corrupted_and_truncated_frames_stop_every_party_with_the_cause() {
 
 #[test]
 fn a_server_that_vanishes_mid_round_fails_the_session_everywhere() {
-    let dir = Scratch::new("vanish");
-    let certs = dir.path("certs");
-    write_dev_certs(Path::new(&certs)).unwrap();
-    let (dfa, file) = random_machine(&dir, 64, 256, 3);
-    let mut rng = WorkloadRng::seed_from_u64(5);
-    let inputs: Vec<Vec<u32>> = (0..20_000).map(|_| random_input(dfa.symbols(), 60, &mut rng)).collect();
-    let input_file = dir.path("inputs.txt");
-    write_symbol_inputs(&input_file, &inputs);
+    let Workload { dir: _dir, certs, file, input_file, .. } = Workload::new("vanish", 3, 20_000, 60);
     let machine = ["--dfa", file.as_str()];
     let Cluster { dealer, s0, mut s1 } = Cluster::start(&certs, &machine, 1, &["--session-timeout", "5"]);
     let c = Command::new(env!("CARGO_BIN_EXE_pmsm"))
@@ -435,14 +453,7 @@ fn a_server_that_vanishes_mid_round_fails_the_session_everywhere() {
 
 #[test]
 fn sigterm_stops_new_sessions_and_lets_the_running_one_finish() {
-    let dir = Scratch::new("sigterm");
-    let certs = dir.path("certs");
-    write_dev_certs(Path::new(&certs)).unwrap();
-    let (dfa, file) = random_machine(&dir, 64, 256, 8);
-    let mut rng = WorkloadRng::seed_from_u64(9);
-    let inputs: Vec<Vec<u32>> = (0..20_000).map(|_| random_input(dfa.symbols(), 40, &mut rng)).collect();
-    let input_file = dir.path("inputs.txt");
-    write_symbol_inputs(&input_file, &inputs);
+    let Workload { dir: _dir, certs, file, input_file, inputs } = Workload::new("sigterm", 8, 20_000, 40);
     let machine = ["--dfa", file.as_str()];
     let mut cluster = Cluster::start(&certs, &machine, 0, &[]);
     let c = Command::new(env!("CARGO_BIN_EXE_pmsm"))
