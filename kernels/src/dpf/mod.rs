@@ -471,13 +471,6 @@ impl<G: DpfGroup> DpfKey<G> {
         if out.len() != keys.len() * leaves {
             return Err(DpfError::BufferLength { got: out.len(), want: keys.len() * leaves });
         }
-        let d = depth::<G>(bits);
-        if d == 0 || d >= SUBTREE_LOG {
-            for (k, o) in keys.iter().zip(out.chunks_exact_mut(leaves)) {
-                k.eval_full_into(o)?;
-            }
-            return Ok(());
-        }
         expand_many(&KeySlice(keys), keys.len(), bits, party == Party::P1, out);
         Ok(())
     }
@@ -681,13 +674,13 @@ impl<G: DpfGroup> KeyAccess<G> for KeySlice<'_, G> {
     }
 }
 
-/// Full-domain evaluation of `n` keys (same party, same domain of `bits`, depth at
-/// least 1) into `out`, key after key.
+/// Full-domain evaluation of `n` keys (same party, same domain of `bits`) into `out`,
+/// key after key.
 ///
 /// # Performance
 /// Small trees (depth below [`SUBTREE_LOG`]) are expanded together, level by level, in
 /// groups that fill one 2^11-block working set: one AES call per level for the whole
-/// group. Larger trees go key by key through the subtree expansion.
+/// group. Larger trees (and depth 0) go key by key through [`DpfKey::eval_full_into`].
 fn expand_many<G: DpfGroup>(keys: &impl KeyAccess<G>, n: usize, bits: u32, negate: bool, out: &mut [G]) {
     let d = depth::<G>(bits);
     let leaves = 1usize << d;
