@@ -207,6 +207,8 @@ struct Printed<'a> {
     transitions: usize,
     seconds: f64,
     bytes: &'a pmsm_engine::LinkBytes,
+    /// The links whose bytes this process counted (a client over TCP sees only its own).
+    links: &'a [Link],
     /// Extra summary fields (classes, rounds, transport, session).
     extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -215,7 +217,7 @@ struct Printed<'a> {
 /// JSON summary line).
 fn print_outputs(out: &mut impl Write, p: &Printed<'_>, as_json: bool) -> std::io::Result<()> {
     let bits: serde_json::Map<String, serde_json::Value> =
-        Link::ALL.iter().map(|l| (l.name().to_string(), json!(p.bytes.get(*l) * 8))).collect();
+        p.links.iter().map(|l| (l.name().to_string(), json!(p.bytes.get(*l) * 8))).collect();
     if as_json {
         for (i, o) in p.outputs.iter().enumerate() {
             let line = json!({"instance": i, "final_state": o.final_state, "accept": o.accept, "symbols": o.symbols});
@@ -329,6 +331,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 transitions: report.transitions,
                 seconds: report.seconds,
                 bytes: &report.bytes,
+                links: &Link::ALL,
                 extra,
             };
             print_outputs(&mut out, &printed, session.json).map_err(io)?;
@@ -356,6 +359,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 transitions: run.transitions,
                 seconds: run.seconds,
                 bytes: &run.bytes,
+                links: &[Link::ClientToS0, Link::ClientToS1],
                 extra,
             };
             print_outputs(&mut out, &printed, session).map_err(io)?;
