@@ -1,10 +1,11 @@
 //! A server: receives the client's symbol shares and the dealer's correlations, runs
 //! every round of the schedule with its peer, and sends its output shares.
 //!
-//! Per wave (one round of every chunk), the server first sends the openings of all the
-//! wave's chunks, then finishes the chunks one by one as the peer's openings arrive, so
-//! computing one chunk overlaps the exchange of the next. Key expansion and the table
-//! read happen per group of instances whose expansions fill a 64 KiB buffer.
+//! The server first sends the openings of the first wave (round 0 of every chunk), then
+//! finishes rounds in schedule order as the peer's openings arrive; as soon as a chunk's
+//! round is done, that chunk's next openings leave, so they are in flight while the
+//! server computes the other chunks. Key expansion and the table read happen per group
+//! of instances whose expansions fill a 64 KiB buffer.
 
 use super::sharing::Sharing;
 use crate::protocol::ProtocolError;
@@ -13,10 +14,11 @@ use crate::protocol::plan::{Plan, RoundKind, Schedule, Table};
 use crate::protocol::wire::{
     RoundCorrelations, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
 };
-use crate::transport::ServerEnds;
+use crate::transport::{BoxRx, BoxTx, ServerEnds};
 use pmsm_kernels::Party;
 use pmsm_kernels::dpf::DpfKeyBatch;
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
@@ -47,6 +49,43 @@ fn lookup_all<S: Sharing>(table: &Table, keys: &DpfKeyBatch<S::Leaf>, u: &[u64])
         S::lookup_batch(table, buf, us, o);
     }
     Ok(out)
+}
+
+/// Opening a round: its correlations from the dealer, this server's masked index
+/// shares to the peer.
+struct Openings<'a> {
+    plan: &'a Plan,
+    schedule: &'a Schedule,
+    from_dealer: &'a mut BoxRx,
+    to_peer: &'a mut BoxTx,
+}
+
+impl Openings<'_> {
+    /// Opens round `r` over the current state and symbol shares; returns it pending.
+    fn open<S: Sharing>(
+        &mut self,
+        r: usize,
+        state: &[Vec<u64>],
+        syms: &[Vec<u64>],
+    ) -> Result<Pending<S::Leaf>, ProtocolError> {
+        let round = &self.schedule.rounds[r];
+        let width = self.plan.table(round.kind).domain_bits();
+        let link = self.from_dealer.link();
+        let corrs: RoundCorrelations<S::Leaf> =
+            decode_correlations(&self.from_dealer.recv()?, link, round.id, round.count, width)?;
+        let (c, chunk, kx) = (round.chunk, &self.schedule.chunks[round.chunk], self.plan.kx());
+        let index: Cow<'_, [u64]> = match round.kind {
+            RoundKind::Class => Cow::Borrowed(&syms[c]),
+            RoundKind::Step(t) => {
+                (0..round.count).map(|i| S::index(state[c][i], syms[c][chunk.offsets[i] + t], kx)).collect()
+            }
+            RoundKind::Accept => Cow::Borrowed(&state[c]),
+        };
+        let (masks, keys) = corrs.into_parts();
+        let open: Vec<u64> = masks.iter().zip(index.iter()).map(|(m, i)| S::open(*i, *m, width)).collect();
+        self.to_peer.send(encode_openings(round.id, &open, width))?;
+        Ok((r, open, keys, Instant::now()))
+    }
 }
 
 /// What a server measured about its run.
@@ -80,49 +119,47 @@ pub fn run_server<S: Sharing>(
     for c in (0..chunks.len()).filter(|&c| !schedule.has_rounds[c]) {
         to_client.send(encode_output(c as u32, &state[c], out_width))?;
     }
-    let kx = plan.kx();
-    for wave in &schedule.waves {
-        let mut pending: Vec<Pending<S::Leaf>> = Vec::with_capacity(wave.len());
-        for r in wave.clone() {
-            let round = &schedule.rounds[r];
-            let width = plan.table(round.kind).domain_bits();
-            let corrs: RoundCorrelations<S::Leaf> =
-                decode_correlations(&from_dealer.recv()?, from_dealer.link(), round.id, round.count, width)?;
-            let (c, chunk) = (round.chunk, &chunks[round.chunk]);
-            let index: Cow<'_, [u64]> = match round.kind {
-                RoundKind::Class => Cow::Borrowed(&syms[c]),
-                RoundKind::Step(t) => {
-                    (0..round.count).map(|i| S::index(state[c][i], syms[c][chunk.offsets[i] + t], kx)).collect()
-                }
-                RoundKind::Accept => Cow::Borrowed(&state[c]),
-            };
-            let (masks, keys) = corrs.into_parts();
-            let open: Vec<u64> = masks.iter().zip(index.iter()).map(|(m, i)| S::open(*i, *m, width)).collect();
-            to_peer.send(encode_openings(round.id, &open, width))?;
-            pending.push((r, open, keys, Instant::now()));
+    // Each chunk moves on as soon as its round is done: its next round's openings leave
+    // before the other chunks of the current wave are finished, so they are in flight
+    // while this server computes. Rounds still go (and correlations still arrive) in
+    // schedule order, since every chunk of a wave has its round in the next wave or
+    // none.
+    let mut next = vec![None; schedule.rounds.len()];
+    let mut last_of_chunk = vec![None; chunks.len()];
+    for (r, round) in schedule.rounds.iter().enumerate() {
+        if let Some(p) = last_of_chunk[round.chunk].replace(r) {
+            next[p] = Some(r);
         }
-        for (r, open, keys, sent) in pending {
-            let round = &schedule.rounds[r];
-            let table = plan.table(round.kind);
-            let width = table.domain_bits();
-            let peer = decode_openings(&from_peer.recv()?, from_peer.link(), round.id, round.count, width)?;
-            let u: Vec<u64> = open.iter().zip(&peer).map(|(m, p)| S::combine(*m, *p, width)).collect();
-            let out = lookup_all::<S>(table, &keys, &u)?;
-            let c = round.chunk;
-            match round.kind {
-                RoundKind::Class => syms[c] = out,
-                RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),
-                RoundKind::Accept => accept[c] = out,
-            }
-            stats.round_seconds.push(sent.elapsed().as_secs_f64());
-            if let Some(p) = progress {
-                p.fetch_add(1, Ordering::Relaxed);
-            }
-            if round.last {
-                let shares = if accept[c].is_empty() { &state[c] } else { &accept[c] };
-                let shares: Vec<u64> = shares.iter().map(|v| v & low_mask(out_width)).collect();
-                to_client.send(encode_output(c as u32, &shares, out_width))?;
-            }
+    }
+    let mut io = Openings { plan, schedule, from_dealer: &mut from_dealer, to_peer: &mut to_peer };
+    let mut pending: VecDeque<Pending<S::Leaf>> = VecDeque::with_capacity(chunks.len() + 1);
+    for r in schedule.waves.first().cloned().unwrap_or(0..0) {
+        pending.push_back(io.open::<S>(r, &state, &syms)?);
+    }
+    while let Some((r, open, keys, sent)) = pending.pop_front() {
+        let round = &schedule.rounds[r];
+        let table = plan.table(round.kind);
+        let width = table.domain_bits();
+        let peer = decode_openings(&from_peer.recv()?, from_peer.link(), round.id, round.count, width)?;
+        let u: Vec<u64> = open.iter().zip(&peer).map(|(m, p)| S::combine(*m, *p, width)).collect();
+        let out = lookup_all::<S>(table, &keys, &u)?;
+        let c = round.chunk;
+        match round.kind {
+            RoundKind::Class => syms[c] = out,
+            RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),
+            RoundKind::Accept => accept[c] = out,
+        }
+        stats.round_seconds.push(sent.elapsed().as_secs_f64());
+        if let Some(p) = progress {
+            p.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Some(r) = next[r] {
+            pending.push_back(io.open::<S>(r, &state, &syms)?);
+        }
+        if round.last {
+            let shares = if accept[c].is_empty() { &state[c] } else { &accept[c] };
+            let shares: Vec<u64> = shares.iter().map(|v| v & low_mask(out_width)).collect();
+            to_client.send(encode_output(c as u32, &shares, out_width))?;
         }
     }
     Ok(stats)
