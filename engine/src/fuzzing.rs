@@ -68,8 +68,11 @@ mod tests {
         frame::write_abort(&mut enveloped, "stop").unwrap();
         vec![
             [&[0b0010_1000u8][..], &wire::encode_openings(0, &[1, 2], 9)].concat(),
-            [&[0b0010_1000u8][..], &wire::encode_correlations(0, &[3, 4], 9, std::iter::once(key_bytes.as_slice()))]
-                .concat(),
+            [
+                &[0b0010_1000u8][..],
+                &wire::encode_correlations(0, &[3, 4], 9, &key_bytes, DpfKey::<BitLeaf>::encoded_len(9)),
+            ]
+            .concat(),
             [&[0u8][..], &wire::encode_output(0, &[1], 1)].concat(),
             [&[0b0010_0000u8][..], &wire::encode_input(0, &[2, 1], &[1, 0, 1], 1)].concat(),
             hello_for(Link::ClientToS0, SessionId([1; 16]), Fingerprint([2; 32]), spec.encode()).encode(),

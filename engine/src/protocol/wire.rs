@@ -17,7 +17,7 @@
 //! schedule expects, so a truncated, corrupted or misrouted frame is a clear error.
 
 use super::ProtocolError;
-use super::bits::{pack_into, packed_len, unpack};
+use super::bits::{pack_into, pack_to_slice, packed_len, unpack};
 use crate::transport::Link;
 use pmsm_kernels::dpf::{DpfGroup, DpfKey, DpfKeyBatch};
 
@@ -196,26 +196,22 @@ fn packed_values(
         .ok_or_else(|| ProtocolError::Frame { link, detail: format!("{what} have the wrong length or dirty padding") })
 }
 
-/// Dealer → server: `masks` (`width` bits each) then the keys, one per mask, already
-/// encoded back to back ([`DpfKey::write_bytes`]) in one or more slices.
-pub fn encode_correlations<'k>(
-    round: u32,
-    masks: &[u64],
-    width: u32,
-    keys: impl Iterator<Item = &'k [u8]> + Clone,
-) -> Vec<u8> {
-    let key_bytes: usize = keys.clone().map(<[u8]>::len).sum();
-    let mut f = header(TAG_CORRELATIONS, round, masks.len(), packed_len(masks.len(), width) + key_bytes);
-    pack_into(masks, width, &mut f);
-    for k in keys {
-        f.extend_from_slice(k);
-    }
+/// Dealer → server: the round's mask shares (`width` bits each) and the encoded keys,
+/// `key_len` bytes each, in the layout of [`correlation_frame`].
+///
+/// # Panics
+/// If `keys` is not `masks.len() · key_len` bytes (a caller's sizing bug).
+pub fn encode_correlations(round: u32, masks: &[u64], width: u32, keys: &[u8], key_len: usize) -> Vec<u8> {
+    let mut f = correlation_frame(round, masks.len(), width, key_len);
+    let (m, k) = correlation_regions(&mut f, masks.len(), width);
+    pack_to_slice(masks, width, m);
+    k.copy_from_slice(keys);
     f
 }
 
 /// An empty correlation frame for `round`: header, then `count` masks of `width` bits
-/// and `count` keys of `key_len` bytes, zeroed. Returns the frame and the offset of its
-/// keys; the dealer fills both regions in place ([`correlation_regions`]).
+/// and `count` keys of `key_len` bytes, zeroed; the dealer fills both regions in place
+/// ([`correlation_regions`]).
 pub fn correlation_frame(round: u32, count: usize, width: u32, key_len: usize) -> Vec<u8> {
     let body = packed_len(count, width) + count * key_len;
     let mut f = header(TAG_CORRELATIONS, round, count, body);
