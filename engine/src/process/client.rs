@@ -49,6 +49,8 @@ pub fn run(
     }
     let session = SessionId::random();
     let spec = Spec { settings: engine.settings(), lengths: lengths.clone() }.encode();
+    // The servers check the same limits; failing here names them before any connection.
+    Spec::decode(&spec).map_err(NetError::Setup)?;
     let fingerprint = Fingerprint::of(engine.dfa());
     let plan = [
         (Link::ClientToS0, 0, spec.clone()),

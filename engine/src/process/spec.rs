@@ -19,6 +19,12 @@ pub const MAX_INSTANCES: usize = 10_000_000;
 pub const MAX_LENGTH: usize = 1 << 30;
 /// Largest chunk a session may ask for.
 pub const MAX_CHUNK: usize = 1 << 20;
+/// Most symbols one session may carry: servers hold every symbol share of a session
+/// (8 bytes each), so this bounds what a client can make a server allocate (1 GiB).
+pub const MAX_SYMBOLS: usize = 1 << 27;
+/// Most chunk-steps (the sum over chunks of their longest input) one session may
+/// schedule: the schedule holds one round per chunk-step and protocol round.
+pub const MAX_CHUNK_STEPS: usize = 1 << 20;
 const FIXED: usize = 5 + 4 + 4;
 
 /// A decoded session spec.
@@ -89,6 +95,21 @@ impl Spec {
         if let Some(i) = lengths.iter().position(|l| *l > MAX_LENGTH) {
             return Err(format!("session spec: instance {i} has length {} (limit {MAX_LENGTH})", lengths[i]));
         }
+        let symbols: usize = lengths.iter().sum();
+        if symbols > MAX_SYMBOLS {
+            return Err(format!(
+                "session spec: {symbols} symbols in one session (limit {MAX_SYMBOLS}); split the inputs"
+            ));
+        }
+        // Chunks hold instances in decreasing length: a chunk's steps are its first length.
+        let mut sorted = lengths.clone();
+        sorted.sort_unstable_by(|a, b| b.cmp(a));
+        let steps: usize = sorted.iter().step_by(settings.chunk).sum();
+        if steps > MAX_CHUNK_STEPS {
+            return Err(format!(
+                "session spec: {steps} chunk-steps (limit {MAX_CHUNK_STEPS}); use larger chunks or split the inputs"
+            ));
+        }
         Ok(Spec { settings, lengths })
     }
 }
@@ -137,5 +158,14 @@ mod tests {
         let mut huge = good.clone();
         huge[9..13].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(Spec::decode(&huge).unwrap_err().contains("above the limit"));
+        // Sizes a server would have to allocate for are refused before anything else.
+        let mut s = spec();
+        s.lengths = vec![MAX_LENGTH, MAX_LENGTH];
+        assert!(Spec::decode(&s.encode()).unwrap_err().contains("symbols in one session"));
+        s.lengths = vec![MAX_CHUNK_STEPS / 2 + 1; 2];
+        s.settings.chunk = 1;
+        assert!(Spec::decode(&s.encode()).unwrap_err().contains("chunk-steps"));
+        s.settings.chunk = 2;
+        assert_eq!(Spec::decode(&s.encode()).unwrap(), s);
     }
 }
