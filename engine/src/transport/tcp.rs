@@ -130,6 +130,8 @@ pub struct LinkCloser {
     link: Link,
     queue: Sender<Msg>,
     writer: JoinHandle<()>,
+    /// Disconnected when the writer thread ends.
+    ended: Receiver<()>,
     failure: Failure,
 }
 
@@ -144,9 +146,11 @@ pub fn sender(link: Link, mut stream: Box<dyn Stream>, depth: usize, timeout: Op
     let (queue, rx): (Sender<Msg>, Receiver<Msg>) = bounded(depth.max(1));
     let failure: Failure = Arc::default();
     let failed = failure.clone();
+    let (ending, ended) = bounded::<()>(0);
     let writer = std::thread::Builder::new()
         .name(format!("pmsm-tx-{link}"))
         .spawn(move || {
+            let _ending = ending;
             let result = (|| -> Result<(), FrameError> {
                 loop {
                     let msg = match rx.try_recv() {
@@ -177,7 +181,7 @@ pub fn sender(link: Link, mut stream: Box<dyn Stream>, depth: usize, timeout: Op
             stream.close();
         })
         .expect("spawn a link writer thread");
-    (TcpTx { link, queue: queue.clone(), failure: failure.clone() }, LinkCloser { link, queue, writer, failure })
+    (TcpTx { link, queue: queue.clone(), failure: failure.clone() }, LinkCloser { link, queue, writer, ended, failure })
 }
 
 impl Tx for TcpTx {
@@ -206,11 +210,16 @@ impl LinkCloser {
     }
 
     /// Sends an abort frame carrying `reason` after the frames already queued, and
-    /// closes the connection. Best effort: the peer may be gone already.
+    /// closes the connection. Best effort, and bounded: after 5 s for queueing and 5 s
+    /// for writing (a peer that stopped reading), the writer is left to its own write
+    /// timeout.
     pub fn abort(self, reason: &str) {
-        let _ = self.queue.send_timeout(Msg::Abort(reason.to_string()), Duration::from_secs(5));
+        let wait = Duration::from_secs(5);
+        let _ = self.queue.send_timeout(Msg::Abort(reason.to_string()), wait);
         drop(self.queue);
-        let _ = self.writer.join();
+        if self.ended.recv_timeout(wait) == Err(crossbeam_channel::RecvTimeoutError::Disconnected) {
+            let _ = self.writer.join();
+        }
     }
 
     /// The link.
