@@ -478,3 +478,30 @@ fn sigterm_stops_new_sessions_and_lets_the_running_one_finish() {
     assert_eq!(logs.matches("stopping: no new sessions").count(), 3, "{logs}");
     assert_eq!(logs.matches("transitions in").count(), 3, "{logs}");
 }
+
+#[test]
+fn a_flood_of_idle_connections_is_capped_and_then_served() {
+    let dir = Scratch::new("flood");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let machine = ["--dfa", "../datasets/ab.json"];
+    let mut cluster = Cluster::start(&certs, &machine, 1, &["--max-connections", "4"]);
+    // Four silent TCP connections fill server 0's handshake slots; a fifth is closed at once.
+    let idle: Vec<std::net::TcpStream> =
+        (0..4).map(|_| std::net::TcpStream::connect(&cluster.s0.addr).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = std::net::TcpStream::connect(&cluster.s0.addr).unwrap();
+    fifth.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(std::io::Read::read(&mut fifth, &mut byte).unwrap(), 0, "closed without a handshake");
+    // Once they go, a real session gets through.
+    drop(idle);
+    std::thread::sleep(Duration::from_millis(300));
+    let o = client(&certs, &cluster, &machine, &["--input", "aaa"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut log = String::new();
+    std::io::Read::read_to_string(cluster.s0.child.stderr.as_mut().unwrap(), &mut log).unwrap();
+    assert!(log.contains("too many connections waiting"), "{log}");
+    let (ok, logs) = cluster.finish();
+    assert!(ok, "{logs}");
+}

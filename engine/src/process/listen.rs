@@ -19,6 +19,7 @@ use crate::transport::tls::{Identity, Role, peer_has_role};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -107,13 +108,27 @@ impl Listener {
         std::thread::Builder::new()
             .name("pmsm-accept".into())
             .spawn(move || {
+                let busy = Arc::new(AtomicUsize::new(0));
                 for sock in listener.incoming() {
                     let Ok(sock) = sock else { continue };
-                    let (reg, ctx) = (reg.clone(), ctx.clone());
-                    let _ = std::thread::Builder::new().name("pmsm-handshake".into()).spawn(move || {
+                    // Each connection holds a thread until its session claims it (or the
+                    // timeouts end it); past the limit new connections are closed at once.
+                    if busy.fetch_add(1, Ordering::AcqRel) >= ctx.3.max_connections {
+                        busy.fetch_sub(1, Ordering::AcqRel);
+                        if let Ok(from) = sock.peer_addr() {
+                            log_refusal(&ctx.0, from, "too many connections waiting (--max-connections)");
+                        }
+                        continue;
+                    }
+                    let (reg, ctx, held) = (reg.clone(), ctx.clone(), busy.clone());
+                    let spawned = std::thread::Builder::new().name("pmsm-handshake".into()).spawn(move || {
                         let (identity, fingerprint, accepts, opts) = &*ctx;
                         handshake(&reg, identity, *fingerprint, accepts, opts, sock);
+                        held.fetch_sub(1, Ordering::AcqRel);
                     });
+                    if spawned.is_err() {
+                        busy.fetch_sub(1, Ordering::AcqRel);
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the accept thread: {e}"))?;

@@ -108,6 +108,10 @@ pub struct NetOptions {
     pub io_timeout: Duration,
     /// Largest frame accepted.
     pub max_frame: usize,
+    /// Connections a listening party holds at once before its session claims them
+    /// (handshaking or parked); beyond it new connections are closed at once, so a
+    /// flood of connections cannot exhaust the party's threads (default 256).
+    pub max_connections: usize,
 }
 
 impl Default for NetOptions {
@@ -117,6 +121,7 @@ impl Default for NetOptions {
             session_timeout: Duration::from_secs(30),
             io_timeout: Duration::from_secs(600),
             max_frame: frame::MAX_FRAME,
+            max_connections: 256,
         }
     }
 }

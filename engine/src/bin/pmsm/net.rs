@@ -31,6 +31,10 @@ pub struct Common {
     /// Seconds to wait for a frame (or to write one) within a session.
     #[arg(long, default_value_t = 600)]
     io_timeout: u64,
+    /// Listening parties: connections held at once before their session claims them;
+    /// more are closed at once.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
 }
 
 impl Common {
@@ -38,10 +42,14 @@ impl Common {
         if self.handshake_timeout == 0 || self.session_timeout == 0 || self.io_timeout == 0 {
             return Err(usage("timeouts must be positive"));
         }
+        if self.max_connections < 4 {
+            return Err(usage("--max-connections must be at least 4 (a session needs four connections)"));
+        }
         Ok(NetOptions {
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             session_timeout: Duration::from_secs(self.session_timeout),
             io_timeout: Duration::from_secs(self.io_timeout),
+            max_connections: self.max_connections,
             ..NetOptions::default()
         })
     }
