@@ -42,36 +42,31 @@ pub const DEFAULT_CHUNK: usize = 1024;
 #[derive(Debug)]
 pub struct EngineBuilder {
     dfa: Dfa,
-    protocol: Protocol,
-    reveal: Reveal,
-    classes: ClassMode,
-    chunk: usize,
+    settings: Settings,
     threads: usize,
     dealer_depth: usize,
-    powers: PowerSchedule,
-    full_length_keys: bool,
 }
 
 impl EngineBuilder {
     /// The protocol (default `lookup-xor`; `naive` and `seed-dpf` are the seed's).
     pub fn protocol(mut self, p: Protocol) -> Self {
-        self.protocol = p;
+        self.settings.protocol = p;
         self
     }
     /// What the client learns (default: the final state).
     pub fn reveal(mut self, r: Reveal) -> Self {
-        self.reveal = r;
+        self.settings.reveal = r;
         self
     }
     /// Symbol classes (default: automatic).
     pub fn classes(mut self, c: ClassMode) -> Self {
-        self.classes = c;
+        self.settings.classes = c;
         self
     }
     /// Instances per chunk: all openings of a chunk's round travel in one frame
     /// (default 1024).
     pub fn chunk(mut self, n: usize) -> Self {
-        self.chunk = n;
+        self.settings.chunk = n;
         self
     }
     /// Worker threads of the dealer's parallel key generation (default: all cores).
@@ -87,50 +82,39 @@ impl EngineBuilder {
 
     /// The seed's protocols: how powers of the state are scheduled (default doubling).
     pub fn powers(mut self, p: PowerSchedule) -> Self {
-        self.powers = p;
+        self.settings.powers = p;
         self
     }
     /// seed-dpf: send the seed's full-length keys (shares of the one-hot symbol vector)
     /// instead of tree-DPF keys (default false).
     pub fn full_length_keys(mut self, yes: bool) -> Self {
-        self.full_length_keys = yes;
+        self.settings.full_length_keys = yes;
         self
     }
 
     /// Takes every setting the parties of a session must agree on at once.
-    pub fn settings(self, s: Settings) -> Self {
-        self.protocol(s.protocol)
-            .reveal(s.reveal)
-            .classes(s.classes)
-            .chunk(s.chunk)
-            .powers(s.powers)
-            .full_length_keys(s.full_length_keys)
+    pub fn settings(mut self, s: Settings) -> Self {
+        self.settings = s;
+        self
     }
 
     /// Builds the engine: derives the public tables, checking the protocol's size limits.
     pub fn build(self) -> Result<Engine, Error> {
-        if self.chunk == 0 || self.threads == 0 || self.dealer_depth == 0 {
+        let s = self.settings;
+        if s.chunk == 0 || self.threads == 0 || self.dealer_depth == 0 {
             return Err(ProtocolError::Parameter("chunk, threads and dealer depth must be positive".into()).into());
         }
-        let plan = if self.protocol.is_lookup() {
-            Prepared::Lookup(Plan::new(&self.dfa, self.protocol, self.reveal, self.classes)?)
+        let plan = if s.protocol.is_lookup() {
+            Prepared::Lookup(Plan::new(&self.dfa, s.protocol, s.reveal, s.classes)?)
         } else {
-            Prepared::Poly(PolyPlan::new(&self.dfa, self.protocol, self.reveal, self.powers, self.full_length_keys)?)
+            Prepared::Poly(PolyPlan::new(&self.dfa, s.protocol, s.reveal, s.powers, s.full_length_keys)?)
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads)
             .thread_name(|i| format!("pmsm-dealer-{i}"))
             .build()
             .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")))?;
-        let settings = Settings {
-            protocol: self.protocol,
-            reveal: self.reveal,
-            classes: self.classes,
-            chunk: self.chunk,
-            powers: self.powers,
-            full_length_keys: self.full_length_keys,
-        };
-        Ok(Engine { dfa: self.dfa, plan, chunk: self.chunk, dealer_depth: self.dealer_depth, pool, settings })
+        Ok(Engine { dfa: self.dfa, plan, dealer_depth: self.dealer_depth, pool, settings: s })
     }
 }
 
@@ -146,7 +130,6 @@ enum Prepared {
 pub struct Engine {
     dfa: Dfa,
     plan: Prepared,
-    chunk: usize,
     dealer_depth: usize,
     pool: rayon::ThreadPool,
     settings: Settings,
@@ -233,25 +216,22 @@ impl Engine {
     pub fn builder(dfa: Dfa) -> EngineBuilder {
         EngineBuilder {
             dfa,
-            protocol: Protocol::LookupXor,
-            reveal: Reveal::State,
-            classes: ClassMode::Auto,
-            chunk: DEFAULT_CHUNK,
+            settings: Settings {
+                protocol: Protocol::LookupXor,
+                reveal: Reveal::State,
+                classes: ClassMode::Auto,
+                chunk: DEFAULT_CHUNK,
+                powers: PowerSchedule::Doubling,
+                full_length_keys: false,
+            },
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             dealer_depth: 32,
-            powers: PowerSchedule::Doubling,
-            full_length_keys: false,
         }
     }
 
     /// The settings the engine was built with.
     pub fn settings(&self) -> Settings {
         self.settings
-    }
-
-    /// Rounds the dealer may run ahead of the servers.
-    pub fn dealer_depth(&self) -> usize {
-        self.dealer_depth
     }
 
     /// The public plan of a lookup protocol (tables, widths, whether classes are used).
@@ -272,17 +252,11 @@ impl Engine {
 
     /// The protocol.
     pub fn protocol(&self) -> Protocol {
-        match &self.plan {
-            Prepared::Lookup(p) => p.protocol,
-            Prepared::Poly(p) => p.protocol,
-        }
+        self.settings.protocol
     }
 
     fn reveal(&self) -> Reveal {
-        match &self.plan {
-            Prepared::Lookup(p) => p.reveal,
-            Prepared::Poly(p) => p.reveal,
-        }
+        self.settings.reveal
     }
 
     /// The machine.
@@ -341,7 +315,8 @@ impl Engine {
     /// Frames a link must be able to queue so that both servers can send a whole wave
     /// of openings before reading (one per chunk, plus slack): for inputs of `lengths`.
     pub fn link_depth(&self, lengths: &[usize]) -> usize {
-        self.dealing(lengths).chunks() + 2
+        // Both schedules cut the instances into chunks of `chunk` (Chunk::split).
+        lengths.len().div_ceil(self.settings.chunk) + 2
     }
 
     /// Communication rounds (one frame each way between the servers) a run takes.
@@ -352,16 +327,18 @@ impl Engine {
     /// What the dealer must produce for inputs of these lengths.
     fn dealing(&self, lengths: &[usize]) -> Dealing<'_> {
         match &self.plan {
-            Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, lengths, self.chunk)),
+            Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, lengths, self.settings.chunk)),
             Prepared::Poly(p) => {
-                let chunks = Chunk::split(lengths, self.chunk);
+                let chunks = Chunk::split(lengths, self.settings.chunk);
                 let rounds = poly::rounds(p, &chunks);
                 Dealing::Poly(p, chunks, rounds)
             }
         }
     }
 
-    fn check_symbols(&self, inputs: &[Vec<u32>]) -> Result<(), Error> {
+    /// Checks every symbol is in the alphabet; the error names the instance and
+    /// position of the first that is not.
+    pub fn check_symbols(&self, inputs: &[Vec<u32>]) -> Result<(), Error> {
         for (instance, input) in inputs.iter().enumerate() {
             if let Some(position) = input.iter().position(|&a| a as usize >= self.dfa.symbols()) {
                 return Err(DfaError::UnknownSymbol { instance, position, symbol: input[position].to_string() }.into());
@@ -554,7 +531,7 @@ impl Engine {
 
 /// The root cause among parties' errors: a party's own failure before the
 /// disconnections (or aborts) it caused in its peers.
-pub(crate) fn root_cause(errors: &[ProtocolError]) -> Option<&ProtocolError> {
+fn root_cause(errors: &[ProtocolError]) -> Option<&ProtocolError> {
     let consequence = |e: &&ProtocolError| {
         matches!(e, ProtocolError::Transport(TransportError::Disconnected { .. } | TransportError::Aborted { .. }))
     };
@@ -572,13 +549,6 @@ fn lengths(inputs: &[Vec<u32>]) -> Vec<usize> {
 }
 
 impl Dealing<'_> {
-    fn chunks(&self) -> usize {
-        match self {
-            Dealing::Lookup(_, s) => s.chunks.len(),
-            Dealing::Poly(_, c, _) => c.len(),
-        }
-    }
-
     fn rounds(&self) -> usize {
         match self {
             Dealing::Lookup(_, s) => s.rounds.len(),

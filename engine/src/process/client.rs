@@ -39,14 +39,7 @@ pub fn run(
     let start = Instant::now();
     let lengths: Vec<usize> = inputs.iter().map(Vec::len).collect();
     // Unknown symbols are refused before anything is sent.
-    if let Some((instance, position)) = inputs
-        .iter()
-        .enumerate()
-        .find_map(|(i, s)| s.iter().position(|&a| a as usize >= engine.dfa().symbols()).map(|p| (i, p)))
-    {
-        let symbol = inputs[instance][position].to_string();
-        return Err(NetError::Run(crate::dfa::DfaError::UnknownSymbol { instance, position, symbol }.into()));
-    }
+    engine.check_symbols(inputs)?;
     let session = SessionId::random();
     let spec = Spec { settings: engine.settings(), lengths: lengths.clone() }.encode();
     // The servers check the same limits; failing here names them before any connection.
