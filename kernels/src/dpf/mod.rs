@@ -195,10 +195,7 @@ impl<G: DpfGroup> Dpf<G> {
         points: &[(u64, G::Output)],
         rng: &mut R,
     ) -> Result<Vec<[DpfKey<G>; 2]>, DpfError> {
-        let seeds: Vec<[u128; 2]> = points
-            .iter()
-            .map(|_| [0, 1].map(|_| (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())))
-            .collect();
+        let seeds = draw_seeds(points.len(), rng);
         Self::keygen_batch_with_seeds(domain_bits, points, &seeds)
     }
 
@@ -237,17 +234,13 @@ impl<G: DpfGroup> Dpf<G> {
         rng: &mut R,
         out: [&mut [u8]; 2],
     ) -> Result<(), DpfError> {
-        let seeds: Vec<[u128; 2]> = points
-            .iter()
-            .map(|_| [0, 1].map(|_| (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64())))
-            .collect();
+        let seeds = draw_seeds(points.len(), rng);
         let flat = Self::keygen_flat(domain_bits, points, &seeds)?;
         let len = DpfKey::<G>::encoded_len(domain_bits);
-        for (b, o) in out.into_iter().enumerate() {
+        for (party, o) in Party::BOTH.into_iter().zip(out) {
             assert_eq!(o.len(), points.len() * len, "key buffer of the wrong size");
             for (i, k) in o.chunks_exact_mut(len).enumerate() {
-                let party = Party::from_index(b).expect("two parties");
-                write_key(party, domain_bits, flat.roots[i][b], flat.cws(i), &flat.leaf_cws[i], k);
+                write_key(party, domain_bits, flat.roots[i][party.index()], flat.cws(i), &flat.leaf_cws[i], k);
             }
         }
         Ok(())
@@ -549,6 +542,11 @@ impl<G: DpfGroup> DpfKey<G> {
         let (party, domain_bits, root, leaf_cws) = parse_key::<G>(bytes, &mut cws)?;
         Ok(DpfKey { party, domain_bits, root, cws, leaf_cws })
     }
+}
+
+/// A pair of root seeds per point, from the caller's CSPRNG.
+fn draw_seeds<R: RngCore + CryptoRng>(n: usize, rng: &mut R) -> Vec<[u128; 2]> {
+    (0..n).map(|_| [0, 1].map(|_| (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64()))).collect()
 }
 
 /// Key generation's output for many points: both parties' roots, the shared correction
