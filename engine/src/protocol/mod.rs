@@ -126,6 +126,28 @@ pub enum ClassMode {
     Off,
 }
 
+impl FromStr for ClassMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(ClassMode::Auto),
+            "on" => Ok(ClassMode::On),
+            "off" => Ok(ClassMode::Off),
+            other => Err(format!("unknown symbol-class mode {other:?} (expected auto, on or off)")),
+        }
+    }
+}
+
+impl fmt::Display for ClassMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ClassMode::Auto => "auto",
+            ClassMode::On => "on",
+            ClassMode::Off => "off",
+        })
+    }
+}
+
 /// What can go wrong in a protocol run.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

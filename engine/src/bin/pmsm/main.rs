@@ -60,14 +60,7 @@ enum Command {
         inputs: InputArgs,
     },
     /// Run the machine privately: client, two servers and dealer in this process.
-    Run {
-        #[command(flatten)]
-        machine: MachineArgs,
-        #[command(flatten)]
-        inputs: InputArgs,
-        #[command(flatten)]
-        session: SessionArgs,
-    },
+    Run(RunArgs),
     /// Make a development CA and a certificate and key per party (for serve, dealer
     /// and client).
     Certs {
@@ -175,7 +168,7 @@ struct SessionArgs {
     reveal: Option<Reveal>,
     /// Symbol classes: auto, on or off.
     #[arg(long, default_value = "auto")]
-    classes: String,
+    classes: ClassMode,
     /// Instances per chunk.
     #[arg(long, default_value_t = pmsm_engine::DEFAULT_CHUNK)]
     chunk: usize,
@@ -188,15 +181,29 @@ impl SessionArgs {
     /// An engine for `m` with these settings.
     fn engine(&self, m: dfa::Dfa, is_regex: bool) -> Result<Engine, Failure> {
         let reveal = self.reveal.unwrap_or(if is_regex { Reveal::Accept } else { Reveal::State });
-        let classes = match self.classes.as_str() {
-            "auto" => ClassMode::Auto,
-            "on" => ClassMode::On,
-            "off" => ClassMode::Off,
-            other => {
-                return Err(Failure { message: format!("--classes {other:?}: expected auto, on or off"), code: 2 });
-            }
-        };
-        Ok(Engine::builder(m).protocol(self.protocol).reveal(reveal).classes(classes).chunk(self.chunk).build()?)
+        Ok(Engine::builder(m).protocol(self.protocol).reveal(reveal).classes(self.classes).chunk(self.chunk).build()?)
+    }
+}
+
+/// A private run: the machine, the inputs and the settings (shared by `run` and
+/// `client`).
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    machine: MachineArgs,
+    #[command(flatten)]
+    inputs: InputArgs,
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+impl RunArgs {
+    /// Loads the machine and the inputs (unknown symbols are refused here) and builds
+    /// the engine.
+    fn prepare(&self) -> Result<(Engine, Vec<Vec<u32>>), Failure> {
+        let m = self.machine.load(None)?;
+        let inputs = self.inputs.load(&m)?;
+        Ok((self.session.engine(m, self.machine.is_regex())?, inputs))
     }
 }
 
@@ -314,10 +321,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     .map_err(io)?;
             }
         }
-        Command::Run { machine, inputs, session } => {
-            let m = machine.load(None)?;
-            let inputs = inputs.load(&m)?;
-            let engine = session.engine(m, machine.is_regex())?;
+        Command::Run(args) => {
+            let (engine, inputs) = args.prepare()?;
             let report = engine.run(&inputs).map_err(|e| {
                 let code = if matches!(e, pmsm_engine::Error::Dfa(_)) { 2 } else { 1 };
                 Failure { message: e.to_string(), code }
@@ -334,7 +339,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 links: &Link::ALL,
                 extra,
             };
-            print_outputs(&mut out, &printed, session.json).map_err(io)?;
+            print_outputs(&mut out, &printed, args.session.json).map_err(io)?;
         }
         Command::Certs { out: dir } => {
             let files = pmsm_engine::transport::tls::write_dev_certs(&dir)

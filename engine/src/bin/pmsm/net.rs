@@ -1,6 +1,6 @@
 //! `pmsm serve`, `pmsm dealer`, `pmsm client`: the parties as processes.
 
-use super::{Failure, InputArgs, SessionArgs};
+use super::{Failure, RunArgs};
 use crate::machine::MachineArgs;
 use pmsm_engine::Engine;
 use pmsm_engine::process::client::{self, ClientRun};
@@ -126,11 +126,7 @@ pub struct ClientArgs {
     #[arg(long)]
     server1: String,
     #[command(flatten)]
-    machine: MachineArgs,
-    #[command(flatten)]
-    inputs: InputArgs,
-    #[command(flatten)]
-    session: SessionArgs,
+    run: RunArgs,
     #[command(flatten)]
     common: Common,
 }
@@ -212,9 +208,7 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
 pub fn client(args: &ClientArgs) -> Result<(ClientRun, bool, Engine), Failure> {
     let identity = args.common.identity(Role::Client)?;
     let opts = args.common.options()?;
-    let m = args.machine.load(None)?;
-    let inputs = args.inputs.load(&m)?;
-    let engine = args.session.engine(m, args.machine.is_regex())?;
+    let (engine, inputs) = args.run.prepare()?;
     let run = client::run(&identity, [&args.server0, &args.server1], &engine, &inputs, &opts).map_err(failed)?;
-    Ok((run, args.session.json, engine))
+    Ok((run, args.run.session.json, engine))
 }

@@ -138,22 +138,13 @@ pub struct Checked {
     pub file: PathBuf,
 }
 
-fn class_mode(s: &str) -> Result<ClassMode, String> {
-    match s {
-        "auto" => Ok(ClassMode::Auto),
-        "on" => Ok(ClassMode::On),
-        "off" => Ok(ClassMode::Off),
-        other => Err(format!("{other:?} is not auto, on or off")),
-    }
-}
-
 /// Loads and checks a profile; `transport`, if given, overrides the profile's.
 pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let profile: Profile =
         toml::from_str(&text).map_err(|e| format!("{}: {}", file.display(), e.to_string().trim_end()))?;
     let reveal = profile.reveal.parse::<Reveal>().map_err(|e| err(file, "reveal", e))?;
-    let classes = class_mode(&profile.classes).map_err(|e| err(file, "classes", e))?;
+    let classes = profile.classes.parse::<ClassMode>().map_err(|e| err(file, "classes", e))?;
     let tcp = match transport.unwrap_or(&profile.transport) {
         "inproc" => false,
         "tcp" => true,
@@ -170,7 +161,7 @@ pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
             v.parse::<Reveal>().map_err(|e| err(file, &format!("run[{i}].reveal"), e))?;
         }
         if let Some(c) = &r.classes {
-            class_mode(c).map_err(|e| err(file, &format!("run[{i}].classes"), e))?;
+            c.parse::<ClassMode>().map_err(|e| err(file, &format!("run[{i}].classes"), e))?;
         }
         for p in r.protocols.as_ref().unwrap_or(&profile.protocols) {
             p.parse::<Protocol>().map_err(|e| err(file, &format!("run[{i}].protocols"), e))?;
@@ -279,7 +270,7 @@ impl Checked {
 
     /// The class mode of run `i`.
     pub fn classes(&self, i: usize) -> ClassMode {
-        self.profile.run[i].classes.as_deref().map_or(self.classes, |c| class_mode(c).expect("checked"))
+        self.profile.run[i].classes.as_deref().map_or(self.classes, |c| c.parse().expect("checked"))
     }
 
     /// The protocols of run `i`.

@@ -152,19 +152,17 @@ pub fn run(
     let s1_args = common(&["serve", "--party", "1", "--peer", &s0_addr, "--dealer", &dealer_addr], "s1");
     let (s1, s1_addr) = listen("server 1", &s1_args, log("s1"))?;
     let st = engine.settings();
-    let reveal = match st.reveal {
-        pmsm_engine::protocol::Reveal::State => "state",
-        pmsm_engine::protocol::Reveal::Accept => "accept",
-    };
-    let classes = match st.classes {
-        pmsm_engine::protocol::ClassMode::Auto => "auto",
-        pmsm_engine::protocol::ClassMode::On => "on",
-        pmsm_engine::protocol::ClassMode::Off => "off",
-    };
     let out = Command::new(exe()?)
         .args(["client", "--certs", &s(&scratch.certs), "--dfa", &s(&machine)])
         .args(["--server0", &s0_addr, "--server1", &s1_addr, "--symbol-inputs", &s(&input_file), "--json"])
-        .args(["--protocol", st.protocol.name(), "--reveal", reveal, "--classes", classes])
+        .args([
+            "--protocol",
+            st.protocol.name(),
+            "--reveal",
+            &st.reveal.to_string(),
+            "--classes",
+            &st.classes.to_string(),
+        ])
         .args(["--chunk", &st.chunk.to_string()])
         .output()
         .map_err(|e| format!("cannot start the client: {e}"))?;
