@@ -102,6 +102,14 @@ pub struct ServerStats {
     pub round_seconds: Vec<f64>,
 }
 
+/// The median and 99th percentile (nearest rank) of per-round seconds, in
+/// milliseconds; `None` without rounds.
+pub fn round_latency_ms(round_seconds: &[f64]) -> [Option<f64>; 2] {
+    let mut sorted = round_seconds.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    [0.5, 0.99].map(|p| (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * p).round() as usize] * 1e3))
+}
+
 /// Runs server `party` for a whole schedule. `progress`, if given, is incremented as
 /// rounds finish.
 pub fn run_server<S: Sharing>(
@@ -179,6 +187,13 @@ mod tests {
     use crate::party::sharing::Xor;
     use pmsm_kernels::dpf::{BitLeaf, Dpf};
     use pmsm_kernels::rng::SecretRng;
+
+    #[test]
+    fn round_latency_is_the_nearest_rank_in_ms() {
+        assert_eq!(round_latency_ms(&[]), [None, None]);
+        let secs: Vec<f64> = (1..=101).rev().map(|i| f64::from(i) / 1000.0).collect();
+        assert_eq!(round_latency_ms(&secs), [Some(51.0), Some(100.0)]);
+    }
 
     #[test]
     fn lookup_all_reads_the_table_at_the_masked_point() {

@@ -3,9 +3,8 @@
 //! correlations to them, a bounded number of rounds ahead.
 
 use super::listen::{Accepts, Listener, Opens};
-use super::server::Assembly;
 use super::spec::Spec;
-use super::{Engines, Fingerprint, Links, NetError, NetOptions, SessionId, Summary};
+use super::{Assembly, Engines, Fingerprint, Links, NetError, NetOptions, SessionId, Summary};
 use crate::dfa::Dfa;
 use crate::transport::tls::{Identity, Role};
 use crate::transport::{DealerEnds, Link};

@@ -236,6 +236,41 @@ impl Conn {
     }
 }
 
+/// Connections of a session being assembled; on failure each is refused (hello not
+/// yet answered) or aborted (answered already).
+#[derive(Debug, Default)]
+pub(crate) struct Assembly {
+    unanswered: Vec<(Link, Conn)>,
+    answered: Vec<(Link, Conn)>,
+}
+
+impl Assembly {
+    pub(crate) fn accepted(&mut self, link: Link, conn: Conn) {
+        self.unanswered.push((link, conn));
+    }
+    pub(crate) fn dialed(&mut self, link: Link, conn: Conn) {
+        self.answered.push((link, conn));
+    }
+    /// Answers every accepted hello with OK.
+    pub(crate) fn answer(&mut self) -> Result<(), String> {
+        for (link, mut conn) in std::mem::take(&mut self.unanswered) {
+            let sent = conn.send(&Ack::Ok.encode());
+            self.answered.push((link, conn));
+            sent.map_err(|e| format!("answering {link}: {e}"))?;
+        }
+        Ok(())
+    }
+    /// Refuses or aborts every connection with `reason`; returns it as the error.
+    pub(crate) fn fail(self, reason: String) -> NetError {
+        self.unanswered.into_iter().for_each(|(_, c)| c.refuse(&reason));
+        self.answered.into_iter().for_each(|(_, c)| c.abort(&reason));
+        NetError::Setup(reason)
+    }
+    pub(crate) fn into_conns(self) -> Vec<(Link, Conn)> {
+        self.answered
+    }
+}
+
 /// Dials `addr`, expecting a `peer` certificate, and sends `hello`; the answer is read
 /// by [`await_ack`] (so that a party can send all its hellos before waiting for any).
 pub fn dial(identity: &Identity, addr: &str, peer: Role, hello: &Hello, opts: &NetOptions) -> Result<Conn, NetError> {
@@ -399,14 +434,10 @@ pub fn run_sessions(
                     .filter(|l| s.bytes.get(**l) > 0)
                     .map(|l| (l.name().to_string(), serde_json::json!(s.bytes.get(*l))))
                     .collect();
-                let mut rounds = s.round_seconds.clone();
-                rounds.sort_by(f64::total_cmp);
-                let pct = |p: f64| {
-                    (!rounds.is_empty()).then(|| rounds[((rounds.len() - 1) as f64 * p).round() as usize] * 1e3)
-                };
+                let [p50, p99] = crate::party::server::round_latency_ms(&s.round_seconds);
                 serde_json::json!({"role": role.name(), "session": id.to_string(), "ok": true,
                     "instances": s.instances, "transitions": s.transitions, "seconds": s.seconds, "bytes": bytes,
-                    "round_latency_p50_ms": pct(0.5), "round_latency_p99_ms": pct(0.99),
+                    "round_latency_p50_ms": p50, "round_latency_p99_ms": p99,
                     "peak_rss_bytes": peak_rss_bytes()})
             }
             Err(e) => {

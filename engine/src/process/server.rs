@@ -2,10 +2,11 @@
 //! server 0, server 1's two), dials server 0 (as server 1) and the dealer, then runs
 //! the session's rounds exactly as in process.
 
-use super::hello::Ack;
 use super::listen::{Accepts, Listener, Opens};
 use super::spec::Spec;
-use super::{Conn, Engines, Fingerprint, Links, NetError, NetOptions, SessionId, Summary, await_ack, dial, hello_for};
+use super::{
+    Assembly, Engines, Fingerprint, Links, NetError, NetOptions, SessionId, Summary, await_ack, dial, hello_for,
+};
 use crate::dfa::Dfa;
 use crate::transport::tls::{Identity, Role};
 use crate::transport::{Link, ServerEnds};
@@ -46,41 +47,6 @@ fn server_links(b: usize) -> [Link; 5] {
         [Link::ClientToS0, Link::S0ToClient, Link::DealerToS0, Link::S0ToS1, Link::S1ToS0]
     } else {
         [Link::ClientToS1, Link::S1ToClient, Link::DealerToS1, Link::S1ToS0, Link::S0ToS1]
-    }
-}
-
-/// Connections of a session being assembled; on failure each is refused (hello not
-/// yet answered) or aborted (answered already).
-#[derive(Debug, Default)]
-pub(super) struct Assembly {
-    unanswered: Vec<(Link, Conn)>,
-    answered: Vec<(Link, Conn)>,
-}
-
-impl Assembly {
-    pub(super) fn accepted(&mut self, link: Link, conn: Conn) {
-        self.unanswered.push((link, conn));
-    }
-    pub(super) fn dialed(&mut self, link: Link, conn: Conn) {
-        self.answered.push((link, conn));
-    }
-    /// Answers every accepted hello with OK.
-    pub(super) fn answer(&mut self) -> Result<(), String> {
-        for (link, mut conn) in std::mem::take(&mut self.unanswered) {
-            let sent = conn.send(&Ack::Ok.encode());
-            self.answered.push((link, conn));
-            sent.map_err(|e| format!("answering {link}: {e}"))?;
-        }
-        Ok(())
-    }
-    /// Refuses or aborts every connection with `reason`; returns it as the error.
-    pub(super) fn fail(self, reason: String) -> NetError {
-        self.unanswered.into_iter().for_each(|(_, c)| c.refuse(&reason));
-        self.answered.into_iter().for_each(|(_, c)| c.abort(&reason));
-        NetError::Setup(reason)
-    }
-    pub(super) fn into_conns(self) -> Vec<(Link, Conn)> {
-        self.answered
     }
 }
 

@@ -28,10 +28,6 @@ fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
-    (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * p).round() as usize])
-}
-
 /// Runs `f` with a progress bar over `total` rounds on stderr (hidden unless stderr is
 /// a terminal); the closure gets the counter to advance.
 fn with_progress<T>(msg: String, total: u64, f: impl FnOnce(&AtomicU64) -> T) -> T {
@@ -117,14 +113,14 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
                     let report = with_progress(msg.clone(), rounds, |c| engine.run_with_progress(&inputs, c))
                         .map_err(|e| failed(&e))?;
                     let peak = pmsm_engine::process::peak_rss_bytes();
-                    let mut lat = report.round_seconds.clone();
-                    lat.sort_by(f64::total_cmp);
+                    let [round_p50_ms, round_p99_ms] =
+                        pmsm_engine::party::server::round_latency_ms(&report.round_seconds);
                     Timed {
                         outputs: report.outputs,
                         seconds: report.seconds,
                         bytes: report.bytes,
-                        round_p50_ms: percentile(&lat, 0.5).map(|s| s * 1e3),
-                        round_p99_ms: percentile(&lat, 0.99).map(|s| s * 1e3),
+                        round_p50_ms,
+                        round_p99_ms,
                         peak_rss_bytes: peak,
                     }
                 }
