@@ -236,7 +236,9 @@ mod tests {
             let k = backend.kernels().unwrap();
             for log_w in [0usize, 2, 3, 7, 8, 10] {
                 let w = 1usize << log_w;
-                for (g, ks) in [(1usize, 1usize), (3, 6), (8, 10), (5, 13)] {
+                // Odd and even batches through the pair kernel (up to 16 planes) and the
+                // chunk-major walk (more).
+                for (g, ks) in [(1usize, 1usize), (3, 6), (8, 10), (5, 13), (2, 16), (4, 17), (7, 20)] {
                     let ts = words(&mut rng, g * w);
                     let planes = words(&mut rng, w * ks);
                     let us: Vec<usize> = (0..g).map(|_| (rng.next_u64() as usize) % (64 * w)).collect();

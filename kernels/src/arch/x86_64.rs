@@ -307,14 +307,19 @@ fn permute_block_gfni(t: &[u64], b: usize, p: &PermGfni) -> __m512i {
     _mm512_gf2p8affine_epi64_epi8::<0>(x, p.matrix)
 }
 
-/// Planes up to this size (all of them together) are read per instance with the
-/// accumulators in registers; larger tables use the blocked walk.
-const REGISTER_PLANES_BYTES: usize = 32 << 10;
-
-/// The batched kernel for one way of permuting: chunk-major over the table, so each
-/// chunk of every bit-plane (`ks · CHUNK` words) is read once from L2 and stays in L1
-/// while all the instances pass over it (DESIGN §5: the batch's lookup as one blocked
-/// GF(2) product). The single-instance kernel is a batch of one.
+/// The batched kernel for one way of permuting. Up to 16 planes it is the register
+/// kernel (instances in pairs, accumulators in registers); beyond that, a chunk-major
+/// walk over the table, so each chunk of every bit-plane (`ks · CHUNK` words) is read
+/// once and stays in L1 while all the instances pass over it, with the accumulators in
+/// memory (DESIGN §5: the batch's lookup as one blocked GF(2) product). The
+/// single-instance kernel is a batch of one.
+///
+/// Measured (`cargo bench -p pmsm-bench --bench kernels -- gf2_permuted`, batches of
+/// 16, this repository's 2-core AVX-512 machine, 2026-11-24): the pair kernel against
+/// the chunk-major walk takes 5.9 against 12.2 µs at N = 2^15 with 10 planes (40 KiB),
+/// 52 against 93 µs at 2^18 × 10, 331 against 594 µs at 2^20 × 12 and 2.5 against
+/// 3.0 ms at 2^22 × 14 (7 MiB): it wins from L1 to L3, so the walk is kept only for
+/// more planes than there are registers for.
 macro_rules! batch_kernel {
     ($safe:ident, $single:ident, $inner:ident, $reg:ident, $features:literal, $token:literal, $make:ident, $permute:ident) => {
         fn $safe(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
@@ -339,7 +344,7 @@ macro_rules! batch_kernel {
             assert!(w.is_power_of_two() && ts.len() == g * w && out.len() == g && planes.len() == ks * w && ks <= 64);
             assert!(us.iter().all(|&u| u < 64 * w));
             let perms: Vec<_> = us.iter().map(|&u| $make(u)).collect();
-            if planes.len() * 8 <= REGISTER_PLANES_BYTES && dispatch_ks!($reg, ks, (ts, w, &perms, planes, out)) {
+            if dispatch_ks!($reg, ks, (ts, w, &perms, planes, out)) {
                 return;
             }
             let mut acc = vec![_mm512_setzero_si512(); g * ks];
@@ -367,27 +372,53 @@ macro_rules! batch_kernel {
     };
 }
 
-/// One pass per instance for tables that fit in L1: each permuted block meets every
-/// plane while the `KS` accumulators stay in registers.
+/// Up to 16 planes: instances go in pairs; each permuted block of both meets every plane
+/// while the `2 · KS` accumulators stay in registers (32 zmm: pairs fit, quads spill and
+/// measured twice as slow at 10 planes), so each plane block is loaded once per pair.
+/// Once the planes outgrow L1 they stream from L2 or L3 on every pass; pairs halve that
+/// traffic.
 macro_rules! register_kernel {
-    ($name:ident, $features:literal, $perm:ty, $permute:ident) => {
+    ($name:ident, $pass:ident, $features:literal, $perm:ty, $permute:ident) => {
         #[target_feature(enable = $features)]
         fn $name<const KS: usize>(ts: &[u64], w: usize, perms: &[$perm], planes: &[u64], out: &mut [u64]) {
-            assert!(planes.len() == KS * w && w % 8 == 0 && ts.len() == perms.len() * w);
-            for ((i, p), o) in perms.iter().enumerate().zip(out.iter_mut()) {
-                let t = &ts[i * w..(i + 1) * w];
-                let mut acc = [_mm512_setzero_si512(); KS];
-                for b in 0..w / 8 {
-                    let x = $permute(t, b, p);
-                    for (k, a) in acc.iter_mut().enumerate() {
-                        let pk = &planes[k * w + 8 * b..][..8];
-                        // SAFETY: `pk` holds exactly 8 u64 (64 bytes); unaligned load.
-                        let pk = unsafe { _mm512_loadu_si512(pk.as_ptr().cast()) };
+            assert!(planes.len() == KS * w && w % 8 == 0 && ts.len() == perms.len() * w && out.len() == perms.len());
+            let pairs = perms.len() / 2;
+            for (q, (ps, os)) in perms.chunks_exact(2).zip(out.chunks_exact_mut(2)).enumerate() {
+                $pass::<KS, 2>(&ts[2 * q * w..(2 * q + 2) * w], w, ps, planes, os);
+            }
+            if perms.len() % 2 == 1 {
+                let i = 2 * pairs;
+                $pass::<KS, 1>(&ts[i * w..], w, &perms[i..], planes, &mut out[i..]);
+            }
+        }
+
+        /// `N` instances (`ts` holds their `N · w` words) in one pass over the planes.
+        #[inline]
+        #[target_feature(enable = $features)]
+        fn $pass<const KS: usize, const N: usize>(
+            ts: &[u64],
+            w: usize,
+            perms: &[$perm],
+            planes: &[u64],
+            out: &mut [u64],
+        ) {
+            assert!(planes.len() == KS * w && ts.len() == N * w && perms.len() == N && out.len() == N);
+            let mut acc = [[_mm512_setzero_si512(); KS]; N];
+            let base = planes.as_ptr();
+            for b in 0..w / 8 {
+                let x: [__m512i; N] = core::array::from_fn(|n| $permute(&ts[n * w..(n + 1) * w], b, &perms[n]));
+                for k in 0..KS {
+                    // SAFETY: `k < KS` and `b < w / 8`, so the 8 words at `k·w + 8b` lie
+                    // inside `planes` (`KS · w` words, asserted above); unaligned load.
+                    let pk = unsafe { _mm512_loadu_si512(base.add(k * w + 8 * b).cast()) };
+                    for n in 0..N {
                         // 0x78: a ⊕ (b ∧ c).
-                        *a = _mm512_ternarylogic_epi64::<0x78>(*a, x, pk);
+                        acc[n][k] = _mm512_ternarylogic_epi64::<0x78>(acc[n][k], x[n], pk);
                     }
                 }
-                *o = acc
+            }
+            for (o, a) in out.iter_mut().zip(&acc) {
+                *o = a
                     .iter()
                     .enumerate()
                     .fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes512(*v).count_ones() & 1) << k));
@@ -421,8 +452,8 @@ macro_rules! dispatch_ks {
     };
 }
 
-register_kernel!(register_avx512, "avx512f,avx512dq", Perm512, permute_block512);
-register_kernel!(register_gfni, "avx512f,avx512dq,avx512bw,gfni", PermGfni, permute_block_gfni);
+register_kernel!(register_avx512, pass_avx512, "avx512f,avx512dq", Perm512, permute_block512);
+register_kernel!(register_gfni, pass_gfni, "avx512f,avx512dq,avx512bw,gfni", PermGfni, permute_block_gfni);
 
 batch_kernel!(
     permuted_parities_batch_avx512,
