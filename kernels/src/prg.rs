@@ -5,6 +5,9 @@
 //! length-doubling PRG is `G(s) = (H(s ⊕ TWEAK_LEFT), H(s ⊕ TWEAK_RIGHT))` for seeds
 //! whose least significant bit is zero, so the two inputs differ and no two seeds of a
 //! tree collide except with probability ~2^-127 (DESIGN §4: "one key and a tweak").
+//! The DPF's last level fans out in counter mode, `H(s ⊕ j)` for `j < F ≤ 16`: the same
+//! tweaks extended to the low bits, distinct inputs for distinct `(s, j)` except with
+//! the same negligible probability.
 //!
 //! The key schedule is computed once per process ([`FixedKeyPrg::get`]). The `aes`
 //! crate selects VAES-512, AES-NI or a constant-time bitsliced fallback at run time;
@@ -28,9 +31,6 @@ pub const PRG_KEY: [u8; 16] =
 pub const TWEAK_LEFT: u128 = 0;
 /// Domain separation: XORed into a seed (lsb clear) to derive its right child.
 pub const TWEAK_RIGHT: u128 = 1;
-/// Domain separation: XORed into a root seed to derive the single leaf of a DPF whose
-/// whole domain fits in one leaf.
-pub const TWEAK_LEAF: u128 = 2;
 
 /// Blocks processed per AES call in [`FixedKeyPrg::hash_in_place`].
 const BATCH: usize = 256;

@@ -125,6 +125,6 @@ fn main() {
     row(
         "DPF key, 2^18 points, 1-bit output",
         format!("{key_bits} bits"),
-        format!("{key_bytes} bytes encoded; DESIGN formula 130·11+256 = 1686"),
+        format!("{key_bytes} bytes encoded; 130·9+640 = 1810 (fan-out 4; plain BGI, DESIGN §4: 1686)"),
     );
 }

@@ -86,6 +86,8 @@ pub struct Kernels {
     pub(crate) permuted_parities_batch: BatchParities,
     pub(crate) dpf_child_inputs: fn(&[u128], &mut [u128]),
     pub(crate) dpf_correct: fn(&[u128], &mut [u128], [u128; 2]),
+    pub(crate) dpf_fan_inputs: fn(&[u128], &mut [u128]),
+    pub(crate) dpf_fan_correct: fn(&[u128], &mut [u128], &[u128]),
 }
 
 /// Every backend, slowest first.
@@ -272,6 +274,18 @@ mod tests {
                 (k.dpf_correct)(&parents, &mut a, cw);
                 (reference.dpf_correct)(&parents, &mut b, cw);
                 assert_eq!(a, b, "{backend}: correction, {m} parents");
+                for fan in [1usize, 2, 4, 8, 16] {
+                    let enc: Vec<u128> = (0..fan * m).map(|_| block(&mut rng)).collect();
+                    let cw: Vec<u128> = (0..fan).map(|_| block(&mut rng)).collect();
+                    let (mut a, mut b) = (vec![0u128; fan * m], vec![0u128; fan * m]);
+                    (k.dpf_fan_inputs)(&parents, &mut a);
+                    (reference.dpf_fan_inputs)(&parents, &mut b);
+                    assert_eq!(a, b, "{backend}: fan-out {fan} inputs, {m} parents");
+                    let (mut a, mut b) = (enc.clone(), enc);
+                    (k.dpf_fan_correct)(&parents, &mut a, &cw);
+                    (reference.dpf_fan_correct)(&parents, &mut b, &cw);
+                    assert_eq!(a, b, "{backend}: fan-out {fan} correction, {m} parents");
+                }
             }
         }
     }

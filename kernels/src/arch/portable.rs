@@ -18,6 +18,8 @@ pub(crate) static TABLE: Kernels = Kernels {
     permuted_parities_batch,
     dpf_child_inputs: dpf_child_inputs_body,
     dpf_correct: dpf_correct_body,
+    dpf_fan_inputs: dpf_fan_inputs_body,
+    dpf_fan_correct: dpf_fan_correct_body,
 };
 
 /// DPF expansion: the PRG inputs of every child, `children[2i + c] = seed(p_i) ⊕ c`,
@@ -38,6 +40,30 @@ pub(crate) fn dpf_correct_body(parents: &[u128], children: &mut [u128], [cw_l, c
         let (m, s) = (0u128.wrapping_sub(p & 1), p & !1);
         ch[0] ^= s ^ (m & cw_l);
         ch[1] ^= s ^ 1 ^ (m & cw_r);
+    }
+}
+
+/// DPF fan-out: the PRG inputs of every leaf, `children[F·i + j] = seed(p_i) ⊕ j` for
+/// `F = children.len() / parents.len()`.
+#[inline(always)]
+pub(crate) fn dpf_fan_inputs_body(parents: &[u128], children: &mut [u128]) {
+    let fan = children.len() / parents.len().max(1);
+    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(fan.max(1))) {
+        for (j, c) in ch.iter_mut().enumerate() {
+            *c = (p & !1) ^ j as u128;
+        }
+    }
+}
+
+/// DPF fan-out: MMO feed-forward and correction in place on the encrypted leaf inputs:
+/// `children[F·i + j] ^= seed(p_i) ⊕ j ⊕ (t(p_i) · cw[j])` for `F = cw.len()`.
+#[inline(always)]
+pub(crate) fn dpf_fan_correct_body(parents: &[u128], children: &mut [u128], cw: &[u128]) {
+    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(cw.len().max(1))) {
+        let (m, s) = (0u128.wrapping_sub(p & 1), p & !1);
+        for (j, (c, w)) in ch.iter_mut().zip(cw).enumerate() {
+            *c ^= s ^ j as u128 ^ (m & w);
+        }
     }
 }
 

@@ -91,6 +91,11 @@ both_backends! {
     and_popcount(a: &[u64], b: &[u64]) -> u64 = and_popcount_body;
 }
 
+backend!(avx2_fan, "avx2", "Avx2",
+    fan_inputs(parents: &[u128], children: &mut [u128]) = dpf_fan_inputs_body;
+    fan_correct(parents: &[u128], children: &mut [u128], cw: &[u128]) = dpf_fan_correct_body;
+);
+
 // AVX2 has no 64-bit multiply; LLVM emulates it with `vpmuludq`. AVX-512 has its own.
 backend!(avx2_dot, "avx2", "Avx2", dot(a: &[u64], b: &[u64]) -> u64 = dot_body;);
 
@@ -107,6 +112,8 @@ static AVX2_TABLE: Kernels = Kernels {
     permuted_parities_batch: portable::permuted_parities_batch,
     dpf_child_inputs: portable::dpf_child_inputs_body,
     dpf_correct: portable::dpf_correct_body,
+    dpf_fan_inputs: avx2_fan::fan_inputs,
+    dpf_fan_correct: avx2_fan::fan_correct,
 };
 
 static AVX512_TABLE: Kernels = avx512_table(Backend::Avx512, permuted_parities_avx512, permuted_parities_batch_avx512);
@@ -131,6 +138,8 @@ const fn avx512_table(
         permuted_parities_batch: batch,
         dpf_child_inputs: dpf_child_inputs_avx512,
         dpf_correct: dpf_correct_avx512,
+        dpf_fan_inputs: dpf_fan_inputs_avx512,
+        dpf_fan_correct: dpf_fan_correct_avx512,
     }
 }
 
@@ -221,6 +230,67 @@ fn dpf_level_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128]
         portable::dpf_correct_body(&parents[done..], &mut children[2 * done..], cw);
     } else {
         portable::dpf_child_inputs_body(&parents[done..], &mut children[2 * done..]);
+    }
+}
+
+fn dpf_fan_inputs_avx512(parents: &[u128], children: &mut [u128]) {
+    // SAFETY: as for `dpf_child_inputs_avx512`.
+    unsafe { dpf_fan_avx512::<false>(parents, children, &[]) }
+}
+
+fn dpf_fan_correct_avx512(parents: &[u128], children: &mut [u128], cw: &[u128]) {
+    // SAFETY: as for `dpf_child_inputs_avx512`.
+    unsafe { dpf_fan_avx512::<true>(parents, children, cw) }
+}
+
+/// The fan-out to `F` leaves per parent (`F` a multiple of 4 up to 16; others go to the
+/// portable body), four leaves per 512-bit vector: the broadcast seed XOR the leaf
+/// indices, and (`CORRECT`) XOR the encrypted inputs and the masked correction words.
+#[target_feature(enable = "avx512f")]
+fn dpf_fan_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128], cw: &[u128]) {
+    let fan = children.len() / parents.len().max(1);
+    if fan == 0 || !fan.is_multiple_of(4) || fan > 16 || (CORRECT && cw.len() != fan) {
+        return if CORRECT {
+            portable::dpf_fan_correct_body(parents, children, cw)
+        } else {
+            portable::dpf_fan_inputs_body(parents, children)
+        };
+    }
+    let quads = fan / 4;
+    let index: [__m512i; 4] = core::array::from_fn(|q| {
+        let j = 4 * q as i64;
+        _mm512_set_epi64(0, j + 3, 0, j + 2, 0, j + 1, 0, j)
+    });
+    let words: [__m512i; 4] = core::array::from_fn(|q| {
+        let w = |k: usize| cw.get(4 * q + k).copied().unwrap_or(0);
+        let (lo, hi) = (|x: u128| x as i64, |x: u128| (x >> 64) as i64);
+        _mm512_set_epi64(hi(w(3)), lo(w(3)), hi(w(2)), lo(w(2)), hi(w(1)), lo(w(1)), hi(w(0)), lo(w(0)))
+    });
+    for (p, ch) in parents.iter().zip(children.chunks_exact_mut(fan)) {
+        let seed = _mm512_set_epi64(
+            (p >> 64) as i64,
+            (p & !1) as i64,
+            (p >> 64) as i64,
+            (p & !1) as i64,
+            (p >> 64) as i64,
+            (p & !1) as i64,
+            (p >> 64) as i64,
+            (p & !1) as i64,
+        );
+        let keep = _mm512_set1_epi64(0i64.wrapping_sub((p & 1) as i64));
+        for (q, four) in ch.chunks_exact_mut(4).enumerate().take(quads) {
+            let input = _mm512_xor_si512(seed, index[q]);
+            let out = if CORRECT {
+                // SAFETY: `four` holds exactly 4 u128 (64 bytes); unaligned load.
+                let enc = unsafe { _mm512_loadu_si512(four.as_ptr().cast()) };
+                // 0x96: a ⊕ b ⊕ c.
+                _mm512_ternarylogic_epi64::<0x96>(enc, input, _mm512_and_si512(keep, words[q]))
+            } else {
+                input
+            };
+            // SAFETY: as above; unaligned store.
+            unsafe { _mm512_storeu_si512(four.as_mut_ptr().cast(), out) };
+        }
     }
 }
 

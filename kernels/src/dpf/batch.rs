@@ -3,7 +3,7 @@
 //! of one key value (and one vector) per key: what a server decodes from a dealer's
 //! frame and expands in groups.
 
-use super::{DpfError, DpfGroup, DpfKey, KeyAccess, depth, expand_many, parse_key};
+use super::{DpfError, DpfGroup, DpfKey, KeyAccess, Shape, depth, expand_many, parse_key, shape};
 use crate::Party;
 use core::fmt;
 use core::ops::Range;
@@ -16,7 +16,8 @@ pub struct DpfKeyBatch<G: DpfGroup> {
     roots: Vec<u128>,
     /// Key `i`'s level `l` at `i · internal + l`.
     cws: Vec<[u128; 2]>,
-    leaf_cws: Vec<[G; 2]>,
+    /// Key `i`'s fan-out position `j` at `i · F + j`.
+    leaf_cws: Vec<G>,
 }
 
 impl<G: DpfGroup> fmt::Debug for DpfKeyBatch<G> {
@@ -39,16 +40,16 @@ impl<G: DpfGroup> DpfKeyBatch<G> {
         if bytes.len() != count * len {
             return Err(DpfError::Malformed("key batch length does not match its count and domain"));
         }
-        let internal = depth::<G>(domain_bits).saturating_sub(1) as usize;
+        let Shape { internal, fan, .. } = shape::<G>(domain_bits);
         let mut batch = DpfKeyBatch {
             party: Party::P0,
             domain_bits,
             roots: Vec::with_capacity(count),
-            cws: Vec::with_capacity(count * internal),
-            leaf_cws: Vec::with_capacity(count),
+            cws: Vec::with_capacity(count * internal as usize),
+            leaf_cws: Vec::with_capacity(count * fan),
         };
         for (i, k) in bytes.chunks_exact(len).enumerate() {
-            let (party, bits, root, leaf_cws) = parse_key::<G>(k, &mut batch.cws)?;
+            let (party, bits, root) = parse_key::<G>(k, &mut batch.cws, &mut batch.leaf_cws)?;
             if bits != domain_bits {
                 return Err(DpfError::Malformed("a key of the batch is over another domain"));
             }
@@ -58,7 +59,6 @@ impl<G: DpfGroup> DpfKeyBatch<G> {
                 return Err(DpfError::Mixed { bits, party: party.index() });
             }
             batch.roots.push(root);
-            batch.leaf_cws.push(leaf_cws);
         }
         Ok(batch)
     }
@@ -110,12 +110,13 @@ impl<G: DpfGroup> KeyAccess<G> for BatchView<'_, G> {
     }
     #[inline]
     fn cw(&self, i: usize, level: u32) -> [u128; 2] {
-        let internal = depth::<G>(self.batch.domain_bits) as usize - 1;
+        let internal = shape::<G>(self.batch.domain_bits).internal as usize;
         self.batch.cws[(self.first + i) * internal + level as usize]
     }
     #[inline]
-    fn leaf_cws(&self, i: usize) -> [G; 2] {
-        self.batch.leaf_cws[self.first + i]
+    fn leaf_cws(&self, i: usize) -> &[G] {
+        let fan = shape::<G>(self.batch.domain_bits).fan;
+        &self.batch.leaf_cws[(self.first + i) * fan..][..fan]
     }
 }
 

@@ -18,6 +18,10 @@ pub trait DpfGroup: Copy + Default + PartialEq + Debug + Send + Sync + 'static {
     const LOG_OUTPUTS_PER_LEAF: u32;
     /// Serialised size of one leaf (a leaf correction word) in bytes.
     const BYTES: usize;
+    /// log2 of the leaves each node of the last corrected level fans out to (1 to 4;
+    /// see the DPF module docs): each step up halves the last levels' AES calls but
+    /// doubles the leaf correction words every key carries. 1 is the plain BGI tree.
+    const LOG_LEAF_FAN: u32 = 1;
     /// One output value.
     type Output: Copy + PartialEq + Debug + Send + Sync;
 
@@ -54,16 +58,18 @@ pub trait DpfGroup: Copy + Default + PartialEq + Debug + Send + Sync + 'static {
         0
     }
 
-    /// The last expansion level, where `enc` holds the encrypted child inputs of
-    /// `parents` (it may be overwritten):
-    /// `out[2i + c] = (−1)^b · (Convert(enc[2i + c] ⊕ seed(p_i) ⊕ c) + t(p_i) · cw[c])`.
+    /// The fan-out to `F = cw.len()` leaves per parent, where `enc` holds the encrypted
+    /// leaf inputs of `parents` (it may be overwritten):
+    /// `out[F·i + j] = (−1)^b · (Convert(enc[F·i + j] ⊕ seed(p_i) ⊕ j) + t(p_i) · cw[j])`.
     #[inline]
-    fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: [Self; 2], negate: bool, out: &mut [Self]) {
-        for ((p, ch), o) in parents.iter().zip(enc.chunks_exact(2)).zip(out.chunks_exact_mut(2)) {
+    fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: &[Self], negate: bool, out: &mut [Self]) {
+        let fan = cw.len();
+        for ((p, ch), o) in parents.iter().zip(enc.chunks_exact(fan)).zip(out.chunks_exact_mut(fan)) {
             let (keep, s) = (0u64.wrapping_sub((p & 1) as u64), p & !1);
-            let l = Self::from_block(ch[0] ^ s).add(cw[0].masked(keep));
-            let r = Self::from_block(ch[1] ^ s ^ 1).add(cw[1].masked(keep));
-            (o[0], o[1]) = if negate { (l.neg(), r.neg()) } else { (l, r) };
+            for (j, ((e, c), o)) in ch.iter().zip(cw).zip(o.iter_mut()).enumerate() {
+                let y = Self::from_block(e ^ s ^ j as u128).add(c.masked(keep));
+                *o = if negate { y.neg() } else { y };
+            }
         }
     }
 }
@@ -77,6 +83,7 @@ impl DpfGroup for BitLeaf {
     const TAG: u8 = 1;
     const LOG_OUTPUTS_PER_LEAF: u32 = 7;
     const BYTES: usize = 16;
+    const LOG_LEAF_FAN: u32 = 2;
     type Output = bool;
 
     #[inline]
@@ -123,10 +130,14 @@ impl DpfGroup for BitLeaf {
         self.block()
     }
 
-    /// In GF(2) a leaf is the corrected block itself: the level-correction kernel does it.
+    /// In GF(2) a leaf is the corrected block itself: the fan-out correction does it.
     #[inline]
-    fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: [Self; 2], _negate: bool, out: &mut [Self]) {
-        super::correct_level(parents, enc, cw.map(BitLeaf::block));
+    fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: &[Self], _negate: bool, out: &mut [Self]) {
+        let mut blocks = [0u128; super::MAX_FAN];
+        for (b, c) in blocks.iter_mut().zip(cw) {
+            *b = c.block();
+        }
+        super::correct_leaves(parents, enc, &blocks[..cw.len()]);
         for (o, e) in out.iter_mut().zip(enc.iter()) {
             *o = BitLeaf::from_block(*e);
         }

@@ -6,29 +6,44 @@
 //! ([`DpfGroup`]: GF(2) bits, Z_2^64, or a prime field).
 //!
 //! # Construction
-//! A binary tree of depth `d = n − LOG_OUTPUTS_PER_LEAF` (early termination: one leaf
-//! holds 128 bits of output). Each node carries a 127-bit seed and a control bit `t`,
-//! stored together in a `u128` whose least significant bit is `t`. The two parties'
-//! nodes agree off the path to `α` and differ on it, with `t0 ⊕ t1 = 1` there. Children
-//! come from the fixed-key PRG ([`crate::prg`]); each of the first `d − 1` levels has a
-//! correction word (a seed and two control bits); the last expansion goes straight to
-//! leaves, corrected by two leaf correction words (one per child). A leaf's output
-//! share is `(−1)^b · (Convert(H(seed)) + t · CW_leaf)`.
+//! A binary tree over `2^d` leaves, `d = n − LOG_OUTPUTS_PER_LEAF` (early termination:
+//! one leaf is one 128-bit block of outputs). Each node carries a 127-bit seed and a
+//! control bit `t`, stored together in a `u128` whose least significant bit is `t`. The
+//! two parties' nodes agree off the path to `α` and differ on it, with `t0 ⊕ t1 = 1`
+//! there. The first `c = d − f` levels are expanded by the length-doubling PRG of
+//! [`crate::prg`], each with a correction word (a seed and two control bits). Every node
+//! of level `c` then fans out to `F = 2^f` leaves in counter mode: leaf `j` of node `s`
+//! is `Convert(H(seed(s) ⊕ j))`, corrected by leaf correction word `j` (one per fan-out
+//! position, shared by all nodes of the level). A leaf's output share is
+//! `(−1)^b · (Convert(H(seed ⊕ j)) + t · CW_j)`. `f = min(LOG_LEAF_FAN, d)`, per group
+//! ([`DpfGroup::LOG_LEAF_FAN`]); with `f = 1` this is the plain BGI tree whose last
+//! level's seed correction is folded into the two leaf corrections.
+//!
+//! The fan-out is standard BGI with a wider output group at a shallower tree: the last
+//! `f` PRG levels (`2^(f+1) − 2` blocks per node, two AES calls per tree node) become
+//! one counter-mode expansion (`2^f` blocks, one AES call per leaf), paid for with
+//! `2^f − 2` more leaf correction words in each key. Each leaf input `seed ⊕ j` is
+//! fresh (seeds are uniform 127-bit values), as the correlation-robust hash needs.
 //!
 //! # Key size
-//! For `d ≥ 1`: root seed 128 bits, `d − 1` correction words of 130 bits, two leaf
-//! correction words: `128 + 130(d − 1) + 2·8·BYTES` bits of key material. For 1-bit
-//! outputs (`d = n − 7`) that is `130(n − 7) + 254` bits — 1,684 bits for `n = 18`,
-//! two bits under the `130(n−7)+256` of DESIGN §4 because the last level's seed
-//! correction is folded into the leaf corrections. For `d = 0` (the domain fits in one
-//! leaf) a key is the root seed and one leaf correction word. [`DpfKey::to_bytes`] adds
-//! a 4-byte header and packs the control bits: see [`DpfKey::encoded_len`].
+//! Root seed 128 bits, `c` correction words of 130 bits, `F` leaf correction words:
+//! `128 + 130c + F·8·BYTES` bits of key material. For 1-bit outputs with `f = 1`
+//! (`c = n − 8`) that is `130(n − 7) + 254` bits, two under the `130(n−7)+256` of
+//! DESIGN §4 because the last level's seed correction is folded into the leaf words;
+//! [`BitLeaf`] uses `f = 2` (`c = n − 9`, 4 leaf words): `130(n − 9) + 640` bits, 126
+//! more. That buys a quarter of the full-domain AES calls at the DLP rules' n = 15
+//! (382 blocks instead of 510). `f = 3` would save another sixth for 512 more bits a key,
+//! which at n = 18 would take lookup-xor's total past the 4,000 bits per transition
+//! promised against the seed (and measured no faster end to end: 0.60–0.74M against
+//! 0.58–0.71M transitions/s on the DLP rules).
+//! [`DpfKey::to_bytes`] adds a 4-byte header and packs the control bits: see
+//! [`DpfKey::encoded_len`].
 //!
 //! # Cost
-//! Key generation: `4d` AES blocks. Single-point evaluation: `d` blocks. Full-domain
-//! evaluation: `2^(d+1) − 2` blocks, i.e. `N/64` AES calls for bit outputs and `N`
-//! for Z_2^64 outputs, expanded level by level in cache-sized subtrees so that each
-//! AES call covers many blocks.
+//! Key generation: `4c + 2F` AES blocks. Single-point evaluation: `c + 1` blocks.
+//! Full-domain evaluation: `2^(c+1) − 2 + 2^d` blocks (for `f = 1`, `N/64` AES calls
+//! for bit outputs and `N` for Z_2^64 outputs), expanded level by level in cache-sized
+//! subtrees so that each AES call covers many blocks.
 
 mod batch;
 mod group;
@@ -38,7 +53,7 @@ pub use group::{BitLeaf, DpfGroup, RingLeaf};
 
 use crate::Party;
 use crate::arch::Kernels;
-use crate::prg::{FixedKeyPrg, TWEAK_LEAF, TWEAK_RIGHT};
+use crate::prg::{FixedKeyPrg, TWEAK_RIGHT};
 use crate::rng::{CryptoRng, RngCore, SecretRng};
 use core::fmt;
 use core::marker::PhantomData;
@@ -53,7 +68,7 @@ thread_local! {
 }
 
 /// Version byte of the key encoding.
-const KEY_VERSION: u8 = 1;
+const KEY_VERSION: u8 = 2;
 /// Bytes of the key encoding's header: version, group tag, party, domain bits.
 const HEADER_BYTES: usize = 4;
 /// log2 of the leaves in one subtree of full-domain evaluation: 2^11 blocks (32 KiB)
@@ -115,9 +130,8 @@ pub struct DpfKey<G: DpfGroup> {
     /// Per internal level: the correction masks for the left and right child, i.e. the
     /// seed correction (lsb clear) with that child's control-bit correction in the lsb.
     cws: Vec<[u128; 2]>,
-    /// Leaf correction words: one per child of the last level (if `d = 0`, only the
-    /// first is used and the second is zero).
-    leaf_cws: [G; 2],
+    /// Leaf correction words: one per fan-out position (`F` of them).
+    leaf_cws: Vec<G>,
 }
 
 impl<G: DpfGroup> fmt::Debug for DpfKey<G> {
@@ -134,10 +148,32 @@ impl<G: DpfGroup> fmt::Debug for DpfKey<G> {
 #[derive(Debug)]
 pub struct Dpf<G>(PhantomData<G>);
 
-/// Depth of the tree for `bits` domain bits.
+/// Depth of the tree for `bits` domain bits: `2^depth` leaves.
 #[inline]
 fn depth<G: DpfGroup>(bits: u32) -> u32 {
     bits.saturating_sub(G::LOG_OUTPUTS_PER_LEAF)
+}
+
+/// Most leaves one node fans out to (bounds [`DpfGroup::LOG_LEAF_FAN`]).
+const MAX_FAN: usize = 16;
+
+/// The tree of a key over `bits` domain bits (module docs: `d`, `c`, `F`).
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    /// `d`: the tree has `2^d` leaves.
+    depth: u32,
+    /// `c`: levels expanded by the PRG, each with a correction word.
+    internal: u32,
+    /// `F`: leaves per node of level `c`, and leaf correction words per key.
+    fan: usize,
+}
+
+#[inline]
+fn shape<G: DpfGroup>(bits: u32) -> Shape {
+    const { assert!(1 << G::LOG_LEAF_FAN <= MAX_FAN && G::LOG_LEAF_FAN >= 1) };
+    let d = depth::<G>(bits);
+    let f = G::LOG_LEAF_FAN.min(d);
+    Shape { depth: d, internal: d - f, fan: 1 << f }
 }
 
 /// The PRG inputs of every child: `children[2i + c] = seed(parents[i]) ⊕ c` (the
@@ -153,6 +189,27 @@ fn write_child_inputs(parents: &[u128], children: &mut [u128]) {
 #[inline(always)]
 pub(super) fn correct_level(parents: &[u128], children: &mut [u128], cw: [u128; 2]) {
     (Kernels::active().dpf_correct)(parents, children, cw)
+}
+
+/// The fan-out's PRG inputs: `children[F·i + j] = seed(parents[i]) ⊕ j` for
+/// `F = children.len() / parents.len()`. `F = 2` is the level kernel. Dispatched.
+#[inline]
+fn write_leaf_inputs(parents: &[u128], children: &mut [u128]) {
+    if children.len() == 2 * parents.len() {
+        return write_child_inputs(parents, children);
+    }
+    (Kernels::active().dpf_fan_inputs)(parents, children)
+}
+
+/// MMO feed-forward and correction of the fan-out, for groups whose leaf is its block:
+/// `children[F·i + j] ^= seed(p_i) ⊕ j ⊕ (t(p_i) · cw[j])`, `F = cw.len()`, where
+/// `children` holds the encrypted inputs. `F = 2` is the level kernel. Dispatched.
+#[inline]
+fn correct_leaves(parents: &[u128], children: &mut [u128], cw: &[u128]) {
+    if let [l, r] = *cw {
+        return correct_level(parents, children, [l, r]);
+    }
+    (Kernels::active().dpf_fan_correct)(parents, children, cw)
 }
 
 #[inline]
@@ -208,15 +265,13 @@ impl<G: DpfGroup> Dpf<G> {
         let flat = Self::keygen_flat(domain_bits, points, seeds)?;
         Ok((0..points.len())
             .map(|i| {
-                let cws = flat.cws(i);
-                let leaf_cws = flat.leaf_cws[i];
                 debug_assert!(flat.roots[i][0] & 1 == 0 && flat.roots[i][1] & 1 == 1);
                 Party::BOTH.map(|party| DpfKey {
                     party,
                     domain_bits,
                     root: flat.roots[i][party.index()],
-                    cws: cws.to_vec(),
-                    leaf_cws,
+                    cws: flat.cws(i).to_vec(),
+                    leaf_cws: flat.leaf_cws(i).to_vec(),
                 })
             })
             .collect())
@@ -240,7 +295,7 @@ impl<G: DpfGroup> Dpf<G> {
         for (party, o) in Party::BOTH.into_iter().zip(out) {
             assert_eq!(o.len(), points.len() * len, "key buffer of the wrong size");
             for (i, k) in o.chunks_exact_mut(len).enumerate() {
-                write_key(party, domain_bits, flat.roots[i][party.index()], flat.cws(i), &flat.leaf_cws[i], k);
+                write_key(party, domain_bits, flat.roots[i][party.index()], flat.cws(i), flat.leaf_cws(i), k);
             }
         }
         Ok(())
@@ -255,63 +310,51 @@ impl<G: DpfGroup> Dpf<G> {
             return Err(DpfError::PointOutOfDomain { point: alpha, bits: domain_bits });
         }
         let prg = FixedKeyPrg::get();
-        let d = depth::<G>(domain_bits);
+        let Shape { depth: d, internal, fan } = shape::<G>(domain_bits);
         let leaf_bits = domain_bits - d;
         let k = points.len();
-        // CW = (−1)^{t1} · (β_c − A0 + A1), so that (A0 + t0·CW) − (A1 + t1·CW) = β_c.
-        let leaf_cw = |a: [G; 2], beta_c: G, t1: bool| {
-            let cw = beta_c.add(a[0].neg()).add(a[1]);
-            if t1 { cw.neg() } else { cw }
-        };
-        let units: Vec<G> = points.iter().map(|&(a, b)| G::unit((a & ((1u64 << leaf_bits) - 1)) as usize, b)).collect();
+        // The leaf index of each point (d bits): its path, then its fan-out position.
+        let leaf_of = |i: usize| points[i].0 >> leaf_bits;
         let mut nodes: Vec<[u128; 2]> = seeds.iter().map(|s| [s[0] & !1, (s[1] & !1) | 1]).collect();
         let roots = nodes.clone();
-        if d == 0 {
-            let mut blocks: Vec<u128> = nodes.iter().flat_map(|n| n.map(|r| (r & !1) ^ TWEAK_LEAF)).collect();
-            prg.hash_in_place(&mut blocks);
-            let leaf_cws = (0..k)
-                .map(|i| {
-                    let a = [G::from_block(blocks[2 * i]), G::from_block(blocks[2 * i + 1])];
-                    [leaf_cw(a, units[i], true), G::default()]
-                })
-                .collect();
-            return Ok(Flat { roots, internal: 0, cws: Vec::new(), leaf_cws });
-        }
-        let internal = d as usize - 1;
-        let mut cws = vec![[0u128; 2]; k * internal];
+        let mut cws = vec![[0u128; 2]; k * internal as usize];
         let mut ch = vec![0u128; 4 * k];
-        let expand = |nodes: &[[u128; 2]], ch: &mut [u128]| {
+        for level in 0..internal {
             for (n, c) in nodes.iter().zip(ch.chunks_exact_mut(4)) {
                 c.copy_from_slice(&[n[0] & !1, (n[0] & !1) ^ TWEAK_RIGHT, n[1] & !1, (n[1] & !1) ^ TWEAK_RIGHT]);
             }
-            prg.hash_in_place(ch);
-        };
-        for level in 0..d - 1 {
-            expand(&nodes, &mut ch);
+            prg.hash_in_place(&mut ch);
             for (i, (n, c)) in nodes.iter_mut().zip(ch.chunks_exact(4)).enumerate() {
-                let bit = (((points[i].0 >> leaf_bits) >> (d - 1 - level)) & 1) as usize;
+                let bit = ((leaf_of(i) >> (d - 1 - level)) & 1) as usize;
                 let (c0, c1) = ([c[0], c[1]], [c[2], c[3]]);
                 let seed_cw = (c0[1 - bit] ^ c1[1 - bit]) & !1;
                 let t_l = ((c0[0] ^ c1[0]) & 1) ^ (bit as u128) ^ 1;
                 let t_r = ((c0[1] ^ c1[1]) & 1) ^ (bit as u128);
                 let cw = [seed_cw | t_l, seed_cw | t_r];
                 *n = [c0[bit] ^ (ctl_mask(n[0]) & cw[bit]), c1[bit] ^ (ctl_mask(n[1]) & cw[bit])];
-                cws[i * internal + level as usize] = cw;
+                cws[i * internal as usize + level as usize] = cw;
             }
         }
-        expand(&nodes, &mut ch);
-        let leaf_cws = (0..k)
-            .map(|i| {
-                let c = &ch[4 * i..4 * i + 4];
-                let bit = ((points[i].0 >> leaf_bits) & 1) as usize;
-                let t1 = nodes[i][1] & 1 == 1;
-                [0, 1].map(|side| {
-                    let beta_c = if side == bit { units[i] } else { G::default() };
-                    leaf_cw([G::from_block(c[side]), G::from_block(c[2 + side])], beta_c, t1)
-                })
-            })
-            .collect();
-        Ok(Flat { roots, internal, cws, leaf_cws })
+        // The fan-out of both parties' on-path nodes: `fan` blocks each, point after point.
+        let mut leaves = vec![0u128; 2 * fan * k];
+        for (n, l) in nodes.iter().zip(leaves.chunks_exact_mut(2 * fan)) {
+            let (l0, l1) = l.split_at_mut(fan);
+            write_leaf_inputs(&[n[0]], l0);
+            write_leaf_inputs(&[n[1]], l1);
+        }
+        prg.hash_in_place(&mut leaves);
+        let mut leaf_cws = Vec::with_capacity(fan * k);
+        for (i, l) in leaves.chunks_exact(2 * fan).enumerate() {
+            let (at, t1) = ((leaf_of(i) & (fan as u64 - 1)) as usize, nodes[i][1] & 1 == 1);
+            let unit = G::unit((points[i].0 & ((1u64 << leaf_bits) - 1)) as usize, points[i].1);
+            for j in 0..fan {
+                // CW = (−1)^{t1} · (β_j − A0 + A1), so that (A0 + t0·CW) − (A1 + t1·CW) = β_j.
+                let beta_j = if j == at { unit } else { G::default() };
+                let cw = beta_j.add(G::from_block(l[j]).neg()).add(G::from_block(l[fan + j]));
+                leaf_cws.push(if t1 { cw.neg() } else { cw });
+            }
+        }
+        Ok(Flat { roots, internal: internal as usize, fan, cws, leaf_cws })
     }
 
     /// Keys for many `(α, β)` points, generated in parallel (rayon). Each worker draws
@@ -351,23 +394,15 @@ impl<G: DpfGroup> DpfKey<G> {
 
     /// Key material in bits, as documented in the module docs.
     pub fn material_bits(&self) -> usize {
-        128 + 130 * self.cws.len() + 8 * G::BYTES * self.leaf_cw_count()
-    }
-
-    /// Leaf correction words in use: two, or one when the domain fits in one leaf.
-    fn leaf_cw_count(&self) -> usize {
-        if depth::<G>(self.domain_bits) == 0 { 1 } else { 2 }
+        128 + 130 * self.cws.len() + 8 * G::BYTES * self.leaf_cws.len()
     }
 
     /// Length of [`DpfKey::to_bytes`] for a domain of `domain_bits` bits:
-    /// `4 + 16 + 16(d − 1) + ⌈(d − 1)/4⌉ + 2·BYTES` for `d ≥ 1`, `4 + 16 + BYTES` for `d = 0`.
+    /// `4 + 16 + 16c + ⌈c/4⌉ + F·BYTES` (module docs: `c`, `F`).
     pub fn encoded_len(domain_bits: u32) -> usize {
-        let d = depth::<G>(domain_bits) as usize;
-        if d == 0 {
-            HEADER_BYTES + 16 + G::BYTES
-        } else {
-            HEADER_BYTES + 16 + 16 * (d - 1) + (d - 1).div_ceil(4) + 2 * G::BYTES
-        }
+        let Shape { internal, fan, .. } = shape::<G>(domain_bits);
+        let c = internal as usize;
+        HEADER_BYTES + 16 + 16 * c + c.div_ceil(4) + fan * G::BYTES
     }
 
     /// This server's share of `f(x)`.
@@ -376,24 +411,19 @@ impl<G: DpfGroup> DpfKey<G> {
             return Err(DpfError::PointOutOfDomain { point: x, bits: self.domain_bits });
         }
         let prg = FixedKeyPrg::get();
-        let d = depth::<G>(self.domain_bits);
+        let Shape { depth: d, internal, fan } = shape::<G>(self.domain_bits);
         let leaf_bits = self.domain_bits - d;
         let pos = (x & ((1u64 << leaf_bits) - 1)) as usize;
         let leaf_index = x >> leaf_bits;
         let mut node = self.root;
-        let leaf = if d == 0 {
-            let a = G::from_block(prg.hash((node & !1) ^ TWEAK_LEAF));
-            a.add(if node & 1 == 1 { self.leaf_cws[0] } else { G::default() })
-        } else {
-            for level in 0..d - 1 {
-                let bit = ((leaf_index >> (d - 1 - level)) & 1) as usize;
-                let h = prg.hash((node & !1) ^ bit as u128);
-                node = h ^ (ctl_mask(node) & self.cws[level as usize][bit]);
-            }
-            let bit = (leaf_index & 1) as usize;
-            let a = G::from_block(prg.hash((node & !1) ^ bit as u128));
-            a.add(if node & 1 == 1 { self.leaf_cws[bit] } else { G::default() })
-        };
+        for level in 0..internal {
+            let bit = ((leaf_index >> (d - 1 - level)) & 1) as usize;
+            let h = prg.hash((node & !1) ^ bit as u128);
+            node = h ^ (ctl_mask(node) & self.cws[level as usize][bit]);
+        }
+        let j = (leaf_index & (fan as u64 - 1)) as usize;
+        let a = G::from_block(prg.hash((node & !1) ^ j as u128));
+        let leaf = a.add(self.leaf_cws[j].masked(0u64.wrapping_sub((node & 1) as u64)));
         let leaf = if self.party == Party::P1 { leaf.neg() } else { leaf };
         Ok(leaf.get(pos))
     }
@@ -401,21 +431,17 @@ impl<G: DpfGroup> DpfKey<G> {
     /// Full-domain evaluation into `out`, which must hold [`DpfKey::leaves`] leaves.
     ///
     /// # Performance
-    /// `2^(d+1) − 2` AES blocks; the tree is expanded breadth-first within subtrees of
-    /// 2^11 leaves so every level stays in cache and every AES call is wide.
+    /// `2^(c+1) − 2 + 2^d` AES blocks; the tree is expanded breadth-first within
+    /// subtrees of 2^10 leaves so every level stays in cache and every AES call is wide.
     pub fn eval_full_into(&self, out: &mut [G]) -> Result<(), DpfError> {
         self.check_full_eval()?;
         if out.len() != self.leaves() {
             return Err(DpfError::BufferLength { got: out.len(), want: self.leaves() });
         }
         let prg = FixedKeyPrg::get();
-        let d = depth::<G>(self.domain_bits);
-        if d == 0 {
-            let a = G::from_block(prg.hash((self.root & !1) ^ TWEAK_LEAF));
-            out[0] = self.finish_leaf(a, self.root, 0);
-            return Ok(());
-        }
-        let top = d.saturating_sub(SUBTREE_LOG);
+        let Shape { depth: d, internal, fan } = shape::<G>(self.domain_bits);
+        // Subtree roots sit at level `top`, above the fan-out (SUBTREE_LOG ≥ log2 F).
+        let top = d.saturating_sub(SUBTREE_LOG).min(internal);
         let sub = d - top;
         let cap = 1usize << sub;
         let mut a = vec![0u128; cap];
@@ -431,12 +457,12 @@ impl<G: DpfGroup> DpfKey<G> {
             let leaves = &mut out[i << sub..(i + 1) << sub];
             a[0] = root;
             let mut m = 1;
-            for level in top..d - 1 {
+            for level in top..internal {
                 self.expand_internal(prg, &a[..m], level, &mut b[..2 * m]);
                 core::mem::swap(&mut a, &mut b);
                 m *= 2;
             }
-            self.expand_leaves(prg, &a[..m], &mut b[..2 * m], leaves);
+            self.expand_leaves(prg, &a[..m], &mut b[..m * fan], leaves);
         }
         Ok(())
     }
@@ -487,26 +513,13 @@ impl<G: DpfGroup> DpfKey<G> {
         correct_level(parents, children, self.cws[level as usize]);
     }
 
-    /// The last expansion: leaves `out[2i + c]` from `parents`, with `scratch` of
-    /// `2·parents.len()` blocks.
+    /// The fan-out: leaves `out[F·i + j]` from `parents`, with `scratch` of
+    /// `F·parents.len()` blocks.
     #[inline]
     fn expand_leaves(&self, prg: &FixedKeyPrg, parents: &[u128], scratch: &mut [u128], out: &mut [G]) {
-        write_child_inputs(parents, scratch);
+        write_leaf_inputs(parents, scratch);
         prg.encrypt_in_place(scratch);
-        self.finish_leaves(parents, scratch, out);
-    }
-
-    /// Leaves from the encrypted child inputs `enc` (MMO feed-forward, correction, sign).
-    #[inline]
-    fn finish_leaves(&self, parents: &[u128], enc: &mut [u128], out: &mut [G]) {
-        G::finish_leaves(parents, enc, self.leaf_cws, self.party == Party::P1, out);
-    }
-
-    /// `(−1)^b · (a + t·CW_c)` for the parent node's control bit `t`.
-    #[inline(always)]
-    fn finish_leaf(&self, a: G, parent: u128, c: usize) -> G {
-        let y = a.add(self.leaf_cws[c].masked(0u64.wrapping_sub((parent & 1) as u64)));
-        if self.party == Party::P1 { y.neg() } else { y }
+        G::finish_leaves(parents, scratch, &self.leaf_cws, self.party == Party::P1, out);
     }
 
     /// The key's encoding (see [`DpfKey::encoded_len`]): header
@@ -532,14 +545,13 @@ impl<G: DpfGroup> DpfKey<G> {
     /// # Panics
     /// If `out` has another length (a caller's sizing bug).
     pub fn write_into(&self, out: &mut [u8]) {
-        let leaf_cws = &self.leaf_cws[..self.leaf_cw_count()];
-        write_key(self.party, self.domain_bits, self.root, &self.cws, leaf_cws, out);
+        write_key(self.party, self.domain_bits, self.root, &self.cws, &self.leaf_cws, out);
     }
 
     /// Decodes [`DpfKey::to_bytes`], checking every field.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DpfError> {
-        let mut cws = Vec::new();
-        let (party, domain_bits, root, leaf_cws) = parse_key::<G>(bytes, &mut cws)?;
+        let (mut cws, mut leaf_cws) = (Vec::new(), Vec::new());
+        let (party, domain_bits, root) = parse_key::<G>(bytes, &mut cws, &mut leaf_cws)?;
         Ok(DpfKey { party, domain_bits, root, cws, leaf_cws })
     }
 }
@@ -554,19 +566,23 @@ fn draw_seeds<R: RngCore + CryptoRng>(n: usize, rng: &mut R) -> Vec<[u128; 2]> {
 struct Flat<G: DpfGroup> {
     roots: Vec<[u128; 2]>,
     internal: usize,
+    fan: usize,
     cws: Vec<[u128; 2]>,
-    leaf_cws: Vec<[G; 2]>,
+    leaf_cws: Vec<G>,
 }
 
 impl<G: DpfGroup> Flat<G> {
     fn cws(&self, i: usize) -> &[[u128; 2]] {
         &self.cws[i * self.internal..(i + 1) * self.internal]
     }
+
+    fn leaf_cws(&self, i: usize) -> &[G] {
+        &self.leaf_cws[i * self.fan..(i + 1) * self.fan]
+    }
 }
 
 /// Writes one key's encoding ([`DpfKey::to_bytes`]) into `out`, exactly
-/// [`DpfKey::encoded_len`] bytes; `leaf_cws` holds the words the encoding carries (one
-/// when the tree has depth 0, else two).
+/// [`DpfKey::encoded_len`] bytes; `leaf_cws` holds the `F` leaf correction words.
 fn write_key<G: DpfGroup>(
     party: Party,
     domain_bits: u32,
@@ -576,7 +592,7 @@ fn write_key<G: DpfGroup>(
     out: &mut [u8],
 ) {
     assert_eq!(out.len(), DpfKey::<G>::encoded_len(domain_bits), "key buffer of the wrong size");
-    let leaf_count = if depth::<G>(domain_bits) == 0 { 1 } else { 2 };
+    assert_eq!(leaf_cws.len(), shape::<G>(domain_bits).fan, "leaf correction words for another fan-out");
     out[..HEADER_BYTES].copy_from_slice(&[KEY_VERSION, G::TAG, party.index() as u8, domain_bits as u8]);
     out[HEADER_BYTES..HEADER_BYTES + 16].copy_from_slice(&root.to_le_bytes());
     let mut at = HEADER_BYTES + 16;
@@ -591,15 +607,19 @@ fn write_key<G: DpfGroup>(
             .fold(0u8, |b, (i, [l, r])| b | ((((l & 1) as u8) | (((r & 1) as u8) << 1)) << (2 * i)));
         at += 1;
     }
-    for (cw, o) in leaf_cws[..leaf_count].iter().zip(out[at..].chunks_exact_mut(G::BYTES)) {
+    for (cw, o) in leaf_cws.iter().zip(out[at..].chunks_exact_mut(G::BYTES)) {
         cw.write(o);
     }
 }
 
 /// Decodes one key encoding ([`DpfKey::to_bytes`]), checking every field: returns
-/// party, domain bits, root and leaf corrections, and appends the internal correction
-/// words to `cws` (left and right, control bits in the lsb).
-fn parse_key<G: DpfGroup>(bytes: &[u8], cws: &mut Vec<[u128; 2]>) -> Result<(Party, u32, u128, [G; 2]), DpfError> {
+/// party, domain bits and root, and appends the internal correction words to `cws`
+/// (left and right, control bits in the lsb) and the leaf corrections to `leaf_cws`.
+fn parse_key<G: DpfGroup>(
+    bytes: &[u8],
+    cws: &mut Vec<[u128; 2]>,
+    leaf_cws: &mut Vec<G>,
+) -> Result<(Party, u32, u128), DpfError> {
     use DpfError::Malformed;
     let header: [u8; HEADER_BYTES] =
         bytes.get(..HEADER_BYTES).and_then(|h| h.try_into().ok()).ok_or(Malformed("shorter than its header"))?;
@@ -623,8 +643,8 @@ fn parse_key<G: DpfGroup>(bytes: &[u8], cws: &mut Vec<[u128; 2]>) -> Result<(Par
     if (root & 1) as usize != party.index() {
         return Err(Malformed("root control bit does not match the party"));
     }
-    let d = depth::<G>(bits) as usize;
-    let internal = d.saturating_sub(1);
+    let Shape { internal, fan, .. } = shape::<G>(bits);
+    let internal = internal as usize;
     let mut at = HEADER_BYTES + 16;
     let packed = &bytes[at + 16 * internal..at + 16 * internal + internal.div_ceil(4)];
     if !internal.is_multiple_of(4) && packed[packed.len() - 1] >> (2 * (internal % 4)) != 0 {
@@ -640,18 +660,18 @@ fn parse_key<G: DpfGroup>(bytes: &[u8], cws: &mut Vec<[u128; 2]>) -> Result<(Par
         cws.push([s | u128::from(two & 1), s | u128::from((two >> 1) & 1)]);
     }
     at += 16 * internal + internal.div_ceil(4);
-    let mut leaf_cws = [G::default(); 2];
-    for (slot, c) in leaf_cws.iter_mut().zip(bytes[at..].chunks_exact(G::BYTES)) {
-        *slot = G::read(c).ok_or(Malformed("leaf correction word is not canonical"))?;
+    leaf_cws.reserve(fan);
+    for c in bytes[at..].chunks_exact(G::BYTES) {
+        leaf_cws.push(G::read(c).ok_or(Malformed("leaf correction word is not canonical"))?);
     }
-    Ok((party, bits, root, leaf_cws))
+    Ok((party, bits, root))
 }
 
 /// What the grouped expansion needs of each key: its root and correction words.
 trait KeyAccess<G: DpfGroup> {
     fn root(&self, i: usize) -> u128;
     fn cw(&self, i: usize, level: u32) -> [u128; 2];
-    fn leaf_cws(&self, i: usize) -> [G; 2];
+    fn leaf_cws(&self, i: usize) -> &[G];
 }
 
 /// Keys as separate values.
@@ -667,8 +687,8 @@ impl<G: DpfGroup> KeyAccess<G> for KeySlice<'_, G> {
         self.0[i].cws[level as usize]
     }
     #[inline]
-    fn leaf_cws(&self, i: usize) -> [G; 2] {
-        self.0[i].leaf_cws
+    fn leaf_cws(&self, i: usize) -> &[G] {
+        &self.0[i].leaf_cws
     }
 }
 
@@ -677,20 +697,20 @@ impl<G: DpfGroup> KeyAccess<G> for KeySlice<'_, G> {
 ///
 /// # Performance
 /// Small trees (depth below [`SUBTREE_LOG`]) are expanded together, level by level, in
-/// groups that fill one 2^11-block working set: one AES call per level for the whole
-/// group. Larger trees (and depth 0) go key by key through [`DpfKey::eval_full_into`].
+/// groups that fill one 2^10-block working set: one AES call per level for the whole
+/// group. Larger trees go key by key through [`DpfKey::eval_full_into`].
 fn expand_many<G: DpfGroup>(keys: &impl KeyAccess<G>, n: usize, bits: u32, negate: bool, out: &mut [G]) {
-    let d = depth::<G>(bits);
+    let Shape { depth: d, internal, fan } = shape::<G>(bits);
     let leaves = 1usize << d;
     let prg = FixedKeyPrg::get();
-    if d == 0 || d >= SUBTREE_LOG {
+    if d >= SUBTREE_LOG {
         for (i, o) in out.chunks_exact_mut(leaves).enumerate().take(n) {
             let key = DpfKey {
                 party: if negate { Party::P1 } else { Party::P0 },
                 domain_bits: bits,
                 root: keys.root(i),
-                cws: (0..d.saturating_sub(1)).map(|l| keys.cw(i, l)).collect(),
-                leaf_cws: keys.leaf_cws(i),
+                cws: (0..internal).map(|l| keys.cw(i, l)).collect(),
+                leaf_cws: keys.leaf_cws(i).to_vec(),
             };
             key.eval_full_into(o).expect("checked by the caller");
         }
@@ -712,7 +732,7 @@ fn expand_many<G: DpfGroup>(keys: &impl KeyAccess<G>, n: usize, bits: u32, negat
                 *slot = keys.root(first + j);
             }
             let mut m = count;
-            for level in 0..d - 1 {
+            for level in 0..internal {
                 write_child_inputs(&a[..m], &mut b[..2 * m]);
                 prg.encrypt_in_place(&mut b[..2 * m]);
                 // Key j owns parents [j << level, (j + 1) << level): one correction word
@@ -728,20 +748,25 @@ fn expand_many<G: DpfGroup>(keys: &impl KeyAccess<G>, n: usize, bits: u32, negat
             }
             let per_key = m / count;
             if let Some(blocks) = G::as_blocks(o) {
-                // Leaves that are their corrected blocks: expand and correct in place.
-                write_child_inputs(&a[..m], blocks);
+                // Leaves that are their corrected blocks: fan out and correct in place.
+                write_leaf_inputs(&a[..m], blocks);
                 prg.encrypt_in_place(blocks);
-                for (j, (ps, chs)) in a[..m].chunks_exact(per_key).zip(blocks.chunks_exact_mut(2 * per_key)).enumerate()
+                for (j, (ps, chs)) in
+                    a[..m].chunks_exact(per_key).zip(blocks.chunks_exact_mut(fan * per_key)).enumerate()
                 {
-                    correct_level(ps, chs, keys.leaf_cws(first + j).map(G::cw_block));
+                    let mut cw = [0u128; MAX_FAN];
+                    for (w, c) in cw.iter_mut().zip(keys.leaf_cws(first + j)) {
+                        *w = c.cw_block();
+                    }
+                    correct_leaves(ps, chs, &cw[..fan]);
                 }
             } else {
-                write_child_inputs(&a[..m], &mut b[..2 * m]);
-                prg.encrypt_in_place(&mut b[..2 * m]);
+                write_leaf_inputs(&a[..m], &mut b[..m * fan]);
+                prg.encrypt_in_place(&mut b[..m * fan]);
                 for (j, ((ps, chs), o)) in a[..m]
                     .chunks_exact(per_key)
-                    .zip(b[..2 * m].chunks_exact_mut(2 * per_key))
-                    .zip(o.chunks_exact_mut(2 * per_key))
+                    .zip(b[..m * fan].chunks_exact_mut(fan * per_key))
+                    .zip(o.chunks_exact_mut(fan * per_key))
                     .enumerate()
                 {
                     G::finish_leaves(ps, chs, keys.leaf_cws(first + j), negate, o);

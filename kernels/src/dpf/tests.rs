@@ -104,16 +104,24 @@ proptest! {
 
 #[test]
 fn key_sizes_follow_the_formula() {
-    for bits in 8..=40 {
+    // Bit outputs fan out to 4 leaves: c = n − 9 corrected levels, 4 leaf words.
+    for bits in 9..=40 {
         let [k, _] = Dpf::<BitLeaf>::keygen(bits, 0, true, &mut rng(1)).unwrap();
-        assert_eq!(k.material_bits(), 130 * (bits as usize - 7) + 254, "bits {bits}");
+        assert_eq!(k.material_bits(), 130 * (bits as usize - 9) + 640, "bits {bits}");
+        assert_eq!(k.to_bytes().len(), DpfKey::<BitLeaf>::encoded_len(bits));
     }
     let [k, _] = Dpf::<BitLeaf>::keygen(18, 5, true, &mut rng(1)).unwrap();
-    assert_eq!(k.material_bits(), 1684);
-    assert_eq!(DpfKey::<BitLeaf>::encoded_len(18), 4 + 16 + 160 + 3 + 32);
-    for bits in 1..=7 {
+    assert_eq!(k.material_bits(), 1810);
+    assert_eq!(DpfKey::<BitLeaf>::encoded_len(18), 4 + 16 + 144 + 3 + 64);
+    // Shallower trees fan out from the root to all 2^d leaves (one leaf at n ≤ 7).
+    for bits in 1..=9 {
         let [k, _] = Dpf::<BitLeaf>::keygen(bits, 0, true, &mut rng(1)).unwrap();
-        assert_eq!(k.material_bits(), 256);
+        assert_eq!(k.material_bits(), 128 + 128 * (1 << bits.saturating_sub(7)), "bits {bits}");
+    }
+    // Ring outputs keep the plain tree (fan-out 2): 130(n − 2) + 128 + 256 bits.
+    for bits in 2..=20 {
+        let [k, _] = Dpf::<RingLeaf>::keygen(bits, 0, 1, &mut rng(1)).unwrap();
+        assert_eq!(k.material_bits(), 130 * (bits as usize - 2) + 384, "bits {bits}");
     }
 }
 
@@ -152,8 +160,8 @@ fn malformed_keys_are_rejected() {
     );
     assert_eq!(bad(&|b| b[4] ^= 1), DpfError::Malformed("root control bit does not match the party"));
     assert_eq!(bad(&|b| b[20] |= 1), DpfError::Malformed("seed correction word has its low bit set"));
-    // 12 internal levels → 3 packed bytes, fully used; use a domain with padding instead.
-    let [k, _] = Dpf::<BitLeaf>::keygen(17, 1, true, &mut rng(5)).unwrap(); // d = 10: 9 internal
+    // n = 18 has 9 corrected levels: the third packed byte has padding bits.
+    let [k, _] = Dpf::<BitLeaf>::keygen(18, 1, true, &mut rng(5)).unwrap();
     let mut b = k.to_bytes();
     let at = 4 + 16 + 16 * 9 + 2;
     b[at] |= 0x80;
