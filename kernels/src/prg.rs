@@ -38,6 +38,57 @@ const BATCH: usize = 256;
 /// The process-wide fixed-key AES permutation.
 pub struct FixedKeyPrg {
     cipher: Aes128,
+    /// The expanded key, for kernels that run AES rounds themselves (public: the key is).
+    round_keys: RoundKeys,
+}
+
+/// The eleven AES-128 round keys, each as a block (16 bytes little-endian, the order
+/// the AES instructions read them in).
+pub(crate) type RoundKeys = [u128; 11];
+
+/// The AES S-box, computed from its definition (inverse in GF(2^8), then the affine map):
+/// `p` walks the multiplicative group by powers of 3 while `q` walks it by powers of 3⁻¹.
+fn sbox() -> [u8; 256] {
+    let mut sbox = [0u8; 256];
+    let (mut p, mut q) = (1u8, 1u8);
+    loop {
+        p ^= (p << 1) ^ if p & 0x80 != 0 { 0x1b } else { 0 };
+        q ^= q << 1;
+        q ^= q << 2;
+        q ^= q << 4;
+        if q & 0x80 != 0 {
+            q ^= 0x09;
+        }
+        let x = q ^ q.rotate_left(1) ^ q.rotate_left(2) ^ q.rotate_left(3) ^ q.rotate_left(4);
+        sbox[p as usize] = x ^ 0x63;
+        if p == 1 {
+            break;
+        }
+    }
+    sbox[0] = 0x63;
+    sbox
+}
+
+/// The AES-128 key schedule (FIPS-197 §5.2).
+fn expand_key(key: [u8; 16]) -> RoundKeys {
+    let sbox = sbox();
+    let mut w = [[0u8; 4]; 44];
+    for (i, word) in w.iter_mut().take(4).enumerate() {
+        word.copy_from_slice(&key[4 * i..4 * i + 4]);
+    }
+    let mut rcon = 1u8;
+    for i in 4..44 {
+        let mut t = w[i - 1];
+        if i % 4 == 0 {
+            t = [sbox[t[1] as usize] ^ rcon, sbox[t[2] as usize], sbox[t[3] as usize], sbox[t[0] as usize]];
+            rcon = (rcon << 1) ^ if rcon & 0x80 != 0 { 0x1b } else { 0 };
+        }
+        w[i] = core::array::from_fn(|b| w[i - 4][b] ^ t[b]);
+    }
+    core::array::from_fn(|r| {
+        let bytes: [u8; 16] = core::array::from_fn(|b| w[4 * r + b / 4][b % 4]);
+        u128::from_le_bytes(bytes)
+    })
 }
 
 impl core::fmt::Debug for FixedKeyPrg {
@@ -56,7 +107,12 @@ impl FixedKeyPrg {
 
     /// A PRG under another key (tests and known-answer checks).
     pub fn with_key(key: [u8; 16]) -> FixedKeyPrg {
-        FixedKeyPrg { cipher: Aes128::new(&Array::from(key)) }
+        FixedKeyPrg { cipher: Aes128::new(&Array::from(key)), round_keys: expand_key(key) }
+    }
+
+    /// The expanded key (for the fused DPF kernels).
+    pub(crate) fn round_keys(&self) -> &RoundKeys {
+        &self.round_keys
     }
 
     /// Raw AES encryption of each block in place (no feed-forward).
@@ -119,6 +175,16 @@ mod tests {
             assert_eq!(*h, e[0] ^ x);
             assert_eq!(prg.hash(*x), *h);
         }
+    }
+
+    #[test]
+    fn key_schedule_matches_fips197_appendix_a1() {
+        let s = sbox();
+        assert_eq!((s[0x00], s[0x01], s[0x53], s[0xff]), (0x63, 0x7c, 0xed, 0x16));
+        let rk = expand_key(block("2b7e151628aed2a6abf7158809cf4f3c").to_le_bytes());
+        assert_eq!(rk[0], block("2b7e151628aed2a6abf7158809cf4f3c"));
+        assert_eq!(rk[1], block("a0fafe1788542cb123a339392a6c7605"));
+        assert_eq!(rk[10], block("d014f9a8c9ee2589e13f0cc8b6630ca6"));
     }
 
     #[test]

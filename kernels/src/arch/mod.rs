@@ -88,6 +88,21 @@ pub struct Kernels {
     pub(crate) dpf_correct: fn(&[u128], &mut [u128], [u128; 2]),
     pub(crate) dpf_fan_inputs: fn(&[u128], &mut [u128]),
     pub(crate) dpf_fan_correct: fn(&[u128], &mut [u128], &[u128]),
+    /// DPF expansion with the AES rounds in the same pass (VAES); see [`Kernels::fused_dpf`].
+    pub(crate) dpf_fused: Option<&'static FusedDpf>,
+}
+
+/// DPF expansion kernels that run the fixed-key AES rounds themselves, so a level's
+/// inputs, encryption, MMO feed-forward and correction are one pass over registers
+/// instead of three over memory. Each handles a prefix of `parents` (whole steps of
+/// several parents) and returns how many parents that was; the caller expands the rest.
+#[derive(Debug)]
+pub(crate) struct FusedDpf {
+    /// `children[2i + c] = H(seed(p_i) ⊕ c) ⊕ t(p_i)·cw[c]`, as the level kernels leave
+    /// them after encryption and correction.
+    pub(crate) level: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], [u128; 2]) -> usize,
+    /// `children[F·i + j] = H(seed(p_i) ⊕ j) ⊕ t(p_i)·cw[j]` for `F = cw.len()`.
+    pub(crate) fan: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[u128]) -> usize,
 }
 
 /// Every backend, slowest first.
@@ -105,6 +120,18 @@ impl Kernels {
     /// Which backend this table is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The fused DPF kernels, if this table has them and the CPU has VAES (AVX-512
+    /// machines without it, such as Skylake-X, expand level by level through the
+    /// `aes` crate).
+    #[inline]
+    pub(crate) fn fused_dpf(&self) -> Option<&'static FusedDpf> {
+        #[cfg(target_arch = "x86_64")]
+        let vaes = is_x86_feature_detected!("vaes");
+        #[cfg(not(target_arch = "x86_64"))]
+        let vaes = false;
+        self.dpf_fused.filter(|_| vaes)
     }
 
     /// [`crate::ring::dot`] on this backend (for comparing backends in one run).
@@ -285,6 +312,40 @@ mod tests {
                     (k.dpf_fan_correct)(&parents, &mut a, &cw);
                     (reference.dpf_fan_correct)(&parents, &mut b, &cw);
                     assert_eq!(a, b, "{backend}: fan-out {fan} correction, {m} parents");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_dpf_kernels_match_the_unfused_expansion() {
+        let reference = &portable::TABLE;
+        let prg = crate::prg::FixedKeyPrg::get();
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+        let block = |r: &mut Xoshiro256PlusPlus| (u128::from(r.next_u64()) << 64) | u128::from(r.next_u64());
+        let fused: Vec<_> = available_backends().into_iter().filter_map(|b| b.kernels()?.fused_dpf()).collect();
+        for f in fused {
+            for m in [0usize, 1, 7, 8, 9, 16, 33, 64] {
+                let parents: Vec<u128> = (0..m).map(|_| block(&mut rng)).collect();
+                let cw = [block(&mut rng), block(&mut rng)];
+                let mut want = vec![0u128; 2 * m];
+                (reference.dpf_child_inputs)(&parents, &mut want);
+                prg.encrypt_in_place(&mut want);
+                (reference.dpf_correct)(&parents, &mut want, cw);
+                let mut got = vec![0u128; 2 * m];
+                let done = (f.level)(prg.round_keys(), &parents, &mut got, cw);
+                assert!(done <= m && m - done < 8, "level: {done} of {m} parents");
+                assert_eq!(got[..2 * done], want[..2 * done], "level, {m} parents");
+                for fan in [4usize, 8, 16] {
+                    let cw: Vec<u128> = (0..fan).map(|_| block(&mut rng)).collect();
+                    let mut want = vec![0u128; fan * m];
+                    (reference.dpf_fan_inputs)(&parents, &mut want);
+                    prg.encrypt_in_place(&mut want);
+                    (reference.dpf_fan_correct)(&parents, &mut want, &cw);
+                    let mut got = vec![0u128; fan * m];
+                    let done = (f.fan)(prg.round_keys(), &parents, &mut got, &cw);
+                    assert!(done <= m && m - done < 4, "fan-out {fan}: {done} of {m} parents");
+                    assert_eq!(got[..fan * done], want[..fan * done], "fan-out {fan}, {m} parents");
                 }
             }
         }

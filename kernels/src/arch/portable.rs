@@ -20,6 +20,7 @@ pub(crate) static TABLE: Kernels = Kernels {
     dpf_correct: dpf_correct_body,
     dpf_fan_inputs: dpf_fan_inputs_body,
     dpf_fan_correct: dpf_fan_correct_body,
+    dpf_fused: None,
 };
 
 /// DPF expansion: the PRG inputs of every child, `children[2i + c] = seed(p_i) ⊕ c`,

@@ -7,7 +7,8 @@
 //! then an AND/XOR reduction against each bit-plane.
 
 use super::portable::{self, fold_parities, stage_masks};
-use super::{Backend, Kernels};
+use super::{Backend, FusedDpf, Kernels};
+use crate::prg::RoundKeys;
 use core::arch::x86_64::*;
 
 /// Proof that this CPU has AVX2; only [`Avx2::new`] makes one.
@@ -114,6 +115,7 @@ static AVX2_TABLE: Kernels = Kernels {
     dpf_correct: portable::dpf_correct_body,
     dpf_fan_inputs: avx2_fan::fan_inputs,
     dpf_fan_correct: avx2_fan::fan_correct,
+    dpf_fused: None,
 };
 
 static AVX512_TABLE: Kernels = avx512_table(Backend::Avx512, permuted_parities_avx512, permuted_parities_batch_avx512);
@@ -140,6 +142,7 @@ const fn avx512_table(
         dpf_correct: dpf_correct_avx512,
         dpf_fan_inputs: dpf_fan_inputs_avx512,
         dpf_fan_correct: dpf_fan_correct_avx512,
+        dpf_fused: Some(&FUSED_DPF),
     }
 }
 
@@ -292,6 +295,139 @@ fn dpf_fan_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128], 
             unsafe { _mm512_storeu_si512(four.as_mut_ptr().cast(), out) };
         }
     }
+}
+
+/// The VAES kernels of the AVX-512 tables (used only where VAES is detected too).
+static FUSED_DPF: FusedDpf = FusedDpf { level: fused_level, fan: fused_fan };
+
+fn fused_level(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: [u128; 2]) -> usize {
+    if !is_x86_feature_detected!("vaes") {
+        return 0;
+    }
+    // SAFETY: reachable only through the AVX-512 tables (avx512f detected by their
+    // tokens); vaes was detected just above.
+    unsafe { fused_level_vaes(rk, parents, children, cw) }
+}
+
+fn fused_fan(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &[u128]) -> usize {
+    if !is_x86_feature_detected!("vaes") {
+        return 0;
+    }
+    // SAFETY: as for `fused_level`.
+    unsafe { fused_fan_vaes(rk, parents, children, cw) }
+}
+
+/// Vectors (of four blocks) in flight per step: enough independent AES chains to cover
+/// the `vaesenc` latency.
+const AES_LANES: usize = 4;
+
+/// Fixed-key AES-128 on `AES_LANES` vectors of four blocks each.
+#[inline]
+#[target_feature(enable = "avx512f,vaes")]
+fn aes_lanes(rk: &[__m512i; 11], x: [__m512i; AES_LANES]) -> [__m512i; AES_LANES] {
+    let mut x = x.map(|v| _mm512_xor_si512(v, rk[0]));
+    for k in &rk[1..10] {
+        x = x.map(|v| _mm512_aesenc_epi128(v, *k));
+    }
+    x.map(|v| _mm512_aesenclast_epi128(v, rk[10]))
+}
+
+/// The round keys, each broadcast to the four 128-bit lanes.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn broadcast_keys(rk: &RoundKeys) -> [__m512i; 11] {
+    rk.map(|k| _mm512_broadcast_i32x4(_mm_set_epi64x((k >> 64) as i64, k as i64)))
+}
+
+/// A block in all four lanes, its control bit cleared.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn broadcast_seed(p: u128) -> __m512i {
+    _mm512_broadcast_i32x4(_mm_set_epi64x((p >> 64) as i64, (p & !1) as i64))
+}
+
+/// All ones if the block's control bit is set, else zero.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn control_mask(p: u128) -> __m512i {
+    _mm512_set1_epi64(0i64.wrapping_sub((p & 1) as i64))
+}
+
+/// Eight parents (four vectors of two parents' two children) per step.
+#[target_feature(enable = "avx512f,vaes")]
+fn fused_level_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: [u128; 2]) -> usize {
+    const STEP: usize = 2 * AES_LANES;
+    let done = (parents.len() / STEP * STEP).min(children.len() / 2 / STEP * STEP);
+    let rk = broadcast_keys(rk);
+    let tweak = _mm512_set_epi64(0, 1, 0, 0, 0, 1, 0, 0);
+    let (l, r) = (cw[0], cw[1]);
+    let cwv = _mm512_set_epi64(
+        (r >> 64) as i64,
+        r as i64,
+        (l >> 64) as i64,
+        l as i64,
+        (r >> 64) as i64,
+        r as i64,
+        (l >> 64) as i64,
+        l as i64,
+    );
+    for (p, ch) in parents[..done].chunks_exact(STEP).zip(children.chunks_exact_mut(2 * STEP)) {
+        // Lanes of vector q: [seed(p_2q), seed(p_2q) ⊕ 1, seed(p_2q+1), seed(p_2q+1) ⊕ 1].
+        let pair = |q: usize| {
+            let (a, b) = (broadcast_seed(p[2 * q]), broadcast_seed(p[2 * q + 1]));
+            _mm512_xor_si512(_mm512_mask_blend_epi64(0xf0, a, b), tweak)
+        };
+        let inputs: [__m512i; AES_LANES] = core::array::from_fn(pair);
+        let enc = aes_lanes(&rk, inputs);
+        for (q, (x, i)) in enc.iter().zip(&inputs).enumerate() {
+            let keep = _mm512_mask_blend_epi64(0xf0, control_mask(p[2 * q]), control_mask(p[2 * q + 1]));
+            // 0x96: a ⊕ b ⊕ c.
+            let out = _mm512_ternarylogic_epi64::<0x96>(*x, *i, _mm512_and_si512(keep, cwv));
+            // SAFETY: `ch` holds 2·STEP = 4·AES_LANES u128, so the 64 bytes at `4q` lie
+            // inside it; unaligned store.
+            unsafe { _mm512_storeu_si512(ch.as_mut_ptr().add(4 * q).cast(), out) };
+        }
+    }
+    done
+}
+
+/// Four vectors per step: four parents at `F = 4`, two at 8, one at 16 (other fan-outs
+/// are left to the caller).
+#[target_feature(enable = "avx512f,vaes")]
+fn fused_fan_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &[u128]) -> usize {
+    let fan = cw.len();
+    if !matches!(fan, 4 | 8 | 16) || children.len() < fan * parents.len() {
+        return 0;
+    }
+    let per_parent = fan / 4;
+    let step = AES_LANES / per_parent;
+    let done = parents.len() / step * step;
+    let rk = broadcast_keys(rk);
+    let index: [__m512i; 4] = core::array::from_fn(|q| {
+        let j = 4 * q as i64;
+        _mm512_set_epi64(0, j + 3, 0, j + 2, 0, j + 1, 0, j)
+    });
+    let words: [__m512i; 4] = core::array::from_fn(|q| {
+        let w = |k: usize| cw.get(4 * q + k).copied().unwrap_or(0);
+        let (lo, hi) = (|x: u128| x as i64, |x: u128| (x >> 64) as i64);
+        _mm512_set_epi64(hi(w(3)), lo(w(3)), hi(w(2)), lo(w(2)), hi(w(1)), lo(w(1)), hi(w(0)), lo(w(0)))
+    });
+    for (ps, ch) in parents[..done].chunks_exact(step).zip(children.chunks_exact_mut(step * fan)) {
+        // Vector v holds leaves 4q .. 4q + 4 of parent v / per_parent, q = v % per_parent:
+        // blocks 4v .. 4v + 4 of the step's children.
+        let inputs: [__m512i; AES_LANES] =
+            core::array::from_fn(|v| _mm512_xor_si512(broadcast_seed(ps[v / per_parent]), index[v % per_parent]));
+        let enc = aes_lanes(&rk, inputs);
+        for (v, (x, i)) in enc.iter().zip(&inputs).enumerate() {
+            let keep = control_mask(ps[v / per_parent]);
+            // 0x96: a ⊕ b ⊕ c.
+            let out = _mm512_ternarylogic_epi64::<0x96>(*x, *i, _mm512_and_si512(keep, words[v % per_parent]));
+            // SAFETY: `ch` holds step·F = 4·AES_LANES u128, so the 64 bytes at `4v` lie
+            // inside it; unaligned store.
+            unsafe { _mm512_storeu_si512(ch.as_mut_ptr().add(4 * v).cast(), out) };
+        }
+    }
+    done
 }
 
 /// Words handled per pass: the permuted words are staged in a 1 KiB stack buffer that

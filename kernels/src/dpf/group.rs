@@ -133,11 +133,7 @@ impl DpfGroup for BitLeaf {
     /// In GF(2) a leaf is the corrected block itself: the fan-out correction does it.
     #[inline]
     fn finish_leaves(parents: &[u128], enc: &mut [u128], cw: &[Self], _negate: bool, out: &mut [Self]) {
-        let mut blocks = [0u128; super::MAX_FAN];
-        for (b, c) in blocks.iter_mut().zip(cw) {
-            *b = c.block();
-        }
-        super::correct_leaves(parents, enc, &blocks[..cw.len()]);
+        super::correct_leaves(parents, enc, &super::leaf_blocks(cw)[..cw.len()]);
         for (o, e) in out.iter_mut().zip(enc.iter()) {
             *o = BitLeaf::from_block(*e);
         }

@@ -212,6 +212,79 @@ fn correct_leaves(parents: &[u128], children: &mut [u128], cw: &[u128]) {
     (Kernels::active().dpf_fan_correct)(parents, children, cw)
 }
 
+/// One level for a group of keys: the corrected children of `parents` (two each) into
+/// `children`, key `j` owning parents `j·per_key ..` and correcting with `cw(j)`. With
+/// VAES, per key in one fused pass ([`crate::arch::FusedDpf`]); otherwise one AES call
+/// for the whole level, then the correction pass.
+fn expand_level(
+    prg: &FixedKeyPrg,
+    parents: &[u128],
+    children: &mut [u128],
+    per_key: usize,
+    cw: impl Fn(usize) -> [u128; 2],
+) {
+    if let Some(fused) = Kernels::active().fused_dpf().filter(|_| per_key >= FUSED_MIN_PARENTS) {
+        for (j, (ps, chs)) in parents.chunks_exact(per_key).zip(children.chunks_exact_mut(2 * per_key)).enumerate() {
+            let w = cw(j);
+            let done = (fused.level)(prg.round_keys(), ps, chs, w);
+            let (ps, chs) = (&ps[done..], &mut chs[2 * done..]);
+            write_child_inputs(ps, chs);
+            prg.encrypt_in_place(chs);
+            correct_level(ps, chs, w);
+        }
+        return;
+    }
+    write_child_inputs(parents, children);
+    prg.encrypt_in_place(children);
+    for (j, (ps, chs)) in parents.chunks_exact(per_key).zip(children.chunks_exact_mut(2 * per_key)).enumerate() {
+        correct_level(ps, chs, cw(j));
+    }
+}
+
+/// The fan-out for a group of keys whose leaves are their blocks: `leaves[F·i + j]` from
+/// `parents`, key `j` owning parents `j·per_key ..` with leaf words `cw(j)[..F]`. Fused
+/// per key with VAES, as [`expand_level`].
+fn fan_out_blocks(
+    prg: &FixedKeyPrg,
+    parents: &[u128],
+    leaves: &mut [u128],
+    per_key: usize,
+    fan: usize,
+    cw: impl Fn(usize) -> [u128; MAX_FAN],
+) {
+    if let Some(fused) = Kernels::active().fused_dpf() {
+        for (j, (ps, ls)) in parents.chunks_exact(per_key).zip(leaves.chunks_exact_mut(fan * per_key)).enumerate() {
+            let w = cw(j);
+            let done = (fused.fan)(prg.round_keys(), ps, ls, &w[..fan]);
+            let (ps, ls) = (&ps[done..], &mut ls[fan * done..]);
+            write_leaf_inputs(ps, ls);
+            prg.encrypt_in_place(ls);
+            correct_leaves(ps, ls, &w[..fan]);
+        }
+        return;
+    }
+    write_leaf_inputs(parents, leaves);
+    prg.encrypt_in_place(leaves);
+    for (j, (ps, ls)) in parents.chunks_exact(per_key).zip(leaves.chunks_exact_mut(fan * per_key)).enumerate() {
+        correct_leaves(ps, ls, &cw(j)[..fan]);
+    }
+}
+
+/// Leaf correction words as blocks (groups whose leaves are blocks), padded to
+/// [`MAX_FAN`].
+#[inline]
+fn leaf_blocks<G: DpfGroup>(cws: &[G]) -> [u128; MAX_FAN] {
+    let mut out = [0u128; MAX_FAN];
+    for (o, c) in out.iter_mut().zip(cws) {
+        *o = c.cw_block();
+    }
+    out
+}
+
+/// Parents per key below which a level is expanded for all keys at once rather than
+/// fused per key (the fused level kernel's step).
+const FUSED_MIN_PARENTS: usize = 8;
+
 #[inline]
 fn ctl_mask(node: u128) -> u128 {
     0u128.wrapping_sub(node & 1)
@@ -504,19 +577,21 @@ impl<G: DpfGroup> DpfKey<G> {
 
     /// Children of `parents` (at depth `level`), corrected: `children[2i + c]`.
     ///
-    /// One AES call for the whole level, then one fused pass for the MMO feed-forward
-    /// and the (branch-free) correction.
+    /// One key's level through [`expand_level`].
     #[inline]
     fn expand_internal(&self, prg: &FixedKeyPrg, parents: &[u128], level: u32, children: &mut [u128]) {
-        write_child_inputs(parents, children);
-        prg.encrypt_in_place(children);
-        correct_level(parents, children, self.cws[level as usize]);
+        expand_level(prg, parents, children, parents.len().max(1), |_| self.cws[level as usize]);
     }
 
     /// The fan-out: leaves `out[F·i + j]` from `parents`, with `scratch` of
     /// `F·parents.len()` blocks.
     #[inline]
     fn expand_leaves(&self, prg: &FixedKeyPrg, parents: &[u128], scratch: &mut [u128], out: &mut [G]) {
+        if let Some(blocks) = G::as_blocks(out) {
+            let fan = self.leaf_cws.len();
+            let cw = leaf_blocks(&self.leaf_cws);
+            return fan_out_blocks(prg, parents, blocks, parents.len().max(1), fan, |_| cw);
+        }
         write_leaf_inputs(parents, scratch);
         prg.encrypt_in_place(scratch);
         G::finish_leaves(parents, scratch, &self.leaf_cws, self.party == Party::P1, out);
@@ -733,33 +808,15 @@ fn expand_many<G: DpfGroup>(keys: &impl KeyAccess<G>, n: usize, bits: u32, negat
             }
             let mut m = count;
             for level in 0..internal {
-                write_child_inputs(&a[..m], &mut b[..2 * m]);
-                prg.encrypt_in_place(&mut b[..2 * m]);
-                // Key j owns parents [j << level, (j + 1) << level): one correction word
-                // per key, a tight loop per key.
-                let per_key = 1usize << level;
-                for (j, (ps, chs)) in
-                    a[..m].chunks_exact(per_key).zip(b[..2 * m].chunks_exact_mut(2 * per_key)).enumerate()
-                {
-                    correct_level(ps, chs, keys.cw(first + j, level));
-                }
+                // Key j owns parents [j << level, (j + 1) << level).
+                expand_level(prg, &a[..m], &mut b[..2 * m], 1 << level, |j| keys.cw(first + j, level));
                 core::mem::swap(&mut a, &mut b);
                 m *= 2;
             }
             let per_key = m / count;
             if let Some(blocks) = G::as_blocks(o) {
                 // Leaves that are their corrected blocks: fan out and correct in place.
-                write_leaf_inputs(&a[..m], blocks);
-                prg.encrypt_in_place(blocks);
-                for (j, (ps, chs)) in
-                    a[..m].chunks_exact(per_key).zip(blocks.chunks_exact_mut(fan * per_key)).enumerate()
-                {
-                    let mut cw = [0u128; MAX_FAN];
-                    for (w, c) in cw.iter_mut().zip(keys.leaf_cws(first + j)) {
-                        *w = c.cw_block();
-                    }
-                    correct_leaves(ps, chs, &cw[..fan]);
-                }
+                fan_out_blocks(prg, &a[..m], blocks, per_key, fan, |j| leaf_blocks(keys.leaf_cws(first + j)));
             } else {
                 write_leaf_inputs(&a[..m], &mut b[..m * fan]);
                 prg.encrypt_in_place(&mut b[..m * fan]);
