@@ -75,7 +75,7 @@ impl Openings<'_> {
             decode_correlations(&self.from_dealer.recv()?, link, round.id, round.count, width)?;
         let (c, chunk, kx) = (round.chunk, &self.schedule.chunks[round.chunk], self.plan.kx());
         let index: Cow<'_, [u64]> = match round.kind {
-            RoundKind::Class => Cow::Borrowed(&syms[c]),
+            RoundKind::Class { from, to } => chunk.positions(from, to).map(|k| syms[c][k]).collect(),
             RoundKind::Step(t) => {
                 (0..round.count).map(|i| S::index(state[c][i], syms[c][chunk.offsets[i] + t], kx)).collect()
             }
@@ -162,7 +162,11 @@ pub fn run_server<S: Sharing>(
         let out = lookup_all::<S>(table, &keys, &u)?;
         let c = round.chunk;
         match round.kind {
-            RoundKind::Class => syms[c] = out,
+            RoundKind::Class { from, to } => {
+                for (k, class) in schedule.chunks[c].positions(from, to).zip(out) {
+                    syms[c][k] = class;
+                }
+            }
             RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),
             RoundKind::Accept => accept[c] = out,
         }

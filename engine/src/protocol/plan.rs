@@ -246,7 +246,7 @@ impl Plan {
     /// The table a round of `kind` reads.
     pub fn table(&self, kind: RoundKind) -> &Table {
         match kind {
-            RoundKind::Class => &self.classes.as_ref().expect("class rounds exist only with classes").table,
+            RoundKind::Class { .. } => &self.classes.as_ref().expect("class rounds exist only with classes").table,
             RoundKind::Step(_) => &self.step,
             RoundKind::Accept => self.accept.as_ref().expect("accept rounds exist only for Reveal::Accept"),
         }
@@ -256,8 +256,14 @@ impl Plan {
 /// Which lookup a round performs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RoundKind {
-    /// Symbol → class for every symbol of the chunk (no state involved).
-    Class,
+    /// Symbol → class for the symbols at positions `from..to` of the chunk's instances
+    /// (no state involved), in the order of [`Chunk::positions`].
+    Class {
+        /// First position.
+        from: usize,
+        /// One past the last position.
+        to: usize,
+    },
     /// Transition `t` (0-based) of the chunk's active instances.
     Step(usize),
     /// `[s ∈ F]` for every instance of the chunk.
@@ -315,10 +321,32 @@ impl Chunk {
     pub fn active_at(&self, t: usize) -> usize {
         self.lengths.partition_point(|&l| l > t)
     }
+
+    /// Where the symbols at positions `from..to` lie in the chunk's flattened symbol
+    /// list: position after position, active instances in chunk order.
+    pub fn positions(&self, from: usize, to: usize) -> impl Iterator<Item = usize> + '_ {
+        (from..to).flat_map(move |t| self.offsets[..self.active_at(t)].iter().map(move |o| o + t))
+    }
+
+    /// Symbols at positions `from..to`.
+    pub fn symbols_between(&self, from: usize, to: usize) -> usize {
+        (from..to).map(|t| self.active_at(t)).sum()
+    }
 }
 
+/// Symbol positions mapped to classes per class round: each chunk's symbols are
+/// classified in blocks just ahead of the steps that read them, so the correlations
+/// queued and decoded at any time cover at most this many positions per instance.
+/// Classifying a whole chunk up front made the first wave hold keys for every symbol of
+/// the batch (106 bytes per transition: 100 MB at the DLP benchmark's 10^6
+/// transitions). Measured on that benchmark (20,000 texts, peak RSS without huge
+/// pages): whole chunks 248 MB, blocks of 16 positions 158 MB, blocks of 4 117 MB at
+/// the same throughput; one more round per block, overlapped with other chunks' rounds.
+pub const CLASS_BLOCK: usize = 4;
+
 /// The order of all rounds of a run: wave `w` holds round `w` of every chunk that has
-/// one (chunk sequences are `[Class] Step(0) … Step(L−1) [Accept]`).
+/// one (chunk sequences are `[Class(0..4)] Step(0) … Step(3) [Class(4..8)] Step(4) …
+/// Step(L−1) [Accept]`, see [`CLASS_BLOCK`]).
 #[derive(Clone, Debug)]
 pub struct Schedule {
     /// The chunks.
@@ -340,11 +368,14 @@ impl Schedule {
             .iter()
             .map(|c| {
                 let mut seq = Vec::new();
-                if plan.classes.is_some() && c.symbols() > 0 {
-                    seq.push((RoundKind::Class, c.symbols()));
-                }
                 let longest = c.lengths.first().copied().unwrap_or(0);
-                seq.extend((0..longest).map(|t| (RoundKind::Step(t), c.active_at(t))));
+                for t in 0..longest {
+                    if plan.classes.is_some() && t % CLASS_BLOCK == 0 {
+                        let (from, to) = (t, (t + CLASS_BLOCK).min(longest));
+                        seq.push((RoundKind::Class { from, to }, c.symbols_between(from, to)));
+                    }
+                    seq.push((RoundKind::Step(t), c.active_at(t)));
+                }
                 if plan.reveal == Reveal::Accept {
                     seq.push((RoundKind::Accept, c.instances.len()));
                 }
@@ -396,6 +427,29 @@ mod tests {
                 assert_eq!(got, want, "{protocol} j {j}");
             }
         }
+    }
+
+    #[test]
+    fn class_rounds_come_in_blocks_ahead_of_their_steps() {
+        let p = Plan::new(&ab(), Protocol::LookupXor, Reveal::State, ClassMode::On).unwrap();
+        let s = Schedule::new(&p, &[40, 3, 17], 4);
+        let c = &s.chunks[0];
+        assert_eq!(c.lengths, vec![40, 17, 3]);
+        let kinds: Vec<(RoundKind, usize)> = s.rounds.iter().map(|r| (r.kind, r.count)).collect();
+        let class = |from, to| RoundKind::Class { from, to };
+        assert_eq!(CLASS_BLOCK, 4);
+        // Positions 0..3 of all three instances, 3 of two; 16 of two, 17.. of one.
+        assert_eq!(kinds[0], (class(0, 4), 3 * 3 + 2));
+        assert_eq!(kinds[20], (class(16, 20), 2 + 3));
+        assert_eq!(kinds[45], (class(36, 40), 4));
+        assert_eq!(kinds.len(), 40 + 10);
+        assert!(kinds[1..5].iter().enumerate().all(|(t, k)| k.0 == RoundKind::Step(t)));
+        // The blocks' positions cover every symbol exactly once.
+        let mut seen: Vec<usize> = (0..10).flat_map(|b| c.positions(4 * b, 4 * b + 4)).collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..60).collect::<Vec<_>>());
+        assert_eq!(c.positions(16, 18).collect::<Vec<_>>(), vec![16, 56, 17]);
+        assert_eq!(c.positions(36, 44).count(), 4);
     }
 
     #[test]
