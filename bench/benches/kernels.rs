@@ -77,7 +77,7 @@ fn parity(c: &mut Criterion) {
         let mut out = vec![0u64; 16];
         g.throughput(Throughput::Elements(16 << n));
         g.bench_function(BenchmarkId::new("batch16", format!("n{n}_ks{ks}")), |b| {
-            b.iter(|| gf2::permuted_parities_batch(black_box(&ts), &us, &planes, ks, &mut out))
+            b.iter(|| gf2::permuted_parities_batch(black_box(&ts), &us, &planes, ks, w, &mut out))
         });
     }
     g.finish();

@@ -46,16 +46,16 @@ pub fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 
 
 /// [`permuted_parities`] for many instances against one table: `ts` holds `g =
 /// us.len()` vectors of `W` words back to back, and `out[i]` receives instance `i`'s
-/// parities.
+/// parities. The caller promises that every plane is zero from word `live` on (a table
+/// whose top rows are padding, e.g. unreachable states): those words are not read.
 ///
 /// # Performance
-/// The AVX-512 backend walks the table chunk by chunk and passes every instance over
-/// each chunk while it is in L1, so the planes are read from L2 once per batch rather
-/// than once per instance.
+/// The AVX-512 backend takes instances in pairs, so each plane block is loaded once per
+/// pair with the accumulators in registers (up to 16 planes; a chunk-major walk beyond).
 ///
 /// # Panics
-/// As [`permuted_parities`], and if `ts.len() ≠ g·W` or `out.len() ≠ g`.
-pub fn permuted_parities_batch(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+/// As [`permuted_parities`], and if `ts.len() ≠ g·W`, `out.len() ≠ g` or `live > W`.
+pub fn permuted_parities_batch(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, live: usize, out: &mut [u64]) {
     let g = us.len();
     assert_eq!(out.len(), g, "gf2::permuted_parities_batch: one output per instance");
     if g == 0 {
@@ -66,7 +66,8 @@ pub fn permuted_parities_batch(ts: &[u64], us: &[usize], planes: &[u64], ks: usi
     for &u in us {
         check_permuted_parities(&ts[..w], u, planes, ks);
     }
-    (Kernels::active().permuted_parities_batch)(ts, us, planes, ks, out)
+    assert!(live <= w, "gf2::permuted_parities_batch: {live} live words of {w}");
+    (Kernels::active().permuted_parities_batch)(ts, us, planes, ks, live, out)
 }
 
 pub(crate) fn check_permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) {

@@ -23,6 +23,9 @@ pub enum Table {
         out_bits: u32,
         /// Words per plane.
         words: usize,
+        /// Words of each plane before the all-zero tail (rows of padding states, whose
+        /// entries are 0): the parity kernels skip the tail.
+        live: usize,
         /// The planes, plane after plane.
         planes: Vec<u64>,
     },
@@ -51,7 +54,11 @@ impl Table {
                         planes[k * words + j / 64] |= ((v >> k) & 1) << (j % 64);
                     }
                 }
-                Table::Xor { domain_bits, out_bits, words, planes }
+                let live = (0..words)
+                    .rev()
+                    .find(|&j| (0..out_bits as usize).any(|k| planes[k * words + j] != 0))
+                    .map_or(0, |j| j + 1);
+                Table::Xor { domain_bits, out_bits, words, live, planes }
             }
             Protocol::LookupRing => Table::Ring { domain_bits, out_bits, values: (0..n).map(f).collect() },
             Protocol::Naive | Protocol::SeedDpf => unreachable!("the seed's protocols have no lookup table"),
@@ -98,11 +105,11 @@ impl Table {
     /// # Panics
     /// On a ring table (a caller bug).
     pub fn lookup_xor_batch(&self, ts: &[u64], us: &[u64], out: &mut [u64]) {
-        let Table::Xor { out_bits, words, planes, .. } = self else { panic!("lookup_xor_batch on a ring table") };
+        let Table::Xor { out_bits, words, live, planes, .. } = self else { panic!("lookup_xor_batch on a ring table") };
         let per = ts.len() / us.len().max(1);
         let us: Vec<usize> = us.iter().map(|&u| u as usize).collect();
         if per == *words {
-            gf2::permuted_parities_batch(ts, &us, planes, *out_bits as usize, out);
+            gf2::permuted_parities_batch(ts, &us, planes, *out_bits as usize, *live, out);
         } else {
             // Expansions longer than the table (domains under 128 points): use each prefix.
             for ((t, &u), o) in ts.chunks_exact(per).zip(&us).zip(out.iter_mut()) {
@@ -426,6 +433,25 @@ mod tests {
                 };
                 assert_eq!(got, want, "{protocol} j {j}");
             }
+        }
+    }
+
+    #[test]
+    fn xor_tables_know_their_zero_tail() {
+        // Entries from 1000 on are zero (as rows of padding states are): 16 live words.
+        let t = Table::build(Protocol::LookupXor, 12, 3, |j| if j < 1000 { (j % 7) as u64 } else { 0 });
+        let Table::Xor { live, words, .. } = &t else { unreachable!() };
+        assert_eq!((*live, *words), (16, 64));
+        let zero = Table::build(Protocol::LookupXor, 9, 2, |_| 0);
+        assert!(matches!(zero, Table::Xor { live: 0, .. }));
+        // Lookups agree with the full table wherever the mask lands.
+        let mut rng = pmsm_kernels::rng::WorkloadRng::seed_from_u64(3);
+        let ts: Vec<u64> = (0..8 * 64).map(|_| rng.below(u64::MAX)).collect();
+        let us: Vec<u64> = (0..8).map(|_| rng.below(4096)).collect();
+        let mut out = vec![0u64; 8];
+        t.lookup_xor_batch(&ts, &us, &mut out);
+        for (i, (o, u)) in out.iter().zip(&us).enumerate() {
+            assert_eq!(*o, t.lookup_xor(&ts[64 * i..64 * (i + 1)], *u), "instance {i}");
         }
     }
 

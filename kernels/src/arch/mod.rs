@@ -67,8 +67,8 @@ impl std::fmt::Display for Backend {
     }
 }
 
-/// `(ts, us, planes, ks, out)`: see [`crate::gf2::permuted_parities_batch`].
-pub(crate) type BatchParities = fn(&[u64], &[usize], &[u64], usize, &mut [u64]);
+/// `(ts, us, planes, ks, live, out)`: see [`crate::gf2::permuted_parities_batch`].
+pub(crate) type BatchParities = fn(&[u64], &[usize], &[u64], usize, usize, &mut [u64]);
 
 /// One backend's kernels. Every entry is safe to call; see the functions of
 /// [`crate::ring`] and [`crate::gf2`] for contracts (they call the active table).
@@ -272,10 +272,24 @@ mod tests {
                     let planes = words(&mut rng, w * ks);
                     let us: Vec<usize> = (0..g).map(|_| (rng.next_u64() as usize) % (64 * w)).collect();
                     let mut out = vec![0u64; g];
-                    (k.permuted_parities_batch)(&ts, &us, &planes, ks, &mut out);
+                    (k.permuted_parities_batch)(&ts, &us, &planes, ks, w, &mut out);
                     for i in 0..g {
                         let want = (reference.permuted_parities)(&ts[i * w..(i + 1) * w], us[i], &planes, ks);
                         assert_eq!(out[i], want, "{backend}: words {w}, instance {i} of {g}, planes {ks}");
+                    }
+                    // Planes zero from word `live` on: the same parities with the tail skipped.
+                    let live = w * 5 / 8;
+                    let mut cut = planes.clone();
+                    for k in 0..ks {
+                        cut[k * w + live..(k + 1) * w].fill(0);
+                    }
+                    (k.permuted_parities_batch)(&ts, &us, &cut, ks, live, &mut out);
+                    for i in 0..g {
+                        let want = (reference.permuted_parities)(&ts[i * w..(i + 1) * w], us[i], &cut, ks);
+                        assert_eq!(
+                            out[i], want,
+                            "{backend}: words {w} (live {live}), instance {i} of {g}, planes {ks}"
+                        );
                     }
                 }
             }

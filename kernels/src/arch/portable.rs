@@ -181,11 +181,17 @@ pub(crate) fn xor_permute_bits(mut x: u64, masks: &[u64; 6]) -> u64 {
 /// The permutation splits into a word permutation (`u >> 6`) and an in-word bit
 /// permutation (`u & 63`); the permuted word is computed once and shared by all planes.
 pub(crate) fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
+    permuted_parities_live(t, u, planes, ks, t.len())
+}
+
+/// [`permuted_parities`] for planes that are zero from word `live` on (those words
+/// contribute nothing and are skipped).
+fn permuted_parities_live(t: &[u64], u: usize, planes: &[u64], ks: usize, live: usize) -> u64 {
     let w = t.len();
-    debug_assert!(w.is_power_of_two() && u < 64 * w && planes.len() == ks * w && ks <= 64);
+    debug_assert!(w.is_power_of_two() && u < 64 * w && planes.len() == ks * w && ks <= 64 && live <= w);
     let (uh, masks) = (u >> 6, stage_masks((u & 63) as u32));
     let mut acc = [0u64; 64];
-    for j in 0..w {
+    for j in 0..live {
         let x = xor_permute_bits(t[j ^ uh], &masks);
         for (k, a) in acc[..ks].iter_mut().enumerate() {
             *a ^= x & planes[k * w + j];
@@ -195,11 +201,19 @@ pub(crate) fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) 
 }
 
 /// [`permuted_parities`] for `g = us.len()` instances whose vectors lie back to back in
-/// `ts` (`W = ts.len() / g` words each): `out[i]` for instance `i`.
-pub(crate) fn permuted_parities_batch(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+/// `ts` (`W = ts.len() / g` words each): `out[i]` for instance `i`. The planes are zero
+/// from word `live` on.
+pub(crate) fn permuted_parities_batch(
+    ts: &[u64],
+    us: &[usize],
+    planes: &[u64],
+    ks: usize,
+    live: usize,
+    out: &mut [u64],
+) {
     let w = ts.len() / us.len().max(1);
     for ((t, &u), o) in ts.chunks_exact(w.max(1)).zip(us).zip(out.iter_mut()) {
-        *o = permuted_parities(t, u, planes, ks);
+        *o = permuted_parities_live(t, u, planes, ks, live);
     }
 }
 

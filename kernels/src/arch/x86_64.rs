@@ -528,35 +528,37 @@ fn permute_block_gfni(t: &[u64], b: usize, p: &PermGfni) -> __m512i {
 /// more planes than there are registers for.
 macro_rules! batch_kernel {
     ($safe:ident, $single:ident, $inner:ident, $reg:ident, $features:literal, $token:literal, $make:ident, $permute:ident) => {
-        fn $safe(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+        fn $safe(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, live: usize, out: &mut [u64]) {
             if ts.len() / us.len().max(1) < 8 {
-                return portable::permuted_parities_batch(ts, us, planes, ks, out);
+                return portable::permuted_parities_batch(ts, us, planes, ks, live, out);
             }
             // SAFETY: reachable only through the table of the token type named in
             // `$token`, which exists only after run-time detection of `$features`.
-            unsafe { $inner(ts, us, planes, ks, out) }
+            unsafe { $inner(ts, us, planes, ks, live, out) }
         }
 
         fn $single(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
             let mut out = [0u64];
-            $safe(t, &[u], planes, ks, &mut out);
+            $safe(t, &[u], planes, ks, t.len(), &mut out);
             out[0]
         }
 
         #[target_feature(enable = $features)]
-        fn $inner(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, out: &mut [u64]) {
+        fn $inner(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, live: usize, out: &mut [u64]) {
             let g = us.len();
             let w = ts.len() / g;
             assert!(w.is_power_of_two() && ts.len() == g * w && out.len() == g && planes.len() == ks * w && ks <= 64);
-            assert!(us.iter().all(|&u| u < 64 * w));
+            assert!(us.iter().all(|&u| u < 64 * w) && live <= w);
+            // Whole 8-word blocks: the planes are zero from `live` on, so rounding up is exact.
+            let live = live.next_multiple_of(8).min(w);
             let perms: Vec<_> = us.iter().map(|&u| $make(u)).collect();
-            if dispatch_ks!($reg, ks, (ts, w, &perms, planes, out)) {
+            if dispatch_ks!($reg, ks, (ts, w, live, &perms, planes, out)) {
                 return;
             }
             let mut acc = vec![_mm512_setzero_si512(); g * ks];
             let mut buf = [0u64; CHUNK];
-            for c in (0..w).step_by(CHUNK) {
-                let len = CHUNK.min(w - c);
+            for c in (0..live).step_by(CHUNK) {
+                let len = CHUNK.min(live - c);
                 for (i, p) in perms.iter().enumerate() {
                     let t = &ts[i * w..(i + 1) * w];
                     for (q, dst) in buf[..len].chunks_exact_mut(8).enumerate() {
@@ -586,36 +588,38 @@ macro_rules! batch_kernel {
 macro_rules! register_kernel {
     ($name:ident, $pass:ident, $features:literal, $perm:ty, $permute:ident) => {
         #[target_feature(enable = $features)]
-        fn $name<const KS: usize>(ts: &[u64], w: usize, perms: &[$perm], planes: &[u64], out: &mut [u64]) {
+        fn $name<const KS: usize>(ts: &[u64], w: usize, live: usize, perms: &[$perm], planes: &[u64], out: &mut [u64]) {
             assert!(planes.len() == KS * w && w % 8 == 0 && ts.len() == perms.len() * w && out.len() == perms.len());
             let pairs = perms.len() / 2;
             for (q, (ps, os)) in perms.chunks_exact(2).zip(out.chunks_exact_mut(2)).enumerate() {
-                $pass::<KS, 2>(&ts[2 * q * w..(2 * q + 2) * w], w, ps, planes, os);
+                $pass::<KS, 2>(&ts[2 * q * w..(2 * q + 2) * w], w, live, ps, planes, os);
             }
             if perms.len() % 2 == 1 {
                 let i = 2 * pairs;
-                $pass::<KS, 1>(&ts[i * w..], w, &perms[i..], planes, &mut out[i..]);
+                $pass::<KS, 1>(&ts[i * w..], w, live, &perms[i..], planes, &mut out[i..]);
             }
         }
 
-        /// `N` instances (`ts` holds their `N · w` words) in one pass over the planes.
+        /// `N` instances (`ts` holds their `N · w` words) in one pass over the first
+        /// `live` words of the planes (a multiple of 8; the rest are zero).
         #[inline]
         #[target_feature(enable = $features)]
         fn $pass<const KS: usize, const N: usize>(
             ts: &[u64],
             w: usize,
+            live: usize,
             perms: &[$perm],
             planes: &[u64],
             out: &mut [u64],
         ) {
-            assert!(planes.len() == KS * w && ts.len() == N * w && perms.len() == N && out.len() == N);
+            assert!(planes.len() == KS * w && ts.len() == N * w && perms.len() == N && out.len() == N && live <= w);
             let mut acc = [[_mm512_setzero_si512(); KS]; N];
             let base = planes.as_ptr();
-            for b in 0..w / 8 {
+            for b in 0..live / 8 {
                 let x: [__m512i; N] = core::array::from_fn(|n| $permute(&ts[n * w..(n + 1) * w], b, &perms[n]));
                 for k in 0..KS {
-                    // SAFETY: `k < KS` and `b < w / 8`, so the 8 words at `k·w + 8b` lie
-                    // inside `planes` (`KS · w` words, asserted above); unaligned load.
+                    // SAFETY: `k < KS` and `b < live / 8 ≤ w / 8`, so the 8 words at
+                    // `k·w + 8b` lie inside `planes` (`KS · w` words, asserted above).
                     let pk = unsafe { _mm512_loadu_si512(base.add(k * w + 8 * b).cast()) };
                     for n in 0..N {
                         // 0x78: a ⊕ (b ∧ c).
