@@ -66,7 +66,7 @@ impl Openings<'_> {
         &mut self,
         r: usize,
         state: &[Vec<u64>],
-        syms: &[Vec<u64>],
+        syms: &[Vec<u32>],
     ) -> Result<Pending<S::Leaf>, ProtocolError> {
         let round = &self.schedule.rounds[r];
         let width = self.plan.table(round.kind).domain_bits();
@@ -75,9 +75,9 @@ impl Openings<'_> {
             decode_correlations(&self.from_dealer.recv()?, link, round.id, round.count, width)?;
         let (c, chunk, kx) = (round.chunk, &self.schedule.chunks[round.chunk], self.plan.kx());
         let index: Cow<'_, [u64]> = match round.kind {
-            RoundKind::Class { from, to } => chunk.positions(from, to).map(|k| syms[c][k]).collect(),
+            RoundKind::Class { from, to } => chunk.positions(from, to).map(|k| u64::from(syms[c][k])).collect(),
             RoundKind::Step(t) => {
-                (0..round.count).map(|i| S::index(state[c][i], syms[c][chunk.offsets[i] + t], kx)).collect()
+                (0..round.count).map(|i| S::index(state[c][i], u64::from(syms[c][chunk.offsets[i] + t]), kx)).collect()
             }
             RoundKind::Accept => Cow::Borrowed(&state[c]),
         };
@@ -125,7 +125,10 @@ pub fn run_server<S: Sharing>(
     let mut syms = Vec::with_capacity(chunks.len());
     for (c, chunk) in chunks.iter().enumerate() {
         let frame = from_client.recv()?;
-        syms.push(decode_input(&frame, from_client.link(), c as u32, &chunk.lengths, plan.symbol_share_bits())?);
+        // Held as u32 until their rounds come (shares are at most 32 bits wide: `ka`, or
+        // `n` for the ring without classes): 4 bytes per waiting symbol.
+        let shares = decode_input(&frame, from_client.link(), c as u32, &chunk.lengths, plan.symbol_share_bits())?;
+        syms.push(shares.into_iter().map(|v| v as u32).collect::<Vec<u32>>());
     }
     let mut state: Vec<Vec<u64>> = chunks.iter().map(|c| vec![S::init(party, plan.start); c.instances.len()]).collect();
     let mut accept: Vec<Vec<u64>> = vec![Vec::new(); chunks.len()];
@@ -164,7 +167,7 @@ pub fn run_server<S: Sharing>(
         match round.kind {
             RoundKind::Class { from, to } => {
                 for (k, class) in schedule.chunks[c].positions(from, to).zip(out) {
-                    syms[c][k] = class;
+                    syms[c][k] = class as u32;
                 }
             }
             RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),

@@ -81,6 +81,8 @@ struct Timed {
     round_p50_ms: Option<f64>,
     round_p99_ms: Option<f64>,
     peak_rss_bytes: Option<u64>,
+    /// Over tcp, each process's peak: dealer, server 0, server 1, client.
+    peak_rss_by_party: Option<[u64; 4]>,
 }
 
 /// Runs every (run, protocol) of the profile; `transport` overrides the profile's.
@@ -122,6 +124,7 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
                         round_p50_ms,
                         round_p99_ms,
                         peak_rss_bytes: peak,
+                        peak_rss_by_party: None,
                     }
                 }
                 Some(scratch) => {
@@ -134,6 +137,7 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
                         round_p50_ms: r.round_p50_ms,
                         round_p99_ms: r.round_p99_ms,
                         peak_rss_bytes: r.peak_rss_bytes,
+                        peak_rss_by_party: r.peak_rss_by_party,
                     }
                 }
             };
@@ -197,6 +201,9 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
                 "round_latency_p99_ms": timed.round_p99_ms,
                 "bits_per_transition": bits_per_transition(&timed.bytes, transitions),
                 "peak_rss_bytes": timed.peak_rss_bytes,
+                "peak_rss_bytes_by_party": timed.peak_rss_by_party.map(|[d, s0, s1, c]| {
+                    serde_json::json!({"dealer": d, "server0": s0, "server1": s1, "client": c})
+                }),
                 "verified": true,
             });
             eprintln!(

@@ -26,6 +26,8 @@ pub struct TcpRun {
     pub round_p50_ms: Option<f64>,
     pub round_p99_ms: Option<f64>,
     pub peak_rss_bytes: Option<u64>,
+    /// Each process's peak: dealer, server 0, server 1, client.
+    pub peak_rss_by_party: Option<[u64; 4]>,
 }
 
 /// A scratch folder for one bench invocation, removed on drop.
@@ -204,5 +206,6 @@ pub fn run(
         round_p50_ms: parties[1]["round_latency_p50_ms"].as_f64(),
         round_p99_ms: parties[1]["round_latency_p99_ms"].as_f64(),
         peak_rss_bytes: (peaks.len() == 4).then(|| peaks.iter().sum()),
+        peak_rss_by_party: <[u64; 4]>::try_from(peaks).ok(),
     })
 }
