@@ -51,6 +51,15 @@ fn dpf(c: &mut Criterion) {
     g.bench_function("batch_1024_n14", |b| {
         b.iter(|| Dpf::<BitLeaf>::keygen_batch(14, black_box(&points), &mut rng).unwrap())
     });
+    // The dealer's path: encodings written straight into frame buffers.
+    let len = DpfKey::<BitLeaf>::encoded_len(15);
+    let mut frames = [vec![0u8; 1024 * len], vec![0u8; 1024 * len]];
+    g.bench_function("into_1024_n15", |b| {
+        b.iter(|| {
+            let [f0, f1] = &mut frames;
+            Dpf::<BitLeaf>::keygen_batch_into(15, black_box(&points), &mut rng, [f0, f1]).unwrap()
+        })
+    });
     g.finish();
 }
 

@@ -398,13 +398,22 @@ impl<G: DpfGroup> Dpf<G> {
             }
             prg.hash_in_place(&mut ch);
             for (i, (n, c)) in nodes.iter_mut().zip(ch.chunks_exact(4)).enumerate() {
-                let bit = ((leaf_of(i) >> (d - 1 - level)) & 1) as usize;
-                let (c0, c1) = ([c[0], c[1]], [c[2], c[3]]);
-                let seed_cw = (c0[1 - bit] ^ c1[1 - bit]) & !1;
-                let t_l = ((c0[0] ^ c1[0]) & 1) ^ (bit as u128) ^ 1;
-                let t_r = ((c0[1] ^ c1[1]) & 1) ^ (bit as u128);
+                // Children [L0, R0, L1, R1]; the path goes right when `bit` is 1. Selected
+                // with masks, not by indexing: an index into just-written stack arrays
+                // stalled store forwarding on every point and level.
+                let bit = ((leaf_of(i) >> (d - 1 - level)) & 1) as u128;
+                let right = 0u128.wrapping_sub(bit);
+                let pick = |l: u128, r: u128, m: u128| (r & m) | (l & !m);
+                let (l0, r0, l1, r1) = (c[0], c[1], c[2], c[3]);
+                let seed_cw = (pick(l0, r0, !right) ^ pick(l1, r1, !right)) & !1;
+                let t_l = ((l0 ^ l1) & 1) ^ bit ^ 1;
+                let t_r = ((r0 ^ r1) & 1) ^ bit;
                 let cw = [seed_cw | t_l, seed_cw | t_r];
-                *n = [c0[bit] ^ (ctl_mask(n[0]) & cw[bit]), c1[bit] ^ (ctl_mask(n[1]) & cw[bit])];
+                let on_path = pick(cw[0], cw[1], right);
+                *n = [
+                    pick(l0, r0, right) ^ (ctl_mask(n[0]) & on_path),
+                    pick(l1, r1, right) ^ (ctl_mask(n[1]) & on_path),
+                ];
                 cws[i * internal as usize + level as usize] = cw;
             }
         }
