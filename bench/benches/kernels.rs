@@ -43,6 +43,12 @@ fn dpf(c: &mut Criterion) {
     let mut out = vec![BitLeaf::default(); 16 * keys[0].leaves()];
     g.throughput(Throughput::Elements(16 << 14));
     g.bench_function("bits_many_16x14", |b| b.iter(|| DpfKey::eval_full_many(black_box(&keys), &mut out).unwrap()));
+    // The server's group at the DLP rules' N = 2^15: eight keys.
+    let keys: Vec<DpfKey<BitLeaf>> =
+        Dpf::<BitLeaf>::keygen_batch(15, &points[..8], &mut rng).unwrap().into_iter().map(|[k, _]| k).collect();
+    let mut out = vec![BitLeaf::default(); 8 * keys[0].leaves()];
+    g.throughput(Throughput::Elements(8 << 15));
+    g.bench_function("bits_many_8x15", |b| b.iter(|| DpfKey::eval_full_many(black_box(&keys), &mut out).unwrap()));
     g.finish();
 
     let mut g = c.benchmark_group("dpf_keygen");

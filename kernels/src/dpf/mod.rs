@@ -420,9 +420,9 @@ impl<G: DpfGroup> Dpf<G> {
         // The fan-out of both parties' on-path nodes: `fan` blocks each, point after point.
         let mut leaves = vec![0u128; 2 * fan * k];
         for (n, l) in nodes.iter().zip(leaves.chunks_exact_mut(2 * fan)) {
-            let (l0, l1) = l.split_at_mut(fan);
-            write_leaf_inputs(&[n[0]], l0);
-            write_leaf_inputs(&[n[1]], l1);
+            for (j, x) in l.iter_mut().enumerate() {
+                *x = (n[j / fan] & !1) ^ (j % fan) as u128;
+            }
         }
         prg.hash_in_place(&mut leaves);
         let mut leaf_cws = Vec::with_capacity(fan * k);
