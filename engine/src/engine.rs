@@ -35,8 +35,11 @@ use pmsm_kernels::rng::SecretRng;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-/// Default instances per chunk.
+/// Most instances per chunk when the chunk size is automatic ([`Settings::chunk_for`]).
 pub const DEFAULT_CHUNK: usize = 1024;
+
+/// Smallest chunk the automatic size cuts a session into.
+const MIN_SPLIT_CHUNK: usize = 64;
 
 /// Configures an [`Engine`].
 #[derive(Debug)]
@@ -64,9 +67,9 @@ impl EngineBuilder {
         self
     }
     /// Instances per chunk: all openings of a chunk's round travel in one frame
-    /// (default 1024).
+    /// (default: automatic, see [`Settings::chunk_for`]).
     pub fn chunk(mut self, n: usize) -> Self {
-        self.settings.chunk = n;
+        self.settings.chunk = Some(n);
         self
     }
     /// Worker threads of the dealer's parallel key generation (default: all cores).
@@ -101,7 +104,7 @@ impl EngineBuilder {
     /// Builds the engine: derives the public tables, checking the protocol's size limits.
     pub fn build(self) -> Result<Engine, Error> {
         let s = self.settings;
-        if s.chunk == 0 || self.threads == 0 || self.dealer_depth == 0 {
+        if s.chunk == Some(0) || self.threads == 0 || self.dealer_depth == 0 {
             return Err(ProtocolError::Parameter("chunk, threads and dealer depth must be positive".into()).into());
         }
         let plan = if s.protocol.is_lookup() {
@@ -155,12 +158,25 @@ pub struct Settings {
     pub reveal: Reveal,
     /// Symbol classes.
     pub classes: ClassMode,
-    /// Instances per chunk.
-    pub chunk: usize,
+    /// Instances per chunk; `None` sizes chunks automatically ([`Settings::chunk_for`]).
+    pub chunk: Option<usize>,
     /// The seed protocols' power schedule.
     pub powers: PowerSchedule,
     /// seed-dpf: full-length keys instead of tree-DPF keys.
     pub full_length_keys: bool,
+}
+
+impl Settings {
+    /// Instances per chunk for a session of `instances`: the configured size, or, when
+    /// automatic, [`DEFAULT_CHUNK`] cut so that a session of more than
+    /// [`MIN_SPLIT_CHUNK`] instances has at least two chunks, and a server always has one
+    /// to compute while another waits for its peer's openings. Measured at 64 × 256 with
+    /// 1,000 instances: one chunk of 1,024 gave 1.22 M transitions/s, two of 500 1.47 M
+    /// (chunks of 512 for every batch cost the DLP rules a third: 0.51–0.56 M against
+    /// 0.69–0.84 M). Every party derives the same value from the settings and lengths.
+    pub fn chunk_for(&self, instances: usize) -> usize {
+        self.chunk.unwrap_or_else(|| DEFAULT_CHUNK.min(instances.div_ceil(2).max(MIN_SPLIT_CHUNK)))
+    }
 }
 
 /// What the client learned about one instance.
@@ -220,7 +236,7 @@ impl Engine {
                 protocol: Protocol::LookupXor,
                 reveal: Reveal::State,
                 classes: ClassMode::Auto,
-                chunk: DEFAULT_CHUNK,
+                chunk: None,
                 powers: PowerSchedule::Doubling,
                 full_length_keys: false,
             },
@@ -315,8 +331,8 @@ impl Engine {
     /// Frames a link must be able to queue so that both servers can send a whole wave
     /// of openings before reading (one per chunk, plus slack): for inputs of `lengths`.
     pub fn link_depth(&self, lengths: &[usize]) -> usize {
-        // Both schedules cut the instances into chunks of `chunk` (Chunk::split).
-        lengths.len().div_ceil(self.settings.chunk) + 2
+        // Both schedules cut the instances into chunks of `chunk_for` (Chunk::split).
+        lengths.len().div_ceil(self.settings.chunk_for(lengths.len())) + 2
     }
 
     /// Communication rounds (one frame each way between the servers) a run takes.
@@ -326,10 +342,11 @@ impl Engine {
 
     /// What the dealer must produce for inputs of these lengths.
     fn dealing(&self, lengths: &[usize]) -> Dealing<'_> {
+        let chunk = self.settings.chunk_for(lengths.len());
         match &self.plan {
-            Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, lengths, self.settings.chunk)),
+            Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, lengths, chunk)),
             Prepared::Poly(p) => {
-                let chunks = Chunk::split(lengths, self.settings.chunk);
+                let chunks = Chunk::split(lengths, chunk);
                 let rounds = poly::rounds(p, &chunks);
                 Dealing::Poly(p, chunks, rounds)
             }

@@ -57,7 +57,7 @@ mod tests {
                 protocol: crate::protocol::Protocol::LookupXor,
                 reveal: crate::protocol::Reveal::State,
                 classes: crate::protocol::ClassMode::Auto,
-                chunk: 4,
+                chunk: Some(4),
                 powers: Default::default(),
                 full_length_keys: false,
             },

@@ -257,7 +257,7 @@ fn settings() -> Settings {
         protocol: Protocol::LookupXor,
         reveal: Reveal::State,
         classes: ClassMode::Auto,
-        chunk: 4,
+        chunk: Some(4),
         powers: Default::default(),
         full_length_keys: false,
     }

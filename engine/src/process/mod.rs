@@ -549,7 +549,7 @@ mod tests {
             protocol: Protocol::LookupXor,
             reveal: Reveal::State,
             classes: ClassMode::Auto,
-            chunk,
+            chunk: Some(chunk),
             powers: Default::default(),
             full_length_keys: false,
         };

@@ -53,7 +53,8 @@ impl Spec {
         out.push(code(&CLASSES, &s.classes));
         out.push(u8::from(s.powers == PowerSchedule::Sequential));
         out.push(u8::from(s.full_length_keys));
-        out.extend_from_slice(&(s.chunk as u32).to_le_bytes());
+        // 0: automatic.
+        out.extend_from_slice(&(s.chunk.unwrap_or(0) as u32).to_le_bytes());
         out.extend_from_slice(&(self.lengths.len() as u32).to_le_bytes());
         for l in &self.lengths {
             out.extend_from_slice(&(*l as u32).to_le_bytes());
@@ -79,10 +80,11 @@ impl Spec {
             classes: CLASSES[pick(b[2], CLASSES.len(), "class mode")?],
             powers: if flag(b[3], "power schedule")? { PowerSchedule::Sequential } else { PowerSchedule::Doubling },
             full_length_keys: flag(b[4], "key form")?,
-            chunk: u32_at(5),
+            // 0: automatic.
+            chunk: Some(u32_at(5)).filter(|c| *c != 0),
         };
-        if settings.chunk == 0 || settings.chunk > MAX_CHUNK {
-            return Err(format!("session spec: chunk {} is outside 1..={MAX_CHUNK}", settings.chunk));
+        if let Some(c) = settings.chunk.filter(|c| *c > MAX_CHUNK) {
+            return Err(format!("session spec: chunk {c} is outside 1..={MAX_CHUNK}"));
         }
         let n = u32_at(9);
         if n > MAX_INSTANCES {
@@ -104,7 +106,7 @@ impl Spec {
         // Chunks hold instances in decreasing length: a chunk's steps are its first length.
         let mut sorted = lengths.clone();
         sorted.sort_unstable_by(|a, b| b.cmp(a));
-        let steps: usize = sorted.iter().step_by(settings.chunk).sum();
+        let steps: usize = sorted.iter().step_by(settings.chunk_for(lengths.len())).sum();
         if steps > MAX_CHUNK_STEPS {
             return Err(format!(
                 "session spec: {steps} chunk-steps (limit {MAX_CHUNK_STEPS}); use larger chunks or split the inputs"
@@ -124,7 +126,7 @@ mod tests {
                 protocol: Protocol::SeedDpf,
                 reveal: Reveal::Accept,
                 classes: ClassMode::Off,
-                chunk: 77,
+                chunk: Some(77),
                 powers: PowerSchedule::Sequential,
                 full_length_keys: true,
             },
@@ -139,6 +141,17 @@ mod tests {
             s.settings.protocol = protocol;
             assert_eq!(Spec::decode(&s.encode()).unwrap(), s);
         }
+        let mut auto = spec();
+        auto.settings.chunk = None;
+        assert_eq!(Spec::decode(&auto.encode()).unwrap(), auto);
+    }
+
+    #[test]
+    fn automatic_chunks_keep_two_or_more() {
+        let s = Settings { chunk: None, ..spec().settings };
+        assert_eq!([1, 100, 129, 1000, 2048, 5000].map(|n| s.chunk_for(n)), [64, 64, 65, 500, 1024, 1024]);
+        let fixed = Settings { chunk: Some(7), ..s };
+        assert_eq!(fixed.chunk_for(1000), 7);
     }
 
     #[test]
@@ -152,7 +165,7 @@ mod tests {
         assert!(with(0, 9).contains("protocol code 9"));
         assert!(with(1, 2).contains("output policy"));
         assert!(with(2, 3).contains("class mode"));
-        assert!(with(5, 0).contains("chunk"));
+        assert!(with(8, 0xff).contains("chunk"));
         assert!(Spec::decode(&good[..good.len() - 1]).unwrap_err().contains("instances need"));
         assert!(Spec::decode(&good[..4]).unwrap_err().contains("shorter"));
         let mut huge = good.clone();
@@ -163,9 +176,9 @@ mod tests {
         s.lengths = vec![MAX_LENGTH, MAX_LENGTH];
         assert!(Spec::decode(&s.encode()).unwrap_err().contains("symbols in one session"));
         s.lengths = vec![MAX_CHUNK_STEPS / 2 + 1; 2];
-        s.settings.chunk = 1;
+        s.settings.chunk = Some(1);
         assert!(Spec::decode(&s.encode()).unwrap_err().contains("chunk-steps"));
-        s.settings.chunk = 2;
+        s.settings.chunk = Some(2);
         assert_eq!(Spec::decode(&s.encode()).unwrap(), s);
     }
 }

@@ -169,9 +169,9 @@ struct SessionArgs {
     /// Symbol classes: auto, on or off.
     #[arg(long, default_value = "auto")]
     classes: ClassMode,
-    /// Instances per chunk.
-    #[arg(long, default_value_t = pmsm_engine::DEFAULT_CHUNK)]
-    chunk: usize,
+    /// Instances per chunk (default: automatic, at most 1024 and at least two chunks).
+    #[arg(long)]
+    chunk: Option<usize>,
     /// One JSON object per instance, then a summary line.
     #[arg(long)]
     json: bool,
@@ -181,7 +181,11 @@ impl SessionArgs {
     /// An engine for `m` with these settings.
     fn engine(&self, m: dfa::Dfa, is_regex: bool) -> Result<Engine, Failure> {
         let reveal = self.reveal.unwrap_or(if is_regex { Reveal::Accept } else { Reveal::State });
-        Ok(Engine::builder(m).protocol(self.protocol).reveal(reveal).classes(self.classes).chunk(self.chunk).build()?)
+        let mut b = Engine::builder(m).protocol(self.protocol).reveal(reveal).classes(self.classes);
+        if let Some(c) = self.chunk {
+            b = b.chunk(c);
+        }
+        Ok(b.build()?)
     }
 }
 

@@ -99,13 +99,13 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
         let transitions: usize = inputs.iter().map(Vec::len).sum();
         for protocol in checked.protocols(i) {
             let key = format!("run[{i}]");
-            let engine = Engine::builder(dfa.clone())
-                .protocol(protocol)
-                .reveal(checked.reveal(i))
-                .classes(checked.classes(i))
-                .chunk(p.chunk)
-                .build()
-                .map_err(|e| profile::err(&checked.file, &key, e))?;
+            let builder =
+                Engine::builder(dfa.clone()).protocol(protocol).reveal(checked.reveal(i)).classes(checked.classes(i));
+            let builder = match p.chunk {
+                Some(c) => builder.chunk(c),
+                None => builder,
+            };
+            let engine = builder.build().map_err(|e| profile::err(&checked.file, &key, e))?;
             let rounds = engine.rounds(&inputs) as u64;
             let msg = format!("{} · {}", spec.label, protocol);
             let failed = |e: &dyn std::fmt::Display| format!("{}: {}: {e}", spec.label, protocol);

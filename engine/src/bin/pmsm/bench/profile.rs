@@ -5,7 +5,7 @@
 //! protocols = ["lookup-xor", "lookup-ring"]  # default for every run
 //! reveal = "state"                           # or "accept"
 //! classes = "auto"                           # or "on", "off"
-//! chunk = 1024
+//! chunk = 1024                               # default: automatic (at most 1024, two chunks or more)
 //! transport = "inproc"                      # or "tcp": four processes on 127.0.0.1
 //! phases = true                              # also time online-only and offline-only
 //!
@@ -38,8 +38,9 @@ pub struct Profile {
     pub reveal: String,
     #[serde(default = "default_classes")]
     pub classes: String,
-    #[serde(default = "default_chunk")]
-    pub chunk: usize,
+    /// Instances per chunk; automatic when absent.
+    #[serde(default)]
+    pub chunk: Option<usize>,
     #[serde(default = "default_transport")]
     pub transport: String,
     #[serde(default = "default_true")]
@@ -105,9 +106,6 @@ fn default_reveal() -> String {
 fn default_classes() -> String {
     "auto".into()
 }
-fn default_chunk() -> usize {
-    pmsm_engine::DEFAULT_CHUNK
-}
 fn default_transport() -> String {
     "inproc".into()
 }
@@ -150,7 +148,7 @@ pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
         "tcp" => true,
         other => return Err(err(file, "transport", format!("{other:?} is not \"inproc\" or \"tcp\""))),
     };
-    if profile.chunk == 0 {
+    if profile.chunk == Some(0) {
         return Err(err(file, "chunk", "must be positive"));
     }
     if profile.run.is_empty() {

@@ -165,7 +165,7 @@ pub fn run(
             "--classes",
             &st.classes.to_string(),
         ])
-        .args(["--chunk", &st.chunk.to_string()])
+        .args(st.chunk.map(|c| ["--chunk".to_string(), c.to_string()]).into_iter().flatten())
         .output()
         .map_err(|e| format!("cannot start the client: {e}"))?;
     if !out.status.success() {
