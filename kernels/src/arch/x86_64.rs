@@ -198,19 +198,9 @@ fn dpf_level_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128]
     let spread = _mm512_set_epi64(3, 2, 3, 2, 1, 0, 1, 0);
     let tbits = _mm512_set_epi64(2, 2, 2, 2, 0, 0, 0, 0);
     let clear = _mm512_set_epi64(-1, !1, -1, !1, -1, !1, -1, !1);
-    let tweak = _mm512_set_epi64(0, 1, 0, 0, 0, 1, 0, 0);
+    let tweak = blocks4([0, 1, 0, 1]);
     let one = _mm512_set1_epi64(1);
-    let (l, r) = (cw[0], cw[1]);
-    let cwv = _mm512_set_epi64(
-        (r >> 64) as i64,
-        r as i64,
-        (l >> 64) as i64,
-        l as i64,
-        (r >> 64) as i64,
-        r as i64,
-        (l >> 64) as i64,
-        l as i64,
-    );
+    let cwv = blocks4([cw[0], cw[1], cw[0], cw[1]]);
     for (p, ch) in parents.chunks_exact(2).zip(children.chunks_exact_mut(4)).take(pairs) {
         // SAFETY: `p` holds 2 u128 (32 bytes), `ch` holds 4 u128 (64 bytes); unaligned.
         let pv = _mm512_castsi256_si512(unsafe { _mm256_loadu_si256(p.as_ptr().cast()) });
@@ -260,15 +250,9 @@ fn dpf_fan_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128], 
         };
     }
     let quads = fan / 4;
-    let index: [__m512i; 4] = core::array::from_fn(|q| {
-        let j = 4 * q as i64;
-        _mm512_set_epi64(0, j + 3, 0, j + 2, 0, j + 1, 0, j)
-    });
-    let words: [__m512i; 4] = core::array::from_fn(|q| {
-        let w = |k: usize| cw.get(4 * q + k).copied().unwrap_or(0);
-        let (lo, hi) = (|x: u128| x as i64, |x: u128| (x >> 64) as i64);
-        _mm512_set_epi64(hi(w(3)), lo(w(3)), hi(w(2)), lo(w(2)), hi(w(1)), lo(w(1)), hi(w(0)), lo(w(0)))
-    });
+    let index: [__m512i; 4] = core::array::from_fn(|q| blocks4(core::array::from_fn(|k| (4 * q + k) as u128)));
+    let words: [__m512i; 4] =
+        core::array::from_fn(|q| blocks4(core::array::from_fn(|k| cw.get(4 * q + k).copied().unwrap_or(0))));
     for (p, ch) in parents.iter().zip(children.chunks_exact_mut(fan)) {
         let seed = _mm512_set_epi64(
             (p >> 64) as i64,
@@ -295,6 +279,14 @@ fn dpf_fan_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128], 
             unsafe { _mm512_storeu_si512(four.as_mut_ptr().cast(), out) };
         }
     }
+}
+
+/// Four blocks as one vector, block `k` in 128-bit lane `k`.
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn blocks4(b: [u128; 4]) -> __m512i {
+    // SAFETY: `b` is 64 bytes; unaligned load.
+    unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
 }
 
 /// The VAES kernels of the AVX-512 tables (used only where VAES is detected too).
@@ -359,18 +351,8 @@ fn fused_level_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw:
     const STEP: usize = 2 * AES_LANES;
     let done = (parents.len() / STEP * STEP).min(children.len() / 2 / STEP * STEP);
     let rk = broadcast_keys(rk);
-    let tweak = _mm512_set_epi64(0, 1, 0, 0, 0, 1, 0, 0);
-    let (l, r) = (cw[0], cw[1]);
-    let cwv = _mm512_set_epi64(
-        (r >> 64) as i64,
-        r as i64,
-        (l >> 64) as i64,
-        l as i64,
-        (r >> 64) as i64,
-        r as i64,
-        (l >> 64) as i64,
-        l as i64,
-    );
+    let tweak = blocks4([0, 1, 0, 1]);
+    let cwv = blocks4([cw[0], cw[1], cw[0], cw[1]]);
     for (p, ch) in parents[..done].chunks_exact(STEP).zip(children.chunks_exact_mut(2 * STEP)) {
         // Lanes of vector q: [seed(p_2q), seed(p_2q) ⊕ 1, seed(p_2q+1), seed(p_2q+1) ⊕ 1].
         let pair = |q: usize| {
@@ -403,15 +385,9 @@ fn fused_fan_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &
     let step = AES_LANES / per_parent;
     let done = parents.len() / step * step;
     let rk = broadcast_keys(rk);
-    let index: [__m512i; 4] = core::array::from_fn(|q| {
-        let j = 4 * q as i64;
-        _mm512_set_epi64(0, j + 3, 0, j + 2, 0, j + 1, 0, j)
-    });
-    let words: [__m512i; 4] = core::array::from_fn(|q| {
-        let w = |k: usize| cw.get(4 * q + k).copied().unwrap_or(0);
-        let (lo, hi) = (|x: u128| x as i64, |x: u128| (x >> 64) as i64);
-        _mm512_set_epi64(hi(w(3)), lo(w(3)), hi(w(2)), lo(w(2)), hi(w(1)), lo(w(1)), hi(w(0)), lo(w(0)))
-    });
+    let index: [__m512i; 4] = core::array::from_fn(|q| blocks4(core::array::from_fn(|k| (4 * q + k) as u128)));
+    let words: [__m512i; 4] =
+        core::array::from_fn(|q| blocks4(core::array::from_fn(|k| cw.get(4 * q + k).copied().unwrap_or(0))));
     for (ps, ch) in parents[..done].chunks_exact(step).zip(children.chunks_exact_mut(step * fan)) {
         // Vector v holds leaves 4q .. 4q + 4 of parent v / per_parent, q = v % per_parent:
         // blocks 4v .. 4v + 4 of the step's children.
