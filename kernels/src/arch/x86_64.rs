@@ -250,21 +250,9 @@ fn dpf_fan_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128], 
         };
     }
     let quads = fan / 4;
-    let index: [__m512i; 4] = core::array::from_fn(|q| blocks4(core::array::from_fn(|k| (4 * q + k) as u128)));
-    let words: [__m512i; 4] =
-        core::array::from_fn(|q| blocks4(core::array::from_fn(|k| cw.get(4 * q + k).copied().unwrap_or(0))));
+    let (index, words) = fan_vectors(cw);
     for (p, ch) in parents.iter().zip(children.chunks_exact_mut(fan)) {
-        let seed = _mm512_set_epi64(
-            (p >> 64) as i64,
-            (p & !1) as i64,
-            (p >> 64) as i64,
-            (p & !1) as i64,
-            (p >> 64) as i64,
-            (p & !1) as i64,
-            (p >> 64) as i64,
-            (p & !1) as i64,
-        );
-        let keep = _mm512_set1_epi64(0i64.wrapping_sub((p & 1) as i64));
+        let (seed, keep) = (broadcast_seed(*p), control_mask(*p));
         for (q, four) in ch.chunks_exact_mut(4).enumerate().take(quads) {
             let input = _mm512_xor_si512(seed, index[q]);
             let out = if CORRECT {
@@ -287,6 +275,16 @@ fn dpf_fan_avx512<const CORRECT: bool>(parents: &[u128], children: &mut [u128], 
 fn blocks4(b: [u128; 4]) -> __m512i {
     // SAFETY: `b` is 64 bytes; unaligned load.
     unsafe { _mm512_loadu_si512(b.as_ptr().cast()) }
+}
+
+/// The fan-out's per-position constants, four positions per vector (up to 16): the
+/// leaf indices `j` and the correction words `cw[j]` (zero past `cw.len()`).
+#[inline]
+#[target_feature(enable = "avx512f")]
+fn fan_vectors(cw: &[u128]) -> ([__m512i; 4], [__m512i; 4]) {
+    let index = core::array::from_fn(|q| blocks4(core::array::from_fn(|k| (4 * q + k) as u128)));
+    let words = core::array::from_fn(|q| blocks4(core::array::from_fn(|k| cw.get(4 * q + k).copied().unwrap_or(0))));
+    (index, words)
 }
 
 /// The VAES kernels of the AVX-512 tables (used only where VAES is detected too).
@@ -385,9 +383,7 @@ fn fused_fan_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &
     let step = AES_LANES / per_parent;
     let done = parents.len() / step * step;
     let rk = broadcast_keys(rk);
-    let index: [__m512i; 4] = core::array::from_fn(|q| blocks4(core::array::from_fn(|k| (4 * q + k) as u128)));
-    let words: [__m512i; 4] =
-        core::array::from_fn(|q| blocks4(core::array::from_fn(|k| cw.get(4 * q + k).copied().unwrap_or(0))));
+    let (index, words) = fan_vectors(cw);
     for (ps, ch) in parents[..done].chunks_exact(step).zip(children.chunks_exact_mut(step * fan)) {
         // Vector v holds leaves 4q .. 4q + 4 of parent v / per_parent, q = v % per_parent:
         // blocks 4v .. 4v + 4 of the step's children.

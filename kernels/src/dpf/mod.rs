@@ -227,10 +227,12 @@ fn expand_level(
         for (j, (ps, chs)) in parents.chunks_exact(per_key).zip(children.chunks_exact_mut(2 * per_key)).enumerate() {
             let w = cw(j);
             let done = (fused.level)(prg.round_keys(), ps, chs, w);
-            let (ps, chs) = (&ps[done..], &mut chs[2 * done..]);
-            write_child_inputs(ps, chs);
-            prg.encrypt_in_place(chs);
-            correct_level(ps, chs, w);
+            if done < ps.len() {
+                let (ps, chs) = (&ps[done..], &mut chs[2 * done..]);
+                write_child_inputs(ps, chs);
+                prg.encrypt_in_place(chs);
+                correct_level(ps, chs, w);
+            }
         }
         return;
     }
@@ -256,10 +258,12 @@ fn fan_out_blocks(
         for (j, (ps, ls)) in parents.chunks_exact(per_key).zip(leaves.chunks_exact_mut(fan * per_key)).enumerate() {
             let w = cw(j);
             let done = (fused.fan)(prg.round_keys(), ps, ls, &w[..fan]);
-            let (ps, ls) = (&ps[done..], &mut ls[fan * done..]);
-            write_leaf_inputs(ps, ls);
-            prg.encrypt_in_place(ls);
-            correct_leaves(ps, ls, &w[..fan]);
+            if done < ps.len() {
+                let (ps, ls) = (&ps[done..], &mut ls[fan * done..]);
+                write_leaf_inputs(ps, ls);
+                prg.encrypt_in_place(ls);
+                correct_leaves(ps, ls, &w[..fan]);
+            }
         }
         return;
     }
@@ -393,9 +397,8 @@ impl<G: DpfGroup> Dpf<G> {
         let mut cws = vec![[0u128; 2]; k * internal as usize];
         let mut ch = vec![0u128; 4 * k];
         for level in 0..internal {
-            for (n, c) in nodes.iter().zip(ch.chunks_exact_mut(4)) {
-                c.copy_from_slice(&[n[0] & !1, (n[0] & !1) ^ TWEAK_RIGHT, n[1] & !1, (n[1] & !1) ^ TWEAK_RIGHT]);
-            }
+            // Per point [L0, R0, L1, R1]: both parties' nodes, back to back, as parents.
+            write_child_inputs(nodes.as_flattened(), &mut ch);
             prg.hash_in_place(&mut ch);
             for (i, (n, c)) in nodes.iter_mut().zip(ch.chunks_exact(4)).enumerate() {
                 // Children [L0, R0, L1, R1]; the path goes right when `bit` is 1. Selected
@@ -419,11 +422,7 @@ impl<G: DpfGroup> Dpf<G> {
         }
         // The fan-out of both parties' on-path nodes: `fan` blocks each, point after point.
         let mut leaves = vec![0u128; 2 * fan * k];
-        for (n, l) in nodes.iter().zip(leaves.chunks_exact_mut(2 * fan)) {
-            for (j, x) in l.iter_mut().enumerate() {
-                *x = (n[j / fan] & !1) ^ (j % fan) as u128;
-            }
-        }
+        write_leaf_inputs(nodes.as_flattened(), &mut leaves);
         prg.hash_in_place(&mut leaves);
         let mut leaf_cws = Vec::with_capacity(fan * k);
         for (i, l) in leaves.chunks_exact(2 * fan).enumerate() {
