@@ -360,8 +360,6 @@ pub struct Schedule {
     pub chunks: Vec<Chunk>,
     /// All rounds, wave after wave.
     pub rounds: Vec<Round>,
-    /// Ranges of `rounds` making up each wave.
-    pub waves: Vec<std::ops::Range<usize>>,
     /// Per chunk: whether it has any round (a chunk of empty inputs revealing the
     /// state has none; its outputs are sent at once).
     pub has_rounds: Vec<bool>,
@@ -390,18 +388,15 @@ impl Schedule {
             })
             .collect();
         let mut rounds = Vec::new();
-        let mut waves = Vec::new();
         for w in 0..sequences.iter().map(Vec::len).max().unwrap_or(0) {
-            let begin = rounds.len();
             for (chunk, seq) in sequences.iter().enumerate() {
                 if let Some(&(kind, count)) = seq.get(w) {
                     rounds.push(Round { id: rounds.len() as u32, chunk, kind, count, last: w + 1 == seq.len() });
                 }
             }
-            waves.push(begin..rounds.len());
         }
         let has_rounds = sequences.iter().map(|seq| !seq.is_empty()).collect();
-        Schedule { chunks, rounds, waves, has_rounds }
+        Schedule { chunks, rounds, has_rounds }
     }
 
     /// Transitions (symbols) in all.
@@ -491,7 +486,8 @@ mod tests {
         assert_eq!(kinds[1], (1, RoundKind::Step(0), 1, false));
         assert!(kinds.contains(&(1, RoundKind::Accept, 2, true)));
         assert_eq!(kinds.last(), Some(&(0, RoundKind::Accept, 2, true)));
-        assert_eq!(s.waves.len(), 6);
+        // Six waves: the longest chunk's five steps and its accept round.
+        assert_eq!(kinds.iter().filter(|k| k.0 == 0).count(), 6);
     }
 
     #[test]
