@@ -316,7 +316,7 @@ impl Engine {
     /// The offline phase alone: seconds the dealer takes to generate (and encode) every
     /// correlation the inputs need, on the engine's dealer threads.
     pub fn time_offline(&self, inputs: &[Vec<u32>]) -> Result<f64, Error> {
-        let deal = self.dealing(&lengths(inputs));
+        let deal = self.dealing(&lengths(inputs))?;
         let start = Instant::now();
         let mut rng = SecretRng::from_os();
         self.pool.install(|| {
@@ -336,21 +336,32 @@ impl Engine {
     }
 
     /// Communication rounds (one frame each way between the servers) a run takes.
-    pub fn rounds(&self, inputs: &[Vec<u32>]) -> usize {
-        self.dealing(&lengths(inputs)).rounds()
+    pub fn rounds(&self, inputs: &[Vec<u32>]) -> Result<usize, Error> {
+        Ok(self.dealing(&lengths(inputs))?.rounds())
     }
 
-    /// What the dealer must produce for inputs of these lengths.
-    fn dealing(&self, lengths: &[usize]) -> Dealing<'_> {
+    /// What the dealer must produce for inputs of these lengths. Schedules number
+    /// instances and count symbols in `u32` ([`Chunk`]): more instances, or a longer
+    /// input, is an error here.
+    fn dealing(&self, lengths: &[usize]) -> Result<Dealing<'_>, ProtocolError> {
+        let limit = u32::MAX as usize;
+        if lengths.len() > limit {
+            let n = lengths.len();
+            return Err(ProtocolError::Parameter(format!("{n} instances in one session; at most {limit}")));
+        }
+        if let Some(i) = lengths.iter().position(|&l| l > limit) {
+            let l = lengths[i];
+            return Err(ProtocolError::Parameter(format!("instance {i} has {l} symbols; at most {limit}")));
+        }
         let chunk = self.settings.chunk_for(lengths.len());
-        match &self.plan {
+        Ok(match &self.plan {
             Prepared::Lookup(p) => Dealing::Lookup(p, Schedule::new(p, lengths, chunk)),
             Prepared::Poly(p) => {
                 let chunks = Chunk::split(lengths, chunk);
                 let rounds = poly::rounds(p, &chunks);
                 Dealing::Poly(p, chunks, rounds)
             }
-        }
+        })
     }
 
     /// Checks every symbol is in the alphabet; the error names the instance and
@@ -373,19 +384,19 @@ impl Engine {
         ends: ServerEnds,
         progress: Option<&AtomicU64>,
     ) -> Result<ServerStats, Error> {
-        Ok(self.serve_dealing(&self.dealing(lengths), party, ends, progress)?)
+        Ok(self.serve_dealing(&self.dealing(lengths)?, party, ends, progress)?)
     }
 
     /// Generates every correlation a session with inputs of `lengths` needs, to be
     /// sent later by [`Engine::deal`] (so that the online phase can be timed alone).
     pub fn predeal(&self, lengths: &[usize]) -> Result<Predealt, Error> {
-        Ok(Predealt(self.source(&self.dealing(lengths), true)?))
+        Ok(Predealt(self.source(&self.dealing(lengths)?, true)?))
     }
 
     /// The dealer of one session over `ends` (any transport), on the engine's dealer
     /// threads: generates while sending, or sends what [`Engine::predeal`] generated.
     pub fn deal(&self, lengths: &[usize], ends: DealerEnds, predealt: Option<Predealt>) -> Result<(), Error> {
-        let dealing = self.dealing(lengths);
+        let dealing = self.dealing(lengths)?;
         let deal = |rng: &mut SecretRng, each: &mut dyn FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>| {
             dealing.deal(rng, each)
         };
@@ -400,7 +411,7 @@ impl Engine {
     /// before anything is sent, shares the inputs, and reconstructs the outputs.
     pub fn client(&self, inputs: &[Vec<u32>], ends: ClientEnds) -> Result<Vec<InstanceOutput>, Error> {
         self.check_symbols(inputs)?;
-        let values = self.client_dealing(&self.dealing(&lengths(inputs)), inputs, ends)?;
+        let values = self.client_dealing(&self.dealing(&lengths(inputs))?, inputs, ends)?;
         self.outputs(&values, inputs)
     }
 
@@ -476,7 +487,7 @@ impl Engine {
     fn run_mode(&self, inputs: &[Vec<u32>], mode: RunMode<'_>) -> Result<Report, Error> {
         self.check_symbols(inputs)?;
         let lengths = lengths(inputs);
-        let dealing = self.dealing(&lengths);
+        let dealing = self.dealing(&lengths)?;
         let depth = self.link_depth(&lengths);
         let (values, run) = self.orchestrate(mode, depth, &dealing, inputs)?;
         Ok(Report {

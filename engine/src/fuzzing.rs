@@ -27,8 +27,8 @@ pub fn decode_untrusted(data: &[u8]) {
     let width = u32::from(p & 31) + 1;
     let count = usize::from(p >> 5) + 1;
     let link = Link::S0ToS1;
-    let _ = wire::decode_input(body, link, 0, &[count, 1], width);
-    let _ = wire::decode_input_payload(body, link, 0, &[count]);
+    let _ = wire::decode_input(body, link, 0, &[count as u32, 1], width);
+    let _ = wire::decode_input_payload(body, link, 0, &[count as u32]);
     let _ = wire::decode_openings(body, link, 0, count, width);
     let _ = wire::decode_triples(body, link, 0, count, 16);
     let _ = wire::decode_output(body, link, &[count, 2], width);

@@ -22,12 +22,10 @@ pub fn share_inputs<S: Sharing>(
     let mut frames = [Vec::with_capacity(schedule.chunks.len()), Vec::with_capacity(schedule.chunks.len())];
     for (c, chunk) in schedule.chunks.iter().enumerate() {
         let mut shares = [Vec::with_capacity(chunk.symbols()), Vec::with_capacity(chunk.symbols())];
-        for &i in &chunk.instances {
-            for &a in &inputs[i] {
-                let a0 = rng.next_u64() & low_mask(width);
-                shares[0].push(a0);
-                shares[1].push(S::complement(u64::from(a), a0, width));
-            }
+        for &a in chunk.in_order(inputs) {
+            let a0 = rng.next_u64() & low_mask(width);
+            shares[0].push(a0);
+            shares[1].push(S::complement(u64::from(a), a0, width));
         }
         for b in 0..2 {
             frames[b].push(encode_input(c as u32, &chunk.lengths, &shares[b], width));
@@ -69,7 +67,7 @@ pub fn run_client<S: Sharing>(
     for (c, chunk) in schedule.chunks.iter().enumerate() {
         let (s0, s1) = (got[0][c].take().expect("every chunk arrived"), got[1][c].take().expect("every chunk arrived"));
         for (k, &i) in chunk.instances.iter().enumerate() {
-            out[i] = S::reconstruct(s0[k], s1[k], width);
+            out[i as usize] = S::reconstruct(s0[k], s1[k], width);
         }
     }
     Ok(out)

@@ -60,7 +60,7 @@ pub fn rounds(plan: &PolyPlan, chunks: &[Chunk]) -> Vec<PolyRound> {
         }
     };
     for c in chunks {
-        for t in 0..c.lengths.first().copied().unwrap_or(0) {
+        for t in 0..c.steps() {
             for &m in &per_step {
                 push(m, c.active_at(t));
             }
@@ -116,7 +116,7 @@ pub fn share_inputs(
 ) -> Result<[Vec<Vec<u8>>; 2], ProtocolError> {
     let mut frames = [Vec::new(), Vec::new()];
     for (c, chunk) in chunks.iter().enumerate() {
-        let symbols = chunk.instances.iter().flat_map(|&i| inputs[i].iter().copied());
+        let symbols = chunk.in_order(inputs).copied();
         let pair: [Vec<u8>; 2] = match (plan.protocol, plan.full_length_keys) {
             (Protocol::Naive, _) => {
                 let (s0, s1): (Vec<u64>, Vec<u64>) = symbols.map(|a| share(u64::from(a), rng)).unzip();
@@ -183,7 +183,7 @@ pub fn run_client(
             });
         }
         for (k, &i) in chunks[c0].instances.iter().enumerate() {
-            out[i] = add(v0[k] % P, v1[k] % P);
+            out[i as usize] = add(v0[k] % P, v1[k] % P);
         }
     }
     Ok(out)
@@ -309,17 +309,13 @@ pub fn run_server(
     for (c, chunk) in chunks.iter().enumerate() {
         let mut state: Vec<u64> =
             vec![if party == Party::P0 { u64::from(plan.start) } else { 0 }; chunk.instances.len()];
-        for t in 0..chunk.lengths.first().copied().unwrap_or(0) {
-            let n = chunk.active_at(t);
+        for t in 0..chunk.steps() {
+            let (n, at) = (chunk.active_at(t), chunk.start(t));
             let s_now = state[..n].to_vec();
             let next = match plan.protocol {
-                Protocol::Naive => {
-                    naive_step(&mut m, plan, s_now, (0..n).map(|i| inputs[c].share(chunk.offsets[i] + t)).collect())?
-                }
+                Protocol::Naive => naive_step(&mut m, plan, s_now, (0..n).map(|i| inputs[c].share(at + i)).collect())?,
                 _ => {
-                    let ind = (0..n)
-                        .map(|i| inputs[c].indicator(chunk.offsets[i] + t, plan))
-                        .collect::<Result<Vec<_>, _>>()?;
+                    let ind = (0..n).map(|i| inputs[c].indicator(at + i, plan)).collect::<Result<Vec<_>, _>>()?;
                     seed_dpf_step(&mut m, plan, s_now, &ind)?
                 }
             };

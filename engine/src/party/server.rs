@@ -75,9 +75,11 @@ impl Openings<'_> {
             decode_correlations(&self.from_dealer.recv()?, link, round.id, round.count, width)?;
         let (c, chunk, kx) = (round.chunk, &self.schedule.chunks[round.chunk], self.plan.kx());
         let index: Cow<'_, [u64]> = match round.kind {
-            RoundKind::Class { from, to } => chunk.positions(from, to).map(|k| u64::from(syms[c][k])).collect(),
+            RoundKind::Class { from, to } => syms[c][chunk.span(from, to)].iter().map(|&a| u64::from(a)).collect(),
             RoundKind::Step(t) => {
-                (0..round.count).map(|i| S::index(state[c][i], u64::from(syms[c][chunk.offsets[i] + t]), kx)).collect()
+                let at = chunk.start(t);
+                let now = &syms[c][at..at + round.count];
+                state[c].iter().zip(now).map(|(&s, &x)| S::index(s, u64::from(x), kx)).collect()
             }
             RoundKind::Accept => Cow::Borrowed(&state[c]),
         };
@@ -166,8 +168,8 @@ pub fn run_server<S: Sharing>(
         let c = round.chunk;
         match round.kind {
             RoundKind::Class { from, to } => {
-                for (k, class) in schedule.chunks[c].positions(from, to).zip(out) {
-                    syms[c][k] = class as u32;
+                for (a, class) in syms[c][schedule.chunks[c].span(from, to)].iter_mut().zip(out) {
+                    *a = class as u32;
                 }
             }
             RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),

@@ -264,7 +264,7 @@ impl Plan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RoundKind {
     /// Symbol → class for the symbols at positions `from..to` of the chunk's instances
-    /// (no state involved), in the order of [`Chunk::positions`].
+    /// (no state involved), in the chunk's symbol order ([`Chunk::span`]).
     Class {
         /// First position.
         from: usize,
@@ -294,50 +294,71 @@ pub struct Round {
 
 /// A chunk: instances advancing together, sorted by decreasing input length so the
 /// instances still active at step `t` are a prefix.
+///
+/// The chunk's symbols are listed position-major: all symbols at position 0 (of the
+/// active instances, in chunk order), then all at position 1, and so on. So the symbols
+/// a step or a block of class lookups reads are contiguous, and no per-instance offset
+/// is kept: 8 bytes per instance in all (instance numbers and lengths fit `u32`; the
+/// engine and the session spec check that before a schedule is built).
 #[derive(Clone, Debug)]
 pub struct Chunk {
     /// Original instance numbers, in chunk order.
-    pub instances: Vec<usize>,
+    pub instances: Vec<u32>,
     /// Their input lengths, non-increasing.
-    pub lengths: Vec<usize>,
-    /// Start of each instance's symbols in the chunk's flattened symbol list.
-    pub offsets: Vec<usize>,
+    pub lengths: Vec<u32>,
 }
 
 impl Chunk {
     /// Sorts instances by decreasing input length and cuts them into chunks.
+    ///
+    /// # Panics
+    /// If there are more than `u32::MAX` instances or an input is longer than that (a
+    /// caller bug: the engine rejects such inputs first).
     pub fn split(lengths: &[usize], chunk_size: usize) -> Vec<Chunk> {
-        let mut order: Vec<usize> = (0..lengths.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i]));
+        let narrow = |x: usize| u32::try_from(x).expect("instance counts and input lengths are checked to fit u32");
+        let mut order: Vec<u32> = (0..narrow(lengths.len())).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(lengths[i as usize]));
         order
             .chunks(chunk_size.max(1))
-            .map(|ids| {
-                let lens: Vec<usize> = ids.iter().map(|&i| lengths[i]).collect();
-                let offsets = lens.iter().scan(0, |acc, l| Some(std::mem::replace(acc, *acc + l))).collect();
-                Chunk { instances: ids.to_vec(), lengths: lens, offsets }
+            .map(|ids| Chunk {
+                instances: ids.to_vec(),
+                lengths: ids.iter().map(|&i| narrow(lengths[i as usize])).collect(),
             })
             .collect()
     }
 
     /// Total symbols of the chunk.
     pub fn symbols(&self) -> usize {
-        self.lengths.iter().sum()
+        self.lengths.iter().map(|&l| l as usize).sum()
+    }
+
+    /// Steps of the chunk: its longest input length.
+    pub fn steps(&self) -> usize {
+        self.lengths.first().map_or(0, |&l| l as usize)
     }
 
     /// Instances with more than `t` symbols.
     pub fn active_at(&self, t: usize) -> usize {
-        self.lengths.partition_point(|&l| l > t)
+        self.lengths.partition_point(|&l| l as usize > t)
     }
 
-    /// Where the symbols at positions `from..to` lie in the chunk's flattened symbol
-    /// list: position after position, active instances in chunk order.
-    pub fn positions(&self, from: usize, to: usize) -> impl Iterator<Item = usize> + '_ {
-        (from..to).flat_map(move |t| self.offsets[..self.active_at(t)].iter().map(move |o| o + t))
+    /// Where the symbols at position `t` start in the chunk's (position-major) symbol
+    /// list: instance `i`'s symbol `t` is at `start(t) + i`. Costs one pass over the
+    /// chunk's lengths.
+    pub fn start(&self, t: usize) -> usize {
+        self.lengths.iter().map(|&l| (l as usize).min(t)).sum()
     }
 
-    /// Symbols at positions `from..to`.
-    pub fn symbols_between(&self, from: usize, to: usize) -> usize {
-        (from..to).map(|t| self.active_at(t)).sum()
+    /// The symbols at positions `from..to`, as a range of the chunk's symbol list.
+    pub fn span(&self, from: usize, to: usize) -> std::ops::Range<usize> {
+        self.start(from)..self.start(to)
+    }
+
+    /// The chunk's symbols of `inputs` (indexed by original instance number), in the
+    /// chunk's position-major order.
+    pub fn in_order<'a, T>(&'a self, inputs: &'a [Vec<T>]) -> impl Iterator<Item = &'a T> + 'a {
+        (0..self.steps())
+            .flat_map(move |t| self.instances[..self.active_at(t)].iter().map(move |&i| &inputs[i as usize][t]))
     }
 }
 
@@ -373,11 +394,11 @@ impl Schedule {
             .iter()
             .map(|c| {
                 let mut seq = Vec::new();
-                let longest = c.lengths.first().copied().unwrap_or(0);
+                let longest = c.steps();
                 for t in 0..longest {
                     if plan.classes.is_some() && t % CLASS_BLOCK == 0 {
                         let (from, to) = (t, (t + CLASS_BLOCK).min(longest));
-                        seq.push((RoundKind::Class { from, to }, c.symbols_between(from, to)));
+                        seq.push((RoundKind::Class { from, to }, c.span(from, to).len()));
                     }
                     seq.push((RoundKind::Step(t), c.active_at(t)));
                 }
@@ -465,12 +486,24 @@ mod tests {
         assert_eq!(kinds[45], (class(36, 40), 4));
         assert_eq!(kinds.len(), 40 + 10);
         assert!(kinds[1..5].iter().enumerate().all(|(t, k)| k.0 == RoundKind::Step(t)));
-        // The blocks' positions cover every symbol exactly once.
-        let mut seen: Vec<usize> = (0..10).flat_map(|b| c.positions(4 * b, 4 * b + 4)).collect();
-        seen.sort_unstable();
-        assert_eq!(seen, (0..60).collect::<Vec<_>>());
-        assert_eq!(c.positions(16, 18).collect::<Vec<_>>(), vec![16, 56, 17]);
-        assert_eq!(c.positions(36, 44).count(), 4);
+        // The blocks' spans tile the symbol list; position 3 has two symbols, 17 one.
+        let spans: Vec<_> = (0..10).map(|b| c.span(4 * b, 4 * b + 4)).collect();
+        assert!(spans.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!((spans[0].start, spans[9].end), (0, 60));
+        assert_eq!(c.span(3, 4), 9..11);
+        assert_eq!(c.span(17, 18), 37..38);
+        assert_eq!(c.span(36, 44).len(), 4);
+        // Symbols in order: position-major, active instances in chunk order.
+        let inputs: Vec<Vec<(usize, usize)>> =
+            [40usize, 3, 17].iter().enumerate().map(|(i, &l)| (0..l).map(|t| (i, t)).collect()).collect();
+        let order: Vec<(usize, usize)> = c.in_order(&inputs).copied().collect();
+        assert_eq!(order.len(), 60);
+        assert_eq!(&order[..4], &[(0, 0), (2, 0), (1, 0), (0, 1)]);
+        for t in [0, 2, 3, 16, 39] {
+            for i in 0..c.active_at(t) {
+                assert_eq!(order[c.start(t) + i], (c.instances[i] as usize, t), "position {t}, instance {i}");
+            }
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //!
 //! | tag | link | id | body |
 //! |---|---|---|---|
-//! | 1 input | client → server | chunk | lengths (u32 each), symbol shares |
+//! | 1 input | client → server | chunk | lengths (u32 each), symbol shares in the chunk's position-major order |
 //! | 2 correlations | dealer → server | round | mask shares, then keys |
 //! | 3 openings | server → server | round | masked index shares |
 //! | 4 output | server → client | chunk | output shares |
@@ -99,7 +99,7 @@ fn body(
 }
 
 /// Client → server: the chunk's input lengths and symbol shares (`width` bits each).
-pub fn encode_input(chunk: u32, lengths: &[usize], shares: &[u64], width: u32) -> Vec<u8> {
+pub fn encode_input(chunk: u32, lengths: &[u32], shares: &[u64], width: u32) -> Vec<u8> {
     let mut payload = Vec::with_capacity(packed_len(shares.len(), width));
     pack_into(shares, width, &mut payload);
     encode_input_payload(chunk, lengths, &payload)
@@ -107,10 +107,10 @@ pub fn encode_input(chunk: u32, lengths: &[usize], shares: &[u64], width: u32) -
 
 /// Client → server: the chunk's input lengths and an opaque payload (symbol shares,
 /// or DPF keys for the seed's optimised protocol).
-pub fn encode_input_payload(chunk: u32, lengths: &[usize], payload: &[u8]) -> Vec<u8> {
+pub fn encode_input_payload(chunk: u32, lengths: &[u32], payload: &[u8]) -> Vec<u8> {
     let mut f = header(TAG_INPUT, chunk, lengths.len(), 4 * lengths.len() + payload.len());
     for l in lengths {
-        f.extend_from_slice(&(*l as u32).to_le_bytes());
+        f.extend_from_slice(&l.to_le_bytes());
     }
     f.extend_from_slice(payload);
     f
@@ -122,10 +122,10 @@ pub fn decode_input(
     frame: &[u8],
     link: Link,
     chunk: u32,
-    lengths: &[usize],
+    lengths: &[u32],
     width: u32,
 ) -> Result<Vec<u64>, ProtocolError> {
-    let total: usize = lengths.iter().sum();
+    let total: usize = lengths.iter().map(|&l| l as usize).sum();
     decode_input_values(frame, link, chunk, lengths, width, total)
 }
 
@@ -134,7 +134,7 @@ pub fn decode_input_values(
     frame: &[u8],
     link: Link,
     chunk: u32,
-    lengths: &[usize],
+    lengths: &[u32],
     width: u32,
     count: usize,
 ) -> Result<Vec<u64>, ProtocolError> {
@@ -150,14 +150,13 @@ pub fn decode_input_payload<'f>(
     frame: &'f [u8],
     link: Link,
     chunk: u32,
-    lengths: &[usize],
+    lengths: &[u32],
 ) -> Result<&'f [u8], ProtocolError> {
     let (_, _, b) = body(frame, link, TAG_INPUT, Some(chunk), Some(lengths.len()))?;
     let bad = |detail: &str| ProtocolError::Frame { link, detail: detail.to_string() };
     let (lens, rest) =
         b.split_at_checked(4 * lengths.len()).ok_or_else(|| bad("input frame truncated in its lengths"))?;
-    if lens.chunks_exact(4).zip(lengths).any(|(c, l)| u32::from_le_bytes(c.try_into().expect("4 bytes")) as usize != *l)
-    {
+    if lens.chunks_exact(4).zip(lengths).any(|(c, l)| u32::from_le_bytes(c.try_into().expect("4 bytes")) != *l) {
         return Err(bad("input lengths differ from the session's schedule"));
     }
     Ok(rest)

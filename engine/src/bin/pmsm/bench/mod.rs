@@ -106,9 +106,9 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
                 None => builder,
             };
             let engine = builder.build().map_err(|e| profile::err(&checked.file, &key, e))?;
-            let rounds = engine.rounds(&inputs) as u64;
             let msg = format!("{} · {}", spec.label, protocol);
             let failed = |e: &dyn std::fmt::Display| format!("{}: {}: {e}", spec.label, protocol);
+            let rounds = engine.rounds(&inputs).map_err(|e| failed(&e))? as u64;
             let timed = match &scratch {
                 None => {
                     reset_peak_rss();
