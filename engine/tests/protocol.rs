@@ -204,6 +204,9 @@ fn bad_input_is_reported_not_panicked() {
     let e = Engine::builder(big).protocol(Protocol::LookupRing).classes(ClassMode::Off).build().unwrap_err();
     assert!(e.to_string().contains("lookup-ring supports lookup domains up to 2^22"), "{e}");
     assert!(Engine::builder(ab()).chunk(0).build().is_err());
+    // Past what a schedule can number: refused before any work, naming the instance.
+    let e = engine.predeal(&[3, (u32::MAX as usize) + 1]).map(|_| ()).unwrap_err();
+    assert_eq!(e.to_string(), "invalid parameter: instance 1 has 4294967296 symbols; at most 4294967295");
 }
 
 #[test]
