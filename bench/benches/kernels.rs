@@ -6,7 +6,7 @@
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pmsm_kernels::dpf::{BitLeaf, Dpf, DpfKey, RingLeaf};
+use pmsm_kernels::dpf::{BitLeaf, Dpf, DpfKey, DpfKeyBatch, RingLeaf};
 use pmsm_kernels::prg::FixedKeyPrg;
 use pmsm_kernels::rng::SecretRng;
 use pmsm_kernels::{gf2, ring};
@@ -65,6 +65,15 @@ fn dpf(c: &mut Criterion) {
             let [f0, f1] = &mut frames;
             Dpf::<BitLeaf>::keygen_batch_into(15, black_box(&points), &mut rng, [f0, f1]).unwrap()
         })
+    });
+    g.finish();
+
+    // A server decoding one dealer frame's keys (1,024 at n = 15).
+    let mut g = c.benchmark_group("dpf_decode");
+    g.throughput(Throughput::Elements(1024));
+    let [f0, _] = &frames;
+    g.bench_function("batch_1024_n15", |b| {
+        b.iter(|| DpfKeyBatch::<BitLeaf>::decode(black_box(f0), 1024, 15).unwrap())
     });
     g.finish();
 }
