@@ -49,6 +49,13 @@ fn dpf(c: &mut Criterion) {
     let mut out = vec![BitLeaf::default(); 8 * keys[0].leaves()];
     g.throughput(Throughput::Elements(8 << 15));
     g.bench_function("bits_many_8x15", |b| b.iter(|| DpfKey::eval_full_many(black_box(&keys), &mut out).unwrap()));
+    // A round's symbol-class keys at the DLP rules' 2^8 symbols: 1,024 trees of two leaves.
+    let points: Vec<(u64, bool)> = (0..1024).map(|i| (i % 256, true)).collect();
+    let keys: Vec<DpfKey<BitLeaf>> =
+        Dpf::<BitLeaf>::keygen_batch(8, &points, &mut rng).unwrap().into_iter().map(|[k, _]| k).collect();
+    let mut out = vec![BitLeaf::default(); 1024 * keys[0].leaves()];
+    g.throughput(Throughput::Elements(1024 << 8));
+    g.bench_function("bits_many_1024x8", |b| b.iter(|| DpfKey::eval_full_many(black_box(&keys), &mut out).unwrap()));
     g.finish();
 
     let mut g = c.benchmark_group("dpf_keygen");
@@ -72,9 +79,7 @@ fn dpf(c: &mut Criterion) {
     let mut g = c.benchmark_group("dpf_decode");
     g.throughput(Throughput::Elements(1024));
     let [f0, _] = &frames;
-    g.bench_function("batch_1024_n15", |b| {
-        b.iter(|| DpfKeyBatch::<BitLeaf>::decode(black_box(f0), 1024, 15).unwrap())
-    });
+    g.bench_function("batch_1024_n15", |b| b.iter(|| DpfKeyBatch::<BitLeaf>::decode(black_box(f0), 1024, 15).unwrap()));
     g.finish();
 }
 

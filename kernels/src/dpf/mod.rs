@@ -257,7 +257,7 @@ fn fan_out_blocks(
     fan: usize,
     cw: impl Fn(usize) -> [u128; MAX_FAN],
 ) {
-    if let Some(fused) = Kernels::active().fused_dpf() {
+    if let Some(fused) = Kernels::active().fused_dpf().filter(|_| per_key >= FAN_STEP) {
         for (j, (ps, ls)) in parents.chunks_exact(per_key).zip(leaves.chunks_exact_mut(fan * per_key)).enumerate() {
             let w = cw(j);
             let done = (fused.fan)(prg.round_keys(), ps, ls, &w[..fan]);
@@ -287,6 +287,12 @@ fn leaf_blocks<G: DpfGroup>(cws: &[G]) -> [u128; MAX_FAN] {
     }
     out
 }
+
+/// Parents per key below which the fan-out runs for all keys of a group at once (one
+/// AES call) rather than fused per key: the fused kernel takes 4 parents per step at
+/// fan-out 4, and a smaller key went through the unfused path alone, one AES call per
+/// key (the DLP machine's symbol-class keys: one parent each).
+const FAN_STEP: usize = 4;
 
 /// Parents per key below which a level is expanded for all keys at once rather than
 /// fused per key (the fused level kernel's step).
