@@ -28,6 +28,10 @@ pub enum Table {
         live: usize,
         /// The planes, plane after plane.
         planes: Vec<u64>,
+        /// For domains of at most [`SMALL_XOR_DOMAIN_BITS`] bits: every plane already
+        /// XOR-permuted by every mask `u`, plane `k` at `(u · out_bits + k) · words`, so a
+        /// lookup is a plain AND-parity with no permutation. Empty for larger domains.
+        by_mask: Vec<u64>,
     },
     /// Plain entries for `lookup-ring`: `values[j] = T[j]`.
     Ring {
@@ -58,7 +62,19 @@ impl Table {
                     .rev()
                     .find(|&j| (0..out_bits as usize).any(|k| planes[k * words + j] != 0))
                     .map_or(0, |j| j + 1);
-                Table::Xor { domain_bits, out_bits, words, live, planes }
+                let mut by_mask = Vec::new();
+                if domain_bits <= SMALL_XOR_DOMAIN_BITS {
+                    by_mask = vec![0u64; n * out_bits as usize * words];
+                    let bit = |k: usize, j: usize| (planes[k * words + j / 64] >> (j % 64)) & 1;
+                    for (u, per_mask) in by_mask.chunks_exact_mut(out_bits as usize * words).enumerate() {
+                        for (k, plane) in per_mask.chunks_exact_mut(words).enumerate() {
+                            for j in 0..n {
+                                plane[j / 64] |= bit(k, j ^ u) << (j % 64);
+                            }
+                        }
+                    }
+                }
+                Table::Xor { domain_bits, out_bits, words, live, planes, by_mask }
             }
             Protocol::LookupRing => Table::Ring { domain_bits, out_bits, values: (0..n).map(f).collect() },
             Protocol::Naive | Protocol::SeedDpf => unreachable!("the seed's protocols have no lookup table"),
@@ -82,7 +98,7 @@ impl Table {
     /// Bytes the table occupies in memory.
     pub fn bytes(&self) -> usize {
         match self {
-            Table::Xor { planes, .. } => planes.len() * 8,
+            Table::Xor { planes, by_mask, .. } => (planes.len() + by_mask.len()) * 8,
             Table::Ring { values, .. } => values.len() * 8,
         }
     }
@@ -100,22 +116,31 @@ impl Table {
 
     /// [`Table::lookup_xor`] for many instances whose expansions lie back to back in
     /// `ts` (each `ts.len() / us.len()` words, at least `words`): one blocked pass over
-    /// the table for all of them.
+    /// the table for all of them; a small table reads its permuted copies instead.
     ///
     /// # Panics
     /// On a ring table (a caller bug).
     pub fn lookup_xor_batch(&self, ts: &[u64], us: &[u64], out: &mut [u64]) {
-        let Table::Xor { out_bits, words, live, planes, .. } = self else { panic!("lookup_xor_batch on a ring table") };
+        let Table::Xor { out_bits, words, live, planes, by_mask, .. } = self else {
+            panic!("lookup_xor_batch on a ring table")
+        };
         let per = ts.len() / us.len().max(1);
-        let us: Vec<usize> = us.iter().map(|&u| u as usize).collect();
-        if per == *words {
-            gf2::permuted_parities_batch(ts, &us, planes, *out_bits as usize, *live, out);
-        } else {
-            // Expansions longer than the table (domains under 128 points): use each prefix.
-            for ((t, &u), o) in ts.chunks_exact(per).zip(&us).zip(out.iter_mut()) {
-                *o = gf2::permuted_parities(&t[..*words], u, planes, *out_bits as usize);
+        if !by_mask.is_empty() {
+            // Small domains, including those under 128 points whose expansions are longer
+            // than the table: each expansion's prefix against the planes permuted by u.
+            let (ks, w) = (*out_bits as usize, *words);
+            for ((t, &u), o) in ts.chunks_exact(per).zip(us).zip(out.iter_mut()) {
+                let permuted = by_mask[u as usize * ks * w..][..ks * w].chunks_exact(w);
+                *o = permuted.enumerate().fold(0, |bits, (k, p)| {
+                    let x = t[..w].iter().zip(p).fold(0, |a, (x, y)| a ^ (x & y));
+                    bits | (u64::from(x.count_ones() & 1) << k)
+                });
             }
+            return;
         }
+        // Domains above 2^8 points: expansions are exactly `words` long.
+        let us: Vec<usize> = us.iter().map(|&u| u as usize).collect();
+        gf2::permuted_parities_batch(ts, &us, planes, *out_bits as usize, *live, out);
     }
 
     /// One server's additive share of `T[(r + u) mod N]` from its ring expansion `e`
@@ -129,6 +154,12 @@ impl Table {
         ring::rotated_dot(values, u as usize, e)
     }
 }
+
+/// Bit-sliced tables over at most `2^8` entries keep a copy of their planes permuted by
+/// every mask ([`Table::Xor`]'s `by_mask`; 40 KiB for the DLP rules' class table of 5
+/// planes): at that size permuting the expansion per lookup cost more than reading it
+/// (47 ns a lookup for 2^8 entries and 5 planes, `gf2_permuted_parities/batch16/n8_ks5`).
+pub const SMALL_XOR_DOMAIN_BITS: u32 = 8;
 
 /// The symbol → class stage (DESIGN: alphabet compression).
 #[derive(Clone, Debug)]
@@ -448,6 +479,25 @@ mod tests {
                     Table::Ring { .. } => p.step.lookup_ring(&(0..8).map(|i| u64::from(i == j)).collect::<Vec<_>>(), 0),
                 };
                 assert_eq!(got, want, "{protocol} j {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn small_xor_tables_read_their_permuted_copies_like_the_kernel() {
+        let mut rng = pmsm_kernels::rng::WorkloadRng::seed_from_u64(5);
+        for (bits, ks) in [(1u32, 1u32), (5, 3), (7, 2), (8, 5), (9, 4)] {
+            let t = Table::build(Protocol::LookupXor, bits, ks, |j| ((j as u64 * 2_654_435_761) >> 7) % (1 << ks));
+            let Table::Xor { words, by_mask, .. } = &t else { unreachable!() };
+            assert_eq!(by_mask.is_empty(), bits > SMALL_XOR_DOMAIN_BITS);
+            // Expansions of two words (a 128-point leaf) for domains under 128 points.
+            let per = (*words).max(2);
+            let ts: Vec<u64> = (0..9 * per).map(|_| rng.below(u64::MAX)).collect();
+            let us: Vec<u64> = (0..9).map(|_| rng.below(1 << bits)).collect();
+            let mut out = vec![0u64; 9];
+            t.lookup_xor_batch(&ts, &us, &mut out);
+            for (i, (o, u)) in out.iter().zip(&us).enumerate() {
+                assert_eq!(*o, t.lookup_xor(&ts[per * i..per * (i + 1)], *u), "bits {bits} instance {i}");
             }
         }
     }
