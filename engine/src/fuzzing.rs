@@ -32,8 +32,12 @@ pub fn decode_untrusted(data: &[u8]) {
     let _ = wire::decode_openings(body, link, 0, count, width);
     let _ = wire::decode_triples(body, link, 0, count, 16);
     let _ = wire::decode_output(body, link, &[count, 2], width);
-    let _ = wire::decode_correlations::<BitLeaf>(body, link, 0, count, width);
-    let _ = wire::decode_correlations::<RingLeaf>(body, link, 0, count, width);
+    if let Ok(c) = wire::decode_correlations::<BitLeaf>(body.to_vec(), link, 0, count, width) {
+        let _ = c.into_parts().1.decode(0..count);
+    }
+    if let Ok(c) = wire::decode_correlations::<RingLeaf>(body.to_vec(), link, 0, count, width) {
+        let _ = c.into_parts().1.decode(0..count);
+    }
     let _ = DpfKey::<BitLeaf>::from_bytes(body);
     let _ = DpfKey::<RingLeaf>::from_bytes(body);
     let _ = DpfKey::<F65521>::from_bytes(body);

@@ -12,11 +12,11 @@ use crate::protocol::ProtocolError;
 use crate::protocol::bits::low_mask;
 use crate::protocol::plan::{Plan, RoundKind, Schedule, Table};
 use crate::protocol::wire::{
-    RoundCorrelations, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
+    EncodedKeys, RoundCorrelations, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
 };
 use crate::transport::{BoxRx, BoxTx, ServerEnds};
 use pmsm_kernels::Party;
-use pmsm_kernels::dpf::DpfKeyBatch;
+use pmsm_kernels::dpf::DpfKey;
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,7 +24,7 @@ use std::time::Instant;
 
 /// A round whose openings are sent: its index in the schedule, this server's openings,
 /// the keys still to expand, and when the openings left.
-type Pending<G> = (usize, Vec<u64>, DpfKeyBatch<G>, Instant);
+type Pending<G> = (usize, Vec<u64>, EncodedKeys<G>, Instant);
 
 /// Leaves expanded per group for small trees (32 KiB of 16-byte leaves).
 const GROUP_LEAVES: usize = 2048;
@@ -34,18 +34,19 @@ const GROUP_MIN_KEYS: usize = 8;
 /// Cap on one group's buffer: 2^16 leaves (1 MiB).
 const GROUP_MAX_LEAVES: usize = 1 << 16;
 
-/// One server's output shares of `T[i]` for every lookup of a round.
-fn lookup_all<S: Sharing>(table: &Table, keys: &DpfKeyBatch<S::Leaf>, u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
+/// One server's output shares of `T[i]` for every lookup of a round. Keys are decoded
+/// a group at a time, just before the group's expansion.
+fn lookup_all<S: Sharing>(table: &Table, keys: &EncodedKeys<S::Leaf>, u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
     if keys.is_empty() {
         return Ok(Vec::new());
     }
-    let leaves = keys.leaves();
+    let leaves = DpfKey::<S::Leaf>::leaves_for(table.domain_bits());
     let group = (GROUP_LEAVES / leaves).max(GROUP_MIN_KEYS.min(GROUP_MAX_LEAVES / leaves)).max(1);
     let mut buf = vec![<S::Leaf as Default>::default(); group.min(keys.len()) * leaves];
     let mut out = vec![0u64; keys.len()];
     for (g, (us, o)) in u.chunks(group).zip(out.chunks_mut(group)).enumerate() {
         let buf = &mut buf[..us.len() * leaves];
-        keys.eval_full_range(g * group..g * group + us.len(), buf)?;
+        keys.decode(g * group..g * group + us.len())?.eval_full_range(0..us.len(), buf)?;
         S::lookup_batch(table, buf, us, o);
     }
     Ok(out)
@@ -72,7 +73,7 @@ impl Openings<'_> {
         let width = self.plan.table(round.kind).domain_bits();
         let link = self.from_dealer.link();
         let corrs: RoundCorrelations<S::Leaf> =
-            decode_correlations(&self.from_dealer.recv()?, link, round.id, round.count, width)?;
+            decode_correlations(self.from_dealer.recv()?, link, round.id, round.count, width)?;
         let (c, chunk, kx) = (round.chunk, &self.schedule.chunks[round.chunk], self.plan.kx());
         let index: Cow<'_, [u64]> = match round.kind {
             RoundKind::Class { from, to } => syms[c][chunk.span(from, to)].iter().map(|&a| u64::from(a)).collect(),
@@ -194,6 +195,7 @@ pub fn run_server<S: Sharing>(
 mod tests {
     use super::*;
     use crate::party::sharing::Xor;
+    use crate::protocol::wire::{correlation_frame, correlation_regions};
     use pmsm_kernels::dpf::{BitLeaf, Dpf};
     use pmsm_kernels::rng::SecretRng;
 
@@ -210,11 +212,18 @@ mod tests {
         let mut rng = SecretRng::from_seed([1; 32]);
         let points: Vec<(u64, bool)> = (0..300u64).map(|i| ((i * 97) % 512, true)).collect();
         let keys = Dpf::<BitLeaf>::keygen_batch(9, &points, &mut rng).unwrap();
-        let batch = |b: usize| {
-            let bytes: Vec<u8> = keys.iter().flat_map(|k| k[b].to_bytes()).collect();
-            DpfKeyBatch::decode(&bytes, keys.len(), 9).unwrap()
+        let (link, len) = (crate::transport::Link::DealerToS0, DpfKey::<BitLeaf>::encoded_len(9));
+        // Server b's keys in a correlation frame, after `corrupt` has had a go at them.
+        let batch = |b: usize, corrupt: &dyn Fn(&mut [u8])| {
+            let mut frame = correlation_frame(0, keys.len(), 9, len);
+            let (_, region) = correlation_regions(&mut frame, keys.len(), 9);
+            for (k, r) in keys.iter().zip(region.chunks_exact_mut(len)) {
+                r.copy_from_slice(&k[b].to_bytes());
+            }
+            corrupt(region);
+            decode_correlations::<BitLeaf>(frame, link, 0, keys.len(), 9).unwrap().into_parts().1
         };
-        let (k0, k1) = (batch(0), batch(1));
+        let (k0, k1) = (batch(0, &|_| ()), batch(1, &|_| ()));
         let u: Vec<u64> = (0..300u64).map(|i| (i * 31) % 512).collect();
         let y0 = lookup_all::<Xor>(&table, &k0, &u).unwrap();
         let y1 = lookup_all::<Xor>(&table, &k1, &u).unwrap();
@@ -222,5 +231,9 @@ mod tests {
             let j = (points[i].0 ^ u[i]) as usize;
             assert_eq!(y0[i] ^ y1[i], (j as u64 * 7) % 16, "instance {i}");
         }
+        // A key whose root control bit is flipped is refused when its group is decoded.
+        let bad = batch(0, &|region| region[len * 123 + 4] ^= 1);
+        let e = lookup_all::<Xor>(&table, &bad, &u).unwrap_err().to_string();
+        assert!(e.starts_with("bad frame on dealer_to_s0: key 0..: ") && e.contains("control bit"), "{e}");
     }
 }

@@ -479,7 +479,12 @@ impl<G: DpfGroup> DpfKey<G> {
     /// Number of leaves of a full-domain evaluation: `2^(n − LOG_OUTPUTS_PER_LEAF)`,
     /// at least 1. Leaf `i` holds outputs `i·2^LOG .. (i+1)·2^LOG`.
     pub fn leaves(&self) -> usize {
-        1usize << depth::<G>(self.domain_bits)
+        Self::leaves_for(self.domain_bits)
+    }
+
+    /// [`DpfKey::leaves`] of a key over `domain_bits`.
+    pub fn leaves_for(domain_bits: u32) -> usize {
+        1usize << depth::<G>(domain_bits)
     }
 
     /// Key material in bits, as documented in the module docs.
