@@ -3,7 +3,7 @@
 //! of one key value (and one vector) per key: what a server decodes from a dealer's
 //! frame and expands in groups.
 
-use super::{DpfError, DpfGroup, DpfKey, KeyAccess, Shape, depth, expand_many, parse_key, shape};
+use super::{DpfError, DpfGroup, DpfKey, HEADER_BYTES, KeyAccess, Shape, depth, expand_many, parse_key, shape};
 use crate::Party;
 use core::fmt;
 use core::ops::Range;
@@ -41,22 +41,52 @@ impl<G: DpfGroup> DpfKeyBatch<G> {
             return Err(DpfError::Malformed("key batch length does not match its count and domain"));
         }
         let Shape { internal, fan, .. } = shape::<G>(domain_bits);
+        let c = internal as usize;
         let mut batch = DpfKeyBatch {
             party: Party::P0,
             domain_bits,
             roots: Vec::with_capacity(count),
-            cws: Vec::with_capacity(count * internal as usize),
+            cws: Vec::with_capacity(count * c),
             leaf_cws: Vec::with_capacity(count * fan),
         };
-        for (i, k) in bytes.chunks_exact(len).enumerate() {
-            let (party, bits, root) = parse_key::<G>(k, &mut batch.cws, &mut batch.leaf_cws)?;
-            if bits != domain_bits {
-                return Err(DpfError::Malformed("a key of the batch is over another domain"));
+        let Some(first) = bytes.get(..len) else { return Ok(batch) };
+        // The first key is checked field by field; it fixes the header every other key
+        // must repeat. The others take a branch-light pass (one check of all their
+        // low bits and padding at once) and, if anything is off, the same field-by-field
+        // parse for the exact error.
+        let (party, bits, _) = parse_key::<G>(first, &mut Vec::new(), &mut Vec::new())?;
+        if bits != domain_bits {
+            return Err(DpfError::Malformed("a key of the batch is over another domain"));
+        }
+        batch.party = party;
+        let header = &first[..HEADER_BYTES];
+        let block = |k: &[u8], at: usize| u128::from_le_bytes(k[at..at + 16].try_into().expect("16 bytes"));
+        let seeds = HEADER_BYTES + 16;
+        let (packed_at, leaves_at) = (seeds + 16 * c, seeds + 16 * c + c.div_ceil(4));
+        let padding = if c.is_multiple_of(4) { 0 } else { 0xffu8 << (2 * (c % 4)) };
+        for k in bytes.chunks_exact(len) {
+            let root = block(k, HEADER_BYTES);
+            let packed = &k[packed_at..leaves_at];
+            let mut low = 0u128;
+            for i in 0..c {
+                let s = block(k, seeds + 16 * i);
+                low |= s;
+                let two = packed[i / 4] >> (2 * (i % 4));
+                batch.cws.push([s | u128::from(two & 1), s | u128::from((two >> 1) & 1)]);
             }
-            if i == 0 {
-                batch.party = party;
-            } else if party != batch.party {
-                return Err(DpfError::Mixed { bits, party: party.index() });
+            let leaves = k[leaves_at..].chunks_exact(G::BYTES).map(G::read);
+            let bad_padding = c > 0 && packed[packed.len() - 1] & padding != 0;
+            let ok =
+                k[..HEADER_BYTES] == *header && (root & 1) as usize == party.index() && low & 1 == 0 && !bad_padding;
+            let before = batch.leaf_cws.len();
+            batch.leaf_cws.extend(leaves.map_while(|l| l));
+            if !ok || batch.leaf_cws.len() != before + fan {
+                let (p, bits, _) = parse_key::<G>(k, &mut Vec::new(), &mut Vec::new())?;
+                return Err(if bits != domain_bits {
+                    DpfError::Malformed("a key of the batch is over another domain")
+                } else {
+                    DpfError::Mixed { bits, party: p.index() }
+                });
             }
             batch.roots.push(root);
         }
@@ -123,7 +153,7 @@ impl<G: DpfGroup> KeyAccess<G> for BatchView<'_, G> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dpf::{BitLeaf, Dpf, RingLeaf};
+    use crate::dpf::{BitLeaf, Dpf, HEADER_BYTES, RingLeaf};
     use crate::rng::SecretRng;
 
     fn check<G: DpfGroup>(bits: u32, beta: G::Output) {
@@ -151,6 +181,37 @@ mod tests {
             check::<BitLeaf>(bits, true);
             check::<RingLeaf>(bits, 3);
         }
+    }
+
+    #[test]
+    fn a_bad_key_after_the_first_gets_the_error_its_own_decoding_gives() {
+        let mut rng = SecretRng::from_seed([7; 32]);
+        let bits = 15;
+        let points: Vec<(u64, bool)> = (0..5u64).map(|i| (i * 999, true)).collect();
+        let keys = Dpf::<BitLeaf>::keygen_batch(bits, &points, &mut rng).unwrap();
+        let len = DpfKey::<BitLeaf>::encoded_len(bits);
+        let good: Vec<u8> = keys.iter().flat_map(|k| k[0].to_bytes()).collect();
+        // Key 3's version, party, domain, root control bit, a seed correction's low bit
+        // and the control-bit padding (6 levels: the second byte's top four bits).
+        let padding = HEADER_BYTES + 16 + 16 * 6 + 1;
+        for (at, flip) in [(0, 1u8), (2, 1), (3, 1), (4, 1), (HEADER_BYTES + 16 + 32, 1), (padding, 0x40)] {
+            let mut bytes = good.clone();
+            bytes[3 * len + at] ^= flip;
+            let got = DpfKeyBatch::<BitLeaf>::decode(&bytes, 5, bits).map(|_| ()).unwrap_err();
+            let alone = DpfKey::<BitLeaf>::from_bytes(&bytes[3 * len..4 * len]).map(|_| ());
+            match alone {
+                Err(e) => assert_eq!(got, e, "byte {at}"),
+                // Decodable alone but not in this batch: the other party, or another domain.
+                Ok(()) => assert!(
+                    matches!(
+                        got,
+                        DpfError::Mixed { .. } | DpfError::Malformed("a key of the batch is over another domain")
+                    ),
+                    "byte {at}: {got:?}"
+                ),
+            }
+        }
+        assert!(DpfKeyBatch::<BitLeaf>::decode(&good, 5, bits).is_ok());
     }
 
     #[test]
