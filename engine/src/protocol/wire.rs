@@ -67,10 +67,11 @@ impl<G: DpfGroup> RoundCorrelations<G> {
 }
 
 /// A round's DPF keys as the dealer's frame holds them, decoded and checked a group at a
-/// time just before the group is expanded. Decoding a whole round when it was opened
-/// left its keys to be read back from L3 up to a window of rounds later: decoding was
-/// 6 % of the DLP benchmark's CPU and reading the decoded keys back another 2 %. Not
-/// `Clone`, like the correlations it comes from.
+/// time just before the group is expanded, so the decoded keys are still in L1 when the
+/// expansion reads them. Decoding a whole round when it was opened (6 % of the DLP
+/// benchmark's CPU) left its decoded keys, half again the size of their encoding, to be
+/// read back from L3 up to a window of rounds later; decoding per group measured 1–3 %
+/// faster end to end there. Not `Clone`, like the correlations it comes from.
 pub struct EncodedKeys<G: DpfGroup> {
     frame: Vec<u8>,
     /// Where the first key starts in `frame`.
