@@ -413,20 +413,19 @@ impl<G: DpfGroup> Dpf<G> {
                 // Children [L0, R0, L1, R1]; the path goes right when `bit` is 1. Selected
                 // with masks, not by indexing: an index into just-written stack arrays
                 // stalled store forwarding on every point and level.
+                // XOR selects: the on-path child is `l ⊕ ((l ⊕ r) & right)`, the off-path
+                // one the on-path child ⊕ `l ⊕ r` (fewer operations than and/or picks).
                 let bit = ((leaf_of(i) >> (d - 1 - level)) & 1) as u128;
                 let right = 0u128.wrapping_sub(bit);
-                let pick = |l: u128, r: u128, m: u128| (r & m) | (l & !m);
                 let (l0, r0, l1, r1) = (c[0], c[1], c[2], c[3]);
-                let seed_cw = (pick(l0, r0, !right) ^ pick(l1, r1, !right)) & !1;
+                let (x0, x1) = (l0 ^ r0, l1 ^ r1);
+                let (on0, on1) = (l0 ^ (x0 & right), l1 ^ (x1 & right));
+                let seed_cw = (on0 ^ on1 ^ x0 ^ x1) & !1;
                 let t_l = ((l0 ^ l1) & 1) ^ bit ^ 1;
                 let t_r = ((r0 ^ r1) & 1) ^ bit;
-                let cw = [seed_cw | t_l, seed_cw | t_r];
-                let on_path = pick(cw[0], cw[1], right);
-                *n = [
-                    pick(l0, r0, right) ^ (ctl_mask(n[0]) & on_path),
-                    pick(l1, r1, right) ^ (ctl_mask(n[1]) & on_path),
-                ];
-                cws[i * internal as usize + level as usize] = cw;
+                let on_path = seed_cw | (t_l ^ ((t_l ^ t_r) & bit));
+                *n = [on0 ^ (ctl_mask(n[0]) & on_path), on1 ^ (ctl_mask(n[1]) & on_path)];
+                cws[i * internal as usize + level as usize] = [seed_cw | t_l, seed_cw | t_r];
             }
         }
         // The fan-out of both parties' on-path nodes: `fan` blocks each, point after point.
