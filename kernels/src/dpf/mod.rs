@@ -411,10 +411,9 @@ impl<G: DpfGroup> Dpf<G> {
             prg.hash_in_place(&mut ch);
             for (i, (n, c)) in nodes.iter_mut().zip(ch.chunks_exact(4)).enumerate() {
                 // Children [L0, R0, L1, R1]; the path goes right when `bit` is 1. Selected
-                // with masks, not by indexing: an index into just-written stack arrays
-                // stalled store forwarding on every point and level.
-                // XOR selects: the on-path child is `l ⊕ ((l ⊕ r) & right)`, the off-path
-                // one the on-path child ⊕ `l ⊕ r` (fewer operations than and/or picks).
+                // with masks, not by indexing (an index into just-written stack arrays
+                // stalled store forwarding on every point and level): the on-path child is
+                // `l ⊕ ((l ⊕ r) & right)`, the off-path one that ⊕ `l ⊕ r`.
                 let bit = ((leaf_of(i) >> (d - 1 - level)) & 1) as u128;
                 let right = 0u128.wrapping_sub(bit);
                 let (l0, r0, l1, r1) = (c[0], c[1], c[2], c[3]);
