@@ -710,11 +710,20 @@ fn write_key<G: DpfGroup>(
 /// Decodes one key encoding ([`DpfKey::to_bytes`]), checking every field: returns
 /// party, domain bits and root, and appends the internal correction words to `cws`
 /// (left and right, control bits in the lsb) and the leaf corrections to `leaf_cws`.
+/// On an error the vectors may have grown; callers discard them.
 fn parse_key<G: DpfGroup>(
     bytes: &[u8],
     cws: &mut Vec<[u128; 2]>,
     leaf_cws: &mut Vec<G>,
 ) -> Result<(Party, u32, u128), DpfError> {
+    let (party, bits) = parse_header::<G>(bytes)?;
+    let root = parse_body(bytes, party, shape::<G>(bits), cws, leaf_cws)?;
+    Ok((party, bits, root))
+}
+
+/// Checks a key encoding's header field by field and its length: returns party and
+/// domain bits.
+fn parse_header<G: DpfGroup>(bytes: &[u8]) -> Result<(Party, u32), DpfError> {
     use DpfError::Malformed;
     let header: [u8; HEADER_BYTES] =
         bytes.get(..HEADER_BYTES).and_then(|h| h.try_into().ok()).ok_or(Malformed("shorter than its header"))?;
@@ -733,33 +742,50 @@ fn parse_key<G: DpfGroup>(
     if bytes.len() != DpfKey::<G>::encoded_len(bits) {
         return Err(Malformed("length does not match the domain size"));
     }
+    Ok((party, bits))
+}
+
+/// Decodes what follows a checked header (`bytes` is the whole encoding, of the length
+/// `shape` gives): returns the root and appends the correction words as
+/// [`parse_key`] does.
+fn parse_body<G: DpfGroup>(
+    bytes: &[u8],
+    party: Party,
+    Shape { internal, fan, .. }: Shape,
+    cws: &mut Vec<[u128; 2]>,
+    leaf_cws: &mut Vec<G>,
+) -> Result<u128, DpfError> {
+    use DpfError::Malformed;
     let block = |at: usize| u128::from_le_bytes(bytes[at..at + 16].try_into().expect("16 bytes"));
     let root = block(HEADER_BYTES);
     if (root & 1) as usize != party.index() {
         return Err(Malformed("root control bit does not match the party"));
     }
-    let Shape { internal, fan, .. } = shape::<G>(bits);
     let internal = internal as usize;
     let mut at = HEADER_BYTES + 16;
     let packed = &bytes[at + 16 * internal..at + 16 * internal + internal.div_ceil(4)];
     if !internal.is_multiple_of(4) && packed[packed.len() - 1] >> (2 * (internal % 4)) != 0 {
         return Err(Malformed("padding bits of the control corrections are not zero"));
     }
+    // The low bits of all seed corrections are checked at once, after the loop (a
+    // branch per level is slower on the server's hot path).
+    let mut low = 0u128;
     cws.reserve(internal);
     for i in 0..internal {
         let s = block(at + 16 * i);
-        if s & 1 != 0 {
-            return Err(Malformed("seed correction word has its low bit set"));
-        }
+        low |= s;
         let two = packed[i / 4] >> (2 * (i % 4));
         cws.push([s | u128::from(two & 1), s | u128::from((two >> 1) & 1)]);
+    }
+    if low & 1 != 0 {
+        return Err(Malformed("seed correction word has its low bit set"));
     }
     at += 16 * internal + internal.div_ceil(4);
     leaf_cws.reserve(fan);
     for c in bytes[at..].chunks_exact(G::BYTES) {
         leaf_cws.push(G::read(c).ok_or(Malformed("leaf correction word is not canonical"))?);
     }
-    Ok((party, bits, root))
+    Ok(root)
 }
 
 /// What the grouped expansion needs of each key: its root and correction words.
