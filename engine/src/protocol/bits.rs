@@ -79,9 +79,9 @@ pub fn unpack(bytes: &[u8], width: u32, count: usize) -> Option<Vec<u64>> {
     let mask = low_mask(width);
     let mut out = Vec::with_capacity(count);
     let w = width as usize;
-    // Values read with one 8-byte load: width ≤ 56 and the load inside `bytes`.
-    let fast = if width <= 56 { count.min((bytes.len().saturating_sub(8) * 8) / w.max(1) + 1) } else { 0 };
-    let fast = if bytes.len() < 8 { 0 } else { fast };
+    // Values read with one 8-byte load: width ≤ 56 and the load inside `bytes` (at
+    // least 8 bytes means at least one value, so `w > 0`).
+    let fast = if width <= 56 && bytes.len() >= 8 { count.min((bytes.len() - 8) * 8 / w + 1) } else { 0 };
     for i in 0..fast {
         let bit = i * w;
         let word: [u8; 8] = bytes[bit / 8..bit / 8 + 8].try_into().expect("inside the buffer");
