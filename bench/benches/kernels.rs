@@ -6,7 +6,7 @@
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pmsm_kernels::dpf::{BitLeaf, Dpf, DpfKey, DpfKeyBatch, RingLeaf};
+use pmsm_kernels::dpf::{BitLeaf, Dpf, DpfKey, DpfKeyBatch, RingLeaf, table};
 use pmsm_kernels::prg::FixedKeyPrg;
 use pmsm_kernels::rng::SecretRng;
 use pmsm_kernels::{gf2, ring};
@@ -71,6 +71,25 @@ fn dpf(c: &mut Criterion) {
         b.iter(|| {
             let [f0, f1] = &mut frames;
             Dpf::<BitLeaf>::keygen_batch_into(15, black_box(&points), &mut rng, [f0, f1]).unwrap()
+        })
+    });
+    // The DLP rules' symbol-class keys (2^8 points).
+    let points8: Vec<(u64, bool)> = (0..1024).map(|i| (i * 13 % 256, true)).collect();
+    let len = DpfKey::<BitLeaf>::encoded_len(8);
+    let mut frames = [vec![0u8; 1024 * len], vec![0u8; 1024 * len]];
+    g.bench_function("into_1024_n8", |b| {
+        b.iter(|| {
+            let [f0, f1] = &mut frames;
+            Dpf::<BitLeaf>::keygen_batch_into(8, black_box(&points8), &mut rng, [f0, f1]).unwrap()
+        })
+    });
+    // What the dealer sends instead at that size: shares of the one-hot table.
+    let len = table::table_len::<BitLeaf>(8).expect("a table is smaller at 2^8");
+    let mut frames = [vec![0u8; 1024 * len], vec![0u8; 1024 * len]];
+    g.bench_function("tables_1024_n8", |b| {
+        b.iter(|| {
+            let [f0, f1] = &mut frames;
+            table::deal_tables_into::<BitLeaf, _>(8, black_box(&points8), &mut rng, [f0, f1]).unwrap()
         })
     });
     g.finish();

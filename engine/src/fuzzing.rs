@@ -9,7 +9,7 @@ use crate::process::spec::Spec;
 use crate::protocol::wire;
 use crate::transport::Link;
 use crate::transport::frame;
-use pmsm_kernels::dpf::{BitLeaf, DpfKey, RingLeaf};
+use pmsm_kernels::dpf::{BitLeaf, DpfGroup, DpfKey, RingLeaf};
 use pmsm_kernels::field::F65521;
 
 /// Feeds `data` to every decoder of untrusted bytes. The first byte picks the small
@@ -33,14 +33,22 @@ pub fn decode_untrusted(data: &[u8]) {
     let _ = wire::decode_triples(body, link, 0, count, 16);
     let _ = wire::decode_output(body, link, &[count, 2], width);
     if let Ok(c) = wire::decode_correlations::<BitLeaf>(body.to_vec(), link, 0, count, width) {
-        let _ = c.into_parts().1.decode(0..count);
+        expand_all(c.into_parts().1);
     }
     if let Ok(c) = wire::decode_correlations::<RingLeaf>(body.to_vec(), link, 0, count, width) {
-        let _ = c.into_parts().1.decode(0..count);
+        expand_all(c.into_parts().1);
     }
     let _ = DpfKey::<BitLeaf>::from_bytes(body);
     let _ = DpfKey::<RingLeaf>::from_bytes(body);
     let _ = DpfKey::<F65521>::from_bytes(body);
+}
+
+/// Expands every share of a decoded round, where its outputs are small enough to hold.
+fn expand_all<G: DpfGroup>(keys: wire::EncodedKeys<G>) {
+    let leaves = keys.len().saturating_mul(DpfKey::<G>::leaves_for(keys.width()));
+    if leaves <= 1 << 16 {
+        let _ = keys.expand(0..keys.len(), &mut vec![G::default(); leaves]);
+    }
 }
 
 #[cfg(test)]
@@ -54,7 +62,7 @@ mod tests {
     /// Valid messages of every kind, to mutate.
     fn seeds() -> Vec<Vec<u8>> {
         let mut rng = SecretRng::from_seed([3; 32]);
-        let keys = Dpf::<BitLeaf>::keygen_batch(9, &[(5, true), (7, true)], &mut rng).unwrap();
+        let keys = Dpf::<BitLeaf>::keygen_batch(10, &[(5, true), (7, true)], &mut rng).unwrap();
         let key_bytes: Vec<u8> = keys.iter().flat_map(|[k, _]| k.to_bytes()).collect();
         let spec = Spec {
             settings: Settings {
@@ -73,8 +81,8 @@ mod tests {
         vec![
             [&[0b0010_1000u8][..], &wire::encode_openings(0, &[1, 2], 9)].concat(),
             [
-                &[0b0010_1000u8][..],
-                &wire::encode_correlations(0, &[3, 4], 9, &key_bytes, DpfKey::<BitLeaf>::encoded_len(9)),
+                &[0b0010_1001u8][..],
+                &wire::encode_correlations(0, &[3, 4], 10, &key_bytes, DpfKey::<BitLeaf>::encoded_len(10)),
             ]
             .concat(),
             [&[0u8][..], &wire::encode_output(0, &[1], 1)].concat(),

@@ -1,5 +1,6 @@
 //! The dealer (offline phase): for every lookup of the schedule, a fresh mask `r`,
-//! shared between the servers, and a DPF key pair for the point `r`.
+//! shared between the servers, and a DPF key pair for the point `r` (or, over domains
+//! where that is no larger, shares of the whole one-hot table: [`share_len`]).
 //!
 //! Rounds are produced in schedule order; large rounds are split into batches generated
 //! in parallel (rayon), each batch with its own generator forked from the dealer's
@@ -9,9 +10,9 @@ use super::sharing::Sharing;
 use crate::protocol::ProtocolError;
 use crate::protocol::bits::{low_mask, pack_to_slice, packed_len};
 use crate::protocol::plan::{Plan, Schedule};
-use crate::protocol::wire::{correlation_frame, correlation_regions};
+use crate::protocol::wire::{correlation_frame, correlation_regions, share_len};
 use crate::transport::DealerEnds;
-use pmsm_kernels::dpf::{Dpf, DpfKey};
+use pmsm_kernels::dpf::{Dpf, table};
 use pmsm_kernels::rng::{RngCore, SecretRng};
 use rayon::prelude::*;
 
@@ -28,7 +29,8 @@ pub fn deal<S: Sharing>(
     width: u32,
     rng: &mut SecretRng,
 ) -> Result<[Vec<u8>; 2], ProtocolError> {
-    let key_len = DpfKey::<S::Leaf>::encoded_len(width);
+    let key_len = share_len::<S::Leaf>(width);
+    let tables = table::table_len::<S::Leaf>(width).is_some();
     let mut frames = [0, 1].map(|_| correlation_frame(round, count, width, key_len));
     let [f0, f1] = &mut frames;
     let (m0, k0) = correlation_regions(f0, count, width);
@@ -53,7 +55,11 @@ pub fn deal<S: Sharing>(
         }
         pack_to_slice(&masks[0], width, m0);
         pack_to_slice(&masks[1], width, m1);
-        Dpf::<S::Leaf>::keygen_batch_into(width, &points, &mut r, [k0, k1])?;
+        if tables {
+            table::deal_tables_into::<S::Leaf, _>(width, &points, &mut r, [k0, k1])?;
+        } else {
+            Dpf::<S::Leaf>::keygen_batch_into(width, &points, &mut r, [k0, k1])?;
+        }
         Ok::<(), ProtocolError>(())
     })?;
     Ok(frames)

@@ -46,7 +46,7 @@ fn lookup_all<S: Sharing>(table: &Table, keys: &EncodedKeys<S::Leaf>, u: &[u64])
     let mut out = vec![0u64; keys.len()];
     for (g, (us, o)) in u.chunks(group).zip(out.chunks_mut(group)).enumerate() {
         let buf = &mut buf[..us.len() * leaves];
-        keys.decode(g * group..g * group + us.len())?.eval_full_range(0..us.len(), buf)?;
+        keys.expand(g * group..g * group + us.len(), buf)?;
         S::lookup_batch(table, buf, us, o);
     }
     Ok(out)
@@ -208,23 +208,23 @@ mod tests {
 
     #[test]
     fn lookup_all_reads_the_table_at_the_masked_point() {
-        let table = Table::build(crate::protocol::Protocol::LookupXor, 9, 4, |j| (j as u64 * 7) % 16);
+        let table = Table::build(crate::protocol::Protocol::LookupXor, 10, 4, |j| (j as u64 * 7) % 16);
         let mut rng = SecretRng::from_seed([1; 32]);
-        let points: Vec<(u64, bool)> = (0..300u64).map(|i| ((i * 97) % 512, true)).collect();
-        let keys = Dpf::<BitLeaf>::keygen_batch(9, &points, &mut rng).unwrap();
-        let (link, len) = (crate::transport::Link::DealerToS0, DpfKey::<BitLeaf>::encoded_len(9));
+        let points: Vec<(u64, bool)> = (0..300u64).map(|i| ((i * 97) % 1024, true)).collect();
+        let keys = Dpf::<BitLeaf>::keygen_batch(10, &points, &mut rng).unwrap();
+        let (link, len) = (crate::transport::Link::DealerToS0, DpfKey::<BitLeaf>::encoded_len(10));
         // Server b's keys in a correlation frame, after `corrupt` has had a go at them.
         let batch = |b: usize, corrupt: &dyn Fn(&mut [u8])| {
-            let mut frame = correlation_frame(0, keys.len(), 9, len);
-            let (_, region) = correlation_regions(&mut frame, keys.len(), 9);
+            let mut frame = correlation_frame(0, keys.len(), 10, len);
+            let (_, region) = correlation_regions(&mut frame, keys.len(), 10);
             for (k, r) in keys.iter().zip(region.chunks_exact_mut(len)) {
                 r.copy_from_slice(&k[b].to_bytes());
             }
             corrupt(region);
-            decode_correlations::<BitLeaf>(frame, link, 0, keys.len(), 9).unwrap().into_parts().1
+            decode_correlations::<BitLeaf>(frame, link, 0, keys.len(), 10).unwrap().into_parts().1
         };
         let (k0, k1) = (batch(0, &|_| ()), batch(1, &|_| ()));
-        let u: Vec<u64> = (0..300u64).map(|i| (i * 31) % 512).collect();
+        let u: Vec<u64> = (0..300u64).map(|i| (i * 31) % 1024).collect();
         let y0 = lookup_all::<Xor>(&table, &k0, &u).unwrap();
         let y1 = lookup_all::<Xor>(&table, &k1, &u).unwrap();
         for i in 0..300 {

@@ -8,7 +8,7 @@
 //! | tag | link | id | body |
 //! |---|---|---|---|
 //! | 1 input | client → server | chunk | lengths (u32 each), symbol shares in the chunk's position-major order |
-//! | 2 correlations | dealer → server | round | mask shares, then keys |
+//! | 2 correlations | dealer → server | round | mask shares, then point-function shares ([`share_len`]) |
 //! | 3 openings | server → server | round | masked index shares |
 //! | 4 output | server → client | chunk | output shares |
 //! | 5 triples | dealer → server | round | Beaver triple shares (the seed's protocols) |
@@ -18,8 +18,8 @@
 
 use super::ProtocolError;
 use super::bits::{pack_into, pack_to_slice, packed_len, unpack};
-use crate::transport::Link;
-use pmsm_kernels::dpf::{DpfGroup, DpfKey, DpfKeyBatch};
+use crate::transport::{Link, buffers};
+use pmsm_kernels::dpf::{DpfError, DpfGroup, DpfKey, DpfKeyBatch, table};
 use std::marker::PhantomData;
 use std::ops::Range;
 
@@ -88,10 +88,21 @@ impl<G: DpfGroup> std::fmt::Debug for EncodedKeys<G> {
     }
 }
 
+impl<G: DpfGroup> Drop for EncodedKeys<G> {
+    fn drop(&mut self) {
+        buffers::recycle(std::mem::take(&mut self.frame));
+    }
+}
+
 impl<G: DpfGroup> EncodedKeys<G> {
     /// Keys in the round.
     pub fn len(&self) -> usize {
         self.count
+    }
+
+    /// Bits of the domain the round's shares are over.
+    pub fn width(&self) -> u32 {
+        self.width
     }
 
     /// Whether the round has no keys.
@@ -99,25 +110,38 @@ impl<G: DpfGroup> EncodedKeys<G> {
         self.count == 0
     }
 
-    /// Decodes and checks keys `range` (of the round's `len()`); a malformed key is a
-    /// frame error on the dealer's link.
-    pub fn decode(&self, range: Range<usize>) -> Result<DpfKeyBatch<G>, ProtocolError> {
-        let len = DpfKey::<G>::encoded_len(self.width);
+    /// The full-domain outputs of shares `range` (of the round's `len()`) into `out`
+    /// (`range.len() ·` [`DpfKey::leaves_for`] leaves, share after share): DPF keys are
+    /// decoded, checked and expanded; table shares ([`share_len`]) are read as they are.
+    /// A malformed share is a frame error on the dealer's link.
+    pub fn expand(&self, range: Range<usize>, out: &mut [G]) -> Result<(), ProtocolError> {
+        let len = share_len::<G>(self.width);
         let bad = |detail: String| ProtocolError::Frame { link: self.link, detail };
         if range.start > range.end || range.end > self.count {
             return Err(bad(format!("keys {range:?} of a round of {}", self.count)));
         }
         let bytes = &self.frame[self.at + range.start * len..self.at + range.end * len];
-        DpfKeyBatch::decode(bytes, range.len(), self.width).map_err(|e| bad(format!("key {}..: {e}", range.start)))
+        let malformed = |e: DpfError| bad(format!("key {}..: {e}", range.start));
+        if table::table_len::<G>(self.width).is_some() {
+            table::read_tables(bytes, range.len(), self.width, out).map_err(malformed)
+        } else {
+            let keys = DpfKeyBatch::decode(bytes, range.len(), self.width).map_err(malformed)?;
+            Ok(keys.eval_full_range(0..range.len(), out)?)
+        }
     }
 }
 
 fn header(tag: u8, id: u32, count: usize, body: usize) -> Vec<u8> {
     let mut f = Vec::with_capacity(HEADER + body);
-    f.push(tag);
-    f.extend_from_slice(&id.to_le_bytes());
-    f.extend_from_slice(&(count as u32).to_le_bytes());
+    f.extend_from_slice(&header_bytes(tag, id, count));
     f
+}
+
+fn header_bytes(tag: u8, id: u32, count: usize) -> [u8; HEADER] {
+    let mut h = [tag; HEADER];
+    h[1..5].copy_from_slice(&id.to_le_bytes());
+    h[5..].copy_from_slice(&(count as u32).to_le_bytes());
+    h
 }
 
 /// Checks the header; returns the body.
@@ -258,11 +282,12 @@ pub fn encode_correlations(round: u32, masks: &[u64], width: u32, keys: &[u8], k
 
 /// An empty correlation frame for `round`: header, then `count` masks of `width` bits
 /// and `count` keys of `key_len` bytes, zeroed; the dealer fills both regions in place
-/// ([`correlation_regions`]).
+/// ([`correlation_regions`]). The buffer is a recycled one when the pool has one
+/// ([`buffers`]); [`EncodedKeys`] gives it back when the server is done with it.
 pub fn correlation_frame(round: u32, count: usize, width: u32, key_len: usize) -> Vec<u8> {
     let body = packed_len(count, width) + count * key_len;
-    let mut f = header(TAG_CORRELATIONS, round, count, body);
-    f.resize(HEADER + body, 0);
+    let mut f = buffers::zeroed(HEADER + body);
+    f[..HEADER].copy_from_slice(&header_bytes(TAG_CORRELATIONS, round, count));
     f
 }
 
@@ -284,7 +309,7 @@ pub fn decode_correlations<G: DpfGroup>(
 ) -> Result<RoundCorrelations<G>, ProtocolError> {
     let (_, _, b) = body(&frame, link, TAG_CORRELATIONS, Some(round), Some(count))?;
     let bad = |detail: String| ProtocolError::Frame { link, detail };
-    let key_len = DpfKey::<G>::encoded_len(width);
+    let key_len = share_len::<G>(width);
     let mask_len = packed_len(count, width);
     if b.len() != mask_len + count * key_len {
         return Err(bad(format!(
@@ -298,11 +323,18 @@ pub fn decode_correlations<G: DpfGroup>(
     Ok(RoundCorrelations { masks, keys: EncodedKeys { frame, at, count, width, link, group: PhantomData } })
 }
 
+/// Bytes of one lookup's point-function share for one server over `width` bits: a
+/// whole table where that is no larger than a DPF key (the class lookups of a machine
+/// with symbol classes; [`table`]), else the key.
+pub fn share_len<G: DpfGroup>(width: u32) -> usize {
+    table::table_len::<G>(width).unwrap_or_else(|| DpfKey::<G>::encoded_len(width))
+}
+
 /// Bytes of one correlation (mask share and key) for one server, over `width` bits.
 pub fn correlation_bytes(protocol: super::Protocol, width: u32) -> u64 {
     let key = match protocol {
-        super::Protocol::LookupRing => DpfKey::<pmsm_kernels::dpf::RingLeaf>::encoded_len(width),
-        _ => DpfKey::<pmsm_kernels::dpf::BitLeaf>::encoded_len(width),
+        super::Protocol::LookupRing => share_len::<pmsm_kernels::dpf::RingLeaf>(width),
+        _ => share_len::<pmsm_kernels::dpf::BitLeaf>(width),
     };
     (key + packed_len(1, width)) as u64
 }

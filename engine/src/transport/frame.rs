@@ -104,7 +104,7 @@ pub fn read_frame<R: Read + ?Sized>(r: &mut R, max: usize) -> Result<Option<Fram
     if kind != DATA && kind != ABORT {
         return Err(FrameError::UnknownKind(kind));
     }
-    let mut body = vec![0u8; len as usize - 1];
+    let mut body = super::buffers::zeroed(len as usize - 1);
     let n = read_full(r, &mut body)?;
     if n < body.len() {
         return Err(FrameError::Truncated { got: 5 + n, want: 4 + len as usize });

@@ -8,6 +8,7 @@
 //! connects parties in different processes over TCP with mutual TLS ([`tls`]). Both
 //! implement the same two traits, so every protocol runs over both.
 
+pub mod buffers;
 pub mod frame;
 pub mod inproc;
 pub mod tcp;

@@ -13,7 +13,7 @@
 //!   the peer reports why the session stopped rather than a bare disconnection.
 
 use super::frame::{self, Frame, FrameError};
-use super::{Link, Rx, TransportError, Tx};
+use super::{Link, Rx, TransportError, Tx, buffers};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -164,7 +164,10 @@ pub fn sender(link: Link, mut stream: Box<dyn Stream>, depth: usize, timeout: Op
                         }
                     };
                     match msg {
-                        Msg::Frame(f) => frame::write_data(&mut stream, &f)?,
+                        Msg::Frame(f) => {
+                            frame::write_data(&mut stream, &f)?;
+                            buffers::recycle(f);
+                        }
                         Msg::Abort(reason) => {
                             frame::write_abort(&mut stream, &reason)?;
                             break;

@@ -47,6 +47,7 @@
 
 mod batch;
 mod group;
+pub mod table;
 
 pub use batch::DpfKeyBatch;
 pub use group::{BitLeaf, DpfGroup, RingLeaf};
