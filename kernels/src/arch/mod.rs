@@ -101,6 +101,9 @@ pub(crate) struct FusedDpf {
     /// `children[2i + c] = H(seed(p_i) ⊕ c) ⊕ t(p_i)·cw[c]`, as the level kernels leave
     /// them after encryption and correction.
     pub(crate) level: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], [u128; 2]) -> usize,
+    /// [`FusedDpf::level`] for many small keys at once: parent `i` is corrected with
+    /// `cws[i / per_key]`, `per_key` a power of two below 8 (else nothing is done).
+    pub(crate) level_keys: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[[u128; 2]], usize) -> usize,
     /// `children[F·i + j] = H(seed(p_i) ⊕ j) ⊕ t(p_i)·cw[j]` for `F = cw.len()`.
     pub(crate) fan: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[u128]) -> usize,
 }
@@ -341,15 +344,26 @@ mod tests {
         for f in fused {
             for m in [0usize, 1, 7, 8, 9, 16, 33, 64] {
                 let parents: Vec<u128> = (0..m).map(|_| block(&mut rng)).collect();
-                let cw = [block(&mut rng), block(&mut rng)];
-                let mut want = vec![0u128; 2 * m];
-                (reference.dpf_child_inputs)(&parents, &mut want);
-                prg.encrypt_in_place(&mut want);
-                (reference.dpf_correct)(&parents, &mut want, cw);
-                let mut got = vec![0u128; 2 * m];
-                let done = (f.level)(prg.round_keys(), &parents, &mut got, cw);
-                assert!(done <= m && m - done < 8, "level: {done} of {m} parents");
-                assert_eq!(got[..2 * done], want[..2 * done], "level, {m} parents");
+                // `level` corrects all parents with one key's words (`None`), `level_keys`
+                // each run of `per_key` parents with its own key's.
+                for per_key in [Some(1usize), Some(2), Some(4), None] {
+                    let run = per_key.unwrap_or(m).max(1);
+                    let cws: Vec<[u128; 2]> =
+                        (0..m.div_ceil(run).max(1)).map(|_| [block(&mut rng), block(&mut rng)]).collect();
+                    let mut want = vec![0u128; 2 * m];
+                    (reference.dpf_child_inputs)(&parents, &mut want);
+                    prg.encrypt_in_place(&mut want);
+                    for (j, (ps, chs)) in parents.chunks(run).zip(want.chunks_mut(2 * run)).enumerate() {
+                        (reference.dpf_correct)(ps, chs, cws[j]);
+                    }
+                    let mut got = vec![0u128; 2 * m];
+                    let done = match per_key {
+                        Some(k) => (f.level_keys)(prg.round_keys(), &parents, &mut got, &cws, k),
+                        None => (f.level)(prg.round_keys(), &parents, &mut got, cws[0]),
+                    };
+                    assert!(done <= m && m - done < 8, "level: {done} of {m} parents");
+                    assert_eq!(got[..2 * done], want[..2 * done], "level, {m} parents, {per_key:?} per key");
+                }
                 for fan in [4usize, 8, 16] {
                     let cw: Vec<u128> = (0..fan).map(|_| block(&mut rng)).collect();
                     let mut want = vec![0u128; fan * m];

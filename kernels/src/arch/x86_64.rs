@@ -288,7 +288,7 @@ fn fan_vectors(cw: &[u128]) -> ([__m512i; 4], [__m512i; 4]) {
 }
 
 /// The VAES kernels of the AVX-512 tables (used only where VAES is detected too).
-static FUSED_DPF: FusedDpf = FusedDpf { level: fused_level, fan: fused_fan };
+static FUSED_DPF: FusedDpf = FusedDpf { level: fused_level, level_keys: fused_level_keys, fan: fused_fan };
 
 fn fused_level(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: [u128; 2]) -> usize {
     if !is_x86_feature_detected!("vaes") {
@@ -297,6 +297,21 @@ fn fused_level(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: [u12
     // SAFETY: reachable only through the AVX-512 tables (avx512f detected by their
     // tokens); vaes was detected just above.
     unsafe { fused_level_vaes(rk, parents, children, cw) }
+}
+
+fn fused_level_keys(
+    rk: &RoundKeys,
+    parents: &[u128],
+    children: &mut [u128],
+    cws: &[[u128; 2]],
+    per_key: usize,
+) -> usize {
+    let covered = cws.len().saturating_mul(per_key) >= parents.len();
+    if !is_x86_feature_detected!("vaes") || !per_key.is_power_of_two() || per_key >= 2 * AES_LANES || !covered {
+        return 0;
+    }
+    // SAFETY: as for `fused_level`; `per_key` and `cws` are as the kernel requires.
+    unsafe { fused_level_keys_vaes(rk, parents, children, cws, per_key) }
 }
 
 fn fused_fan(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &[u128]) -> usize {
@@ -343,15 +358,51 @@ fn control_mask(p: u128) -> __m512i {
     _mm512_set1_epi64(0i64.wrapping_sub((p & 1) as i64))
 }
 
-/// Eight parents (four vectors of two parents' two children) per step.
+/// Eight parents (four vectors of two parents' two children) per step, all corrected
+/// with `cw` (one key's parents).
 #[target_feature(enable = "avx512f,vaes")]
 fn fused_level_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: [u128; 2]) -> usize {
+    let cwv = blocks4([cw[0], cw[1], cw[0], cw[1]]);
+    level_steps(rk, parents, children, |_| [cwv; AES_LANES])
+}
+
+/// [`fused_level_vaes`] over many keys' parents, parent `i` corrected with
+/// `cws[i / per_key]` (the caller checks that `per_key` is a power of two below the
+/// step and that `cws` covers every parent): one correction vector per pair of parents.
+#[target_feature(enable = "avx512f,vaes")]
+fn fused_level_keys_vaes(
+    rk: &RoundKeys,
+    parents: &[u128],
+    children: &mut [u128],
+    cws: &[[u128; 2]],
+    per_key: usize,
+) -> usize {
+    let shift = per_key.trailing_zeros();
+    level_steps(rk, parents, children, |first| {
+        core::array::from_fn(|q| {
+            let (a, b) = (cws[(first + 2 * q) >> shift], cws[(first + 2 * q + 1) >> shift]);
+            blocks4([a[0], a[1], b[0], b[1]])
+        })
+    })
+}
+
+/// The level kernels' loop: steps of eight parents, `cwv(first)` giving the correction
+/// vectors of the step starting at parent `first` (vector `q`: parents `first + 2q`
+/// and `first + 2q + 1`).
+#[inline]
+#[target_feature(enable = "avx512f,vaes")]
+fn level_steps(
+    rk: &RoundKeys,
+    parents: &[u128],
+    children: &mut [u128],
+    cwv: impl Fn(usize) -> [__m512i; AES_LANES],
+) -> usize {
     const STEP: usize = 2 * AES_LANES;
     let done = (parents.len() / STEP * STEP).min(children.len() / 2 / STEP * STEP);
     let rk = broadcast_keys(rk);
     let tweak = blocks4([0, 1, 0, 1]);
-    let cwv = blocks4([cw[0], cw[1], cw[0], cw[1]]);
-    for (p, ch) in parents[..done].chunks_exact(STEP).zip(children.chunks_exact_mut(2 * STEP)) {
+    for (s, (p, ch)) in parents[..done].chunks_exact(STEP).zip(children.chunks_exact_mut(2 * STEP)).enumerate() {
+        let cw = cwv(s * STEP);
         // Lanes of vector q: [seed(p_2q), seed(p_2q) ⊕ 1, seed(p_2q+1), seed(p_2q+1) ⊕ 1].
         let pair = |q: usize| {
             let (a, b) = (broadcast_seed(p[2 * q]), broadcast_seed(p[2 * q + 1]));
@@ -362,7 +413,7 @@ fn fused_level_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw:
         for (q, (x, i)) in enc.iter().zip(&inputs).enumerate() {
             let keep = _mm512_mask_blend_epi64(0xf0, control_mask(p[2 * q]), control_mask(p[2 * q + 1]));
             // 0x96: a ⊕ b ⊕ c.
-            let out = _mm512_ternarylogic_epi64::<0x96>(*x, *i, _mm512_and_si512(keep, cwv));
+            let out = _mm512_ternarylogic_epi64::<0x96>(*x, *i, _mm512_and_si512(keep, cw[q]));
             // SAFETY: `ch` holds 2·STEP = 4·AES_LANES u128, so the 64 bytes at `4q` lie
             // inside it; unaligned store.
             unsafe { _mm512_storeu_si512(ch.as_mut_ptr().add(4 * q).cast(), out) };
