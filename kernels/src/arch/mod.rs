@@ -92,6 +92,10 @@ pub struct Kernels {
     pub(crate) dpf_fused: Option<&'static FusedDpf>,
 }
 
+/// [`FusedDpf::level_keys`]: round keys, parents, children, per-key corrections, parents
+/// per key; returns the parents done.
+pub(crate) type LevelKeys = fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[[u128; 2]], usize) -> usize;
+
 /// DPF expansion kernels that run the fixed-key AES rounds themselves, so a level's
 /// inputs, encryption, MMO feed-forward and correction are one pass over registers
 /// instead of three over memory. Each handles a prefix of `parents` (whole steps of
@@ -103,7 +107,7 @@ pub(crate) struct FusedDpf {
     pub(crate) level: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], [u128; 2]) -> usize,
     /// [`FusedDpf::level`] for many small keys at once: parent `i` is corrected with
     /// `cws[i / per_key]`, `per_key` a power of two below 8 (else nothing is done).
-    pub(crate) level_keys: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[[u128; 2]], usize) -> usize,
+    pub(crate) level_keys: LevelKeys,
     /// `children[F·i + j] = H(seed(p_i) ⊕ j) ⊕ t(p_i)·cw[j]` for `F = cw.len()`.
     pub(crate) fan: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[u128]) -> usize,
 }
