@@ -426,10 +426,14 @@ impl<G: DpfGroup> Dpf<G> {
         let roots = nodes.clone();
         let mut cws = vec![[0u128; 2]; k * internal as usize];
         let mut ch = vec![0u128; 4 * k];
+        // Both parties' nodes, back to back, as the parents of one uncorrected level (the
+        // fused kernels with zero corrections: the hashes `H(seed ⊕ c)`).
+        let all = 2 * k;
         for level in 0..internal {
-            // Per point [L0, R0, L1, R1]: both parties' nodes, back to back, as parents.
-            write_child_inputs(nodes.as_flattened(), &mut ch);
-            prg.hash_in_place(&mut ch);
+            // Per point [L0, R0, L1, R1].
+            if all > 0 {
+                expand_level(prg, nodes.as_flattened(), &mut ch, all, |_| [0, 0]);
+            }
             for (i, (n, c)) in nodes.iter_mut().zip(ch.chunks_exact(4)).enumerate() {
                 // Children [L0, R0, L1, R1]; the path goes right when `bit` is 1. Selected
                 // with masks, not by indexing (an index into just-written stack arrays
@@ -450,8 +454,9 @@ impl<G: DpfGroup> Dpf<G> {
         }
         // The fan-out of both parties' on-path nodes: `fan` blocks each, point after point.
         let mut leaves = vec![0u128; 2 * fan * k];
-        write_leaf_inputs(nodes.as_flattened(), &mut leaves);
-        prg.hash_in_place(&mut leaves);
+        if all > 0 {
+            fan_out_blocks(prg, nodes.as_flattened(), &mut leaves, all, fan, |_| [0; MAX_FAN]);
+        }
         let mut leaf_cws = Vec::with_capacity(fan * k);
         for (i, l) in leaves.chunks_exact(2 * fan).enumerate() {
             let (at, t1) = ((leaf_of(i) & (fan as u64 - 1)) as usize, nodes[i][1] & 1 == 1);
