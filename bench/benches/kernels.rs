@@ -75,20 +75,20 @@ fn dpf(c: &mut Criterion) {
     });
     // The DLP rules' symbol-class keys (2^8 points).
     let points8: Vec<(u64, bool)> = (0..1024).map(|i| (i * 13 % 256, true)).collect();
-    let len = DpfKey::<BitLeaf>::encoded_len(8);
-    let mut frames = [vec![0u8; 1024 * len], vec![0u8; 1024 * len]];
+    let len8 = DpfKey::<BitLeaf>::encoded_len(8);
+    let mut frames8 = [vec![0u8; 1024 * len8], vec![0u8; 1024 * len8]];
     g.bench_function("into_1024_n8", |b| {
         b.iter(|| {
-            let [f0, f1] = &mut frames;
+            let [f0, f1] = &mut frames8;
             Dpf::<BitLeaf>::keygen_batch_into(8, black_box(&points8), &mut rng, [f0, f1]).unwrap()
         })
     });
     // What the dealer sends instead at that size: shares of the one-hot table.
-    let len = table::table_len::<BitLeaf>(8).expect("a table is smaller at 2^8");
-    let mut frames = [vec![0u8; 1024 * len], vec![0u8; 1024 * len]];
+    let table8 = table::table_len::<BitLeaf>(8).expect("a table is smaller at 2^8");
+    let mut tables8 = [vec![0u8; 1024 * table8], vec![0u8; 1024 * table8]];
     g.bench_function("tables_1024_n8", |b| {
         b.iter(|| {
-            let [f0, f1] = &mut frames;
+            let [f0, f1] = &mut tables8;
             table::deal_tables_into::<BitLeaf, _>(8, black_box(&points8), &mut rng, [f0, f1]).unwrap()
         })
     });
