@@ -6,7 +6,7 @@
 //! ```
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use pmsm_kernels::dpf::{BitLeaf, Dpf, DpfKey, DpfKeyBatch, RingLeaf, table};
+use pmsm_kernels::dpf::{BitLeaf, Dpf, DpfKey, DpfKeyBatch, ReadWindow, RingLeaf, table};
 use pmsm_kernels::prg::FixedKeyPrg;
 use pmsm_kernels::rng::SecretRng;
 use pmsm_kernels::{gf2, ring};
@@ -49,6 +49,16 @@ fn dpf(c: &mut Criterion) {
     let mut out = vec![BitLeaf::default(); 8 * keys[0].leaves()];
     g.throughput(Throughput::Elements(8 << 15));
     g.bench_function("bits_many_8x15", |b| b.iter(|| DpfKey::eval_full_many(black_box(&keys), &mut out).unwrap()));
+    // The same keys from a decoded batch, in full and windowed to what the DLP step
+    // table's read reaches (25,088 of 32,768 outputs under each key's mask).
+    let bytes: Vec<u8> = keys.iter().flat_map(DpfKey::to_bytes).collect();
+    let batch = DpfKeyBatch::<BitLeaf>::decode(&bytes, 8, 15).unwrap();
+    let masks: Vec<u64> = (0..8).map(|i| (i * 7919) % (1 << 15)).collect();
+    g.bench_function("bits_batch_8x15", |b| b.iter(|| batch.eval_full_range(0..8, black_box(&mut out)).unwrap()));
+    let window = ReadWindow { masks: &masks, live: 25_088 };
+    g.bench_function("bits_window_8x15", |b| {
+        b.iter(|| batch.eval_read_range(0..8, black_box(&mut out), window).unwrap())
+    });
     // A round's symbol-class keys at the DLP rules' 2^8 symbols: 1,024 trees of two leaves.
     let points: Vec<(u64, bool)> = (0..1024).map(|i| (i % 256, true)).collect();
     let keys: Vec<DpfKey<BitLeaf>> =

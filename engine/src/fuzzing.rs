@@ -47,7 +47,7 @@ pub fn decode_untrusted(data: &[u8]) {
 fn expand_all<G: DpfGroup>(keys: wire::EncodedKeys<G>) {
     let leaves = keys.len().saturating_mul(DpfKey::<G>::leaves_for(keys.width()));
     if leaves <= 1 << 16 {
-        let _ = keys.expand(0..keys.len(), &mut vec![G::default(); leaves]);
+        let _ = keys.expand(0..keys.len(), &mut vec![G::default(); leaves], None);
     }
 }
 

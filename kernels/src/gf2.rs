@@ -70,6 +70,15 @@ pub fn permuted_parities_batch(ts: &[u64], us: &[usize], planes: &[u64], ks: usi
     (Kernels::active().permuted_parities_batch)(ts, us, planes, ks, live, out)
 }
 
+/// Which bits of each vector [`permuted_parities_batch`] reads, for `live` live words of
+/// `w`: bit `y` of the vector with mask `u` only where `y ⊕ u <` this many. The backends
+/// read whole 8-word (512-bit) blocks of the permuted vector, so `live` is rounded up to
+/// one. A DPF expansion that feeds the read may skip the other bits
+/// ([`crate::dpf::ReadWindow`]).
+pub fn batch_read_outputs(live: usize, w: usize) -> u64 {
+    (live.div_ceil(8) * 512).min(64 * w) as u64
+}
+
 pub(crate) fn check_permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) {
     let w = t.len();
     assert!(w.is_power_of_two(), "gf2::permuted_parities: {w} words is not a power of two");
@@ -80,6 +89,36 @@ pub(crate) fn check_permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: u
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::RngCore;
+
+    #[test]
+    fn the_batch_reads_no_bit_outside_its_window() {
+        // Scrambling every bit outside `batch_read_outputs` leaves the parities unchanged.
+        let mut rng = crate::rng::WorkloadRng::seed_from_u64(5);
+        for (w, live, ks) in [(512usize, 392usize, 10usize), (64, 13, 3), (256, 256, 4), (16, 1, 2)] {
+            let mut planes: Vec<u64> = (0..ks * w).map(|_| rng.next_u64()).collect();
+            for p in planes.chunks_exact_mut(w) {
+                p[live..].fill(0);
+            }
+            let g = 6;
+            let us: Vec<usize> = (0..g).map(|_| rng.next_u64() as usize % (64 * w)).collect();
+            let ts: Vec<u64> = (0..g * w).map(|_| rng.next_u64()).collect();
+            let mut want = vec![0u64; g];
+            permuted_parities_batch(&ts, &us, &planes, ks, live, &mut want);
+            let read = batch_read_outputs(live, w);
+            let mut scrambled = ts.clone();
+            for (t, &u) in scrambled.chunks_exact_mut(w).zip(&us) {
+                for y in 0..64 * w {
+                    if (y ^ u) as u64 >= read {
+                        t[y / 64] ^= rng.next_u64() & (1 << (y % 64));
+                    }
+                }
+            }
+            let mut got = vec![0u64; g];
+            permuted_parities_batch(&scrambled, &us, &planes, ks, live, &mut got);
+            assert_eq!(got, want, "w {w} live {live}");
+        }
+    }
 
     #[test]
     fn parity_of_single_bits() {

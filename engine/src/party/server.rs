@@ -16,7 +16,7 @@ use crate::protocol::wire::{
 };
 use crate::transport::{BoxRx, BoxTx, ServerEnds};
 use pmsm_kernels::Party;
-use pmsm_kernels::dpf::DpfKey;
+use pmsm_kernels::dpf::{DpfKey, ReadWindow};
 use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,7 +46,8 @@ fn lookup_all<S: Sharing>(table: &Table, keys: &EncodedKeys<S::Leaf>, u: &[u64])
     let mut out = vec![0u64; keys.len()];
     for (g, (us, o)) in u.chunks(group).zip(out.chunks_mut(group)).enumerate() {
         let buf = &mut buf[..us.len() * leaves];
-        keys.expand(g * group..g * group + us.len(), buf)?;
+        let window = table.read_outputs().map(|live| ReadWindow { masks: us, live });
+        keys.expand(g * group..g * group + us.len(), buf, window)?;
         S::lookup_batch(table, buf, us, o);
     }
     Ok(out)

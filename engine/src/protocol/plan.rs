@@ -95,6 +95,20 @@ impl Table {
         }
     }
 
+    /// For a bit-sliced table read through the permuting kernels, the outputs of each
+    /// expansion the read reaches ([`gf2::batch_read_outputs`]): output `y` under the
+    /// opened index `u` only where `y ⊕ u` is below this. The rest of an expansion (the
+    /// rows of padding states, permuted) need not be computed. `None` for ring tables and
+    /// for small tables read through their permuted copies, which read everything.
+    pub fn read_outputs(&self) -> Option<u64> {
+        match self {
+            Table::Xor { words, live, by_mask, .. } if by_mask.is_empty() => {
+                Some(gf2::batch_read_outputs(*live, *words))
+            }
+            _ => None,
+        }
+    }
+
     /// Bytes the table occupies in memory.
     pub fn bytes(&self) -> usize {
         match self {

@@ -19,7 +19,7 @@
 use super::ProtocolError;
 use super::bits::{pack_into, pack_to_slice, packed_len, unpack};
 use crate::transport::{Link, buffers};
-use pmsm_kernels::dpf::{DpfError, DpfGroup, DpfKey, DpfKeyBatch, table};
+use pmsm_kernels::dpf::{DpfError, DpfGroup, DpfKey, DpfKeyBatch, ReadWindow, table};
 use std::marker::PhantomData;
 use std::ops::Range;
 
@@ -112,9 +112,15 @@ impl<G: DpfGroup> EncodedKeys<G> {
 
     /// The full-domain outputs of shares `range` (of the round's `len()`) into `out`
     /// (`range.len() ·` [`DpfKey::leaves_for`] leaves, share after share): DPF keys are
-    /// decoded, checked and expanded; table shares ([`share_len`]) are read as they are.
-    /// A malformed share is a frame error on the dealer's link.
-    pub fn expand(&self, range: Range<usize>, out: &mut [G]) -> Result<(), ProtocolError> {
+    /// decoded, checked and expanded (only as far as `window`'s outputs, if given);
+    /// table shares ([`share_len`]) are read as they are. A malformed share is a frame
+    /// error on the dealer's link.
+    pub fn expand(
+        &self,
+        range: Range<usize>,
+        out: &mut [G],
+        window: Option<ReadWindow<'_>>,
+    ) -> Result<(), ProtocolError> {
         let len = share_len::<G>(self.width);
         let bad = |detail: String| ProtocolError::Frame { link: self.link, detail };
         if range.start > range.end || range.end > self.count {
@@ -126,7 +132,10 @@ impl<G: DpfGroup> EncodedKeys<G> {
             table::read_tables(bytes, range.len(), self.width, out).map_err(malformed)
         } else {
             let keys = DpfKeyBatch::decode(bytes, range.len(), self.width).map_err(malformed)?;
-            Ok(keys.eval_full_range(0..range.len(), out)?)
+            match window {
+                Some(w) => Ok(keys.eval_read_range(0..range.len(), out, w)?),
+                None => Ok(keys.eval_full_range(0..range.len(), out)?),
+            }
         }
     }
 }

@@ -96,6 +96,10 @@ pub struct Kernels {
 /// per key; returns the parents done.
 pub(crate) type LevelKeys = fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[[u128; 2]], usize) -> usize;
 
+/// [`FusedDpf::fan`]: round keys, parents, children, leaf words, `(mask, live)` window
+/// of the parents to expand; returns the parents done (expanded or skipped).
+pub(crate) type FanOut = fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[u128], (usize, usize)) -> usize;
+
 /// DPF expansion kernels that run the fixed-key AES rounds themselves, so a level's
 /// inputs, encryption, MMO feed-forward and correction are one pass over registers
 /// instead of three over memory. Each handles a prefix of `parents` (whole steps of
@@ -109,7 +113,9 @@ pub(crate) struct FusedDpf {
     /// `cws[i / per_key]`, `per_key` a power of two below 8 (else nothing is done).
     pub(crate) level_keys: LevelKeys,
     /// `children[F·i + j] = H(seed(p_i) ⊕ j) ⊕ t(p_i)·cw[j]` for `F = cw.len()`.
-    pub(crate) fan: fn(&crate::prg::RoundKeys, &[u128], &mut [u128], &[u128]) -> usize,
+    /// Only parents `p` with `p ⊕ mask < live` for `(mask, live)` (`live` a multiple of
+    /// 4, the largest step) are expanded; the others' children are left as they were.
+    pub(crate) fan: FanOut,
 }
 
 /// Every backend, slowest first.
@@ -375,9 +381,21 @@ mod tests {
                     prg.encrypt_in_place(&mut want);
                     (reference.dpf_fan_correct)(&parents, &mut want, &cw);
                     let mut got = vec![0u128; fan * m];
-                    let done = (f.fan)(prg.round_keys(), &parents, &mut got, &cw);
+                    let done = (f.fan)(prg.round_keys(), &parents, &mut got, &cw, (0, usize::MAX));
                     assert!(done <= m && m - done < 4, "fan-out {fan}: {done} of {m} parents");
                     assert_eq!(got[..fan * done], want[..fan * done], "fan-out {fan}, {m} parents");
+                    // Windowed: parents p with p ⊕ mask < live expanded, the others untouched.
+                    let (mask, live) = (m.next_power_of_two().saturating_sub(1) & 5, m / 2 / 4 * 4);
+                    let mut got = vec![7u128; fan * m];
+                    let done = (f.fan)(prg.round_keys(), &parents, &mut got, &cw, (mask, live));
+                    for p in 0..done {
+                        let (g, w) = (&got[fan * p..fan * (p + 1)], &want[fan * p..fan * (p + 1)]);
+                        if p ^ mask < live {
+                            assert_eq!(g, w, "windowed fan-out {fan}, {m} parents, parent {p}");
+                        } else {
+                            assert!(g.iter().all(|&x| x == 7), "fan-out {fan}: parent {p} outside the window");
+                        }
+                    }
                 }
             }
         }

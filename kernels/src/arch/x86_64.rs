@@ -314,12 +314,12 @@ fn fused_level_keys(
     unsafe { fused_level_keys_vaes(rk, parents, children, cws, per_key) }
 }
 
-fn fused_fan(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &[u128]) -> usize {
+fn fused_fan(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &[u128], window: (usize, usize)) -> usize {
     if !is_x86_feature_detected!("vaes") {
         return 0;
     }
     // SAFETY: as for `fused_level`.
-    unsafe { fused_fan_vaes(rk, parents, children, cw) }
+    unsafe { fused_fan_vaes(rk, parents, children, cw, window) }
 }
 
 /// Vectors (of four blocks) in flight per step: enough independent AES chains to cover
@@ -425,7 +425,13 @@ fn level_steps(
 /// Four vectors per step: four parents at `F = 4`, two at 8, one at 16 (other fan-outs
 /// are left to the caller).
 #[target_feature(enable = "avx512f,vaes")]
-fn fused_fan_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &[u128]) -> usize {
+fn fused_fan_vaes(
+    rk: &RoundKeys,
+    parents: &[u128],
+    children: &mut [u128],
+    cw: &[u128],
+    window: (usize, usize),
+) -> usize {
     let fan = cw.len();
     if !matches!(fan, 4 | 8 | 16) || children.len() < fan * parents.len() {
         return 0;
@@ -435,7 +441,12 @@ fn fused_fan_vaes(rk: &RoundKeys, parents: &[u128], children: &mut [u128], cw: &
     let done = parents.len() / step * step;
     let rk = broadcast_keys(rk);
     let (index, words) = fan_vectors(cw);
-    for (ps, ch) in parents[..done].chunks_exact(step).zip(children.chunks_exact_mut(step * fan)) {
+    let (mask, live) = window;
+    for (s, (ps, ch)) in parents[..done].chunks_exact(step).zip(children.chunks_exact_mut(step * fan)).enumerate() {
+        // A step is aligned and `live` a multiple of it: the step is wholly in or out.
+        if (s * step) ^ mask >= live {
+            continue;
+        }
         // Vector v holds leaves 4q .. 4q + 4 of parent v / per_parent, q = v % per_parent:
         // blocks 4v .. 4v + 4 of the step's children.
         let inputs: [__m512i; AES_LANES] =

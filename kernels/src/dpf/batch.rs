@@ -4,8 +4,8 @@
 //! frame and expands in groups.
 
 use super::{
-    DpfError, DpfGroup, DpfKey, HEADER_BYTES, KeyAccess, Shape, depth, expand_many, parse_body, parse_header,
-    parse_key, shape,
+    DpfError, DpfGroup, DpfKey, HEADER_BYTES, KeyAccess, ReadWindow, Shape, depth, expand_many, parse_body,
+    parse_header, parse_key, shape,
 };
 use crate::Party;
 use core::fmt;
@@ -94,6 +94,20 @@ impl<G: DpfGroup> DpfKeyBatch<G> {
     /// Full-domain evaluation of the keys in `keys` into `out` (`keys.len() · leaves`
     /// leaves, key after key), as [`DpfKey::eval_full_many`].
     pub fn eval_full_range(&self, keys: Range<usize>, out: &mut [G]) -> Result<(), DpfError> {
+        self.eval_range(keys, out, None)
+    }
+
+    /// [`DpfKeyBatch::eval_full_range`] where only `window`'s outputs will be read
+    /// (`window.masks` has one mask per key of the range): leaves holding none of them may
+    /// be skipped and left holding anything.
+    pub fn eval_read_range(&self, keys: Range<usize>, out: &mut [G], window: ReadWindow<'_>) -> Result<(), DpfError> {
+        if window.masks.len() != keys.len() {
+            return Err(DpfError::Malformed("read window masks do not match the key range"));
+        }
+        self.eval_range(keys, out, Some(window))
+    }
+
+    fn eval_range(&self, keys: Range<usize>, out: &mut [G], window: Option<ReadWindow<'_>>) -> Result<(), DpfError> {
         if keys.end > self.len() || keys.start > keys.end {
             return Err(DpfError::Malformed("key range outside the batch"));
         }
@@ -105,7 +119,7 @@ impl<G: DpfGroup> DpfKeyBatch<G> {
             return Err(DpfError::BufferLength { got: out.len(), want: n * self.leaves() });
         }
         let view = BatchView { batch: self, first: keys.start };
-        expand_many(&view, n, self.domain_bits, self.party == Party::P1, out);
+        expand_many(&view, n, self.domain_bits, self.party == Party::P1, out, window);
         Ok(())
     }
 }
@@ -155,6 +169,35 @@ mod tests {
                 batch.eval_full_range(range.clone(), &mut got).unwrap();
                 assert_eq!(got, want[range.start * leaves..range.end * leaves], "bits {bits} party {party} {range:?}");
             }
+        }
+    }
+
+    #[test]
+    fn windowed_expansions_agree_inside_their_window() {
+        let mut rng = SecretRng::from_seed([4; 32]);
+        for bits in [11u32, 14, 15] {
+            let points: Vec<(u64, bool)> = (0..19u64).map(|i| ((i * 40503) % (1 << bits), true)).collect();
+            let keys = Dpf::<BitLeaf>::keygen_batch(bits, &points, &mut rng).unwrap();
+            let bytes: Vec<u8> = keys.iter().flat_map(|k| k[1].to_bytes()).collect();
+            let batch = DpfKeyBatch::<BitLeaf>::decode(&bytes, keys.len(), bits).unwrap();
+            let leaves = batch.leaves();
+            let mut full = vec![BitLeaf::default(); keys.len() * leaves];
+            batch.eval_full_range(0..keys.len(), &mut full).unwrap();
+            let masks: Vec<u64> = (0..keys.len() as u64).map(|i| (i * 7919 + 3) % (1 << bits)).collect();
+            for live in [1u64, 512, 513, 3 << (bits - 2), (1 << bits) - 1, 1 << bits] {
+                // Start from garbage: skipped leaves keep it.
+                let mut got = vec![BitLeaf([!0, 0x5a5a]); keys.len() * leaves];
+                batch.eval_read_range(0..keys.len(), &mut got, ReadWindow { masks: &masks, live }).unwrap();
+                for (i, m) in masks.iter().enumerate() {
+                    for y in (0..1u64 << bits).filter(|y| y ^ m < live) {
+                        let (leaf, pos) = (i * leaves + (y >> 7) as usize, (y & 127) as usize);
+                        assert_eq!(got[leaf].get(pos), full[leaf].get(pos), "bits {bits} live {live} key {i} y {y}");
+                    }
+                }
+            }
+            assert!(
+                batch.eval_read_range(0..2, &mut full[..2 * leaves], ReadWindow { masks: &masks, live: 1 }).is_err()
+            );
         }
     }
 
