@@ -237,4 +237,34 @@ mod tests {
         let e = lookup_all::<Xor>(&table, &bad, &u).unwrap_err().to_string();
         assert!(e.starts_with("bad frame on dealer_to_s0: key 0..: ") && e.contains("control bit"), "{e}");
     }
+
+    #[test]
+    fn lookups_over_a_zero_tail_expand_only_what_they_read_and_stay_right() {
+        // Entries from 3,000 on are zero (padding states): the read reaches 6 of 16
+        // 512-bit blocks under each mask, so the expansions skip half their fan-out.
+        let bits = 13;
+        let f = |j: usize| if j < 3000 { (j as u64 * 5 + 1) % 8 } else { 0 };
+        let table = Table::build(crate::protocol::Protocol::LookupXor, bits, 3, f);
+        assert_eq!(table.read_outputs(), Some(3072));
+        let mut rng = SecretRng::from_seed([2; 32]);
+        let (n, len) = (200usize, DpfKey::<BitLeaf>::encoded_len(bits));
+        let points: Vec<(u64, bool)> = (0..n as u64).map(|i| ((i * 2477) % (1 << bits), true)).collect();
+        let u: Vec<u64> = (0..n as u64).map(|i| (i * 6151 + 11) % (1 << bits)).collect();
+        let keys = Dpf::<BitLeaf>::keygen_batch(bits, &points, &mut rng).unwrap();
+        let y: Vec<Vec<u64>> = (0..2)
+            .map(|b| {
+                let mut frame = correlation_frame(0, n, bits, len);
+                let (_, region) = correlation_regions(&mut frame, n, bits);
+                for (k, r) in keys.iter().zip(region.chunks_exact_mut(len)) {
+                    r.copy_from_slice(&k[b].to_bytes());
+                }
+                let link = crate::transport::Link::DealerToS0;
+                let k = decode_correlations::<BitLeaf>(frame, link, 0, n, bits).unwrap().into_parts().1;
+                lookup_all::<Xor>(&table, &k, &u).unwrap()
+            })
+            .collect();
+        for i in 0..n {
+            assert_eq!(y[0][i] ^ y[1][i], f((points[i].0 ^ u[i]) as usize), "instance {i}");
+        }
+    }
 }
