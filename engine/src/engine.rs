@@ -169,7 +169,7 @@ pub struct Settings {
 impl Settings {
     /// Instances per chunk for a session of `instances`: the configured size, or, when
     /// automatic, [`DEFAULT_CHUNK`] cut so that a session of more than
-    /// [`MIN_SPLIT_CHUNK`] instances has at least two chunks, and a server always has one
+    /// `MIN_SPLIT_CHUNK` instances has at least two chunks, and a server always has one
     /// to compute while another waits for its peer's openings. Measured at 64 × 256 with
     /// 1,000 instances: one chunk of 1,024 gave 1.22 M transitions/s, two of 500 1.47 M
     /// (chunks of 512 for every batch cost the DLP rules a third: 0.51–0.56 M against

@@ -22,7 +22,7 @@ const BATCH: usize = 512;
 /// One round's frames for server 0 and server 1: `count` correlations over `width` bits.
 ///
 /// Both frames are sized once; each parallel batch writes its packed masks and its keys
-/// straight into its own region of them (a batch of [`BATCH`] masks fills whole bytes).
+/// straight into its own region of them (a batch of `BATCH` masks fills whole bytes).
 pub fn deal<S: Sharing>(
     round: u32,
     count: usize,

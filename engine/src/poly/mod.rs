@@ -9,7 +9,7 @@
 //!   `Σ_a f_a(s)·DPF(a)` with one Beaver multiplication per symbol.
 //!
 //! Powers are computed by log-depth doubling by default (round `k` multiplies
-//! `s^{2^{k−1}}` by every lower power); [`PowerSchedule::Sequential`] reproduces the
+//! `s^{2^{k−1}}` by every lower power); [`plan::PowerSchedule::Sequential`] reproduces the
 //! seed's one multiplication per round.
 
 pub mod beaver;

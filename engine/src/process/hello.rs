@@ -9,7 +9,7 @@
 //!
 //! `link` is the directed link the connection carries ([`Link::index`]); the dialer's
 //! certificate must name the role that link needs. `fingerprint` is the SHA-256 of the
-//! machine ([`super::fingerprint`]): both servers, the dealer and the client must hold
+//! machine ([`super::Fingerprint`]): both servers, the dealer and the client must hold
 //! the same one. `spec` is the session spec ([`super::spec`]) on connections that open
 //! or join a session, empty on the others.
 

@@ -308,7 +308,7 @@ pub fn correlation_regions(frame: &mut [u8], count: usize, width: u32) -> (&mut 
 
 /// Decodes the correlations of `round`: `count` masks of `width` bits and `count` keys
 /// over `width`-bit domains. The frame's header, length and masks are checked here; each
-/// key when its group is decoded ([`EncodedKeys::decode`]).
+/// key when its group is decoded ([`EncodedKeys::expand`]).
 pub fn decode_correlations<G: DpfGroup>(
     frame: Vec<u8>,
     link: Link,
