@@ -207,24 +207,32 @@ mod tests {
         assert_eq!(round_latency_ms(&secs), [Some(51.0), Some(100.0)]);
     }
 
+    /// Server `b`'s keys in a correlation frame over `bits`, after `corrupt` has had a go
+    /// at the key region, decoded as a server receives them.
+    fn encoded_keys(
+        keys: &[[DpfKey<BitLeaf>; 2]],
+        b: usize,
+        bits: u32,
+        corrupt: &dyn Fn(&mut [u8]),
+    ) -> EncodedKeys<BitLeaf> {
+        let len = DpfKey::<BitLeaf>::encoded_len(bits);
+        let mut frame = correlation_frame(0, keys.len(), bits, len);
+        let (_, region) = correlation_regions(&mut frame, keys.len(), bits);
+        for (k, r) in keys.iter().zip(region.chunks_exact_mut(len)) {
+            r.copy_from_slice(&k[b].to_bytes());
+        }
+        corrupt(region);
+        let link = crate::transport::Link::DealerToS0;
+        decode_correlations::<BitLeaf>(frame, link, 0, keys.len(), bits).unwrap().into_parts().1
+    }
+
     #[test]
     fn lookup_all_reads_the_table_at_the_masked_point() {
         let table = Table::build(crate::protocol::Protocol::LookupXor, 10, 4, |j| (j as u64 * 7) % 16);
         let mut rng = SecretRng::from_seed([1; 32]);
         let points: Vec<(u64, bool)> = (0..300u64).map(|i| ((i * 97) % 1024, true)).collect();
         let keys = Dpf::<BitLeaf>::keygen_batch(10, &points, &mut rng).unwrap();
-        let (link, len) = (crate::transport::Link::DealerToS0, DpfKey::<BitLeaf>::encoded_len(10));
-        // Server b's keys in a correlation frame, after `corrupt` has had a go at them.
-        let batch = |b: usize, corrupt: &dyn Fn(&mut [u8])| {
-            let mut frame = correlation_frame(0, keys.len(), 10, len);
-            let (_, region) = correlation_regions(&mut frame, keys.len(), 10);
-            for (k, r) in keys.iter().zip(region.chunks_exact_mut(len)) {
-                r.copy_from_slice(&k[b].to_bytes());
-            }
-            corrupt(region);
-            decode_correlations::<BitLeaf>(frame, link, 0, keys.len(), 10).unwrap().into_parts().1
-        };
-        let (k0, k1) = (batch(0, &|_| ()), batch(1, &|_| ()));
+        let (k0, k1) = (encoded_keys(&keys, 0, 10, &|_| ()), encoded_keys(&keys, 1, 10, &|_| ()));
         let u: Vec<u64> = (0..300u64).map(|i| (i * 31) % 1024).collect();
         let y0 = lookup_all::<Xor>(&table, &k0, &u).unwrap();
         let y1 = lookup_all::<Xor>(&table, &k1, &u).unwrap();
@@ -233,7 +241,8 @@ mod tests {
             assert_eq!(y0[i] ^ y1[i], (j as u64 * 7) % 16, "instance {i}");
         }
         // A key whose root control bit is flipped is refused when its group is decoded.
-        let bad = batch(0, &|region| region[len * 123 + 4] ^= 1);
+        let len = DpfKey::<BitLeaf>::encoded_len(10);
+        let bad = encoded_keys(&keys, 0, 10, &|region| region[len * 123 + 4] ^= 1);
         let e = lookup_all::<Xor>(&table, &bad, &u).unwrap_err().to_string();
         assert!(e.starts_with("bad frame on dealer_to_s0: key 0..: ") && e.contains("control bit"), "{e}");
     }
@@ -247,22 +256,12 @@ mod tests {
         let table = Table::build(crate::protocol::Protocol::LookupXor, bits, 3, f);
         assert_eq!(table.read_outputs(), Some(3072));
         let mut rng = SecretRng::from_seed([2; 32]);
-        let (n, len) = (200usize, DpfKey::<BitLeaf>::encoded_len(bits));
+        let n = 200usize;
         let points: Vec<(u64, bool)> = (0..n as u64).map(|i| ((i * 2477) % (1 << bits), true)).collect();
         let u: Vec<u64> = (0..n as u64).map(|i| (i * 6151 + 11) % (1 << bits)).collect();
         let keys = Dpf::<BitLeaf>::keygen_batch(bits, &points, &mut rng).unwrap();
-        let y: Vec<Vec<u64>> = (0..2)
-            .map(|b| {
-                let mut frame = correlation_frame(0, n, bits, len);
-                let (_, region) = correlation_regions(&mut frame, n, bits);
-                for (k, r) in keys.iter().zip(region.chunks_exact_mut(len)) {
-                    r.copy_from_slice(&k[b].to_bytes());
-                }
-                let link = crate::transport::Link::DealerToS0;
-                let k = decode_correlations::<BitLeaf>(frame, link, 0, n, bits).unwrap().into_parts().1;
-                lookup_all::<Xor>(&table, &k, &u).unwrap()
-            })
-            .collect();
+        let y: Vec<Vec<u64>> =
+            (0..2).map(|b| lookup_all::<Xor>(&table, &encoded_keys(&keys, b, bits, &|_| ()), &u).unwrap()).collect();
         for i in 0..n {
             assert_eq!(y[0][i] ^ y[1][i], f((points[i].0 ^ u[i]) as usize), "instance {i}");
         }
