@@ -33,14 +33,7 @@ fn pool() -> std::sync::MutexGuard<'static, Vec<Vec<u8>>> {
 /// A buffer of `len` zero bytes: the smallest pooled one that holds `len`, else a new
 /// allocation. Costs one `memset` of `len` bytes either way.
 pub fn zeroed(len: usize) -> Vec<u8> {
-    let reused = (len >= MIN_BYTES)
-        .then(|| {
-            let mut p = pool();
-            let best = (0..p.len()).filter(|&i| p[i].capacity() >= len).min_by_key(|&i| p[i].capacity())?;
-            Some(p.swap_remove(best))
-        })
-        .flatten();
-    match reused {
+    match take(len) {
         Some(mut b) => {
             b.clear();
             b.resize(len, 0);
@@ -48,6 +41,16 @@ pub fn zeroed(len: usize) -> Vec<u8> {
         }
         None => vec![0; len],
     }
+}
+
+/// The smallest pooled buffer whose capacity holds `len`, if `len` is worth pooling.
+fn take(len: usize) -> Option<Vec<u8>> {
+    if len < MIN_BYTES {
+        return None;
+    }
+    let mut p = pool();
+    let best = (0..p.len()).filter(|&i| p[i].capacity() >= len).min_by_key(|&i| p[i].capacity())?;
+    Some(p.swap_remove(best))
 }
 
 /// Gives `buf` back for reuse. The pool keeps the largest buffers it is given (each can
@@ -60,17 +63,22 @@ pub fn recycle(buf: Vec<u8>) {
     }
     let mut p = pool();
     if p.len() == KEEP {
-        let smallest = (0..p.len()).min_by_key(|&i| p[i].capacity()).expect("KEEP > 0");
-        if p[smallest].capacity() >= cap {
+        let i = smallest(&p);
+        if p[i].capacity() >= cap {
             return;
         }
-        p.swap_remove(smallest);
+        p.swap_remove(i);
     }
     while !p.is_empty() && p.iter().map(Vec::capacity).sum::<usize>() + cap > KEEP_BYTES {
-        let smallest = (0..p.len()).min_by_key(|&i| p[i].capacity()).expect("not empty");
-        p.swap_remove(smallest);
+        let i = smallest(&p);
+        p.swap_remove(i);
     }
     p.push(buf);
+}
+
+/// Index of the pooled buffer with the least capacity; `p` is not empty.
+fn smallest(p: &[Vec<u8>]) -> usize {
+    (0..p.len()).min_by_key(|&i| p[i].capacity()).expect("a non-empty pool")
 }
 
 #[cfg(test)]
