@@ -13,4 +13,7 @@ pub enum Error {
     /// Running a protocol.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// Using the service.
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
 }

@@ -15,7 +15,8 @@
 //! - [`party`], [`transport`]: the four parties (client, two servers, dealer) and how
 //!   they talk.
 //! - [`process`]: the parties as processes, over TCP with mutual TLS.
-//! - [`Engine`]: the embedding API.
+//! - [`Engine`]: the embedding API of the batch engine.
+//! - [`service`]: long-lived servers, streaming sessions, waves across sessions.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -30,6 +31,7 @@ pub mod party;
 pub mod poly;
 pub mod process;
 pub mod protocol;
+pub mod service;
 pub mod transport;
 
 pub use engine::{DEFAULT_CHUNK, Engine, EngineBuilder, InstanceOutput, LinkBytes, Predealt, Report, Settings};

@@ -6,6 +6,7 @@ mod process;
 mod protocol;
 mod regex_oracle;
 mod seed;
+mod service;
 
 /// The seed's machine, from `datasets/ab.json`.
 pub fn ab() -> pmsm_engine::dfa::Dfa {

@@ -37,20 +37,35 @@ const GROUP_MAX_LEAVES: usize = 1 << 16;
 /// One server's output shares of `T[i]` for every lookup of a round. Keys are decoded
 /// a group at a time, just before the group's expansion.
 fn lookup_all<S: Sharing>(table: &Table, keys: &EncodedKeys<S::Leaf>, u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
-    if keys.is_empty() {
-        return Ok(Vec::new());
+    let mut out = vec![0u64; keys.len()];
+    lookup_range::<S>(table, keys, 0..keys.len(), u, &mut out)?;
+    Ok(out)
+}
+
+/// [`lookup_all`] over the keys `range` of a frame (one per entry of `u`, written to
+/// `out`): the service's pools hand a wave the part of a dealer frame it consumes.
+pub(crate) fn lookup_range<S: Sharing>(
+    table: &Table,
+    keys: &EncodedKeys<S::Leaf>,
+    range: std::ops::Range<usize>,
+    u: &[u64],
+    out: &mut [u64],
+) -> Result<(), ProtocolError> {
+    debug_assert!(range.len() == u.len() && u.len() == out.len());
+    if range.is_empty() {
+        return Ok(());
     }
     let leaves = DpfKey::<S::Leaf>::leaves_for(table.domain_bits());
     let group = (GROUP_LEAVES / leaves).max(GROUP_MIN_KEYS.min(GROUP_MAX_LEAVES / leaves)).max(1);
-    let mut buf = vec![<S::Leaf as Default>::default(); group.min(keys.len()) * leaves];
-    let mut out = vec![0u64; keys.len()];
+    let mut buf = vec![<S::Leaf as Default>::default(); group.min(range.len()) * leaves];
     for (g, (us, o)) in u.chunks(group).zip(out.chunks_mut(group)).enumerate() {
         let buf = &mut buf[..us.len() * leaves];
         let window = table.read_outputs().map(|live| ReadWindow { masks: us, live });
-        keys.expand(g * group..g * group + us.len(), buf, window)?;
+        let from = range.start + g * group;
+        keys.expand(from..from + us.len(), buf, window)?;
         S::lookup_batch(table, buf, us, o);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Opening a round: its correlations from the dealer, this server's masked index

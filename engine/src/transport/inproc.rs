@@ -65,10 +65,10 @@ pub fn network(depth: usize, dealer_depth: usize, tap: Option<(Link, Sender<Vec<
     let counters = Counters::default();
     let make = |link: Link| {
         let cap = if matches!(link, Link::DealerToS0 | Link::DealerToS1) { dealer_depth } else { depth };
-        let (tx, rx) = bounded(cap.max(1));
         let tap = tap.as_ref().filter(|(l, _)| *l == link).map(|(_, s)| s.clone());
-        let tx: BoxTx = Box::new(Counted::new(ChanTx { link, tx, tap }, counters.clone()));
-        let rx: BoxRx = Box::new(ChanRx { link, rx });
+        let (tx, rx) = link_pair(link, cap);
+        let tx: BoxTx = Box::new(Counted::new(ChanTx { tap, ..tx }, counters.clone()));
+        let rx: BoxRx = Box::new(rx);
         (tx, rx)
     };
     let (c0, c0r) = make(Link::ClientToS0);
@@ -88,6 +88,12 @@ pub fn network(depth: usize, dealer_depth: usize, tap: Option<(Link, Sender<Vec<
         dealer: DealerEnds { to_server: [d0, d1] },
         counters,
     }
+}
+
+/// One in-process link holding at most `depth` frames (at least one).
+pub fn link_pair(link: Link, depth: usize) -> (ChanTx, ChanRx) {
+    let (tx, rx) = bounded(depth.max(1));
+    (ChanTx { link, tx, tap: None }, ChanRx { link, rx })
 }
 
 #[cfg(test)]

@@ -146,6 +146,11 @@ impl Counters {
     pub fn bytes(&self, link: Link) -> u64 {
         self.0[link.index()].load(Ordering::Relaxed)
     }
+
+    /// Counts `n` bytes on `link` (for messages that are not frames of a [`Tx`]).
+    pub fn add(&self, link: Link, n: u64) {
+        self.0[link.index()].fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// A [`Tx`] that counts the bytes of every frame it sends.

@@ -1,0 +1,250 @@
+//! The client side of the service: knows only a machine's [`Interface`].
+//!
+//! A [`Client`] shares each pushed symbol between the servers (one share each, from
+//! the CSPRNG) and reconstructs released outputs. It holds no machine: the alphabet
+//! and the share widths are all it needs. Every operation exists blocking and as an
+//! `async fn` (usable from any executor; it never blocks the executor's thread
+//! except, briefly, when a server's request queue is full).
+//!
+//! Requests go to server 1 first and to server 0 once server 1 has taken them, so the
+//! leader (server 0), which plans every wave, never plans one the follower lacks the
+//! shares for.
+
+use super::ServiceError;
+use super::interface::Interface;
+use super::reply::{self, Promise, Ticket};
+use super::session::{OutputShare, Owner, Request, Slot};
+use crate::InstanceOutput;
+use crate::party::sharing::{Ring, Sharing, Xor};
+use crate::protocol::bits::{low_mask, pack};
+use crate::protocol::{Protocol, Reveal};
+use crate::transport::{Counters, Link};
+use crossbeam_channel::{Sender, TrySendError};
+use pmsm_kernels::rng::{RngCore, SecretRng};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+
+/// Header bytes counted per request or answer on a client link (kind, slot, count),
+/// besides its packed shares: what the network form of the request carries.
+const REQUEST_HEADER: u64 = 13;
+
+/// A session opened by a [`Client`]. Not `Clone`: pushes into one session are
+/// applied in the order they are made, so one handle makes them.
+#[derive(Debug)]
+pub struct Session {
+    slot: Slot,
+    pushed: u64,
+}
+
+impl Session {
+    /// The session's number at the servers.
+    pub fn id(&self) -> u64 {
+        self.slot
+    }
+    /// Symbols pushed so far.
+    pub fn pushed(&self) -> u64 {
+        self.pushed
+    }
+}
+
+/// A connection to the service for one machine. Thread-safe: many threads may use one
+/// client, each with its own sessions.
+#[derive(Debug)]
+pub struct Client {
+    pub(super) interface: Interface,
+    pub(super) machine: u16,
+    pub(super) owner: Owner,
+    pub(super) inbox: [Sender<Request>; 2],
+    pub(super) counters: Counters,
+    pub(super) failure: Arc<Mutex<Option<String>>>,
+}
+
+impl Client {
+    /// The machine's public interface.
+    pub fn interface(&self) -> &Interface {
+        &self.interface
+    }
+
+    /// Opens a session at its start state.
+    pub fn open(&self) -> Result<Session, ServiceError> {
+        block_on(self.open_async())
+    }
+
+    /// Pushes symbol indices (each below the alphabet's size, checked before anything
+    /// is sent); they are applied in order after every earlier push. Returns once both
+    /// servers hold the push.
+    pub fn push(&self, session: &mut Session, symbols: &[u32]) -> Result<(), ServiceError> {
+        block_on(self.push_async(session, symbols))
+    }
+
+    /// Pushes text, encoded with the machine's alphabet (an unknown character is an
+    /// error naming its position, before anything is sent).
+    pub fn push_text(&self, session: &mut Session, text: impl AsRef<[u8]>) -> Result<(), ServiceError> {
+        let symbols = self.interface.encode(text.as_ref(), session.slot as usize)?;
+        self.push(session, &symbols)
+    }
+
+    /// The output after every symbol pushed so far (final state or accept bit, as the
+    /// machine's policy says). The session goes on from the same state.
+    pub fn release(&self, session: &Session) -> Result<InstanceOutput, ServiceError> {
+        block_on(self.release_async(session))
+    }
+
+    /// Ends the session.
+    pub fn close(&self, session: Session) -> Result<(), ServiceError> {
+        block_on(self.close_async(session))
+    }
+
+    /// [`Client::open`] without blocking the caller's thread.
+    pub async fn open_async(&self) -> Result<Session, ServiceError> {
+        let (machine, owner) = (self.machine, self.owner);
+        let slot = self.call(0, |reply| Request::Open { machine, owner, slot: None, reply }).await?;
+        let opened = self.call(1, |reply| Request::Open { machine, owner, slot: Some(slot), reply }).await;
+        if let Err(e) = opened {
+            // Best effort: server 0 forgets the half-open session.
+            let _ = self.call(0, |reply| Request::Close { slot, owner, reply }).await;
+            return Err(e);
+        }
+        Ok(Session { slot, pushed: 0 })
+    }
+
+    /// [`Client::push`] without blocking the caller's thread.
+    pub async fn push_async(&self, session: &mut Session, symbols: &[u32]) -> Result<(), ServiceError> {
+        self.interface.check(symbols, session.slot as usize)?;
+        if symbols.is_empty() {
+            return Ok(());
+        }
+        let width = self.interface.symbol_bits;
+        let mut rng = SecretRng::from_os();
+        let mut shares = [Vec::with_capacity(symbols.len()), Vec::with_capacity(symbols.len())];
+        for &a in symbols {
+            let a0 = rng.next_u64() & low_mask(width);
+            shares[0].push(a0);
+            shares[1].push(complement(self.interface.protocol, u64::from(a), a0, width));
+        }
+        let [p0, p1] = shares.map(|s| pack(&s, width));
+        let (slot, owner, count) = (session.slot, self.owner, symbols.len());
+        let want = session.pushed + count as u64;
+        for (b, packed) in [(1, p1), (0, p0)] {
+            self.counters.add(Link::ALL[b], REQUEST_HEADER + packed.len() as u64);
+            let total = self.call(b, |reply| Request::Push { slot, owner, count, shares: packed, reply }).await?;
+            if total != want {
+                return Err(ServiceError::BadRequest(format!(
+                    "server {b} holds {total} symbols of session {slot}, this client pushed {want}"
+                )));
+            }
+        }
+        session.pushed = want;
+        Ok(())
+    }
+
+    /// [`Client::release`] without blocking the caller's thread.
+    pub async fn release_async(&self, session: &Session) -> Result<InstanceOutput, ServiceError> {
+        let (slot, owner) = (session.slot, self.owner);
+        let t1 = self.ticket(1, |reply| Request::Release { slot, owner, reply }).await?;
+        let t0 = self.ticket(0, |reply| Request::Release { slot, owner, reply }).await?;
+        let (s0, n0): OutputShare = self.answer(t0).await?;
+        let (s1, n1): OutputShare = self.answer(t1).await?;
+        let width = self.interface.output_bits;
+        for (b, n) in [(0, n0), (1, n1)] {
+            self.counters.add([Link::S0ToClient, Link::S1ToClient][b], REQUEST_HEADER + width.div_ceil(8) as u64);
+            if n != session.pushed {
+                return Err(ServiceError::BadRequest(format!(
+                    "server {b} released session {slot} after {n} symbols, this client pushed {}",
+                    session.pushed
+                )));
+            }
+        }
+        let v = reconstruct(self.interface.protocol, s0, s1, width);
+        let symbols = session.pushed as usize;
+        Ok(match self.interface.reveal {
+            Reveal::State => InstanceOutput { final_state: Some(v as u32), accept: None, symbols },
+            Reveal::Accept => InstanceOutput { final_state: None, accept: Some(v == 1), symbols },
+        })
+    }
+
+    /// [`Client::close`] without blocking the caller's thread.
+    pub async fn close_async(&self, session: Session) -> Result<(), ServiceError> {
+        let (slot, owner) = (session.slot, self.owner);
+        let r1 = self.call(1, |reply| Request::Close { slot, owner, reply }).await;
+        let r0 = self.call(0, |reply| Request::Close { slot, owner, reply }).await;
+        r1.and(r0)
+    }
+
+    /// Sends a request to server `b` and waits for its answer.
+    async fn call<T>(
+        &self,
+        b: usize,
+        make: impl FnOnce(Promise<Result<T, ServiceError>>) -> Request,
+    ) -> Result<T, ServiceError> {
+        let ticket = self.ticket(b, make).await?;
+        self.answer(ticket).await
+    }
+
+    /// Sends a request to server `b`; the ticket gives its answer.
+    async fn ticket<T>(
+        &self,
+        b: usize,
+        make: impl FnOnce(Promise<Result<T, ServiceError>>) -> Request,
+    ) -> Result<Ticket<Result<T, ServiceError>>, ServiceError> {
+        let (promise, ticket) = reply::pair();
+        let mut req = Some(make(promise));
+        std::future::poll_fn(|cx| match self.inbox[b].try_send(req.take().expect("sent once")) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(TrySendError::Full(r)) => {
+                req = Some(r);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Err(TrySendError::Disconnected(_)) => Poll::Ready(Err(self.stopped())),
+        })
+        .await?;
+        Ok(ticket)
+    }
+
+    async fn answer<T>(&self, ticket: Ticket<Result<T, ServiceError>>) -> Result<T, ServiceError> {
+        ticket.await.map_err(|_| self.stopped())?
+    }
+
+    fn stopped(&self) -> ServiceError {
+        let reason = self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        ServiceError::Stopped { reason: reason.unwrap_or_else(|| "the service stopped".into()) }
+    }
+}
+
+fn complement(protocol: Protocol, value: u64, x0: u64, width: u32) -> u64 {
+    match protocol {
+        Protocol::LookupRing => Ring::complement(value, x0, width),
+        _ => Xor::complement(value, x0, width),
+    }
+}
+
+fn reconstruct(protocol: Protocol, a: u64, b: u64, width: u32) -> u64 {
+    match protocol {
+        Protocol::LookupRing => Ring::reconstruct(a, b, width),
+        _ => Xor::reconstruct(a, b, width),
+    }
+}
+
+/// Runs a future on the calling thread, parking it while the future waits.
+fn block_on<F: Future>(f: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::park();
+    }
+}

@@ -1,0 +1,441 @@
+//! pmsm as a service: long-lived servers holding named machines, clients that know
+//! only a machine's [`Interface`], sessions fed symbols over time, and waves that batch
+//! every session with work, whichever client it belongs to (DESIGN §9).
+//!
+//! ```
+//! use pmsm_engine::service::Service;
+//! use pmsm_engine::protocol::{Protocol, Reveal};
+//! let dfa = pmsm_engine::dfa::json::from_json_str(
+//!     r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#,
+//!     "ab.json",
+//! )?;
+//! let service = Service::builder().machine("ab", dfa, Protocol::LookupXor, Reveal::Accept).start()?;
+//! let client = service.connect("ab")?;            // holds the interface, not the machine
+//! let mut s = client.open()?;
+//! client.push_text(&mut s, "ab")?;
+//! assert_eq!(client.release(&s)?.accept, Some(true));   // "ab" is accepted
+//! client.push_text(&mut s, "a")?;                       // the session goes on
+//! assert_eq!(client.release(&s)?.accept, Some(false));  // "aba" is not
+//! client.close(s)?;
+//! # Ok::<(), pmsm_engine::Error>(())
+//! ```
+//!
+//! `README.md` in this folder draws a push's path through the four parties. This is
+//! the in-process back end (dealer and servers on threads of the caller's process);
+//! the servers exchange only frames, over the same [`crate::transport`] links as the
+//! batch engine, so the network back end runs the same loops.
+
+mod client;
+mod dealer;
+pub mod interface;
+pub mod pool;
+pub mod reply;
+mod server;
+pub mod session;
+pub mod wave;
+
+pub use client::{Client, Session};
+pub use interface::Interface;
+
+use crate::dfa::{Dfa, DfaError};
+use crate::party::sharing::{Ring, Sharing, Xor};
+use crate::protocol::plan::{Plan, Table};
+use crate::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
+use crate::transport::inproc::link_pair;
+use crate::transport::{BoxRx, BoxTx, Counted, Counters, Link, TransportError};
+use crossbeam_channel::{Sender, bounded};
+use pmsm_kernels::Party;
+use pmsm_kernels::rng::{RngCore, SecretRng};
+use session::Request;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use wave::WaveKind;
+
+/// What goes wrong for a client of the service.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// No machine of that name is served.
+    #[error("no machine named {name:?} is served here (served: {served})")]
+    UnknownMachine {
+        /// The name asked for.
+        name: String,
+        /// The names served.
+        served: String,
+    },
+    /// The session is not open: closed, evicted, or never opened.
+    #[error("session {session} is not open (closed, evicted after {idle_seconds} s idle, or never opened)")]
+    UnknownSession {
+        /// The session.
+        session: u64,
+        /// The idle time after which sessions are evicted.
+        idle_seconds: u64,
+    },
+    /// The session belongs to another client.
+    #[error("session {session} belongs to another client")]
+    NotOwner {
+        /// The session.
+        session: u64,
+    },
+    /// A limit on sessions or pending symbols.
+    #[error("refused: {0}")]
+    Limit(String),
+    /// A request that does not fit the session or the machine.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A symbol outside the machine's alphabet (nothing was sent).
+    #[error(transparent)]
+    Symbol(#[from] DfaError),
+    /// The service is not running.
+    #[error("the service stopped: {reason}")]
+    Stopped {
+        /// Why, as far as known (a server's root error, or a shutdown).
+        reason: String,
+    },
+}
+
+/// Limits and sizes of a service. Every queue is bounded and every wait ends.
+#[derive(Clone, Copy, Debug)]
+pub struct Options {
+    /// Most sessions in one step or accept wave (class waves take four times as many
+    /// lookups).
+    pub max_wave: usize,
+    /// Waves the leader keeps in flight.
+    pub window: usize,
+    /// Sessions with no request for this long are evicted.
+    pub idle_timeout: Duration,
+    /// Most sessions a server holds.
+    pub max_sessions: usize,
+    /// Most sessions one client holds.
+    pub max_sessions_per_client: usize,
+    /// Most symbols pushed into one session and not yet applied.
+    pub max_pending: usize,
+    /// Dealer blocks (of [`pool::BLOCK`] correlations) queued per width per server.
+    pub pool_depth: usize,
+    /// Threads of the dealer's key generation (0: all cores).
+    pub dealer_threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            max_wave: 1024,
+            window: 16,
+            idle_timeout: Duration::from_secs(600),
+            max_sessions: 1 << 20,
+            max_sessions_per_client: 1 << 20,
+            max_pending: 1 << 20,
+            pool_depth: 8,
+            dealer_threads: 0,
+        }
+    }
+}
+
+/// Counters of a running service (server 0's view, but `sessions`, which is per server).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Sessions open (both servers count: twice the sessions).
+    pub sessions: AtomicU64,
+    /// Waves finished (both servers count).
+    pub waves: AtomicU64,
+    /// Lookups finished (both servers count).
+    pub lookups: AtomicU64,
+    /// Transitions applied (both servers count).
+    pub transitions: AtomicU64,
+    /// Pushes taken (both servers count).
+    pub pushes: AtomicU64,
+    /// Sessions evicted for idleness.
+    pub evicted: AtomicU64,
+}
+
+/// A machine as the servers hold it: the owner's protocol and policy fixed in its plan.
+#[derive(Debug)]
+pub struct Machine {
+    /// Its name.
+    pub name: String,
+    /// The public tables (servers only).
+    pub plan: Plan,
+    /// What clients are given.
+    pub interface: Interface,
+}
+
+/// Configures a [`Service`].
+#[derive(Debug, Default)]
+pub struct ServiceBuilder {
+    machines: Vec<(String, Dfa, Protocol, Reveal)>,
+    options: Options,
+}
+
+impl ServiceBuilder {
+    /// Serves `dfa` as `name` under the owner's `protocol` and output policy `reveal`
+    /// (clients cannot choose either).
+    pub fn machine(mut self, name: &str, dfa: Dfa, protocol: Protocol, reveal: Reveal) -> Self {
+        self.machines.push((name.to_string(), dfa, protocol, reveal));
+        self
+    }
+
+    /// Limits and sizes.
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Starts the dealer and both servers on threads of this process.
+    pub fn start(self) -> Result<Service, crate::Error> {
+        let o = self.options;
+        if self.machines.is_empty() || o.max_wave == 0 || o.window == 0 || o.pool_depth == 0 {
+            return Err(ProtocolError::Parameter(
+                "a service needs a machine and positive wave, window and pool sizes".into(),
+            )
+            .into());
+        }
+        let mut names = BTreeSet::new();
+        let mut families: [Vec<Machine>; 2] = [Vec::new(), Vec::new()];
+        for (name, dfa, protocol, reveal) in self.machines {
+            if !names.insert(name.clone()) {
+                return Err(ProtocolError::Parameter(format!("machine {name:?} is named twice")).into());
+            }
+            if !protocol.is_lookup() {
+                return Err(ProtocolError::Parameter(format!(
+                    "the service runs lookup protocols; {protocol} is not one"
+                ))
+                .into());
+            }
+            let plan = Plan::new(&dfa, protocol, reveal, ClassMode::Auto)?;
+            let interface = Interface::of(&name, &dfa, &plan);
+            families[usize::from(protocol == Protocol::LookupRing)].push(Machine { name, plan, interface });
+        }
+        let threads = if o.dealer_threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            o.dealer_threads
+        };
+        let dealer = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(|i| format!("pmsm-service-dealer-{i}"))
+                .build()
+                .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")))?,
+        );
+        let counters = Counters::default();
+        let stats = Arc::new(Stats::default());
+        let failure = Arc::new(Mutex::new(None));
+        let mut service = Service {
+            directory: HashMap::new(),
+            inboxes: Vec::new(),
+            threads: Vec::new(),
+            counters: counters.clone(),
+            stats: Arc::clone(&stats),
+            failure: Arc::clone(&failure),
+            next_owner: AtomicU64::new(1),
+        };
+        for (f, machines) in families.into_iter().enumerate().filter(|(_, m)| !m.is_empty()) {
+            for (i, m) in machines.iter().enumerate() {
+                service.directory.insert(m.name.clone(), (service.inboxes.len(), i as u16, m.interface.clone()));
+            }
+            let ctx = Context {
+                machines: Arc::new(machines),
+                options: o,
+                stats: Arc::clone(&stats),
+                counters: counters.clone(),
+                dealer: Arc::clone(&dealer),
+                failure: Arc::clone(&failure),
+            };
+            let (inboxes, handles) = if f == 0 { spawn::<Xor>(ctx) } else { spawn::<Ring>(ctx) }?;
+            service.inboxes.push(inboxes);
+            service.threads.extend(handles);
+        }
+        Ok(service)
+    }
+}
+
+/// A running service: a dealer and two servers on threads of this process.
+///
+/// Dropping it stops the service (waves in flight finish; pending releases fail).
+#[derive(Debug)]
+pub struct Service {
+    /// Machine name → (family, index in the family, interface).
+    directory: HashMap<String, (usize, u16, Interface)>,
+    /// Per family (XOR, ring): the servers' request queues.
+    inboxes: Vec<[Sender<Request>; 2]>,
+    threads: Vec<JoinHandle<()>>,
+    counters: Counters,
+    stats: Arc<Stats>,
+    failure: Arc<Mutex<Option<String>>>,
+    next_owner: AtomicU64,
+}
+
+impl Service {
+    /// Starts configuring a service.
+    pub fn builder() -> ServiceBuilder {
+        ServiceBuilder::default()
+    }
+
+    /// The interfaces of every served machine, by name.
+    pub fn interfaces(&self) -> Vec<Interface> {
+        let mut v: Vec<Interface> = self.directory.values().map(|(_, _, i)| i.clone()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// A client connection for machine `name` (a new client identity: sessions it
+    /// opens are its own).
+    pub fn connect(&self, name: &str) -> Result<Client, ServiceError> {
+        let Some((family, machine, interface)) = self.directory.get(name) else {
+            let mut served: Vec<&str> = self.directory.keys().map(String::as_str).collect();
+            served.sort_unstable();
+            return Err(ServiceError::UnknownMachine { name: name.to_string(), served: served.join(", ") });
+        };
+        Ok(Client {
+            interface: interface.clone(),
+            machine: *machine,
+            owner: self.next_owner.fetch_add(1, Ordering::Relaxed),
+            inbox: self.inboxes[*family].clone(),
+            counters: self.counters.clone(),
+            failure: Arc::clone(&self.failure),
+        })
+    }
+
+    /// The service's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Bytes sent on every link so far (client links count requests and answers as
+    /// their network form would carry them; the others count frames).
+    pub fn bytes(&self) -> crate::LinkBytes {
+        crate::LinkBytes::from_counters(&self.counters)
+    }
+
+    /// Stops the service and waits for its threads; the error of a server that failed,
+    /// if one did.
+    pub fn shutdown(mut self) -> Result<(), ServiceError> {
+        self.stop();
+        match self.failure.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            Some(reason) => Err(ServiceError::Stopped { reason }),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self) {
+        for inbox in &self.inboxes {
+            for tx in inbox {
+                let _ = tx.send(Request::Stop);
+            }
+        }
+        self.inboxes.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// What the threads of one family share.
+struct Context {
+    machines: Arc<Vec<Machine>>,
+    options: Options,
+    stats: Arc<Stats>,
+    counters: Counters,
+    dealer: Arc<rayon::ThreadPool>,
+    failure: Arc<Mutex<Option<String>>>,
+}
+
+/// Every lookup width the machines use.
+fn widths(machines: &[Machine]) -> BTreeSet<u32> {
+    let kinds = [WaveKind::Class, WaveKind::Step, WaveKind::Accept];
+    machines.iter().flat_map(|m| kinds.iter().filter_map(|&k| server::table_of(m, k).map(Table::domain_bits))).collect()
+}
+
+/// Runs `f` on a named thread; a failure (not a peer's disconnection) is recorded as
+/// the service's root cause.
+fn thread(
+    name: String,
+    failure: &Arc<Mutex<Option<String>>>,
+    f: impl FnOnce() -> Result<(), ProtocolError> + Send + 'static,
+) -> Result<JoinHandle<()>, crate::Error> {
+    let failure = Arc::clone(failure);
+    let what = name.clone();
+    std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(move || {
+            let e = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+                Ok(Ok(())) => return,
+                Ok(Err(ProtocolError::Transport(TransportError::Disconnected { .. }))) => None,
+                Ok(Err(e)) => Some(format!("{name}: {e}")),
+                Err(_) => Some(format!("{name} panicked")),
+            };
+            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+            if slot.is_none() {
+                *slot = Some(e.unwrap_or_else(|| format!("{name}: a peer disconnected")));
+            } else if let (Some(e), Some(prev)) = (e, slot.as_ref()) {
+                // A root cause replaces a disconnection it caused.
+                if prev.ends_with("a peer disconnected") {
+                    *slot = Some(e);
+                }
+            }
+        })
+        .map_err(|e| ProtocolError::Parameter(format!("cannot start {what}: {e}")).into())
+}
+
+/// One family's running threads: the servers' request queues and the thread handles.
+type Running = ([Sender<Request>; 2], Vec<JoinHandle<()>>);
+
+/// Starts the dealer threads, the leader and the follower of one share family.
+fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
+    let o = ctx.options;
+    let counted = |link: Link, depth: usize| -> (BoxTx, BoxRx) {
+        let (tx, rx) = link_pair(link, depth);
+        (Box::new(Counted::new(tx, ctx.counters.clone())), Box::new(rx))
+    };
+    let mut handles = Vec::new();
+    let mut pools: [Vec<pool::Pool<S>>; 2] = [Vec::new(), Vec::new()];
+    for width in widths(&ctx.machines) {
+        let epoch = SecretRng::from_os().next_u64();
+        let (t0, r0) = counted(Link::DealerToS0, o.pool_depth);
+        let (t1, r1) = counted(Link::DealerToS1, o.pool_depth);
+        pools[0].push(pool::Pool::new(width, epoch, r0));
+        pools[1].push(pool::Pool::new(width, epoch, r1));
+        let threads = Arc::clone(&ctx.dealer);
+        handles.push(thread(format!("dealer (width {width})"), &ctx.failure, move || {
+            dealer::fill::<S>(width, [t0, t1], &threads)
+        })?);
+    }
+    let [pools0, pools1] = pools;
+    let (to1, from0) = counted(Link::S0ToS1, o.window + 2);
+    let (to0, from1) = counted(Link::S1ToS0, o.window + 2);
+    let (in0, inbox0) = bounded(4096);
+    let (in1, inbox1) = bounded(4096);
+    let (m, st) = (Arc::clone(&ctx.machines), Arc::clone(&ctx.stats));
+    handles.push(thread("server 0".into(), &ctx.failure, move || {
+        let core = server::Core::<S>::new(Party::P0, &m, &o, &st, pools0);
+        server::Leader::new(core).run(inbox0, to1, from1)
+    })?);
+    // The follower waits on its clients and its leader at once: the leader's frames are
+    // forwarded into a channel it can select on.
+    let (plans_tx, plans) = bounded(o.window + 2);
+    let mut from0 = from0;
+    handles.push(thread("server 1 (link from server 0)".into(), &ctx.failure, move || {
+        loop {
+            let frame = from0.recv();
+            let end = frame.is_err();
+            if plans_tx.send(frame).is_err() || end {
+                return Ok(());
+            }
+        }
+    })?);
+    let (m, st) = (Arc::clone(&ctx.machines), Arc::clone(&ctx.stats));
+    handles.push(thread("server 1".into(), &ctx.failure, move || {
+        let core = server::Core::<S>::new(Party::P1, &m, &o, &st, pools1);
+        server::Follower::new(core).run(inbox1, to0, plans)
+    })?);
+    Ok(([in0, in1], handles))
+}

@@ -1,0 +1,170 @@
+//! What a server holds for each session, and the requests clients send it.
+//!
+//! A session at server `b` is an XOR (or additive) share of the current state, the
+//! number of steps applied, the shares of the symbols pushed but not yet applied, and
+//! the releases asked for but not yet answered. Both servers apply the same waves to
+//! the same sessions in the same order, so their shares stay consistent without any
+//! per-session message between them.
+//!
+//! # Memory
+//! An idle session (nothing pending) is the struct below, about 120 bytes, plus its
+//! hash-map entry: the service's target is at most 256 bytes per idle session per
+//! server.
+
+use super::ServiceError;
+use super::reply::Promise;
+use super::wave::WaveKind;
+use std::collections::VecDeque;
+use std::time::Instant;
+
+/// A client's identity at a server (one per connection in process; one per client
+/// certificate over the network).
+pub type Owner = u64;
+
+/// A session's number at both servers: server 0 assigns it when the session opens;
+/// the client passes it to server 1.
+pub type Slot = u64;
+
+/// An output share and the steps it covers.
+pub type OutputShare = (u64, u64);
+
+/// A client request, as a server receives it.
+#[derive(Debug)]
+pub enum Request {
+    /// Opens a session of `machine`; server 0 picks the slot, server 1 is told it.
+    Open {
+        /// Index of the machine in the servers' list.
+        machine: u16,
+        /// Who asks.
+        owner: Owner,
+        /// The slot server 0 gave (server 1 only).
+        slot: Option<Slot>,
+        /// The slot.
+        reply: Promise<Result<Slot, ServiceError>>,
+    },
+    /// Appends `count` symbol shares (packed at the machine's symbol share width).
+    Push {
+        /// The session.
+        slot: Slot,
+        /// Who asks.
+        owner: Owner,
+        /// Symbols in the push.
+        count: usize,
+        /// The packed shares.
+        shares: Vec<u8>,
+        /// Symbols pushed into the session in all, this push included.
+        reply: Promise<Result<u64, ServiceError>>,
+    },
+    /// This server's share of the output after every symbol pushed so far.
+    Release {
+        /// The session.
+        slot: Slot,
+        /// Who asks.
+        owner: Owner,
+        /// The output share and the step count it is for.
+        reply: Promise<Result<OutputShare, ServiceError>>,
+    },
+    /// Ends the session; pending releases fail.
+    Close {
+        /// The session.
+        slot: Slot,
+        /// Who asks.
+        owner: Owner,
+        /// Done.
+        reply: Promise<Result<(), ServiceError>>,
+    },
+    /// Stops the server: no new requests are taken; waves in flight finish.
+    Stop,
+}
+
+/// A release waiting for its step.
+#[derive(Debug)]
+pub struct Release {
+    /// Steps the output must cover (every symbol pushed before the release).
+    pub at: u64,
+    /// Where the share goes.
+    pub reply: Promise<Result<OutputShare, ServiceError>>,
+}
+
+/// One session at one server.
+#[derive(Debug)]
+pub struct Session {
+    /// Which machine.
+    pub machine: u16,
+    /// Who opened it.
+    pub owner: Owner,
+    /// This server's share of the current state.
+    pub state: u64,
+    /// Steps applied.
+    pub steps: u64,
+    /// Shares of the symbols pushed and not yet applied, oldest first; for machines
+    /// with symbol classes the first `classified` are already class shares.
+    pub symbols: VecDeque<u32>,
+    /// How many of `symbols` are class shares.
+    pub classified: usize,
+    /// Releases not yet answered, oldest first (their `at` is non-decreasing).
+    pub releases: VecDeque<Release>,
+    /// In a wave that is in flight (the leader puts a session in one wave at a time).
+    pub in_flight: bool,
+    /// Waiting in one of the leader's ready queues.
+    pub queued: bool,
+    /// Closed by its client; forgotten when no wave holds it.
+    pub closed: bool,
+    /// Last request.
+    pub last_used: Instant,
+}
+
+impl Session {
+    /// A fresh session of `machine` whose state share is `state`.
+    pub fn new(machine: u16, owner: Owner, state: u64) -> Session {
+        Session {
+            machine,
+            owner,
+            state,
+            steps: 0,
+            symbols: VecDeque::new(),
+            classified: 0,
+            releases: VecDeque::new(),
+            in_flight: false,
+            queued: false,
+            closed: false,
+            last_used: Instant::now(),
+        }
+    }
+
+    /// Symbols pushed in all.
+    pub fn pushed(&self) -> u64 {
+        self.steps + self.symbols.len() as u64
+    }
+
+    /// The wave this session needs next, if any (leader only; `classes`: the machine
+    /// maps symbols to classes first; `accept`: releases are accept lookups). A due
+    /// release comes before further steps; symbols are classified before they step.
+    pub fn next_wave(&self, classes: bool, accept: bool) -> Option<WaveKind> {
+        if self.in_flight || self.closed {
+            return None;
+        }
+        if accept && self.releases.front().is_some_and(|r| r.at == self.steps) {
+            return Some(WaveKind::Accept);
+        }
+        if !self.symbols.is_empty() && (!classes || self.classified > 0) {
+            return Some(WaveKind::Step);
+        }
+        (classes && self.symbols.len() > self.classified).then_some(WaveKind::Class)
+    }
+
+    /// Answers every release that is due, when releases reveal the state share.
+    pub fn answer_state_releases(&mut self, mask: u64) {
+        while self.releases.front().is_some_and(|r| r.at == self.steps) {
+            let r = self.releases.pop_front().expect("checked");
+            r.reply.fulfil(Ok((self.state & mask, self.steps)));
+        }
+    }
+
+    /// Fails every pending release (the session is going away).
+    pub fn fail_releases(&mut self, why: impl Fn() -> ServiceError) {
+        for r in self.releases.drain(..) {
+            r.reply.fulfil(Err(why()));
+        }
+    }
+}

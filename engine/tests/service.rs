@@ -1,0 +1,198 @@
+//! The service end to end: random interleavings of open / push / release / close
+//! across sessions and client threads, every release checked against the plaintext
+//! machine on that session's symbols so far; and its refusals.
+
+use pmsm_engine::dfa::Dfa;
+use pmsm_engine::dfa::random::{random_dfa, random_input};
+use pmsm_engine::protocol::{Protocol, Reveal};
+use pmsm_engine::service::{Client, Options, Service, ServiceError, Session};
+use pmsm_kernels::rng::WorkloadRng;
+use std::time::Duration;
+
+/// What the plaintext machine says after `symbols`.
+fn expect(dfa: &Dfa, reveal: Reveal, symbols: &[u32]) -> (Option<u32>, Option<bool>) {
+    let s = dfa.run(symbols);
+    match reveal {
+        Reveal::State => (Some(s), None),
+        Reveal::Accept => (None, Some(dfa.is_accepting(s))),
+    }
+}
+
+/// One client thread: `sessions` sessions, `ops` random operations on them.
+fn drive(client: &Client, dfa: &Dfa, reveal: Reveal, seed: u64, sessions: usize, ops: usize) {
+    let mut rng = WorkloadRng::seed_from_u64(seed);
+    let mut open: Vec<(Session, Vec<u32>)> = Vec::new();
+    for op in 0..ops {
+        let ctx = format!("seed {seed} op {op}");
+        match rng.below(10) {
+            0 | 1 if open.len() < sessions => open.push((client.open().unwrap(), Vec::new())),
+            2..=5 if !open.is_empty() => {
+                let i = rng.below(open.len() as u64) as usize;
+                let len = match rng.below(4) {
+                    0 => 1,
+                    1 => rng.below(5) as usize,
+                    _ => rng.below(40) as usize,
+                };
+                let syms = random_input(dfa.symbols(), len, &mut rng);
+                let (s, history) = &mut open[i];
+                client.push(s, &syms).unwrap();
+                history.extend_from_slice(&syms);
+            }
+            6..=8 if !open.is_empty() => {
+                let i = rng.below(open.len() as u64) as usize;
+                let (s, history) = &open[i];
+                let out = client.release(s).unwrap();
+                assert_eq!(
+                    (out.final_state, out.accept),
+                    expect(dfa, reveal, history),
+                    "{ctx}: {} symbols",
+                    history.len()
+                );
+                assert_eq!(out.symbols, history.len(), "{ctx}");
+            }
+            9 if !open.is_empty() => {
+                let (s, _) = open.swap_remove(rng.below(open.len() as u64) as usize);
+                client.close(s).unwrap();
+            }
+            _ => {}
+        }
+    }
+    for (s, history) in open {
+        let out = client.release(&s).unwrap();
+        assert_eq!((out.final_state, out.accept), expect(dfa, reveal, &history), "seed {seed} final");
+        client.close(s).unwrap();
+    }
+}
+
+#[test]
+fn random_interleavings_equal_the_plaintext_machine() {
+    let mut rng = WorkloadRng::seed_from_u64(14);
+    // (states, symbols): with and without symbol classes, XOR and ring, both policies.
+    let cases = [
+        (7, 3, Protocol::LookupXor, Reveal::State),
+        (40, 26, Protocol::LookupXor, Reveal::Accept),
+        (300, 256, Protocol::LookupXor, Reveal::Accept),
+        (20, 5, Protocol::LookupRing, Reveal::State),
+        (60, 256, Protocol::LookupRing, Reveal::Accept),
+    ];
+    let machines: Vec<(String, Dfa, Protocol, Reveal)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, &(states, symbols, p, r))| (format!("m{i}"), random_dfa(states, symbols, &mut rng), p, r))
+        .collect();
+    let mut b = Service::builder();
+    for (name, dfa, p, r) in &machines {
+        b = b.machine(name, dfa.clone(), *p, *r);
+    }
+    // Small waves and a short window so that waves fill, queue and interleave.
+    let service = b.options(Options { max_wave: 7, window: 3, ..Options::default() }).start().unwrap();
+    std::thread::scope(|scope| {
+        for (i, (name, dfa, _, reveal)) in machines.iter().enumerate() {
+            for t in 0..3 {
+                let client = service.connect(name).unwrap();
+                scope.spawn(move || drive(&client, dfa, *reveal, (i * 10 + t) as u64, 6, 120));
+            }
+        }
+    });
+    assert!(service.stats().waves.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn one_client_many_threads_and_async_calls() {
+    let dfa = crate::ab();
+    let service = Service::builder().machine("ab", dfa.clone(), Protocol::LookupXor, Reveal::State).start().unwrap();
+    let client = service.connect("ab").unwrap();
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let (client, dfa) = (&client, &dfa);
+            scope.spawn(move || drive(client, dfa, Reveal::State, 100 + t, 4, 60));
+        }
+    });
+    // The async form, driven by a minimal executor of the test's own.
+    let out = futures_lite_block_on(async {
+        let mut s = client.open_async().await?;
+        client.push_async(&mut s, &[0, 0, 0]).await?;
+        let out = client.release_async(&s).await?;
+        client.close_async(s).await?;
+        Ok::<_, ServiceError>(out)
+    })
+    .unwrap();
+    assert_eq!(out.final_state, Some(dfa.run(&[0, 0, 0])));
+}
+
+/// Polls a future to completion on this thread (spinning: for a test only).
+fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut f = std::pin::pin!(f);
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+#[test]
+fn refusals_are_clear() {
+    let dfa = crate::ab();
+    let options = Options { max_sessions_per_client: 2, max_pending: 5, ..Options::default() };
+    let service =
+        Service::builder().machine("ab", dfa, Protocol::LookupXor, Reveal::Accept).options(options).start().unwrap();
+    let e = service.connect("nope").unwrap_err().to_string();
+    assert_eq!(e, "no machine named \"nope\" is served here (served: ab)");
+    let (a, b) = (service.connect("ab").unwrap(), service.connect("ab").unwrap());
+    let mut s = a.open().unwrap();
+    // A symbol outside the alphabet is refused before anything is sent.
+    let e = a.push(&mut s, &[0, 2]).unwrap_err().to_string();
+    assert!(e.contains("symbol \"2\" at position 1"), "{e}");
+    let e = a.push_text(&mut s, "abc").unwrap_err().to_string();
+    assert!(e.contains("symbol \"c\" at position 2"), "{e}");
+    assert_eq!(s.pushed(), 0);
+    // Too many pending symbols for one session.
+    let e = a.push(&mut s, &[0; 6]).unwrap_err().to_string();
+    assert!(e.contains("would hold 6 symbols not yet applied; at most 5"), "{e}");
+    // Another client's session: the handle is not transferable, but the id could be
+    // guessed; the servers check the owner.
+    let _t = a.open().unwrap();
+    let e = a.open().unwrap_err().to_string();
+    assert!(e.contains("this client has 2 sessions open"), "{e}");
+    let mut other = b.open().unwrap();
+    b.push(&mut other, &[0, 1]).unwrap();
+    assert_eq!(b.release(&other).unwrap().accept, Some(true));
+    let id = s.id();
+    a.close(s).unwrap();
+    let mut stale = b.open().unwrap();
+    // (The handle of a closed session cannot be used again: `close` takes it. A later
+    // request for its id is refused at the servers.)
+    assert_ne!(stale.id(), id);
+    b.push(&mut stale, &[1]).unwrap();
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn idle_sessions_are_evicted_and_using_one_is_an_error() {
+    let dfa = crate::ab();
+    let options = Options { idle_timeout: Duration::from_millis(200), ..Options::default() };
+    let service =
+        Service::builder().machine("ab", dfa, Protocol::LookupXor, Reveal::Accept).options(options).start().unwrap();
+    let c = service.connect("ab").unwrap();
+    let mut s = c.open().unwrap();
+    c.push(&mut s, &[0]).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let e = c.push(&mut s, &[0]).unwrap_err().to_string();
+    assert!(e.contains(&format!("session {} is not open", s.id())) && e.contains("evicted after 0 s idle"), "{e}");
+    assert!(service.stats().evicted.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+#[test]
+fn a_stopped_service_says_so() {
+    let dfa = crate::ab();
+    let service = Service::builder().machine("ab", dfa, Protocol::LookupXor, Reveal::State).start().unwrap();
+    let c = service.connect("ab").unwrap();
+    let s = c.open().unwrap();
+    service.shutdown().unwrap();
+    let e = c.release(&s).unwrap_err();
+    assert!(matches!(e, ServiceError::Stopped { .. }), "{e}");
+}
