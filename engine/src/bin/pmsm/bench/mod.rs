@@ -4,6 +4,7 @@
 
 pub mod plot;
 pub mod profile;
+pub mod service;
 pub mod tcp;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -98,6 +99,11 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
         let want: Vec<u32> = dfa.run_batch(&inputs);
         let transitions: usize = inputs.iter().map(Vec::len).sum();
         for protocol in checked.protocols(i) {
+            if checked.service {
+                let value = service::run(&checked, i, &dfa, &inputs, protocol)?;
+                results.push(Measured { label: spec.label.clone(), value });
+                continue;
+            }
             let key = format!("run[{i}]");
             let builder =
                 Engine::builder(dfa.clone()).protocol(protocol).reveal(checked.reveal(i)).classes(checked.classes(i));

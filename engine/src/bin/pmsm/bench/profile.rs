@@ -8,6 +8,9 @@
 //! chunk = 1024                               # default: automatic (at most 1024, two chunks or more)
 //! transport = "inproc"                      # or "tcp": four processes on 127.0.0.1
 //! phases = true                              # also time online-only and offline-only
+//! mode = "batch"                             # or "service": each input one session (bench/service.rs)
+//! clients = 64                               # service: client threads
+//! idle_sessions = 0                          # service: idle sessions opened to measure memory
 //!
 //! [[run]]
 //! label = "random 64 × 256"
@@ -45,7 +48,25 @@ pub struct Profile {
     pub transport: String,
     #[serde(default = "default_true")]
     pub phases: bool,
+    /// `"batch"` (the engine's batch API) or `"service"` (sessions through the service,
+    /// each input one session, beside a batch run of the same inputs).
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Service mode: client threads driving the sessions.
+    #[serde(default = "default_clients")]
+    pub clients: usize,
+    /// Service mode: idle sessions opened afterwards to measure memory per session.
+    #[serde(default)]
+    pub idle_sessions: usize,
     pub run: Vec<RunSpec>,
+}
+
+fn default_mode() -> String {
+    "batch".into()
+}
+
+fn default_clients() -> usize {
+    64
 }
 
 #[derive(Deserialize, Debug)]
@@ -132,6 +153,8 @@ pub struct Checked {
     pub classes: ClassMode,
     /// Parties as processes over TCP + TLS (else in one process).
     pub tcp: bool,
+    /// Sessions through the service (else the batch API).
+    pub service: bool,
     pub dir: PathBuf,
     pub file: PathBuf,
 }
@@ -148,6 +171,17 @@ pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
         "tcp" => true,
         other => return Err(err(file, "transport", format!("{other:?} is not \"inproc\" or \"tcp\""))),
     };
+    let service = match profile.mode.as_str() {
+        "batch" => false,
+        "service" => true,
+        other => return Err(err(file, "mode", format!("{other:?} is not \"batch\" or \"service\""))),
+    };
+    if service && tcp {
+        return Err(err(file, "transport", "the service runs in process only in this build (no network back end yet)"));
+    }
+    if service && profile.clients == 0 {
+        return Err(err(file, "clients", "must be positive"));
+    }
     if profile.chunk == Some(0) {
         return Err(err(file, "chunk", "must be positive"));
     }
@@ -205,7 +239,7 @@ pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
     }
     let name = file.file_stem().map_or("profile".into(), |s| s.to_string_lossy().into_owned());
     let dir = file.parent().map_or(PathBuf::from("."), Path::to_path_buf);
-    Ok(Checked { name, profile, reveal, classes, tcp, dir, file: file.to_path_buf() })
+    Ok(Checked { name, profile, reveal, classes, tcp, service, dir, file: file.to_path_buf() })
 }
 
 impl Checked {

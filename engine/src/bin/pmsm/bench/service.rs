@@ -1,0 +1,152 @@
+//! `pmsm bench` in service mode (`mode = "service"`): every input is one session,
+//! opened, pushed its whole input, released and closed through the in-process service
+//! by `clients` threads; every release is checked against the plaintext machine. The
+//! same inputs also run through the batch engine in the same invocation, so the two
+//! rates are measured side by side.
+//!
+//! Each client thread opens all of its sessions and pushes each its input before it
+//! asks for any release, so every session is in flight at once (10^4 sessions over 64
+//! threads: 157 a thread). A push's latency is from the push call to its release's
+//! answer (the output covering that push is available).
+
+use super::profile::{Checked, err};
+use pmsm_engine::Engine;
+use pmsm_engine::dfa::Dfa;
+use pmsm_engine::protocol::Protocol;
+use pmsm_engine::service::{Options, Service};
+use serde_json::{Value, json};
+use std::time::Instant;
+
+/// Resident bytes of this process now (Linux).
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}
+
+/// The nearest-rank percentile `p` of sorted `v`, in milliseconds.
+fn percentile_ms(v: &[f64], p: f64) -> Option<f64> {
+    (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * p).round() as usize] * 1e3)
+}
+
+/// Runs run `i` of the profile through the service and through the batch engine.
+pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol: Protocol) -> Result<Value, String> {
+    let spec = &checked.profile.run[i];
+    let reveal = checked.reveal(i);
+    let failed = |e: &dyn std::fmt::Display| format!("{}: {} (service): {e}", spec.label, protocol);
+    let want: Vec<u32> = dfa.run_batch(inputs);
+    let transitions: usize = inputs.iter().map(Vec::len).sum();
+
+    // The batch run of the same inputs.
+    let engine = Engine::builder(dfa.clone())
+        .protocol(protocol)
+        .reveal(reveal)
+        .classes(checked.classes(i))
+        .build()
+        .map_err(|e| err(&checked.file, &format!("run[{i}]"), e))?;
+    let batch = engine.run(inputs).map_err(|e| failed(&e))?;
+    for (n, (o, s)) in batch.outputs.iter().zip(&want).enumerate() {
+        if (o.final_state, o.accept) != expected(dfa, reveal, *s) {
+            return Err(failed(&format!("batch instance {n} differs from the plaintext evaluator")));
+        }
+    }
+    let batch_rate = transitions as f64 / batch.seconds.max(1e-12);
+    drop(engine);
+
+    let service = Service::builder()
+        .machine("bench", dfa.clone(), protocol, reveal)
+        .options(Options::default())
+        .start()
+        .map_err(|e| failed(&e))?;
+    let clients = checked.profile.clients.min(inputs.len()).max(1);
+    eprintln!("pmsm bench: {} · {} (service): {} sessions over {clients} client threads", spec.label, protocol, inputs.len());
+    let start = Instant::now();
+    let per_thread: Vec<Result<Vec<f64>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|t| {
+                let (service, want) = (&service, &want);
+                scope.spawn(move || -> Result<Vec<f64>, String> {
+                    let client = service.connect("bench").map_err(|e| e.to_string())?;
+                    let mine: Vec<usize> = (t..inputs.len()).step_by(clients).collect();
+                    let mut sessions = Vec::with_capacity(mine.len());
+                    for &n in &mine {
+                        let mut s = client.open().map_err(|e| format!("session {n}: {e}"))?;
+                        let pushed = Instant::now();
+                        client.push(&mut s, &inputs[n]).map_err(|e| format!("session {n}: {e}"))?;
+                        sessions.push((n, s, pushed));
+                    }
+                    let mut latencies = Vec::with_capacity(mine.len());
+                    for (n, s, pushed) in sessions {
+                        let o = client.release(&s).map_err(|e| format!("session {n}: {e}"))?;
+                        latencies.push(pushed.elapsed().as_secs_f64());
+                        if (o.final_state, o.accept) != expected(dfa, reveal, want[n]) || o.symbols != inputs[n].len() {
+                            return Err(format!("session {n} differs from the plaintext evaluator"));
+                        }
+                        client.close(s).map_err(|e| format!("session {n}: {e}"))?;
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a client thread panicked".into()))).collect()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let mut latencies = Vec::with_capacity(inputs.len());
+    for r in per_thread {
+        latencies.extend(r.map_err(|e| failed(&e))?);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let bytes = service.bytes();
+
+    // Memory of idle sessions: open them on one client and read the process's growth.
+    let idle = checked.profile.idle_sessions;
+    let per_idle = if idle > 0 {
+        let client = service.connect("bench").map_err(|e| failed(&e))?;
+        let before = rss_bytes();
+        let held: Vec<_> = (0..idle).map(|_| client.open()).collect::<Result<_, _>>().map_err(|e| failed(&e))?;
+        let after = rss_bytes();
+        drop(held);
+        before.zip(after).map(|(b, a)| a.saturating_sub(b) as f64 / idle as f64)
+    } else {
+        None
+    };
+    service.shutdown().map_err(|e| failed(&e))?;
+    let rate = transitions as f64 / seconds.max(1e-12);
+    eprintln!(
+        "pmsm bench: {:<34} {:<11} {:>10.0} transitions/s as a service, {:>10.0} as one batch ({:.0} %)",
+        spec.label,
+        protocol.name(),
+        rate,
+        batch_rate,
+        100.0 * rate / batch_rate
+    );
+    Ok(json!({
+        "label": spec.label,
+        "mode": "service",
+        "protocol": protocol.name(),
+        "transport": "inproc",
+        "states": dfa.states(),
+        "symbols": dfa.symbols(),
+        "batch": inputs.len(),
+        "sessions": inputs.len(),
+        "clients": clients,
+        "transitions": transitions,
+        "seconds": seconds,
+        "transitions_per_sec": rate,
+        "batch_transitions_per_sec": batch_rate,
+        "push_latency_ms": {"p50": percentile_ms(&latencies, 0.5), "p99": percentile_ms(&latencies, 0.99)},
+        "bits_per_transition": super::bits_per_transition(&bytes, transitions),
+        // In process every party shares one address space: the growth of the whole
+        // process per idle session (both servers' tables of sessions, mostly).
+        "bytes_per_session_by_party": per_idle.map(|b| json!({"all_parties_in_process": b})),
+        "idle_sessions": idle,
+        "verified": true,
+    }))
+}
+
+fn expected(dfa: &Dfa, reveal: pmsm_engine::protocol::Reveal, state: u32) -> (Option<u32>, Option<bool>) {
+    match reveal {
+        pmsm_engine::protocol::Reveal::State => (Some(state), None),
+        pmsm_engine::protocol::Reveal::Accept => (None, Some(dfa.is_accepting(state))),
+    }
+}
