@@ -197,3 +197,18 @@ fn comm_at_the_seeds_scale_meets_the_documented_bounds() {
         assert!((sum - p(name, "total_bits")).abs() < 1e-6, "{name}");
     }
 }
+
+#[test]
+fn patterns_may_start_with_a_hyphen() {
+    let header = "-----BEGIN ([A-Z]+ )?PRIVATE KEY-----";
+    for flag in ["--regex", "-e"] {
+        let o = pmsm(&["run", flag, header, "--input", "-----BEGIN RSA PRIVATE KEY-----"]);
+        assert!(o.status.success(), "{flag}: {}", stderr(&o));
+        assert!(stdout(&o).starts_with("instance 0: accept"), "{flag}: {}", stdout(&o));
+    }
+    // Every subcommand taking a machine takes such a pattern (and several -e).
+    let o = pmsm(&["info", "--json", "-e", header, "-e", "-x-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pmsm(&["compile", "-e", "--", "-o", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

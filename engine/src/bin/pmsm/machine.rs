@@ -11,7 +11,8 @@ pub struct MachineArgs {
     #[arg(long, conflicts_with_all = ["regex", "regex_file"])]
     pub dfa: Option<PathBuf>,
     /// A regular expression (Rust syntax); repeat for a set (accepts when any matches).
-    #[arg(long)]
+    /// May start with `-` (`-e '-----BEGIN'`), as grep's `-e` does.
+    #[arg(long, short = 'e', value_name = "PATTERN", allow_hyphen_values = true)]
     pub regex: Vec<String>,
     /// A file of regular expressions, one per line; blank lines and lines starting with
     /// `#` are skipped.
