@@ -31,7 +31,9 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
     let raw: RawDfa = serde_json::from_str(text).map_err(|e| DfaError::Json {
         file: source.to_string(),
         line: e.line(),
-        column: e.column(),
+        // serde_json counts lines from 1 and columns from 1, except that an error just
+        // after a line break (such as an early end of file) is at column 0.
+        column: e.column().max(1),
         message: strip_position(&e.to_string()),
     })?;
     let field = |field: String, message: String| DfaError::Field { file: source.to_string(), field, message };
@@ -219,5 +221,8 @@ mod tests {
                 .contains("machine too large: states")
         );
         assert!(err(r#"{"states": -1}"#).contains("line 1"));
+        // Positions count from 1, as editors do, also at an early end of file.
+        assert_eq!(err(""), "m.json: line 1, column 1: EOF while parsing a value");
+        assert_eq!(err("{\"states\": 4,\n"), "m.json: line 2, column 1: EOF while parsing a value");
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! - [`json`]: the table format (`{"states": …, "alphabet": …, "delta": …}`);
 //! - [`regex`]: regular expressions → minimal DFA, through `regex-automata`;
+//! - [`rules`]: rule files, one pattern per line;
 //! - [`minimize`]: Moore partition refinement (language-preserving);
 //! - [`product`]: the union of two machines (accepts when either does);
 //! - [`classes`]: symbols with identical columns, merged into classes;
@@ -19,6 +20,7 @@ pub mod minimize;
 pub mod product;
 pub mod random;
 pub mod regex;
+pub mod rules;
 
 pub use alphabet::Alphabet;
 pub use classes::SymbolClasses;
@@ -91,6 +93,22 @@ pub enum DfaError {
         position: usize,
         /// The offending symbol, as text.
         symbol: String,
+    },
+    /// A rule file holds no pattern.
+    #[error("{file} holds no pattern (only blank lines and `#` comments)")]
+    NoPattern {
+        /// The file.
+        file: String,
+    },
+    /// An error on one line of a file of inputs or patterns.
+    #[error("{file}: line {line}: {error}")]
+    AtLine {
+        /// The file (or `standard input`).
+        file: String,
+        /// 1-based line, as editors count.
+        line: usize,
+        /// What is wrong on that line.
+        error: Box<DfaError>,
     },
     /// Reading a file failed.
     #[error("{file}: {message}")]
