@@ -56,7 +56,9 @@ impl EngineBuilder {
         self.settings.protocol = p;
         self
     }
-    /// What the client learns (default: the final state).
+    /// What the client learns (default: the machine's natural output,
+    /// [`Dfa::natural_output`]: the accept bit for a machine compiled from regexes,
+    /// otherwise the final state).
     pub fn reveal(mut self, r: Reveal) -> Self {
         self.settings.reveal = r;
         self
@@ -231,10 +233,9 @@ impl Engine {
     /// Starts configuring an engine for `dfa`.
     pub fn builder(dfa: Dfa) -> EngineBuilder {
         EngineBuilder {
-            dfa,
             settings: Settings {
                 protocol: Protocol::LookupXor,
-                reveal: Reveal::State,
+                reveal: Reveal::from(dfa.natural_output()),
                 classes: ClassMode::Auto,
                 chunk: None,
                 powers: PowerSchedule::Doubling,
@@ -242,6 +243,7 @@ impl Engine {
             },
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             dealer_depth: 32,
+            dfa,
         }
     }
 

@@ -120,12 +120,38 @@ pub enum DfaError {
     },
 }
 
+/// What a machine's answer naturally is: the default of what a client learns.
+///
+/// A machine compiled from regular expressions answers *does the text match*, its
+/// accept bit; a hand-written table may mean its final state (a counter, a parser's
+/// mode). This is a default for running and showing the machine, not part of its
+/// language: [`crate::process::Fingerprint`] does not cover it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NaturalOutput {
+    /// The final state.
+    #[default]
+    State,
+    /// The accept bit.
+    Accept,
+}
+
+impl NaturalOutput {
+    /// The name in the JSON format and in reports (`state`, `accept`).
+    pub fn name(self) -> &'static str {
+        match self {
+            NaturalOutput::State => "state",
+            NaturalOutput::Accept => "accept",
+        }
+    }
+}
+
 /// A validated, total DFA.
 ///
 /// Invariants (checked by [`Dfa::new`]): `1 ≤ states ≤ MAX_STATES`;
 /// `1 ≤ symbols ≤ MAX_SYMBOLS`; `start < states`; `accepting.len() == states`;
 /// `delta.len() == states·symbols` and every entry `< states`. Row `s` of `delta`
-/// (`delta[s·symbols .. (s+1)·symbols]`) holds the successors of state `s`.
+/// (`delta[s·symbols .. (s+1)·symbols]`) holds the successors of state `s`. `output` is
+/// [`NaturalOutput::State`] unless set by [`Dfa::with_natural_output`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Dfa {
     alphabet: Alphabet,
@@ -133,6 +159,7 @@ pub struct Dfa {
     start: u32,
     accepting: Vec<bool>,
     delta: Vec<u32>,
+    output: NaturalOutput,
 }
 
 impl std::fmt::Debug for Dfa {
@@ -143,6 +170,7 @@ impl std::fmt::Debug for Dfa {
             .field("symbols", &self.symbols())
             .field("start", &self.start)
             .field("accepting", &self.accepting.iter().filter(|a| **a).count())
+            .field("output", &self.output)
             .finish_non_exhaustive()
     }
 }
@@ -190,7 +218,18 @@ impl Dfa {
                 format!("state {} is out of range (0..{states})", delta[i]),
             ));
         }
-        Ok(Dfa { alphabet, states, start, accepting, delta })
+        Ok(Dfa { alphabet, states, start, accepting, delta, output: NaturalOutput::State })
+    }
+
+    /// The same machine with `output` as its natural output.
+    pub fn with_natural_output(mut self, output: NaturalOutput) -> Dfa {
+        self.output = output;
+        self
+    }
+
+    /// What the machine's answer naturally is (the default of what a client learns).
+    pub fn natural_output(&self) -> NaturalOutput {
+        self.output
     }
 
     /// The alphabet.

@@ -69,14 +69,15 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// SHA-256 of a machine's canonical JSON ([`crate::dfa::json::to_json_string`]).
+/// SHA-256 of a machine's canonical JSON table ([`crate::dfa::json::table_json_string`]:
+/// its natural output, a default for showing answers, is not covered).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
     /// The fingerprint of `dfa`.
     pub fn of(dfa: &Dfa) -> Fingerprint {
-        let json = crate::dfa::json::to_json_string(dfa);
+        let json = crate::dfa::json::table_json_string(dfa);
         let d = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
         Fingerprint(d.as_ref().try_into().expect("32 bytes"))
     }
@@ -570,5 +571,8 @@ mod tests {
         let b = crate::dfa::random::random_dfa(5, 3, &mut rng);
         assert_eq!(Fingerprint::of(&a), Fingerprint::of(&a.clone()));
         assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
+        // The natural output is how answers are shown, not what the servers compute.
+        let accept = a.clone().with_natural_output(crate::dfa::NaturalOutput::Accept);
+        assert_eq!(Fingerprint::of(&a), Fingerprint::of(&accept));
     }
 }
