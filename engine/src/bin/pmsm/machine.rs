@@ -1,5 +1,6 @@
 //! Choosing a machine on the command line: a JSON table or regular expressions.
 
+use pmsm_engine::dfa::rules::RuleFile;
 use pmsm_engine::dfa::{self, Dfa, DfaError, json, regex};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ pub struct MachineArgs {
     #[arg(long, short = 'e', value_name = "PATTERN", allow_hyphen_values = true)]
     pub regex: Vec<String>,
     /// A file of regular expressions, one per line; blank lines and lines starting with
-    /// `#` are skipped.
+    /// `#` are skipped (a file with no pattern is an error).
     #[arg(long)]
     pub regex_file: Option<PathBuf>,
     /// Accept only when the whole input matches (default: when the input contains a match).
@@ -48,29 +49,22 @@ impl MachineArgs {
             }
             return json::load(path);
         }
+        let rules = self.regex_file.as_deref().map(RuleFile::read).transpose()?;
         let mut patterns = self.regex.clone();
-        if let Some(path) = &self.regex_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| DfaError::Io { file: path.display().to_string(), message: e.to_string() })?;
-            patterns.extend(read_patterns(&text));
-        }
+        patterns.extend(rules.iter().flat_map(|r| r.patterns().map(String::from)));
         if patterns.is_empty() {
             return Err(usage("no machine: give --dfa FILE, --regex PATTERN or --regex-file FILE"));
         }
-        let m = regex::compile(
-            &patterns,
-            &regex::RegexConfig { full_match: self.full_match, max_states: self.max_states },
-        )?;
+        let cfg = regex::RegexConfig { full_match: self.full_match, max_states: self.max_states };
+        let m = regex::compile(&patterns, &cfg).map_err(|e| match &rules {
+            Some(r) => r.locate(self.regex.len(), e),
+            None => e,
+        })?;
         match &self.alphabet {
             Some(chars) => regex::restrict_to_chars(&m, chars),
             None => Ok(m),
         }
     }
-}
-
-/// Patterns of a rule file: one per line, skipping blank lines and `#` comments.
-pub fn read_patterns(text: &str) -> Vec<String> {
-    text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(String::from).collect()
 }
 
 /// The facts `pmsm info` reports.

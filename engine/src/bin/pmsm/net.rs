@@ -1,6 +1,6 @@
 //! `pmsm serve`, `pmsm dealer`, `pmsm client`: the parties as processes.
 
-use super::{Failure, RunArgs};
+use super::{Failure, RunArgs, usage};
 use crate::machine::MachineArgs;
 use pmsm_engine::Engine;
 use pmsm_engine::process::client::{self, ClientRun};
@@ -126,13 +126,9 @@ pub struct ClientArgs {
     #[arg(long)]
     server1: String,
     #[command(flatten)]
-    run: RunArgs,
+    pub run: RunArgs,
     #[command(flatten)]
     common: Common,
-}
-
-fn usage(message: &str) -> Failure {
-    Failure { message: message.to_string(), code: 2 }
 }
 
 fn failed(e: NetError) -> Failure {
@@ -204,11 +200,11 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
         .map_err(failed)
 }
 
-/// Runs one client session; returns it, whether to print JSON, and the engine.
-pub fn client(args: &ClientArgs) -> Result<(ClientRun, bool, Engine), Failure> {
+/// Runs one client session; returns it and the engine.
+pub fn client(args: &ClientArgs) -> Result<(ClientRun, Engine), Failure> {
     let identity = args.common.identity(Role::Client)?;
     let opts = args.common.options()?;
     let (engine, inputs) = args.run.prepare()?;
     let run = client::run(&identity, [&args.server0, &args.server1], &engine, &inputs, &opts).map_err(failed)?;
-    Ok((run, args.run.session.json, engine))
+    Ok((run, engine))
 }
