@@ -382,3 +382,21 @@ fn rule_files_hold_a_pattern_and_compiled_rules_answer_with_accept_bits() {
     assert!(!by_rules.is_empty() && by_rules.iter().all(|l| l["accept"] == true && l["final_state"].is_null()));
     assert_eq!(outputs(&["--dfa", &compiled]), by_rules);
 }
+
+#[test]
+fn info_speaks_plainly_of_tiny_machines() {
+    let dir = Scratch::new("tiny");
+    let one = dir.file("one.json", r#"{"states": 1, "alphabet": ["a"], "start": 0, "accepting": [0], "delta": [[0]]}"#);
+    let o = pmsm(&["info", &one]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("states      1 state, 1 accepting\nsymbols     1 symbol (alphabet: a)"), "{text}");
+    assert!(text.contains("classes     1 symbol class\n") && text.contains("ks = 1, ka = 1"), "{text}");
+    assert!(!text.contains(" 0 bytes") && !text.contains("1 symbols") && !text.contains("1 states"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&pmsm(&["info", "--json", &one]).stdout).unwrap();
+    assert_eq!((v["accepting_states"].as_u64(), v.get("accepting")), (Some(1), None));
+    assert!(v["lookup_xor_table_bytes"].as_u64().unwrap() > 0 && v["lookup_ring_table_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["output"], "state");
+    let text = stdout(&pmsm(&["info", "-e", "ab"]));
+    assert!(text.contains("output      accept bit"), "{text}");
+}

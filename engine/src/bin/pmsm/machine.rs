@@ -1,7 +1,10 @@
 //! Choosing a machine on the command line: a JSON table or regular expressions.
 
+use crate::output::count;
 use pmsm_engine::dfa::rules::RuleFile;
 use pmsm_engine::dfa::{self, Dfa, DfaError, json, regex};
+use pmsm_engine::protocol::plan::{Plan, index_bits};
+use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -67,47 +70,52 @@ impl MachineArgs {
     }
 }
 
-/// The facts `pmsm info` reports.
+/// The facts `pmsm info` reports. Index widths are the protocols' (at least one bit
+/// each); table sizes are what a default run holds (symbol classes automatic, the
+/// machine's natural output), `null` for a protocol that cannot take the machine.
 pub fn describe(m: &Dfa) -> Value {
-    let (ks, ka) = m.padded_bits();
     let classes = m.classes().count();
-    let kc = dfa::ceil_log2(classes);
-    let n = ks + ka;
-    let nc = ks + kc;
+    let (ks, ka, kc) = (index_bits(m.states()), index_bits(m.symbols()), index_bits(classes));
+    let reveal = Reveal::from(m.natural_output());
+    let bytes = |p: Protocol| Plan::new(m, p, reveal, ClassMode::Auto).ok().map(|plan| plan.table_bytes());
     json!({
         "states": m.states(),
         "symbols": m.symbols(),
         "alphabet": match m.alphabet() { dfa::Alphabet::Bytes => "bytes".to_string(), dfa::Alphabet::Chars { chars, .. } => chars.iter().collect::<String>() },
         "start": m.start(),
-        "accepting": m.accepting().iter().filter(|a| **a).count(),
+        "accepting_states": m.accepting().iter().filter(|a| **a).count(),
+        "output": m.natural_output().name(),
         "classes": classes,
         "ks": ks,
         "ka": ka,
         "kc": kc,
-        "n": n,
-        "n_with_classes": nc,
-        "lookup_xor_table_bytes": (1u64 << n) * u64::from(ks.max(1)) / 8,
-        "lookup_ring_table_bytes": (1u64 << n) * 8,
+        "n": ks + ka,
+        "n_with_classes": ks + kc,
+        "lookup_xor_table_bytes": bytes(Protocol::LookupXor),
+        "lookup_ring_table_bytes": bytes(Protocol::LookupRing),
     })
 }
 
 /// Human-readable form of [`describe`].
 pub fn describe_text(v: &Value) -> String {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
+    let table = |k: &str| v[k].as_u64().map_or("too large".to_string(), |b| count(b as usize, "byte"));
+    let output = if v["output"] == "accept" { "accept bit" } else { "final state" };
     format!(
-        "states      {}\nsymbols     {} (alphabet: {})\nstart       {}\naccepting   {} states\nclasses     {} symbol classes\npadded      ks = {}, ka = {}, n = ks + ka = {} (N = 2^{})\nwith classes kc = {}, n = {}\ntables      lookup-xor {} bytes (bit-planes), lookup-ring {} bytes",
-        v["states"],
-        v["symbols"],
+        "states      {}, {} accepting\nsymbols     {} (alphabet: {})\nstart       {}\noutput      {output}\nclasses     {}\npadded      ks = {}, ka = {}, n = ks + ka = {} (N = 2^{})\nwith classes kc = {}, n = {}\ntables      lookup-xor {} (bit-planes), lookup-ring {} (classes auto)",
+        count(n("states"), "state"),
+        n("accepting_states"),
+        count(n("symbols"), "symbol"),
         v["alphabet"].as_str().unwrap_or(""),
         v["start"],
-        v["accepting"],
-        v["classes"],
+        count(n("classes"), "symbol class"),
         v["ks"],
         v["ka"],
         v["n"],
         v["n"],
         v["kc"],
         v["n_with_classes"],
-        v["lookup_xor_table_bytes"],
-        v["lookup_ring_table_bytes"],
+        table("lookup_xor_table_bytes"),
+        table("lookup_ring_table_bytes"),
     )
 }
