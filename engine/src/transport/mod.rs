@@ -9,6 +9,7 @@
 //! implement the same two traits, so every protocol runs over both.
 
 pub mod buffers;
+pub mod certs;
 pub mod frame;
 pub mod inproc;
 pub mod tcp;

@@ -6,6 +6,7 @@
 //! instance accepted, 2 on any error.
 
 mod bench;
+mod certs;
 mod comm;
 mod files;
 mod machine;
@@ -86,12 +87,9 @@ enum Command {
     #[command(after_help = EXIT_STATUS)]
     Run(RunArgs),
     /// Make a development CA and a certificate and key per party (for serve, dealer
-    /// and client).
-    Certs {
-        /// Folder to write ca.pem and ROLE.pem / ROLE.key into.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// and client), or issue further client identities from an existing CA (--ca).
+    /// Existing files are kept unless --force.
+    Certs(certs::CertsArgs),
     /// Run server 0 or 1 as a process: TCP with mutual TLS.
     Serve(net::ServeArgs),
     /// Run the dealer as a process: TCP with mutual TLS.
@@ -368,15 +366,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
             output::print(&mut out, &printed, args.output.json).map_err(io)?;
             status = done(&printed, &args.output);
         }
-        Command::Certs { out: dir } => {
-            let files = pmsm_engine::transport::tls::write_dev_certs(&dir)
-                .map_err(|e| Failure { message: e.to_string(), code: 1 })?;
-            eprintln!(
-                "pmsm: wrote {} files into {} (a development CA: not for production)",
-                files.len(),
-                dir.display()
-            );
-        }
+        Command::Certs(args) => certs::run(&args)?,
         Command::Serve(args) => net::serve(args)?,
         Command::Dealer(args) => net::dealer(args)?,
         Command::Client(args) => {

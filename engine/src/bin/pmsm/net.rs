@@ -7,7 +7,7 @@ use pmsm_engine::process::client::{self, ClientRun};
 use pmsm_engine::process::dealer::{Dealer, DealerConfig};
 use pmsm_engine::process::server::{Server, ServerConfig};
 use pmsm_engine::process::{NetError, NetOptions, run_sessions};
-use pmsm_engine::transport::tls::{Identity, Role};
+use pmsm_engine::transport::tls::{ClientName, Identity, Role};
 use pmsm_kernels::Party;
 use std::io::Write;
 use std::path::PathBuf;
@@ -56,6 +56,16 @@ impl Common {
 
     fn identity(&self, role: Role) -> Result<Identity, Failure> {
         Identity::load(&self.certs, role).map_err(|e| usage(&e.to_string()))
+    }
+
+    /// The client identity `name` (`client-NAME.pem`, `.key`), or the shared one.
+    fn client_identity(&self, name: Option<&ClientName>) -> Result<Identity, Failure> {
+        match name {
+            Some(n) => {
+                Identity::load_named(&self.certs, Role::Client, &n.file_stem()).map_err(|e| usage(&e.to_string()))
+            }
+            None => self.identity(Role::Client),
+        }
     }
 }
 
@@ -125,6 +135,10 @@ pub struct ClientArgs {
     /// Server 1's address.
     #[arg(long)]
     server1: String,
+    /// Present this client's own identity, client-NAME.pem and client-NAME.key in
+    /// --certs (see `pmsm certs --client NAME`) [default: client.pem, client.key].
+    #[arg(long, value_name = "NAME")]
+    identity: Option<ClientName>,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -202,7 +216,7 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
 
 /// Runs one client session; returns it and the engine.
 pub fn client(args: &ClientArgs) -> Result<(ClientRun, Engine), Failure> {
-    let identity = args.common.identity(Role::Client)?;
+    let identity = args.common.client_identity(args.identity.as_ref())?;
     let opts = args.common.options()?;
     let (engine, inputs) = args.run.prepare()?;
     let run = client::run(&identity, [&args.server0, &args.server1], &engine, &inputs, &opts).map_err(failed)?;
