@@ -8,7 +8,7 @@
 //!     "ab.json",
 //! )?;
 //! let engine = Engine::builder(dfa).protocol(Protocol::LookupXor).reveal(Reveal::State).build()?;
-//! let report = engine.run_texts(&[b"aaa".to_vec(), b"ab".to_vec(), b"".to_vec()])?;
+//! let report = engine.run_texts(&["aaa", "ab", ""])?;
 //! let finals: Vec<Option<u32>> = report.outputs.iter().map(|o| o.final_state).collect();
 //! assert_eq!(finals, vec![Some(3), Some(1), Some(0)]);
 //! assert_eq!(report.transitions, 5);
@@ -282,10 +282,12 @@ impl Engine {
         &self.dfa
     }
 
-    /// Runs on texts: each is encoded with the machine's alphabet first, so an unknown
-    /// symbol is reported (with its instance and position) before anything is sent.
-    pub fn run_texts(&self, texts: &[Vec<u8>]) -> Result<Report, Error> {
-        let inputs = texts.iter().enumerate().map(|(i, t)| self.dfa.encode(t, i)).collect::<Result<Vec<_>, _>>()?;
+    /// Runs on texts (anything that is bytes: `&str`, `String`, `Vec<u8>`, `&[u8]`):
+    /// each is encoded with the machine's alphabet first, so an unknown symbol is
+    /// reported (with its instance and position) before anything is sent.
+    pub fn run_texts<T: AsRef<[u8]>>(&self, texts: &[T]) -> Result<Report, Error> {
+        let inputs =
+            texts.iter().enumerate().map(|(i, t)| self.dfa.encode(t.as_ref(), i)).collect::<Result<Vec<_>, _>>()?;
         self.run(&inputs)
     }
 
