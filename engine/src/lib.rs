@@ -16,6 +16,14 @@
 //!   they talk.
 //! - [`process`]: the parties as processes, over TCP with mutual TLS.
 //! - [`Engine`]: the embedding API.
+//!
+//! # Features
+//!
+//! - `cli` (default): what the `pmsm` binary needs besides the engine — clap, toml,
+//!   indicatif, mimalloc, signal-hook — and `dev-certs`. An embedding that wants the
+//!   engine alone takes `default-features = false`.
+//! - `dev-certs` (part of `cli`): `transport::certs`, a development CA and party
+//!   certificates (rcgen).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
