@@ -400,3 +400,19 @@ fn info_speaks_plainly_of_tiny_machines() {
     let text = stdout(&pmsm(&["info", "-e", "ab"]));
     assert!(text.contains("output      accept bit"), "{text}");
 }
+
+#[test]
+fn flags_are_where_they_apply_and_named_when_wrong() {
+    // --max-connections bounds a listener's unclaimed connections: not a client's flag.
+    assert!(!stdout(&pmsm(&["client", "--help"])).contains("--max-connections"));
+    for cmd in ["serve", "dealer"] {
+        assert!(stdout(&pmsm(&[cmd, "--help"])).contains("--max-connections"), "{cmd}");
+    }
+    let o = pmsm(&["client", "--certs", "x", "--server0", "a", "--server1", "b", "--max-connections", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    // A bad --transport names the flag, not a profile key.
+    let o = pmsm(&["bench", "--profile", "profiles/default.toml", "--transport", "udp"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("'udp'") && err.contains("--transport") && !err.contains("default.toml"), "{err}");
+}

@@ -111,7 +111,7 @@ enum Command {
         out: Option<PathBuf>,
         /// Override the profile's transport: inproc, or tcp (dealer, servers and client
         /// as processes on 127.0.0.1, mutual TLS).
-        #[arg(long)]
+        #[arg(long, value_parser = ["inproc", "tcp"])]
         transport: Option<String>,
     },
     /// Measured bits per transition per link for every protocol, beside the seed's table.

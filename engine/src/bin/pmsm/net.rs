@@ -31,10 +31,6 @@ pub struct Common {
     /// Seconds to wait for a frame (or to write one) within a session.
     #[arg(long, default_value_t = 600)]
     io_timeout: u64,
-    /// Listening parties: connections held at once before their session claims them;
-    /// more are closed at once.
-    #[arg(long, default_value_t = 256)]
-    max_connections: usize,
 }
 
 impl Common {
@@ -42,14 +38,10 @@ impl Common {
         if self.handshake_timeout == 0 || self.session_timeout == 0 || self.io_timeout == 0 {
             return Err(usage("timeouts must be positive"));
         }
-        if self.max_connections < 4 {
-            return Err(usage("--max-connections must be at least 4 (a session needs four connections)"));
-        }
         Ok(NetOptions {
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             session_timeout: Duration::from_secs(self.session_timeout),
             io_timeout: Duration::from_secs(self.io_timeout),
-            max_connections: self.max_connections,
             ..NetOptions::default()
         })
     }
@@ -83,6 +75,20 @@ pub struct Sessions {
     /// Append one JSON line per finished session to this file.
     #[arg(long)]
     stats: Option<PathBuf>,
+    /// Connections held at once before their session claims them; more are closed at
+    /// once.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+}
+
+impl Sessions {
+    /// `common`'s options with this listener's connection limit.
+    fn options(&self, common: &Common) -> Result<NetOptions, Failure> {
+        if self.max_connections < 4 {
+            return Err(usage("--max-connections must be at least 4 (a session needs four connections)"));
+        }
+        Ok(NetOptions { max_connections: self.max_connections, ..common.options()? })
+    }
 }
 
 /// `pmsm serve`.
@@ -181,7 +187,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         dealer: args.dealer.clone(),
         identity: args.common.identity(role)?,
         dfa: args.machine.load(None)?,
-        opts: args.common.options()?,
+        opts: args.sessions.options(&args.common)?,
     };
     let server = Server::bind(cfg).map_err(failed)?;
     let stop = stop_flag()?;
@@ -204,7 +210,7 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
         threads,
         depth: args.depth,
         predeal: args.predeal,
-        opts: args.common.options()?,
+        opts: args.sessions.options(&args.common)?,
     };
     let dealer = Dealer::bind(cfg).map_err(failed)?;
     let stop = stop_flag()?;
