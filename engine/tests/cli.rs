@@ -402,6 +402,26 @@ fn info_speaks_plainly_of_tiny_machines() {
 }
 
 #[test]
+fn comm_skips_a_protocol_the_size_is_too_large_for() {
+    // |S|·|Σ| = 264,000: above naive's 2^18, within seed-dpf's 2^20.
+    let o = pmsm(&["comm", "--states", "1100", "--symbols", "240", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let measured: Vec<&str> = v["protocols"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(measured, ["seed-dpf", "lookup-ring", "lookup-xor"]);
+    let why = v["skipped"]["naive"].as_str().unwrap();
+    assert!(why.contains("naive supports |S|·|Σ| up to 262144"), "{why}");
+    assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with("naive: skipped")));
+    let o = pmsm(&["comm", "--states", "1100", "--symbols", "240"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("\n- naive: skipped, ") && text.contains("naive supports") && !text.contains("\nnaive "),
+        "{text}"
+    );
+}
+
+#[test]
 fn flags_are_where_they_apply_and_named_when_wrong() {
     // --max-connections bounds a listener's unclaimed connections: not a client's flag.
     assert!(!stdout(&pmsm(&["client", "--help"])).contains("--max-connections"));
