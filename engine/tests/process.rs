@@ -557,3 +557,29 @@ fn certs_keeps_its_ca_and_issues_named_clients_that_the_servers_accept() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_ne!(std::fs::read(Path::new(&certs).join("ca.pem")).unwrap(), ca);
 }
+
+#[test]
+fn stats_lines_say_what_they_are_and_when() {
+    let dir = Scratch::new("stats");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let stats = dir.path("stats.jsonl");
+    let machine = ["--dfa", "../datasets/ab.json"];
+    let before = pmsm_engine::process::timestamp::now();
+    let cluster = Cluster::start(&certs, &machine, 1, &["--stats", &stats]);
+    let o = client(&certs, &cluster, &machine, &["--input", "ab"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ok, logs) = cluster.finish();
+    assert!(ok, "{logs}");
+    let after = pmsm_engine::process::timestamp::now();
+    let text = std::fs::read_to_string(&stats).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for l in &lines {
+        assert_eq!((l["type"].as_str(), l["ok"].as_bool()), (Some("session"), Some(true)), "{l}");
+        // RFC 3339 UTC with milliseconds: compares as text, within the run.
+        let t = l["timestamp"].as_str().unwrap();
+        assert!(t.len() == 24 && t.ends_with('Z') && &t[10..11] == "T", "{t}");
+        assert!(before.as_str() <= t && t <= after.as_str(), "{before} <= {t} <= {after}");
+    }
+}

@@ -31,6 +31,7 @@ pub mod hello;
 pub mod listen;
 pub mod server;
 pub mod spec;
+pub mod timestamp;
 
 use crate::dfa::Dfa;
 use crate::transport::frame::{self, Frame};
@@ -410,7 +411,8 @@ impl Links {
 
 /// Runs the sessions `listener` announces, each on its own thread, with `session`.
 /// Logs one line per session on stderr and, with `stats`, appends one JSON line per
-/// session to that file. With `limit`, stops after that many sessions; without, serves
+/// session to that file (`"type": "session"`, a `"timestamp"` in RFC 3339 UTC taken
+/// when the session ended, then its role, id, outcome and counts). With `limit`, stops after that many sessions; without, serves
 /// until `stop` is raised (a signal): then it opens no new session, lets the running
 /// ones finish and returns (graceful shutdown). Fails if any session failed.
 pub fn run_sessions(
@@ -436,7 +438,8 @@ pub fn run_sessions(
                     .map(|l| (l.name().to_string(), serde_json::json!(s.bytes.get(*l))))
                     .collect();
                 let [p50, p99] = crate::party::server::round_latency_ms(&s.round_seconds);
-                serde_json::json!({"role": role.name(), "session": id.to_string(), "ok": true,
+                serde_json::json!({"type": "session", "timestamp": timestamp::now(), "role": role.name(),
+                    "session": id.to_string(), "ok": true,
                     "instances": s.instances, "transitions": s.transitions, "seconds": s.seconds, "bytes": bytes,
                     "round_latency_p50_ms": p50, "round_latency_p99_ms": p99,
                     "peak_rss_bytes": peak_rss_bytes()})
@@ -444,7 +447,8 @@ pub fn run_sessions(
             Err(e) => {
                 failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 eprintln!("pmsm {role}: session {id} failed: {e}");
-                serde_json::json!({"role": role.name(), "session": id.to_string(), "ok": false, "error": e.to_string()})
+                serde_json::json!({"type": "session", "timestamp": timestamp::now(), "role": role.name(),
+                    "session": id.to_string(), "ok": false, "error": e.to_string()})
             }
         };
         if let Some(path) = stats {
@@ -453,7 +457,9 @@ pub fn run_sessions(
                 .create(true)
                 .append(true)
                 .open(path)
-                .and_then(|mut f| writeln!(f, "{line}"));
+                // One write per line: appends from several processes sharing the file
+                // do not interleave (writeln! would write the line in pieces).
+                .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
             if let Err(e) = written {
                 eprintln!("pmsm {role}: cannot write {}: {e}", path.display());
             }
