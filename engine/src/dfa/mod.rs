@@ -292,11 +292,6 @@ impl Dfa {
     pub fn classes(&self) -> SymbolClasses {
         SymbolClasses::of(self)
     }
-
-    /// Ceil(log2) of `|S|` and `|Σ|`: the protocols' padded index widths `(ks, ka)`.
-    pub fn padded_bits(&self) -> (u32, u32) {
-        (ceil_log2(self.states), ceil_log2(self.symbols()))
-    }
 }
 
 /// `⌈log2 n⌉` for `n ≥ 1` (0 for 1).
@@ -327,7 +322,6 @@ mod tests {
         assert_eq!(m.run(&m.encode(b"ab", 0).unwrap()), 1);
         assert!(m.is_accepting(m.run(&[0, 1])));
         assert_eq!(m.run(&[]), 0);
-        assert_eq!(m.padded_bits(), (2, 1));
     }
 
     #[test]
