@@ -26,15 +26,12 @@ fn main() -> Result<(), Error> {
         engine.plan().unwrap().classes.as_ref().map(|c| c.count)
     );
 
-    let texts: Vec<Vec<u8>> = vec![
-        b"nothing to see here".to_vec(),
-        b"aws_access_key_id = AKIAIOSFODNN7EXAMPLE".to_vec(),
-        b"-----BEGIN RSA PRIVATE KEY-----".to_vec(),
-        Vec::new(),
-    ];
+    // Any byte strings: &str, String, Vec<u8>, &[u8].
+    let texts =
+        ["nothing to see here", "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "-----BEGIN RSA PRIVATE KEY-----", ""];
     let report = engine.run_texts(&texts)?;
     for (text, out) in texts.iter().zip(&report.outputs) {
-        println!("{:>5}  {}", if out.accept == Some(true) { "HIT" } else { "clean" }, String::from_utf8_lossy(text));
+        println!("{:>5}  {text}", if out.accept == Some(true) { "HIT" } else { "clean" });
     }
     println!("{} transitions in {:.3} s", report.transitions, report.seconds);
     for link in Link::ALL {

@@ -8,7 +8,7 @@
 //!     "ab.json",
 //! )?;
 //! let engine = Engine::builder(dfa).protocol(Protocol::LookupXor).reveal(Reveal::State).build()?;
-//! let report = engine.run_texts(&[b"aaa".to_vec(), b"ab".to_vec(), b"".to_vec()])?;
+//! let report = engine.run_texts(&["aaa", "ab", ""])?;
 //! let finals: Vec<Option<u32>> = report.outputs.iter().map(|o| o.final_state).collect();
 //! assert_eq!(finals, vec![Some(3), Some(1), Some(0)]);
 //! assert_eq!(report.transitions, 5);
@@ -56,7 +56,9 @@ impl EngineBuilder {
         self.settings.protocol = p;
         self
     }
-    /// What the client learns (default: the final state).
+    /// What the client learns (default: the machine's natural output,
+    /// [`Dfa::natural_output`]: the accept bit for a machine compiled from regexes,
+    /// otherwise the final state).
     pub fn reveal(mut self, r: Reveal) -> Self {
         self.settings.reveal = r;
         self
@@ -231,10 +233,9 @@ impl Engine {
     /// Starts configuring an engine for `dfa`.
     pub fn builder(dfa: Dfa) -> EngineBuilder {
         EngineBuilder {
-            dfa,
             settings: Settings {
                 protocol: Protocol::LookupXor,
-                reveal: Reveal::State,
+                reveal: Reveal::from(dfa.natural_output()),
                 classes: ClassMode::Auto,
                 chunk: None,
                 powers: PowerSchedule::Doubling,
@@ -242,6 +243,7 @@ impl Engine {
             },
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             dealer_depth: 32,
+            dfa,
         }
     }
 
@@ -280,10 +282,12 @@ impl Engine {
         &self.dfa
     }
 
-    /// Runs on texts: each is encoded with the machine's alphabet first, so an unknown
-    /// symbol is reported (with its instance and position) before anything is sent.
-    pub fn run_texts(&self, texts: &[Vec<u8>]) -> Result<Report, Error> {
-        let inputs = texts.iter().enumerate().map(|(i, t)| self.dfa.encode(t, i)).collect::<Result<Vec<_>, _>>()?;
+    /// Runs on texts (anything that is bytes: `&str`, `String`, `Vec<u8>`, `&[u8]`):
+    /// each is encoded with the machine's alphabet first, so an unknown symbol is
+    /// reported (with its instance and position) before anything is sent.
+    pub fn run_texts<T: AsRef<[u8]>>(&self, texts: &[T]) -> Result<Report, Error> {
+        let inputs =
+            texts.iter().enumerate().map(|(i, t)| self.dfa.encode(t.as_ref(), i)).collect::<Result<Vec<_>, _>>()?;
         self.run(&inputs)
     }
 

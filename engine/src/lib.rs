@@ -17,6 +17,14 @@
 //! - [`process`]: the parties as processes, over TCP with mutual TLS.
 //! - [`Engine`]: the embedding API of the batch engine.
 //! - [`service`]: long-lived servers, streaming sessions, waves across sessions.
+//!
+//! # Features
+//!
+//! - `cli` (default): what the `pmsm` binary needs besides the engine — clap, toml,
+//!   indicatif, mimalloc, signal-hook — and `dev-certs`. An embedding that wants the
+//!   engine alone takes `default-features = false`.
+//! - `dev-certs` (part of `cli`): `transport::certs`, a development CA and party
+//!   certificates (rcgen).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

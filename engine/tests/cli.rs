@@ -1,14 +1,60 @@
 //! The `pmsm` binary: outputs and clear errors with non-zero exits.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 fn pmsm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pmsm"))
+    pmsm_with_stdin(args, b"")
+}
+
+/// Runs `pmsm` with `stdin` as its standard input.
+fn pmsm_with_stdin(args: &[&str], stdin: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pmsm"))
         .args(args)
         .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."))
-        .output()
-        .unwrap()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    // A command that does not read its input may exit first: a broken pipe is fine.
+    let _ = pipe.write_all(stdin);
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+/// A scratch folder, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("pmsm-cli-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+    /// `name` in the folder, written with `text`.
+    fn file(&self, name: &str, text: &str) -> String {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    }
+    fn path(&self, name: &str) -> String {
+        self.0.join(name).display().to_string()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The JSON lines of an output.
+fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o).lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}"))).collect()
 }
 
 fn stderr(o: &Output) -> String {
@@ -20,14 +66,105 @@ fn stdout(o: &Output) -> String {
 }
 
 #[test]
-fn eval_prints_one_json_line_per_input() {
+fn eval_prints_one_line_per_input() {
     let o = pmsm(&["eval", "--dfa", "datasets/ab.json", "--input", "aaa"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(stdout(&o), "{\"instance\":0,\"final_state\":3,\"accept\":false}\n");
+    assert_eq!(stdout(&o), "instance 0: final state 3, reject (3 symbols)\n");
+    let o = pmsm(&["eval", "--dfa", "datasets/ab.json", "--input", "aaa", "--json"]);
+    let lines = json_lines(&o);
+    assert_eq!(lines[0], json!({"type": "output", "instance": 0, "final_state": 3, "accept": false, "symbols": 3}));
+    assert_eq!(
+        (lines[1]["type"].as_str(), lines[1]["summary"]["protocol"].as_str()),
+        (Some("summary"), Some("plaintext"))
+    );
     let o = pmsm(&["eval", "--regex-file", "datasets/dlp/rules.txt", "--inputs", "datasets/dlp/negatives.txt"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 12);
-    assert!(stdout(&o).lines().all(|l| l.ends_with("\"accept\":false}")));
+    assert!(stdout(&o).lines().all(|l| l.contains(", reject (")), "{}", stdout(&o));
+}
+
+#[test]
+fn eval_and_run_print_the_same_fields_and_say_what_each_line_is() {
+    let texts = "-----BEGIN RSA PRIVATE KEY-----\nnothing here\n";
+    let eval = pmsm_with_stdin(&["eval", "-e", "PRIVATE KEY", "--inputs", "-", "--json"], texts.as_bytes());
+    let run = pmsm_with_stdin(&["run", "-e", "PRIVATE KEY", "--inputs", "-", "--json"], texts.as_bytes());
+    assert!(eval.status.success() && run.status.success(), "{}{}", stderr(&eval), stderr(&run));
+    let (e, r) = (json_lines(&eval), json_lines(&run));
+    assert_eq!((e.len(), r.len()), (3, 3));
+    for (a, b) in e.iter().zip(&r) {
+        let keys = |v: &serde_json::Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(a), keys(b));
+    }
+    for (i, want) in [true, false].into_iter().enumerate() {
+        assert_eq!((e[i]["type"].as_str(), e[i]["accept"].as_bool()), (Some("output"), Some(want)));
+        assert_eq!(
+            r[i],
+            json!({"type": "output", "instance": i, "final_state": null, "accept": want,
+            "symbols": texts.lines().nth(i).unwrap().len()})
+        );
+    }
+    assert_eq!((e[2]["type"].as_str(), r[2]["type"].as_str()), (Some("summary"), Some("summary")));
+    assert_eq!(r[2]["summary"]["instances"], 2);
+    // As text, the same outputs on stdout and the summary on stderr.
+    let o = pmsm_with_stdin(&["run", "-e", "PRIVATE KEY", "--inputs", "-"], texts.as_bytes());
+    assert_eq!(stdout(&o), "instance 0: accept (31 symbols)\ninstance 1: reject (12 symbols)\n");
+    assert!(stderr(&o).starts_with("pmsm: 2 instances, 43 transitions in "), "{}", stderr(&o));
+}
+
+#[test]
+fn standard_input_and_output_are_dash() {
+    let o = pmsm_with_stdin(&["eval", "--dfa", "datasets/ab.json", "--symbol-inputs", "-"], b"0 1\n1\n");
+    assert_eq!(
+        stdout(&o),
+        "instance 0: final state 1, accept (2 symbols)\ninstance 1: final state 3, reject (1 symbol)\n"
+    );
+    let o = pmsm_with_stdin(&["eval", "--dfa", "datasets/ab.json", "--inputs", "-"], b"ab\nac\n");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("standard input: line 2: input 1: symbol \"c\""), "{}", stderr(&o));
+    // compile -o - writes the machine on stdout (and nothing else).
+    let o = pmsm(&["compile", "--regex", "ab", "--full-match", "-o", "-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m = pmsm_engine::dfa::json::from_json_str(&stdout(&o), "stdout").unwrap();
+    assert_eq!(m.states(), 4);
+    assert!(!Path::new(env!("CARGO_MANIFEST_DIR")).join("../-").exists());
+    let o = pmsm(&["random-dfa", "--states", "3", "--symbols", "2", "-o", "-"]);
+    assert_eq!(pmsm_engine::dfa::json::from_json_str(&stdout(&o), "stdout").unwrap().states(), 3);
+}
+
+#[test]
+fn exit_status_is_greps_when_asked_and_documented() {
+    let code = |args: &[&str]| pmsm(args).status.code();
+    assert_eq!(code(&["run", "-e", "b", "--input", "abc", "--exit-status"]), Some(0));
+    assert_eq!(code(&["run", "-e", "b", "--input", "aaa", "--exit-status"]), Some(1));
+    assert_eq!(code(&["run", "-e", "b", "--input", "aaa"]), Some(0));
+    assert_eq!(code(&["eval", "--dfa", "datasets/ab.json", "--input", "ab", "--exit-status"]), Some(0));
+    assert_eq!(code(&["eval", "--dfa", "datasets/ab.json", "--input", "aa", "--exit-status"]), Some(1));
+    // Every error is 2 under --exit-status, so 1 always means "nothing accepted".
+    assert_eq!(code(&["eval", "-e", "a(", "--input", "a", "--exit-status"]), Some(2));
+    assert_eq!(code(&["eval", "--dfa", "no/such.json", "--input", "a", "--exit-status"]), Some(2));
+    let o = pmsm(&["run", "--dfa", "datasets/ab.json", "--input", "ab", "--exit-status"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--exit-status needs accept bits: add --reveal accept"), "{}", stderr(&o));
+    for args in [&["--help"][..], &["run", "--help"], &["eval", "--help"], &["client", "--help"]] {
+        let help = stdout(&pmsm(args));
+        assert!(help.contains("Exit status:") && help.contains("2  bad input or usage"), "{args:?}: {help}");
+    }
+}
+
+#[test]
+fn line_numbers_count_from_one() {
+    let dir = Scratch::new("lines");
+    let inputs = dir.file("in.txt", "ab\nba\naxb\n");
+    let o = pmsm(&["eval", "--dfa", "datasets/ab.json", "--inputs", &inputs]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&format!("{inputs}: line 3: input 2: symbol \"x\" at position 1")), "{}", stderr(&o));
+    let rules = dir.file("rules.txt", "# two rules\nab\n\na(b\n");
+    let o = pmsm(&["eval", "--regex-file", &rules, "--input", "a"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains(&format!("{rules}: line 4: regex 1 (\"a(b\")")), "{}", stderr(&o));
+    let empty = dir.file("m.json", "");
+    let o = pmsm(&["info", &empty]);
+    assert!(stderr(&o).contains(&format!("{empty}: line 1, column 1: EOF")), "{}", stderr(&o));
 }
 
 #[test]
@@ -80,8 +217,9 @@ fn bad_input_gets_one_clear_line_and_exit_2() {
 fn run_prints_outputs_and_a_summary() {
     let o = pmsm(&["run", "--dfa", "datasets/ab.json", "--input", "aaa", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(lines[0], serde_json::json!({"instance": 0, "final_state": 3, "accept": null, "symbols": 3}));
+    let lines = json_lines(&o);
+    assert_eq!(lines[0], json!({"type": "output", "instance": 0, "final_state": 3, "accept": null, "symbols": 3}));
+    assert_eq!(lines[1]["type"], "summary");
     let s = &lines[1]["summary"];
     assert_eq!(
         (s["protocol"].as_str(), s["instances"].as_u64(), s["transitions"].as_u64()),
@@ -196,4 +334,105 @@ fn comm_at_the_seeds_scale_meets_the_documented_bounds() {
         let sum = p(name, "client_bits") + p(name, "online_bits") + p(name, "offline_bits") + p(name, "output_bits");
         assert!((sum - p(name, "total_bits")).abs() < 1e-6, "{name}");
     }
+}
+
+#[test]
+fn patterns_may_start_with_a_hyphen() {
+    let header = "-----BEGIN ([A-Z]+ )?PRIVATE KEY-----";
+    for flag in ["--regex", "-e"] {
+        let o = pmsm(&["run", flag, header, "--input", "-----BEGIN RSA PRIVATE KEY-----"]);
+        assert!(o.status.success(), "{flag}: {}", stderr(&o));
+        assert!(stdout(&o).starts_with("instance 0: accept"), "{flag}: {}", stdout(&o));
+    }
+    // Every subcommand taking a machine takes such a pattern (and several -e).
+    let o = pmsm(&["info", "--json", "-e", header, "-e", "-x-"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = pmsm(&["compile", "-e", "--", "-o", "/dev/null"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn rule_files_hold_a_pattern_and_compiled_rules_answer_with_accept_bits() {
+    let dir = Scratch::new("rules");
+    let empty = dir.file("empty.txt", "# nothing yet\n\n   \n");
+    let cases: [&[&str]; 3] = [
+        &["run", "--regex-file", &empty, "--input", "a"],
+        &["eval", "--regex-file", &empty, "--input", "a"],
+        &["compile", "--regex-file", &empty, "-o", "/dev/null"],
+    ];
+    for args in cases {
+        let o = pmsm(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("{empty} holds no pattern")), "{args:?}: {}", stderr(&o));
+    }
+    // A machine compiled from rules records that it answers with its accept bit, so
+    // running the compiled file answers as running the rules did.
+    let compiled = dir.path("dlp.json");
+    let o = pmsm(&["compile", "--regex-file", "datasets/dlp/rules.txt", "-o", &compiled]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(&compiled).unwrap().contains("\"output\": \"accept\""));
+    let outputs = |machine: &[&str]| {
+        let mut args = vec!["run", "--inputs", "datasets/dlp/positives.txt", "--json"];
+        args.extend_from_slice(machine);
+        let o = pmsm(&args);
+        assert!(o.status.success(), "{machine:?}: {}", stderr(&o));
+        json_lines(&o).into_iter().filter(|l| l["type"] == "output").collect::<Vec<_>>()
+    };
+    let by_rules = outputs(&["--regex-file", "datasets/dlp/rules.txt"]);
+    assert!(!by_rules.is_empty() && by_rules.iter().all(|l| l["accept"] == true && l["final_state"].is_null()));
+    assert_eq!(outputs(&["--dfa", &compiled]), by_rules);
+}
+
+#[test]
+fn info_speaks_plainly_of_tiny_machines() {
+    let dir = Scratch::new("tiny");
+    let one = dir.file("one.json", r#"{"states": 1, "alphabet": ["a"], "start": 0, "accepting": [0], "delta": [[0]]}"#);
+    let o = pmsm(&["info", &one]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("states      1 state, 1 accepting\nsymbols     1 symbol (alphabet: a)"), "{text}");
+    assert!(text.contains("classes     1 symbol class\n") && text.contains("ks = 1, ka = 1"), "{text}");
+    assert!(!text.contains(" 0 bytes") && !text.contains("1 symbols") && !text.contains("1 states"), "{text}");
+    let v: serde_json::Value = serde_json::from_slice(&pmsm(&["info", "--json", &one]).stdout).unwrap();
+    assert_eq!((v["accepting_states"].as_u64(), v.get("accepting")), (Some(1), None));
+    assert!(v["lookup_xor_table_bytes"].as_u64().unwrap() > 0 && v["lookup_ring_table_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(v["output"], "state");
+    let text = stdout(&pmsm(&["info", "-e", "ab"]));
+    assert!(text.contains("output      accept bit"), "{text}");
+}
+
+#[test]
+fn comm_skips_a_protocol_the_size_is_too_large_for() {
+    // |S|·|Σ| = 264,000: above naive's 2^18, within seed-dpf's 2^20.
+    let o = pmsm(&["comm", "--states", "1100", "--symbols", "240", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let measured: Vec<&str> = v["protocols"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(measured, ["seed-dpf", "lookup-ring", "lookup-xor"]);
+    let why = v["skipped"]["naive"].as_str().unwrap();
+    assert!(why.contains("naive supports |S|·|Σ| up to 262144"), "{why}");
+    assert!(v["notes"].as_array().unwrap().iter().any(|n| n.as_str().unwrap().starts_with("naive: skipped")));
+    let o = pmsm(&["comm", "--states", "1100", "--symbols", "240"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("\n- naive: skipped, ") && text.contains("naive supports") && !text.contains("\nnaive "),
+        "{text}"
+    );
+}
+
+#[test]
+fn flags_are_where_they_apply_and_named_when_wrong() {
+    // --max-connections bounds a listener's unclaimed connections: not a client's flag.
+    assert!(!stdout(&pmsm(&["client", "--help"])).contains("--max-connections"));
+    for cmd in ["serve", "dealer"] {
+        assert!(stdout(&pmsm(&[cmd, "--help"])).contains("--max-connections"), "{cmd}");
+    }
+    let o = pmsm(&["client", "--certs", "x", "--server0", "a", "--server1", "b", "--max-connections", "9"]);
+    assert_eq!(o.status.code(), Some(2));
+    // A bad --transport names the flag, not a profile key.
+    let o = pmsm(&["bench", "--profile", "profiles/default.toml", "--transport", "udp"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("'udp'") && err.contains("--transport") && !err.contains("default.toml"), "{err}");
 }

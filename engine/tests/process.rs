@@ -10,8 +10,9 @@ use pmsm_engine::process::{Conn, Fingerprint, NetOptions, SessionId, await_ack, 
 use pmsm_engine::protocol::wire::encode_input;
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use pmsm_engine::transport::Link;
+use pmsm_engine::transport::certs::write_dev_certs;
 use pmsm_engine::transport::frame;
-use pmsm_engine::transport::tls::{Identity, Role, write_dev_certs};
+use pmsm_engine::transport::tls::{Identity, Role};
 use pmsm_engine::{Engine, Settings};
 use pmsm_kernels::rng::WorkloadRng;
 use std::io::{BufRead, BufReader, Write};
@@ -504,4 +505,81 @@ fn a_flood_of_idle_connections_is_capped_and_then_served() {
     assert!(log.contains("too many connections waiting"), "{log}");
     let (ok, logs) = cluster.finish();
     assert!(ok, "{logs}");
+}
+
+fn pmsm(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pmsm")).args(args).output().unwrap()
+}
+
+#[test]
+fn certs_keeps_its_ca_and_issues_named_clients_that_the_servers_accept() {
+    let dir = Scratch::new("certs");
+    let certs = dir.path("certs");
+    let o = pmsm(&["certs", "--out", &certs]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(Path::new(&certs).join("ca.key").exists(), "the CA keeps its key");
+    let ca = std::fs::read(Path::new(&certs).join("ca.pem")).unwrap();
+    // A second run does not replace the CA (which would orphan every certificate).
+    let o = pmsm(&["certs", "--out", &certs]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("ca.pem already exists: pass --force to replace it"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(Path::new(&certs).join("ca.pem")).unwrap(), ca);
+    // Further identities from the same CA, one per client.
+    let o = pmsm(&["certs", "--ca", &certs, "--client", "alice", "--client", "bob"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for f in ["client-alice.pem", "client-alice.key", "client-bob.pem", "client-bob.key"] {
+        assert!(Path::new(&certs).join(f).exists(), "{f}");
+    }
+    let o = pmsm(&["certs", "--ca", &certs, "--client", "alice"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("client-alice.pem already exists"), "{}", stderr(&o));
+    let o = pmsm(&["certs", "--ca", &certs, "--client", "Alice!"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("is not a client name"), "{}", stderr(&o));
+    let o = pmsm(&["certs", "--ca", &dir.path("nowhere"), "--client", "carol"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("nowhere/ca.pem"), "{}", stderr(&o));
+    // Servers of that CA accept each named client; an unknown name is refused at load.
+    let machine = ["--dfa", "../datasets/ab.json"];
+    let cluster = Cluster::start(&certs, &machine, 2, &[]);
+    for name in ["alice", "bob"] {
+        let o = client(&certs, &cluster, &machine, &["--identity", name, "--input", "ab"]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "instance 0: final state 1 (2 symbols)\n");
+    }
+    let o = client(&certs, &cluster, &machine, &["--identity", "carol", "--input", "ab"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("client-carol.pem"), "{}", stderr(&o));
+    let (ok, logs) = cluster.finish();
+    assert!(ok, "{logs}");
+    // --force replaces the set: a new CA.
+    let o = pmsm(&["certs", "--out", &certs, "--force"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ne!(std::fs::read(Path::new(&certs).join("ca.pem")).unwrap(), ca);
+}
+
+#[test]
+fn stats_lines_say_what_they_are_and_when() {
+    let dir = Scratch::new("stats");
+    let certs = dir.path("certs");
+    write_dev_certs(Path::new(&certs)).unwrap();
+    let stats = dir.path("stats.jsonl");
+    let machine = ["--dfa", "../datasets/ab.json"];
+    let before = pmsm_engine::process::timestamp::now();
+    let cluster = Cluster::start(&certs, &machine, 1, &["--stats", &stats]);
+    let o = client(&certs, &cluster, &machine, &["--input", "ab"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (ok, logs) = cluster.finish();
+    assert!(ok, "{logs}");
+    let after = pmsm_engine::process::timestamp::now();
+    let text = std::fs::read_to_string(&stats).unwrap();
+    let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for l in &lines {
+        assert_eq!((l["type"].as_str(), l["ok"].as_bool()), (Some("session"), Some(true)), "{l}");
+        // RFC 3339 UTC with milliseconds: compares as text, within the run.
+        let t = l["timestamp"].as_str().unwrap();
+        assert!(t.len() == 24 && t.ends_with('Z') && &t[10..11] == "T", "{t}");
+        assert!(before.as_str() <= t && t <= after.as_str(), "{before} <= {t} <= {after}");
+    }
 }

@@ -81,7 +81,7 @@ fn machines_with_few_symbol_classes_use_them() {
 fn seed_machine_gives_three_after_aaa() {
     for protocol in [Protocol::LookupXor, Protocol::LookupRing] {
         let engine = Engine::builder(ab()).protocol(protocol).build().unwrap();
-        let r = engine.run_texts(&[b"aaa".to_vec(), b"ab".to_vec(), b"".to_vec()]).unwrap();
+        let r = engine.run_texts(&["aaa", "ab", ""]).unwrap();
         let finals: Vec<Option<u32>> = r.outputs.iter().map(|o| o.final_state).collect();
         assert_eq!(finals, vec![Some(3), Some(1), Some(0)], "{protocol}");
     }
@@ -194,7 +194,7 @@ fn online_payload_is_n_bits_per_transition_per_server() {
 #[test]
 fn bad_input_is_reported_not_panicked() {
     let engine = Engine::builder(ab()).build().unwrap();
-    let e = engine.run_texts(&[b"ab".to_vec(), b"aXb".to_vec()]).unwrap_err();
+    let e = engine.run_texts(&["ab", "aXb"]).unwrap_err();
     assert_eq!(e.to_string(), "input 1: symbol \"X\" at position 1 is not in the machine's alphabet");
     let e = engine.run(&[vec![0, 1, 2]]).unwrap_err();
     assert!(matches!(e, Error::Dfa(_)) && e.to_string().contains("position 2"), "{e}");

@@ -43,7 +43,7 @@ fn equal_the_plaintext_evaluator_on_random_machines() {
 #[test]
 fn seed_machine_gives_three_after_aaa() {
     for protocol in [Protocol::Naive, Protocol::SeedDpf] {
-        let r = Engine::builder(ab()).protocol(protocol).build().unwrap().run_texts(&[b"aaa".to_vec()]).unwrap();
+        let r = Engine::builder(ab()).protocol(protocol).build().unwrap().run_texts(&["aaa"]).unwrap();
         assert_eq!(r.outputs[0].final_state, Some(3), "{protocol}");
     }
 }

@@ -7,11 +7,13 @@
 //!
 //! `delta[s][k]` is the next state from `s` on the `k`-th symbol. `alphabet` is a list of
 //! distinct single-character strings (input text is read character by character) or the
-//! string `"bytes"` (all 256 byte values; input is read byte by byte). Unknown keys are
+//! string `"bytes"` (all 256 byte values; input is read byte by byte). The optional
+//! `output` is the machine's [`NaturalOutput`]: `"state"` (the default) or `"accept"`
+//! (written for machines compiled from regular expressions). Unknown keys are
 //! rejected. Errors name the file and the line and column (syntax) or the field path
 //! (`delta[2][1]`) at fault.
 
-use super::{Alphabet, Dfa, DfaError, MAX_STATES, MAX_SYMBOLS};
+use super::{Alphabet, Dfa, DfaError, MAX_STATES, MAX_SYMBOLS, NaturalOutput};
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::Path;
@@ -23,6 +25,8 @@ struct RawDfa {
     alphabet: Value,
     start: u64,
     accepting: Vec<u64>,
+    #[serde(default)]
+    output: Option<Value>,
     delta: Vec<Vec<u64>>,
 }
 
@@ -31,7 +35,9 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
     let raw: RawDfa = serde_json::from_str(text).map_err(|e| DfaError::Json {
         file: source.to_string(),
         line: e.line(),
-        column: e.column(),
+        // serde_json counts lines from 1 and columns from 1, except that an error just
+        // after a line break (such as an early end of file) is at column 0.
+        column: e.column().max(1),
         message: strip_position(&e.to_string()),
     })?;
     let field = |field: String, message: String| DfaError::Field { file: source.to_string(), field, message };
@@ -101,7 +107,15 @@ pub fn from_json_str(text: &str, source: &str) -> Result<Dfa, DfaError> {
     if raw.start >= n.max(1) as u64 {
         return Err(field("start".into(), format!("state {} is out of range (0..{n})", raw.start)));
     }
-    Dfa::new(alphabet, n, raw.start as u32, accepting, delta, source)
+    let output = match &raw.output {
+        None => NaturalOutput::State,
+        Some(Value::String(s)) if s == "state" => NaturalOutput::State,
+        Some(Value::String(s)) if s == "accept" => NaturalOutput::Accept,
+        Some(other) => {
+            return Err(field("output".into(), format!("{other} is neither \"state\" nor \"accept\"")));
+        }
+    };
+    Ok(Dfa::new(alphabet, n, raw.start as u32, accepting, delta, source)?.with_natural_output(output))
 }
 
 /// serde_json appends " at line L column C"; the error carries those separately.
@@ -125,8 +139,19 @@ pub fn load(path: &Path) -> Result<Dfa, DfaError> {
     from_json_str(&text, &path.display().to_string())
 }
 
-/// The machine in the JSON table format (one line per state row).
+/// The machine in the JSON table format (one line per state row); `output` is written
+/// only when it is not the default (`"state"`), so such files read as before it existed.
 pub fn to_json_string(dfa: &Dfa) -> String {
+    render(dfa, true)
+}
+
+/// The machine's table alone, without its natural output: what identifies the machine
+/// the servers compute ([`crate::process::Fingerprint`] hashes it).
+pub fn table_json_string(dfa: &Dfa) -> String {
+    render(dfa, false)
+}
+
+fn render(dfa: &Dfa, with_output: bool) -> String {
     let alphabet = match dfa.alphabet() {
         Alphabet::Bytes => Value::from("bytes"),
         Alphabet::Chars { chars, .. } => Value::from(chars.iter().map(|c| c.to_string()).collect::<Vec<_>>()),
@@ -134,8 +159,12 @@ pub fn to_json_string(dfa: &Dfa) -> String {
     let accepting: Vec<usize> = (0..dfa.states()).filter(|&s| dfa.is_accepting(s as u32)).collect();
     let rows: Vec<String> =
         dfa.delta().chunks(dfa.symbols()).map(|r| serde_json::to_string(r).expect("integers serialise")).collect();
+    let output = match dfa.natural_output() {
+        NaturalOutput::Accept if with_output => ", \"output\": \"accept\"",
+        _ => "",
+    };
     format!(
-        "{{\"states\": {}, \"alphabet\": {}, \"start\": {}, \"accepting\": {},\n \"delta\": [\n  {}\n ]}}\n",
+        "{{\"states\": {}, \"alphabet\": {}, \"start\": {}, \"accepting\": {}{output},\n \"delta\": [\n  {}\n ]}}\n",
         dfa.states(),
         alphabet,
         dfa.start(),
@@ -166,7 +195,25 @@ mod tests {
         for (n, k) in [(1, 1), (7, 3), (30, 256), (5, 300)] {
             let m = random_dfa(n, k, &mut r);
             assert_eq!(from_json_str(&to_json_string(&m), "rt").unwrap(), m);
+            let m = m.with_natural_output(NaturalOutput::Accept);
+            assert_eq!(from_json_str(&to_json_string(&m), "rt").unwrap(), m);
         }
+    }
+
+    #[test]
+    fn the_natural_output_is_optional_and_checked() {
+        assert_eq!(from_json_str(AB, "ab.json").unwrap().natural_output(), NaturalOutput::State);
+        let with = |v: &str| from_json_str(&AB.replace("\"start\"", &format!("\"output\": {v}, \"start\"")), "m.json");
+        assert_eq!(with("\"accept\"").unwrap().natural_output(), NaturalOutput::Accept);
+        assert_eq!(with("\"state\"").unwrap().natural_output(), NaturalOutput::State);
+        for bad in ["\"bits\"", "1", "[]"] {
+            let e = with(bad).unwrap_err().to_string();
+            assert_eq!(e, format!("m.json: field `output`: {bad} is neither \"state\" nor \"accept\""));
+        }
+        // The default is not written, so files of state machines read as they did.
+        let m = from_json_str(AB, "ab.json").unwrap();
+        assert!(!to_json_string(&m).contains("output"));
+        assert_eq!(table_json_string(&m.clone().with_natural_output(NaturalOutput::Accept)), to_json_string(&m));
     }
 
     fn err(text: &str) -> String {
@@ -219,5 +266,8 @@ mod tests {
                 .contains("machine too large: states")
         );
         assert!(err(r#"{"states": -1}"#).contains("line 1"));
+        // Positions count from 1, as editors do, also at an early end of file.
+        assert_eq!(err(""), "m.json: line 1, column 1: EOF while parsing a value");
+        assert_eq!(err("{\"states\": 4,\n"), "m.json: line 2, column 1: EOF while parsing a value");
     }
 }

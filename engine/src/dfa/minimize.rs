@@ -89,6 +89,7 @@ pub fn minimize(dfa: &Dfa) -> Dfa {
     let accepting = rep.iter().map(|&s| dfa.is_accepting(s)).collect();
     Dfa::new(dfa.alphabet().clone(), rep.len(), 0, accepting, delta, "minimize")
         .expect("the quotient of a valid DFA is valid")
+        .with_natural_output(dfa.natural_output())
 }
 
 /// Whether two machines over alphabets of the same size accept the same language

@@ -7,6 +7,7 @@
 //!
 //! - [`json`]: the table format (`{"states": …, "alphabet": …, "delta": …}`);
 //! - [`regex`]: regular expressions → minimal DFA, through `regex-automata`;
+//! - [`rules`]: rule files, one pattern per line;
 //! - [`minimize`]: Moore partition refinement (language-preserving);
 //! - [`product`]: the union of two machines (accepts when either does);
 //! - [`classes`]: symbols with identical columns, merged into classes;
@@ -19,6 +20,7 @@ pub mod minimize;
 pub mod product;
 pub mod random;
 pub mod regex;
+pub mod rules;
 
 pub use alphabet::Alphabet;
 pub use classes::SymbolClasses;
@@ -92,6 +94,22 @@ pub enum DfaError {
         /// The offending symbol, as text.
         symbol: String,
     },
+    /// A rule file holds no pattern.
+    #[error("{file} holds no pattern (only blank lines and `#` comments)")]
+    NoPattern {
+        /// The file.
+        file: String,
+    },
+    /// An error on one line of a file of inputs or patterns.
+    #[error("{file}: line {line}: {error}")]
+    AtLine {
+        /// The file (or `standard input`).
+        file: String,
+        /// 1-based line, as editors count.
+        line: usize,
+        /// What is wrong on that line.
+        error: Box<DfaError>,
+    },
     /// Reading a file failed.
     #[error("{file}: {message}")]
     Io {
@@ -102,12 +120,38 @@ pub enum DfaError {
     },
 }
 
+/// What a machine's answer naturally is: the default of what a client learns.
+///
+/// A machine compiled from regular expressions answers *does the text match*, its
+/// accept bit; a hand-written table may mean its final state (a counter, a parser's
+/// mode). This is a default for running and showing the machine, not part of its
+/// language: [`crate::process::Fingerprint`] does not cover it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NaturalOutput {
+    /// The final state.
+    #[default]
+    State,
+    /// The accept bit.
+    Accept,
+}
+
+impl NaturalOutput {
+    /// The name in the JSON format and in reports (`state`, `accept`).
+    pub fn name(self) -> &'static str {
+        match self {
+            NaturalOutput::State => "state",
+            NaturalOutput::Accept => "accept",
+        }
+    }
+}
+
 /// A validated, total DFA.
 ///
 /// Invariants (checked by [`Dfa::new`]): `1 ≤ states ≤ MAX_STATES`;
 /// `1 ≤ symbols ≤ MAX_SYMBOLS`; `start < states`; `accepting.len() == states`;
 /// `delta.len() == states·symbols` and every entry `< states`. Row `s` of `delta`
-/// (`delta[s·symbols .. (s+1)·symbols]`) holds the successors of state `s`.
+/// (`delta[s·symbols .. (s+1)·symbols]`) holds the successors of state `s`. `output` is
+/// [`NaturalOutput::State`] unless set by [`Dfa::with_natural_output`].
 #[derive(Clone, PartialEq, Eq)]
 pub struct Dfa {
     alphabet: Alphabet,
@@ -115,6 +159,7 @@ pub struct Dfa {
     start: u32,
     accepting: Vec<bool>,
     delta: Vec<u32>,
+    output: NaturalOutput,
 }
 
 impl std::fmt::Debug for Dfa {
@@ -125,6 +170,7 @@ impl std::fmt::Debug for Dfa {
             .field("symbols", &self.symbols())
             .field("start", &self.start)
             .field("accepting", &self.accepting.iter().filter(|a| **a).count())
+            .field("output", &self.output)
             .finish_non_exhaustive()
     }
 }
@@ -172,7 +218,18 @@ impl Dfa {
                 format!("state {} is out of range (0..{states})", delta[i]),
             ));
         }
-        Ok(Dfa { alphabet, states, start, accepting, delta })
+        Ok(Dfa { alphabet, states, start, accepting, delta, output: NaturalOutput::State })
+    }
+
+    /// The same machine with `output` as its natural output.
+    pub fn with_natural_output(mut self, output: NaturalOutput) -> Dfa {
+        self.output = output;
+        self
+    }
+
+    /// What the machine's answer naturally is (the default of what a client learns).
+    pub fn natural_output(&self) -> NaturalOutput {
+        self.output
     }
 
     /// The alphabet.
@@ -235,11 +292,6 @@ impl Dfa {
     pub fn classes(&self) -> SymbolClasses {
         SymbolClasses::of(self)
     }
-
-    /// Ceil(log2) of `|S|` and `|Σ|`: the protocols' padded index widths `(ks, ka)`.
-    pub fn padded_bits(&self) -> (u32, u32) {
-        (ceil_log2(self.states), ceil_log2(self.symbols()))
-    }
 }
 
 /// `⌈log2 n⌉` for `n ≥ 1` (0 for 1).
@@ -270,7 +322,6 @@ mod tests {
         assert_eq!(m.run(&m.encode(b"ab", 0).unwrap()), 1);
         assert!(m.is_accepting(m.run(&[0, 1])));
         assert_eq!(m.run(&[]), 0);
-        assert_eq!(m.padded_bits(), (2, 1));
     }
 
     #[test]

@@ -52,7 +52,8 @@ pub fn union(a: &Dfa, b: &Dfa) -> Dfa {
         .collect();
     let accepting = pairs.iter().map(|&(s, t)| a.is_accepting(s) || b.is_accepting(t)).collect();
     let m = Dfa::new(a.alphabet().clone(), pairs.len(), 0, accepting, delta, "union")
-        .expect("a product of valid machines is valid");
+        .expect("a product of valid machines is valid")
+        .with_natural_output(a.natural_output());
     minimize(&m)
 }
 

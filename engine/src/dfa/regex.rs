@@ -16,7 +16,7 @@
 //! Unicode word boundaries (`\b` in Unicode mode) have no total byte DFA; they are
 //! rejected with a hint to use the ASCII form `(?-u:\b)`.
 
-use super::{Alphabet, Dfa, DfaError, minimize::minimize, product::union};
+use super::{Alphabet, Dfa, DfaError, NaturalOutput, minimize::minimize, product::union};
 use regex_automata::dfa::{Automaton, StartKind, dense};
 use regex_automata::nfa::thompson;
 use regex_automata::util::{primitives::StateID, start, syntax};
@@ -41,7 +41,8 @@ impl Default for RegexConfig {
     }
 }
 
-/// Compiles one or more patterns (a machine accepting when any matches).
+/// Compiles one or more patterns (a machine accepting when any matches); its natural
+/// output is the accept bit ([`NaturalOutput::Accept`]).
 ///
 /// Each pattern is compiled and minimised on its own, then the machines are joined by
 /// a union product, smallest first, minimising after each join. Determinising the
@@ -65,7 +66,7 @@ pub fn compile(patterns: &[String], cfg: &RegexConfig) -> Result<Dfa, DfaError> 
             return Err(DfaError::RegexTooLarge { limit: cfg.max_states });
         }
     }
-    Ok(acc)
+    Ok(acc.with_natural_output(NaturalOutput::Accept))
 }
 
 /// One pattern → minimal DFA.
@@ -184,7 +185,8 @@ pub fn restrict_to_chars(dfa: &Dfa, chars: &str) -> Result<Dfa, DfaError> {
         .map(|c| if c.is_ascii() { Ok(c as u32) } else { Err(field(format!("{c:?} is not an ASCII character"))) })
         .collect::<Result<_, _>>()?;
     let delta = (0..dfa.states() as u32).flat_map(|s| bytes.iter().map(move |&b| dfa.next(s, b))).collect();
-    let m = Dfa::new(alphabet, dfa.states(), dfa.start(), dfa.accepting().to_vec(), delta, "restrict")?;
+    let m = Dfa::new(alphabet, dfa.states(), dfa.start(), dfa.accepting().to_vec(), delta, "restrict")?
+        .with_natural_output(dfa.natural_output());
     Ok(minimize(&m))
 }
 
@@ -194,6 +196,19 @@ mod tests {
 
     fn run(m: &Dfa, s: &[u8]) -> bool {
         m.is_accepting(m.run(&m.encode(s, 0).unwrap()))
+    }
+
+    #[test]
+    fn compiled_machines_answer_with_their_accept_bit() {
+        let m = compile(&["ab".into(), "c".into()], &RegexConfig::default()).unwrap();
+        assert_eq!(m.natural_output(), NaturalOutput::Accept);
+        assert_eq!(restrict_to_chars(&m, "abc").unwrap().natural_output(), NaturalOutput::Accept);
+        assert_eq!(minimize(&m).natural_output(), NaturalOutput::Accept);
+        // The engine's default is what the machine answers.
+        let engine = crate::Engine::builder(m).build().unwrap();
+        assert_eq!(engine.settings().reveal, crate::protocol::Reveal::Accept);
+        let engine = crate::Engine::builder(crate::dfa::json::seed_machine()).build().unwrap();
+        assert_eq!(engine.settings().reveal, crate::protocol::Reveal::State);
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod hello;
 pub mod listen;
 pub mod server;
 pub mod spec;
+pub mod timestamp;
 
 use crate::dfa::Dfa;
 use crate::transport::frame::{self, Frame};
@@ -69,14 +70,15 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// SHA-256 of a machine's canonical JSON ([`crate::dfa::json::to_json_string`]).
+/// SHA-256 of a machine's canonical JSON table ([`crate::dfa::json::table_json_string`]:
+/// its natural output, a default for showing answers, is not covered).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Fingerprint(pub [u8; 32]);
 
 impl Fingerprint {
     /// The fingerprint of `dfa`.
     pub fn of(dfa: &Dfa) -> Fingerprint {
-        let json = crate::dfa::json::to_json_string(dfa);
+        let json = crate::dfa::json::table_json_string(dfa);
         let d = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
         Fingerprint(d.as_ref().try_into().expect("32 bytes"))
     }
@@ -409,7 +411,8 @@ impl Links {
 
 /// Runs the sessions `listener` announces, each on its own thread, with `session`.
 /// Logs one line per session on stderr and, with `stats`, appends one JSON line per
-/// session to that file. With `limit`, stops after that many sessions; without, serves
+/// session to that file (`"type": "session"`, a `"timestamp"` in RFC 3339 UTC taken
+/// when the session ended, then its role, id, outcome and counts). With `limit`, stops after that many sessions; without, serves
 /// until `stop` is raised (a signal): then it opens no new session, lets the running
 /// ones finish and returns (graceful shutdown). Fails if any session failed.
 pub fn run_sessions(
@@ -435,7 +438,8 @@ pub fn run_sessions(
                     .map(|l| (l.name().to_string(), serde_json::json!(s.bytes.get(*l))))
                     .collect();
                 let [p50, p99] = crate::party::server::round_latency_ms(&s.round_seconds);
-                serde_json::json!({"role": role.name(), "session": id.to_string(), "ok": true,
+                serde_json::json!({"type": "session", "timestamp": timestamp::now(), "role": role.name(),
+                    "session": id.to_string(), "ok": true,
                     "instances": s.instances, "transitions": s.transitions, "seconds": s.seconds, "bytes": bytes,
                     "round_latency_p50_ms": p50, "round_latency_p99_ms": p99,
                     "peak_rss_bytes": peak_rss_bytes()})
@@ -443,7 +447,8 @@ pub fn run_sessions(
             Err(e) => {
                 failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 eprintln!("pmsm {role}: session {id} failed: {e}");
-                serde_json::json!({"role": role.name(), "session": id.to_string(), "ok": false, "error": e.to_string()})
+                serde_json::json!({"type": "session", "timestamp": timestamp::now(), "role": role.name(),
+                    "session": id.to_string(), "ok": false, "error": e.to_string()})
             }
         };
         if let Some(path) = stats {
@@ -452,7 +457,9 @@ pub fn run_sessions(
                 .create(true)
                 .append(true)
                 .open(path)
-                .and_then(|mut f| writeln!(f, "{line}"));
+                // One write per line: appends from several processes sharing the file
+                // do not interleave (writeln! would write the line in pieces).
+                .and_then(|mut f| f.write_all(format!("{line}\n").as_bytes()));
             if let Err(e) = written {
                 eprintln!("pmsm {role}: cannot write {}: {e}", path.display());
             }
@@ -570,5 +577,8 @@ mod tests {
         let b = crate::dfa::random::random_dfa(5, 3, &mut rng);
         assert_eq!(Fingerprint::of(&a), Fingerprint::of(&a.clone()));
         assert_ne!(Fingerprint::of(&a), Fingerprint::of(&b));
+        // The natural output is how answers are shown, not what the servers compute.
+        let accept = a.clone().with_natural_output(crate::dfa::NaturalOutput::Accept);
+        assert_eq!(Fingerprint::of(&a), Fingerprint::of(&accept));
     }
 }

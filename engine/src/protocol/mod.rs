@@ -106,6 +106,16 @@ impl FromStr for Reveal {
     }
 }
 
+impl From<crate::dfa::NaturalOutput> for Reveal {
+    /// What a client learns by default: the machine's natural output.
+    fn from(o: crate::dfa::NaturalOutput) -> Reveal {
+        match o {
+            crate::dfa::NaturalOutput::State => Reveal::State,
+            crate::dfa::NaturalOutput::Accept => Reveal::Accept,
+        }
+    }
+}
+
 impl fmt::Display for Reveal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

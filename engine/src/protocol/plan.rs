@@ -214,6 +214,12 @@ pub struct Plan {
     pub accept: Option<Table>,
 }
 
+/// Bits of an index part over `n` values (states, symbols or classes): `⌈log2 n⌉`, and
+/// at least 1, so that a one-state or one-symbol machine still has a table to read.
+pub fn index_bits(n: usize) -> u32 {
+    ceil_log2(n).max(1)
+}
+
 impl Plan {
     /// Derives the plan for `dfa`. Classes are used if `mode` says so, or under
     /// [`ClassMode::Auto`] when `2^(ks+kc) + 2^ka < 2^(ks+ka)` (fewer table entries read
@@ -222,10 +228,10 @@ impl Plan {
         if !protocol.is_lookup() {
             return Err(ProtocolError::Parameter(format!("{protocol} is not a lookup protocol")));
         }
-        let ks = ceil_log2(dfa.states()).max(1);
-        let ka = ceil_log2(dfa.symbols()).max(1);
+        let ks = index_bits(dfa.states());
+        let ka = index_bits(dfa.symbols());
         let cls = dfa.classes();
-        let kc = ceil_log2(cls.count()).max(1);
+        let kc = index_bits(cls.count());
         let use_classes = match mode {
             ClassMode::On => true,
             ClassMode::Off => false,
@@ -268,6 +274,12 @@ impl Plan {
             step,
             accept,
         })
+    }
+
+    /// Bytes of every table the plan holds in memory (step, class and accept tables).
+    pub fn table_bytes(&self) -> usize {
+        let classes = self.classes.as_ref().map_or(0, |c| c.table.bytes());
+        self.step.bytes() + classes + self.accept.as_ref().map_or(0, Table::bytes)
     }
 
     /// Width of the symbol-or-class part of a step index.

@@ -9,6 +9,8 @@
 //! implement the same two traits, so every protocol runs over both.
 
 pub mod buffers;
+#[cfg(feature = "dev-certs")]
+pub mod certs;
 pub mod frame;
 pub mod inproc;
 pub mod tcp;

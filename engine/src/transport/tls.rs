@@ -1,5 +1,4 @@
-//! Mutual TLS between parties (rustls, `ring` provider): identities, roles and the
-//! development CA.
+//! Mutual TLS between parties (rustls, `ring` provider): identities and roles.
 //!
 //! Every party holds a certificate for its [`Role`], signed by a CA all parties trust.
 //! A role is a DNS name in the certificate (`server-0.pmsm`, `server-1.pmsm`,
@@ -10,15 +9,16 @@
 //! for the wrong role is refused by name.
 //!
 //! Files, in one directory: `ca.pem` (the CA certificate), and per role `ROLE.pem`
-//! (certificate) and `ROLE.key` (PKCS#8 private key). `pmsm certs --out DIR` writes a
-//! development set ([`write_dev_certs`]); production deployments bring their own CA.
+//! (certificate) and `ROLE.key` (PKCS#8 private key); a named client's identity is
+//! `client-NAME.pem` and `client-NAME.key` ([`ClientName`]). `pmsm certs --out DIR`
+//! writes a development set (`transport::certs`); production deployments bring their
+//! own CA.
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned};
 use std::fmt;
-use std::io::Write;
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -67,6 +67,45 @@ impl fmt::Display for Role {
     }
 }
 
+/// A client's own name under the shared `client` role: 1 to 63 characters of `a-z`,
+/// `0-9` and `-`, not starting or ending with `-` (a DNS label). Its certificate names
+/// both `client.pmsm` and `NAME.client.pmsm`, in files `client-NAME.pem` and `.key`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ClientName(String);
+
+impl ClientName {
+    /// The file stem of its certificate and key (`client-NAME`).
+    pub fn file_stem(&self) -> String {
+        format!("{}-{}", Role::Client.name(), self.0)
+    }
+
+    /// The DNS name its certificate carries besides `client.pmsm` (`NAME.client.pmsm`).
+    pub fn dns_name(&self) -> String {
+        format!("{}.{}", self.0, Role::Client.dns_name())
+    }
+}
+
+impl std::str::FromStr for ClientName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ClientName, String> {
+        let label = (1..=63).contains(&s.len())
+            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !s.starts_with('-')
+            && !s.ends_with('-');
+        if label {
+            Ok(ClientName(s.to_string()))
+        } else {
+            Err(format!("{s:?} is not a client name (1 to 63 of a-z, 0-9 and '-', no '-' at either end)"))
+        }
+    }
+}
+
+impl fmt::Display for ClientName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// Loading certificates or setting up a TLS session failed.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -99,10 +138,16 @@ pub type ClientStream = StreamOwned<ClientConnection, TcpStream>;
 impl Identity {
     /// Loads `DIR/ca.pem`, `DIR/ROLE.pem` and `DIR/ROLE.key`.
     pub fn load(dir: &Path, role: Role) -> Result<Identity, TlsError> {
+        Identity::load_named(dir, role, role.name())
+    }
+
+    /// Loads `DIR/ca.pem`, `DIR/STEM.pem` and `DIR/STEM.key`, a certificate for `role`
+    /// (e.g. a named client's, [`ClientName::file_stem`]).
+    pub fn load_named(dir: &Path, role: Role, stem: &str) -> Result<Identity, TlsError> {
         let file = |name: String| dir.join(name);
         let ca = file("ca.pem".into());
-        let cert = file(format!("{role}.pem"));
-        let key = file(format!("{role}.key"));
+        let cert = file(format!("{stem}.pem"));
+        let key = file(format!("{stem}.key"));
         let read_certs = |p: &PathBuf| -> Result<Vec<CertificateDer<'static>>, TlsError> {
             let certs = CertificateDer::pem_file_iter(p)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
@@ -179,73 +224,17 @@ pub fn peer_has_role(chain: &[CertificateDer<'_>], role: Role) -> bool {
     cert.verify_is_valid_for_subject_name(&name).is_ok()
 }
 
-/// Writes a development CA and one certificate and key per role into `dir` (created if
-/// missing); returns the files written. Keys are written with mode 0600 on Unix.
-pub fn write_dev_certs(dir: &Path) -> Result<Vec<PathBuf>, TlsError> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
-    std::fs::create_dir_all(dir).map_err(|e| tls_err(format!("{}: {e}", dir.display())))?;
-    let mut written = Vec::new();
-    let mut write = |name: String, text: String, secret: bool| -> Result<(), TlsError> {
-        let path = dir.join(name);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        if secret {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(0o600);
-        }
-        let _ = secret;
-        opts.open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| tls_err(format!("{}: {e}", path.display())))?;
-        written.push(path);
-        Ok(())
-    };
-    let ca_key = KeyPair::generate().map_err(tls_err)?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).map_err(tls_err)?;
-    ca_params.distinguished_name.push(DnType::CommonName, "pmsm development CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = ca_params.self_signed(&ca_key).map_err(tls_err)?;
-    write("ca.pem".into(), ca.pem(), false)?;
-    for role in Role::ALL {
-        let key = KeyPair::generate().map_err(tls_err)?;
-        let mut params = CertificateParams::new(vec![role.dns_name()]).map_err(tls_err)?;
-        params.distinguished_name.push(DnType::CommonName, format!("pmsm {role}"));
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        // Every party both accepts and dials connections.
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
-        let cert = params.signed_by(&key, &ca, &ca_key).map_err(tls_err)?;
-        write(format!("{role}.pem"), cert.pem(), false)?;
-        write(format!("{role}.key"), key.serialize_pem(), true)?;
-    }
-    Ok(written)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn dev_certs_load_for_their_role_and_name_only_it() {
-        let dir = std::env::temp_dir().join(format!("pmsm-tls-test-{}", std::process::id()));
-        let files = write_dev_certs(&dir).unwrap();
-        assert_eq!(files.len(), 9);
-        for role in Role::ALL {
-            let id = Identity::load(&dir, role).unwrap();
-            assert_eq!(id.role(), role);
-            let chain: Vec<CertificateDer<'static>> =
-                CertificateDer::pem_file_iter(dir.join(format!("{role}.pem"))).unwrap().map(Result::unwrap).collect();
-            for other in Role::ALL {
-                assert_eq!(peer_has_role(&chain, other), other == role, "{role} cert names {other}?");
-            }
+    fn client_names_are_dns_labels() {
+        let n: ClientName = "team-7".parse().unwrap();
+        assert_eq!((n.file_stem(), n.dns_name()), ("client-team-7".into(), "team-7.client.pmsm".into()));
+        for bad in ["", "-a", "a-", "Alice", "a.b", "a_b", &"a".repeat(64)] {
+            let e = bad.parse::<ClientName>().unwrap_err();
+            assert!(e.contains("is not a client name"), "{bad}: {e}");
         }
-        // A certificate presented under another role's name is refused at load.
-        std::fs::copy(dir.join("client.pem"), dir.join("dealer.pem")).unwrap();
-        let err = Identity::load(&dir, Role::Dealer).unwrap_err().to_string();
-        assert!(err.contains("not for dealer.pmsm"), "{err}");
-        let err = Identity::load(&dir.join("missing"), Role::Dealer).unwrap_err().to_string();
-        assert!(err.contains("ca.pem"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

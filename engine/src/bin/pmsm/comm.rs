@@ -9,7 +9,7 @@
 
 use pmsm_engine::dfa::Dfa;
 use pmsm_engine::dfa::random::random_input;
-use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
+use pmsm_engine::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
 use pmsm_engine::transport::Link;
 use pmsm_engine::{Engine, Report};
 use pmsm_kernels::rng::WorkloadRng;
@@ -60,19 +60,30 @@ fn batch(protocol: Protocol, dfa: &Dfa) -> usize {
     .max(2)
 }
 
-/// Measures every protocol on `dfa` (`steps` symbols per instance).
+/// Measures every protocol on `dfa` (`steps` symbols per instance). A protocol that
+/// cannot take a machine of this size is skipped, with the reason in `skipped` and in
+/// the notes.
 pub fn measure(dfa: &Dfa, steps: usize) -> Result<Value, String> {
     let mut protocols = serde_json::Map::new();
+    let mut skipped = serde_json::Map::new();
     let mut notes = Vec::new();
     for protocol in [Protocol::Naive, Protocol::SeedDpf, Protocol::LookupRing, Protocol::LookupXor] {
         let b = batch(protocol, dfa);
-        let engine = Engine::builder(dfa.clone())
+        let built = Engine::builder(dfa.clone())
             .protocol(protocol)
             .reveal(Reveal::State)
             .classes(ClassMode::Auto)
             .chunk(b)
-            .build()
-            .map_err(|e| format!("{protocol}: {e}"))?;
+            .build();
+        let engine = match built {
+            Ok(e) => e,
+            Err(pmsm_engine::Error::Protocol(e @ (ProtocolError::TooLarge { .. } | ProtocolError::Parameter(_)))) => {
+                notes.push(format!("{protocol}: skipped, {e}"));
+                skipped.insert(protocol.name().to_string(), json!(e.to_string()));
+                continue;
+            }
+            Err(e) => return Err(format!("{protocol}: {e}")),
+        };
         let mut rng = WorkloadRng::seed_from_u64(1);
         let inputs: Vec<Vec<u32>> = (0..b).map(|_| random_input(dfa.symbols(), steps, &mut rng)).collect();
         let r = engine.run(&inputs).map_err(|e| format!("{protocol}: {e}"))?;
@@ -102,12 +113,16 @@ pub fn measure(dfa: &Dfa, steps: usize) -> Result<Value, String> {
         });
         protocols.insert(protocol.name().to_string(), v);
     }
+    if protocols.is_empty() {
+        return Err(format!("no protocol can take a machine of this size ({})", notes.join("; ")));
+    }
     let (naive, optimised) = seed_totals(dfa.states(), dfa.symbols());
     Ok(json!({
         "states": dfa.states(),
         "symbols": dfa.symbols(),
         "steps": steps,
         "protocols": protocols,
+        "skipped": skipped,
         "seed": {"naive_total_bits": naive, "optimised_total_bits": optimised},
         "notes": notes,
     }))

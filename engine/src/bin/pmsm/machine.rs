@@ -1,6 +1,10 @@
 //! Choosing a machine on the command line: a JSON table or regular expressions.
 
+use crate::output::count;
+use pmsm_engine::dfa::rules::RuleFile;
 use pmsm_engine::dfa::{self, Dfa, DfaError, json, regex};
+use pmsm_engine::protocol::plan::{Plan, index_bits};
+use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -11,10 +15,11 @@ pub struct MachineArgs {
     #[arg(long, conflicts_with_all = ["regex", "regex_file"])]
     pub dfa: Option<PathBuf>,
     /// A regular expression (Rust syntax); repeat for a set (accepts when any matches).
-    #[arg(long)]
+    /// May start with `-` (`-e '-----BEGIN'`), as grep's `-e` does.
+    #[arg(long, short = 'e', value_name = "PATTERN", allow_hyphen_values = true)]
     pub regex: Vec<String>,
     /// A file of regular expressions, one per line; blank lines and lines starting with
-    /// `#` are skipped.
+    /// `#` are skipped (a file with no pattern is an error).
     #[arg(long)]
     pub regex_file: Option<PathBuf>,
     /// Accept only when the whole input matches (default: when the input contains a match).
@@ -47,19 +52,17 @@ impl MachineArgs {
             }
             return json::load(path);
         }
+        let rules = self.regex_file.as_deref().map(RuleFile::read).transpose()?;
         let mut patterns = self.regex.clone();
-        if let Some(path) = &self.regex_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| DfaError::Io { file: path.display().to_string(), message: e.to_string() })?;
-            patterns.extend(read_patterns(&text));
-        }
+        patterns.extend(rules.iter().flat_map(|r| r.patterns().map(String::from)));
         if patterns.is_empty() {
             return Err(usage("no machine: give --dfa FILE, --regex PATTERN or --regex-file FILE"));
         }
-        let m = regex::compile(
-            &patterns,
-            &regex::RegexConfig { full_match: self.full_match, max_states: self.max_states },
-        )?;
+        let cfg = regex::RegexConfig { full_match: self.full_match, max_states: self.max_states };
+        let m = regex::compile(&patterns, &cfg).map_err(|e| match &rules {
+            Some(r) => r.locate(self.regex.len(), e),
+            None => e,
+        })?;
         match &self.alphabet {
             Some(chars) => regex::restrict_to_chars(&m, chars),
             None => Ok(m),
@@ -67,52 +70,52 @@ impl MachineArgs {
     }
 }
 
-/// Patterns of a rule file: one per line, skipping blank lines and `#` comments.
-pub fn read_patterns(text: &str) -> Vec<String> {
-    text.lines().map(str::trim_end).filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(String::from).collect()
-}
-
-/// The facts `pmsm info` reports.
+/// The facts `pmsm info` reports. Index widths are the protocols' (at least one bit
+/// each); table sizes are what a default run holds (symbol classes automatic, the
+/// machine's natural output), `null` for a protocol that cannot take the machine.
 pub fn describe(m: &Dfa) -> Value {
-    let (ks, ka) = m.padded_bits();
     let classes = m.classes().count();
-    let kc = dfa::ceil_log2(classes);
-    let n = ks + ka;
-    let nc = ks + kc;
+    let (ks, ka, kc) = (index_bits(m.states()), index_bits(m.symbols()), index_bits(classes));
+    let reveal = Reveal::from(m.natural_output());
+    let bytes = |p: Protocol| Plan::new(m, p, reveal, ClassMode::Auto).ok().map(|plan| plan.table_bytes());
     json!({
         "states": m.states(),
         "symbols": m.symbols(),
         "alphabet": match m.alphabet() { dfa::Alphabet::Bytes => "bytes".to_string(), dfa::Alphabet::Chars { chars, .. } => chars.iter().collect::<String>() },
         "start": m.start(),
-        "accepting": m.accepting().iter().filter(|a| **a).count(),
+        "accepting_states": m.accepting().iter().filter(|a| **a).count(),
+        "output": m.natural_output().name(),
         "classes": classes,
         "ks": ks,
         "ka": ka,
         "kc": kc,
-        "n": n,
-        "n_with_classes": nc,
-        "lookup_xor_table_bytes": (1u64 << n) * u64::from(ks.max(1)) / 8,
-        "lookup_ring_table_bytes": (1u64 << n) * 8,
+        "n": ks + ka,
+        "n_with_classes": ks + kc,
+        "lookup_xor_table_bytes": bytes(Protocol::LookupXor),
+        "lookup_ring_table_bytes": bytes(Protocol::LookupRing),
     })
 }
 
 /// Human-readable form of [`describe`].
 pub fn describe_text(v: &Value) -> String {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0) as usize;
+    let table = |k: &str| v[k].as_u64().map_or("too large".to_string(), |b| count(b as usize, "byte"));
+    let output = if v["output"] == "accept" { "accept bit" } else { "final state" };
     format!(
-        "states      {}\nsymbols     {} (alphabet: {})\nstart       {}\naccepting   {} states\nclasses     {} symbol classes\npadded      ks = {}, ka = {}, n = ks + ka = {} (N = 2^{})\nwith classes kc = {}, n = {}\ntables      lookup-xor {} bytes (bit-planes), lookup-ring {} bytes",
-        v["states"],
-        v["symbols"],
+        "states      {}, {} accepting\nsymbols     {} (alphabet: {})\nstart       {}\noutput      {output}\nclasses     {}\npadded      ks = {}, ka = {}, n = ks + ka = {} (N = 2^{})\nwith classes kc = {}, n = {}\ntables      lookup-xor {} (bit-planes), lookup-ring {} (classes auto)",
+        count(n("states"), "state"),
+        n("accepting_states"),
+        count(n("symbols"), "symbol"),
         v["alphabet"].as_str().unwrap_or(""),
         v["start"],
-        v["accepting"],
-        v["classes"],
+        count(n("classes"), "symbol class"),
         v["ks"],
         v["ka"],
         v["n"],
         v["n"],
         v["kc"],
         v["n_with_classes"],
-        v["lookup_xor_table_bytes"],
-        v["lookup_ring_table_bytes"],
+        table("lookup_xor_table_bytes"),
+        table("lookup_ring_table_bytes"),
     )
 }

@@ -1,21 +1,28 @@
 //! `pmsm`: the command-line front end of the engine.
 //!
 //! Every failure is reported as one line on stderr, `pmsm: error: …`, and a non-zero
-//! exit code: 2 for bad input or usage, 1 for a failure while running.
+//! exit code ([`EXIT_STATUS`]): 2 for bad input or usage, 1 for a failure while running.
+//! With `--exit-status`, `eval`, `run` and `client` exit as grep does: 1 when no
+//! instance accepted, 2 on any error.
 
 mod bench;
+mod certs;
 mod comm;
+mod files;
 mod machine;
 mod net;
+mod output;
 
 use clap::{Parser, Subcommand};
 use machine::MachineArgs;
 use mimalloc::MiMalloc;
+use output::{OutputArgs, Printed};
 use pmsm_engine::Engine;
 use pmsm_engine::dfa::{self, json, random::random_dfa};
-use pmsm_engine::input::{read_inputs, read_symbol_inputs};
+use pmsm_engine::input::{encode_lines, parse_symbol_inputs, split_lines};
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use pmsm_engine::transport::Link;
+use pmsm_engine::{InstanceOutput, LinkBytes};
 use pmsm_kernels::rng::WorkloadRng;
 use serde_json::json;
 use std::io::Write;
@@ -25,8 +32,21 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
+/// The exit codes, as `--help` shows them.
+const EXIT_STATUS: &str = "Exit status:
+  0  success
+  1  a failure while running (I/O, network, a peer's error)
+  2  bad input or usage (arguments, files, machines, unknown symbols)
+With --exit-status (eval, run, client): 0 when some instance accepted, 1 when none
+did, 2 on any error (as grep).";
+
 #[derive(Parser)]
-#[command(name = "pmsm", version, about = "Private finite state machines between two non-colluding servers")]
+#[command(
+    name = "pmsm",
+    version,
+    about = "Private finite state machines between two non-colluding servers",
+    after_help = EXIT_STATUS
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -38,7 +58,7 @@ enum Command {
     Compile {
         #[command(flatten)]
         machine: MachineArgs,
-        /// Output file.
+        /// Output file (`-`: standard output).
         #[arg(short, long)]
         out: PathBuf,
     },
@@ -52,27 +72,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate a machine in plaintext (no privacy; the reference).
+    /// Evaluate a machine in plaintext (no privacy; the reference): the final state and
+    /// the accept bit of every input.
+    #[command(after_help = EXIT_STATUS)]
     Eval {
         #[command(flatten)]
         machine: MachineArgs,
         #[command(flatten)]
         inputs: InputArgs,
+        #[command(flatten)]
+        output: OutputArgs,
     },
     /// Run the machine privately: client, two servers and dealer in this process.
+    #[command(after_help = EXIT_STATUS)]
     Run(RunArgs),
     /// Make a development CA and a certificate and key per party (for serve, dealer
-    /// and client).
-    Certs {
-        /// Folder to write ca.pem and ROLE.pem / ROLE.key into.
-        #[arg(long)]
-        out: PathBuf,
-    },
+    /// and client), or issue further client identities from an existing CA (--ca).
+    /// Existing files are kept unless --force.
+    Certs(certs::CertsArgs),
     /// Run server 0 or 1 as a process: TCP with mutual TLS.
     Serve(net::ServeArgs),
     /// Run the dealer as a process: TCP with mutual TLS.
     Dealer(net::DealerArgs),
     /// Run one client session against two server processes.
+    #[command(after_help = EXIT_STATUS)]
     Client(net::ClientArgs),
     /// Benchmark a workload profile: all four parties in this process (or as processes
     /// over TCP), every output verified against the plaintext evaluator.
@@ -88,7 +111,7 @@ enum Command {
         out: Option<PathBuf>,
         /// Override the profile's transport: inproc, or tcp (dealer, servers and client
         /// as processes on 127.0.0.1, mutual TLS).
-        #[arg(long)]
+        #[arg(long, value_parser = ["inproc", "tcp"])]
         transport: Option<String>,
     },
     /// Measured bits per transition per link for every protocol, beside the seed's table.
@@ -120,7 +143,7 @@ enum Command {
         /// Seed of the workload generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// Output file.
+        /// Output file (`-`: standard output).
         #[arg(short, long)]
         out: PathBuf,
     },
@@ -131,28 +154,30 @@ enum Command {
 #[group(required = true, multiple = false)]
 struct InputArgs {
     /// One input, given on the command line.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     input: Option<String>,
-    /// A file with one input per line (every line counts; an empty line is an empty input).
+    /// A file with one input per line (every line counts; an empty line is an empty
+    /// input); `-` reads standard input.
     #[arg(long)]
     inputs: Option<PathBuf>,
     /// A file with one input per line as space-separated symbol indices (for machines
-    /// whose symbols are not printable).
+    /// whose symbols are not printable); `-` reads standard input.
     #[arg(long)]
     symbol_inputs: Option<PathBuf>,
 }
 
 impl InputArgs {
-    /// The inputs as symbol indices of `m` (unknown symbols are named with their
-    /// instance and position).
-    fn load(&self, m: &dfa::Dfa) -> Result<Vec<Vec<u32>>, pmsm_engine::Error> {
-        let texts = match (&self.input, &self.inputs, &self.symbol_inputs) {
-            (Some(text), _, _) => vec![text.as_bytes().to_vec()],
-            (None, Some(path), _) => read_inputs(path)?,
-            (None, None, Some(path)) => return Ok(read_symbol_inputs(path, m.symbols())?),
+    /// The inputs as symbol indices of `m` (unknown symbols are named with their file
+    /// and line, instance and position).
+    fn load(&self, m: &dfa::Dfa) -> Result<Vec<Vec<u32>>, dfa::DfaError> {
+        match (&self.input, &self.inputs, &self.symbol_inputs) {
+            (Some(text), _, _) => Ok(vec![m.encode(text.as_bytes(), 0)?]),
+            (None, Some(path), _) => encode_lines(m, &split_lines(&files::read(path)?), &files::source_name(path)),
+            (None, None, Some(path)) => {
+                parse_symbol_inputs(&files::read(path)?, m.symbols(), &files::source_name(path))
+            }
             (None, None, None) => unreachable!("clap requires one of --input/--inputs/--symbol-inputs"),
-        };
-        Ok(texts.iter().enumerate().map(|(i, t)| m.encode(t, i)).collect::<Result<Vec<_>, _>>()?)
+        }
     }
 }
 
@@ -172,16 +197,16 @@ struct SessionArgs {
     /// Instances per chunk (default: automatic, at most 1024 and at least two chunks).
     #[arg(long)]
     chunk: Option<usize>,
-    /// One JSON object per instance, then a summary line.
-    #[arg(long)]
-    json: bool,
 }
 
 impl SessionArgs {
-    /// An engine for `m` with these settings.
-    fn engine(&self, m: dfa::Dfa, is_regex: bool) -> Result<Engine, Failure> {
-        let reveal = self.reveal.unwrap_or(if is_regex { Reveal::Accept } else { Reveal::State });
-        let mut b = Engine::builder(m).protocol(self.protocol).reveal(reveal).classes(self.classes);
+    /// An engine for `m` with these settings (by default the client learns the
+    /// machine's natural output).
+    fn engine(&self, m: dfa::Dfa) -> Result<Engine, Failure> {
+        let mut b = Engine::builder(m).protocol(self.protocol).classes(self.classes);
+        if let Some(r) = self.reveal {
+            b = b.reveal(r);
+        }
         if let Some(c) = self.chunk {
             b = b.chunk(c);
         }
@@ -199,6 +224,8 @@ struct RunArgs {
     inputs: InputArgs,
     #[command(flatten)]
     session: SessionArgs,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 impl RunArgs {
@@ -207,63 +234,17 @@ impl RunArgs {
     fn prepare(&self) -> Result<(Engine, Vec<Vec<u32>>), Failure> {
         let m = self.machine.load(None)?;
         let inputs = self.inputs.load(&m)?;
-        Ok((self.session.engine(m, self.machine.is_regex())?, inputs))
+        let engine = self.session.engine(m)?;
+        if self.output.exit_status && engine.settings().reveal != Reveal::Accept {
+            return Err(usage("--exit-status needs accept bits: add --reveal accept"));
+        }
+        Ok((engine, inputs))
     }
 }
 
-/// What a finished private run prints.
-struct Printed<'a> {
-    outputs: &'a [pmsm_engine::InstanceOutput],
-    protocol: Protocol,
-    transitions: usize,
-    seconds: f64,
-    bytes: &'a pmsm_engine::LinkBytes,
-    /// The links whose bytes this process counted (a client over TCP sees only its own).
-    links: &'a [Link],
-    /// Extra summary fields (classes, rounds, transport, session).
-    extra: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Prints the outputs (text or JSON lines) on `out` and the summary (stderr, or the
-/// JSON summary line).
-fn print_outputs(out: &mut impl Write, p: &Printed<'_>, as_json: bool) -> std::io::Result<()> {
-    let bits: serde_json::Map<String, serde_json::Value> =
-        p.links.iter().map(|l| (l.name().to_string(), json!(p.bytes.get(*l) * 8))).collect();
-    if as_json {
-        for (i, o) in p.outputs.iter().enumerate() {
-            let line = json!({"instance": i, "final_state": o.final_state, "accept": o.accept, "symbols": o.symbols});
-            writeln!(out, "{line}")?;
-        }
-        let mut summary = serde_json::Map::new();
-        summary.insert("protocol".into(), json!(p.protocol.name()));
-        summary.insert("instances".into(), json!(p.outputs.len()));
-        summary.insert("transitions".into(), json!(p.transitions));
-        summary.insert("seconds".into(), json!(p.seconds));
-        summary.extend(p.extra.clone());
-        summary.insert("bits".into(), serde_json::Value::Object(bits));
-        return writeln!(out, "{}", json!({ "summary": summary }));
-    }
-    for (i, o) in p.outputs.iter().enumerate() {
-        match (o.final_state, o.accept) {
-            (Some(s), _) => writeln!(out, "instance {i}: final state {s} ({} symbols)", o.symbols)?,
-            (_, Some(a)) => {
-                writeln!(out, "instance {i}: {} ({} symbols)", if a { "accept" } else { "reject" }, o.symbols)?
-            }
-            _ => {}
-        }
-    }
-    let tps = p.transitions as f64 / p.seconds.max(1e-9);
-    let extra: Vec<String> = p.extra.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| format!("{k} {v}")).collect();
-    eprintln!(
-        "pmsm: {} instances, {} transitions in {:.3} s ({tps:.0} transitions/s, {}{}), bits: {}",
-        p.outputs.len(),
-        p.transitions,
-        p.seconds,
-        p.protocol,
-        extra.iter().map(|e| format!(", {e}")).collect::<String>(),
-        serde_json::Value::Object(bits)
-    );
-    Ok(())
+/// Bits sent on `links`, by link name.
+fn bits(bytes: &LinkBytes, links: &[Link]) -> serde_json::Map<String, serde_json::Value> {
+    links.iter().map(|l| (l.name().to_string(), json!(bytes.get(*l) * 8))).collect()
 }
 
 /// A failure and its exit code.
@@ -284,29 +265,52 @@ impl From<dfa::DfaError> for Failure {
     }
 }
 
-fn write_file(path: &PathBuf, text: &str) -> Result<(), Failure> {
-    std::fs::write(path, text).map_err(|e| Failure { message: format!("{}: {e}", path.display()), code: 1 })
+/// A usage error (exit code 2).
+fn usage(message: &str) -> Failure {
+    Failure { message: message.to_string(), code: 2 }
+}
+
+/// How a command that succeeded exits.
+enum Done {
+    /// Exit 0.
+    Ok,
+    /// `--exit-status`: exit 0 if some instance accepted, else 1.
+    Accepted(bool),
+}
+
+/// `Done` for a printed batch under `opts`.
+fn done(p: &Printed<'_>, opts: &OutputArgs) -> Done {
+    match (opts.exit_status, p.accepted()) {
+        (true, Some(a)) => Done::Accepted(a),
+        _ => Done::Ok,
+    }
 }
 
 fn check_random_size(states: usize, symbols: usize) -> Result<(), Failure> {
     if !(1..=dfa::MAX_STATES).contains(&states) || !(1..=dfa::MAX_SYMBOLS).contains(&symbols) {
-        return Err(Failure {
-            message: format!("--states must be in 1..={} and --symbols in 1..={}", dfa::MAX_STATES, dfa::MAX_SYMBOLS),
-            code: 2,
-        });
+        return Err(usage(&format!(
+            "--states must be in 1..={} and --symbols in 1..={}",
+            dfa::MAX_STATES,
+            dfa::MAX_SYMBOLS
+        )));
     }
     Ok(())
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
+fn run(cli: Cli) -> Result<Done, Failure> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let io = |e: std::io::Error| Failure { message: format!("writing output: {e}"), code: 1 };
+    let mut status = Done::Ok;
     match cli.command {
         Command::Compile { machine, out: path } => {
             let m = machine.load(None)?;
-            write_file(&path, &json::to_json_string(&m))?;
-            eprintln!("pmsm: wrote {} ({} states, {} symbols)", path.display(), m.states(), m.symbols());
+            let target = files::write(&path, &json::to_json_string(&m), &mut out)?;
+            eprintln!(
+                "pmsm: wrote {target} ({}, {})",
+                output::count(m.states(), "state"),
+                output::count(m.symbols(), "symbol")
+            );
         }
         Command::Info { file, machine, json: as_json } => {
             let m = machine.load(file.as_deref())?;
@@ -317,13 +321,30 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 writeln!(out, "{}", machine::describe_text(&info)).map_err(io)?;
             }
         }
-        Command::Eval { machine, inputs } => {
+        Command::Eval { machine, inputs, output: opts } => {
             let m = machine.load(None)?;
             let encoded = inputs.load(&m)?;
-            for (i, s) in m.run_batch(&encoded).into_iter().enumerate() {
-                writeln!(out, "{}", json!({"instance": i, "final_state": s, "accept": m.is_accepting(s)}))
-                    .map_err(io)?;
-            }
+            let start = std::time::Instant::now();
+            let outputs: Vec<InstanceOutput> = m
+                .run_batch(&encoded)
+                .into_iter()
+                .zip(&encoded)
+                .map(|(s, input)| InstanceOutput {
+                    final_state: Some(s),
+                    accept: Some(m.is_accepting(s)),
+                    symbols: input.len(),
+                })
+                .collect();
+            let printed = Printed {
+                outputs: &outputs,
+                protocol: "plaintext",
+                transitions: encoded.iter().map(Vec::len).sum(),
+                seconds: start.elapsed().as_secs_f64(),
+                bits: None,
+                extra: serde_json::Map::new(),
+            };
+            output::print(&mut out, &printed, opts.json).map_err(io)?;
+            status = done(&printed, &opts);
         }
         Command::Run(args) => {
             let (engine, inputs) = args.prepare()?;
@@ -336,42 +357,34 @@ fn run(cli: Cli) -> Result<(), Failure> {
             extra.insert("rounds".into(), json!(report.rounds));
             let printed = Printed {
                 outputs: &report.outputs,
-                protocol: report.protocol,
+                protocol: report.protocol.name(),
                 transitions: report.transitions,
                 seconds: report.seconds,
-                bytes: &report.bytes,
-                links: &Link::ALL,
+                bits: Some(bits(&report.bytes, &Link::ALL)),
                 extra,
             };
-            print_outputs(&mut out, &printed, args.session.json).map_err(io)?;
+            output::print(&mut out, &printed, args.output.json).map_err(io)?;
+            status = done(&printed, &args.output);
         }
-        Command::Certs { out: dir } => {
-            let files = pmsm_engine::transport::tls::write_dev_certs(&dir)
-                .map_err(|e| Failure { message: e.to_string(), code: 1 })?;
-            eprintln!(
-                "pmsm: wrote {} files into {} (a development CA: not for production)",
-                files.len(),
-                dir.display()
-            );
-        }
+        Command::Certs(args) => certs::run(&args)?,
         Command::Serve(args) => net::serve(args)?,
         Command::Dealer(args) => net::dealer(args)?,
         Command::Client(args) => {
-            let (run, session, engine) = net::client(&args)?;
+            let (run, engine) = net::client(&args)?;
             let mut extra = serde_json::Map::new();
             extra.insert("transport".into(), json!("tcp"));
             extra.insert("session".into(), json!(run.session.to_string()));
             extra.insert("peak_rss_bytes".into(), json!(pmsm_engine::process::peak_rss_bytes()));
             let printed = Printed {
                 outputs: &run.outputs,
-                protocol: engine.protocol(),
+                protocol: engine.protocol().name(),
                 transitions: run.transitions,
                 seconds: run.seconds,
-                bytes: &run.bytes,
-                links: &[Link::ClientToS0, Link::ClientToS1],
+                bits: Some(bits(&run.bytes, &[Link::ClientToS0, Link::ClientToS1])),
                 extra,
             };
-            print_outputs(&mut out, &printed, session).map_err(io)?;
+            output::print(&mut out, &printed, args.run.output.json).map_err(io)?;
+            status = done(&printed, &args.run.output);
         }
         Command::Bench { profile, json: as_json, out: out_dir, transport } => {
             let outcome = bench::run(&profile, transport.as_deref()).map_err(|message| Failure { message, code: 2 })?;
@@ -405,29 +418,37 @@ fn run(cli: Cli) -> Result<(), Failure> {
             }
         }
         Command::RandomDfa { states, symbols, seed, out: path } => {
-            if !(1..=dfa::MAX_STATES).contains(&states) || !(1..=dfa::MAX_SYMBOLS).contains(&symbols) {
-                return Err(Failure {
-                    message: format!(
-                        "--states must be in 1..={} and --symbols in 1..={}",
-                        dfa::MAX_STATES,
-                        dfa::MAX_SYMBOLS
-                    ),
-                    code: 2,
-                });
-            }
+            check_random_size(states, symbols)?;
             let m = random_dfa(states, symbols, &mut WorkloadRng::seed_from_u64(seed));
-            write_file(&path, &json::to_json_string(&m))?;
+            files::write(&path, &json::to_json_string(&m), &mut out)?;
         }
     }
-    out.flush().map_err(io)
+    out.flush().map_err(io)?;
+    Ok(status)
+}
+
+impl Cli {
+    /// Whether the command exits as grep does (`--exit-status`).
+    fn grep_status(&self) -> bool {
+        match &self.command {
+            Command::Eval { output, .. } => output.exit_status,
+            Command::Run(args) => args.output.exit_status,
+            Command::Client(args) => args.run.output.exit_status,
+            _ => false,
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
+    let cli = Cli::parse();
+    let grep_status = cli.grep_status();
+    match run(cli) {
+        Ok(Done::Ok | Done::Accepted(true)) => ExitCode::SUCCESS,
+        Ok(Done::Accepted(false)) => ExitCode::from(1),
         Err(f) => {
             eprintln!("pmsm: error: {}", f.message);
-            ExitCode::from(f.code)
+            // grep's convention: 1 means "nothing matched", so every error is 2.
+            ExitCode::from(if grep_status { 2 } else { f.code })
         }
     }
 }

@@ -1,13 +1,13 @@
 //! `pmsm serve`, `pmsm dealer`, `pmsm client`: the parties as processes.
 
-use super::{Failure, RunArgs};
+use super::{Failure, RunArgs, usage};
 use crate::machine::MachineArgs;
 use pmsm_engine::Engine;
 use pmsm_engine::process::client::{self, ClientRun};
 use pmsm_engine::process::dealer::{Dealer, DealerConfig};
 use pmsm_engine::process::server::{Server, ServerConfig};
 use pmsm_engine::process::{NetError, NetOptions, run_sessions};
-use pmsm_engine::transport::tls::{Identity, Role};
+use pmsm_engine::transport::tls::{ClientName, Identity, Role};
 use pmsm_kernels::Party;
 use std::io::Write;
 use std::path::PathBuf;
@@ -31,10 +31,6 @@ pub struct Common {
     /// Seconds to wait for a frame (or to write one) within a session.
     #[arg(long, default_value_t = 600)]
     io_timeout: u64,
-    /// Listening parties: connections held at once before their session claims them;
-    /// more are closed at once.
-    #[arg(long, default_value_t = 256)]
-    max_connections: usize,
 }
 
 impl Common {
@@ -42,20 +38,26 @@ impl Common {
         if self.handshake_timeout == 0 || self.session_timeout == 0 || self.io_timeout == 0 {
             return Err(usage("timeouts must be positive"));
         }
-        if self.max_connections < 4 {
-            return Err(usage("--max-connections must be at least 4 (a session needs four connections)"));
-        }
         Ok(NetOptions {
             handshake_timeout: Duration::from_secs(self.handshake_timeout),
             session_timeout: Duration::from_secs(self.session_timeout),
             io_timeout: Duration::from_secs(self.io_timeout),
-            max_connections: self.max_connections,
             ..NetOptions::default()
         })
     }
 
     fn identity(&self, role: Role) -> Result<Identity, Failure> {
         Identity::load(&self.certs, role).map_err(|e| usage(&e.to_string()))
+    }
+
+    /// The client identity `name` (`client-NAME.pem`, `.key`), or the shared one.
+    fn client_identity(&self, name: Option<&ClientName>) -> Result<Identity, Failure> {
+        match name {
+            Some(n) => {
+                Identity::load_named(&self.certs, Role::Client, &n.file_stem()).map_err(|e| usage(&e.to_string()))
+            }
+            None => self.identity(Role::Client),
+        }
     }
 }
 
@@ -73,6 +75,20 @@ pub struct Sessions {
     /// Append one JSON line per finished session to this file.
     #[arg(long)]
     stats: Option<PathBuf>,
+    /// Connections held at once before their session claims them; more are closed at
+    /// once.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+}
+
+impl Sessions {
+    /// `common`'s options with this listener's connection limit.
+    fn options(&self, common: &Common) -> Result<NetOptions, Failure> {
+        if self.max_connections < 4 {
+            return Err(usage("--max-connections must be at least 4 (a session needs four connections)"));
+        }
+        Ok(NetOptions { max_connections: self.max_connections, ..common.options()? })
+    }
 }
 
 /// `pmsm serve`.
@@ -125,14 +141,14 @@ pub struct ClientArgs {
     /// Server 1's address.
     #[arg(long)]
     server1: String,
+    /// Present this client's own identity, client-NAME.pem and client-NAME.key in
+    /// --certs (see `pmsm certs --client NAME`) [default: client.pem, client.key].
+    #[arg(long, value_name = "NAME")]
+    identity: Option<ClientName>,
     #[command(flatten)]
-    run: RunArgs,
+    pub run: RunArgs,
     #[command(flatten)]
     common: Common,
-}
-
-fn usage(message: &str) -> Failure {
-    Failure { message: message.to_string(), code: 2 }
 }
 
 fn failed(e: NetError) -> Failure {
@@ -171,7 +187,7 @@ pub fn serve(args: ServeArgs) -> Result<(), Failure> {
         dealer: args.dealer.clone(),
         identity: args.common.identity(role)?,
         dfa: args.machine.load(None)?,
-        opts: args.common.options()?,
+        opts: args.sessions.options(&args.common)?,
     };
     let server = Server::bind(cfg).map_err(failed)?;
     let stop = stop_flag()?;
@@ -194,7 +210,7 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
         threads,
         depth: args.depth,
         predeal: args.predeal,
-        opts: args.common.options()?,
+        opts: args.sessions.options(&args.common)?,
     };
     let dealer = Dealer::bind(cfg).map_err(failed)?;
     let stop = stop_flag()?;
@@ -204,11 +220,11 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
         .map_err(failed)
 }
 
-/// Runs one client session; returns it, whether to print JSON, and the engine.
-pub fn client(args: &ClientArgs) -> Result<(ClientRun, bool, Engine), Failure> {
-    let identity = args.common.identity(Role::Client)?;
+/// Runs one client session; returns it and the engine.
+pub fn client(args: &ClientArgs) -> Result<(ClientRun, Engine), Failure> {
+    let identity = args.common.client_identity(args.identity.as_ref())?;
     let opts = args.common.options()?;
     let (engine, inputs) = args.run.prepare()?;
     let run = client::run(&identity, [&args.server0, &args.server1], &engine, &inputs, &opts).map_err(failed)?;
-    Ok((run, args.run.session.json, engine))
+    Ok((run, engine))
 }

@@ -41,7 +41,7 @@ impl Scratch {
         let dir = std::env::temp_dir().join(format!("pmsm-bench-tcp-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let certs = dir.join("certs");
-        pmsm_engine::transport::tls::write_dev_certs(&certs).map_err(|e| e.to_string())?;
+        pmsm_engine::transport::certs::write_dev_certs(&certs).map_err(|e| e.to_string())?;
         Ok(Scratch { dir, certs })
     }
 }
