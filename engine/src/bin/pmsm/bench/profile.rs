@@ -11,6 +11,8 @@
 //! mode = "batch"                             # or "service": each input one session (bench/service.rs)
 //! clients = 64                               # service: client threads
 //! idle_sessions = 0                          # service: idle sessions opened to measure memory
+//! stream_sessions = 0                        # service: sessions of the streaming workload
+//! stream_pushes = 100                        # service: pushes (1–20 symbols) per streaming session
 //!
 //! [[run]]
 //! label = "random 64 × 256"
@@ -58,6 +60,14 @@ pub struct Profile {
     /// Service mode: idle sessions opened afterwards to measure memory per session.
     #[serde(default)]
     pub idle_sessions: usize,
+    /// Service mode: after the run, a streaming workload of this many sessions, each
+    /// given `stream_pushes` pushes of 1 to 20 random symbols at random times, every
+    /// release checked (0: none).
+    #[serde(default)]
+    pub stream_sessions: usize,
+    /// Service mode: pushes per streaming session.
+    #[serde(default = "default_stream_pushes")]
+    pub stream_pushes: usize,
     pub run: Vec<RunSpec>,
 }
 
@@ -67,6 +77,10 @@ fn default_mode() -> String {
 
 fn default_clients() -> usize {
     64
+}
+
+fn default_stream_pushes() -> usize {
+    100
 }
 
 #[derive(Deserialize, Debug)]

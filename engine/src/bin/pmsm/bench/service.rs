@@ -12,6 +12,9 @@
 use super::profile::{Checked, err};
 use pmsm_engine::Engine;
 use pmsm_engine::dfa::Dfa;
+use pmsm_engine::dfa::random::random_input;
+use pmsm_engine::protocol::Reveal;
+use pmsm_kernels::rng::WorkloadRng;
 use pmsm_engine::protocol::Protocol;
 use pmsm_engine::service::{Options, Service};
 use serde_json::{Value, json};
@@ -110,6 +113,11 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
     } else {
         None
     };
+    let idle_latency = idle_latency(&service, dfa, reveal, &inputs[0]).map_err(|e| failed(&e))?;
+    let stream = match checked.profile.stream_sessions {
+        0 => None,
+        n => Some(stream(&service, dfa, reveal, n, checked.profile.stream_pushes, clients).map_err(|e| failed(&e))?),
+    };
     service.shutdown().map_err(|e| failed(&e))?;
     let rate = transitions as f64 / seconds.max(1e-12);
     eprintln!(
@@ -140,13 +148,118 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         // process per idle session (both servers' tables of sessions, mostly).
         "bytes_per_session_by_party": per_idle.map(|b| json!({"all_parties_in_process": b})),
         "idle_sessions": idle,
+        "idle_push_latency_ms": idle_latency,
+        "stream": stream,
         "verified": true,
     }))
 }
 
-fn expected(dfa: &Dfa, reveal: pmsm_engine::protocol::Reveal, state: u32) -> (Option<u32>, Option<bool>) {
+/// Pushes of this many symbols into one session of an otherwise idle service, each
+/// followed by its release, for the latency of a lone push.
+const IDLE_PUSH_SYMBOLS: usize = 100;
+const IDLE_PUSHES: usize = 100;
+
+/// p50 and p99 of a lone 100-symbol push and its release on an idle service.
+fn idle_latency(service: &Service, dfa: &Dfa, reveal: Reveal, text: &[u32]) -> Result<Value, String> {
+    let client = service.connect("bench").map_err(|e| e.to_string())?;
+    let mut s = client.open().map_err(|e| e.to_string())?;
+    let mut history = Vec::new();
+    let mut lat = Vec::with_capacity(IDLE_PUSHES);
+    let mut rng = WorkloadRng::seed_from_u64(7);
+    for _ in 0..IDLE_PUSHES {
+        let push: Vec<u32> = if text.is_empty() {
+            random_input(dfa.symbols(), IDLE_PUSH_SYMBOLS, &mut rng)
+        } else {
+            text.iter().copied().cycle().take(IDLE_PUSH_SYMBOLS).collect()
+        };
+        let t = Instant::now();
+        client.push(&mut s, &push).map_err(|e| e.to_string())?;
+        let o = client.release(&s).map_err(|e| e.to_string())?;
+        lat.push(t.elapsed().as_secs_f64());
+        history.extend_from_slice(&push);
+        if (o.final_state, o.accept) != expected(dfa, reveal, dfa.run(&history)) {
+            return Err("an idle-service release differs from the plaintext evaluator".into());
+        }
+    }
+    client.close(s).map_err(|e| e.to_string())?;
+    lat.sort_by(f64::total_cmp);
+    Ok(json!({"symbols": IDLE_PUSH_SYMBOLS, "pushes": IDLE_PUSHES, "p50": percentile_ms(&lat, 0.5), "p99": percentile_ms(&lat, 0.99)}))
+}
+
+/// `sessions` sessions over `clients` threads; each thread picks one of its sessions
+/// at random, pushes it 1 to 20 random symbols and releases it, until every session
+/// had `pushes` pushes. Every release is checked; latency is push call → release answer.
+fn stream(service: &Service, dfa: &Dfa, reveal: Reveal, sessions: usize, pushes: usize, clients: usize) -> Result<Value, String> {
+    let clients = clients.min(sessions).max(1);
+    let start = Instant::now();
+    let results: Vec<Result<(Vec<f64>, usize), String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|t| {
+                scope.spawn(move || -> Result<(Vec<f64>, usize), String> {
+                    let client = service.connect("bench").map_err(|e| e.to_string())?;
+                    let mut rng = WorkloadRng::seed_from_u64(1000 + t as u64);
+                    let mine = (t..sessions).step_by(clients).count();
+                    let mut open = Vec::with_capacity(mine);
+                    for _ in 0..mine {
+                        open.push((client.open().map_err(|e| e.to_string())?, Vec::new(), 0usize));
+                    }
+                    let (mut lat, mut symbols) = (Vec::new(), 0usize);
+                    let mut live: Vec<usize> = (0..mine).collect();
+                    while !live.is_empty() {
+                        let k = rng.below(live.len() as u64) as usize;
+                        let (s, history, done) = &mut open[live[k]];
+                        let push = random_input(dfa.symbols(), 1 + rng.below(20) as usize, &mut rng);
+                        let t0 = Instant::now();
+                        client.push(s, &push).map_err(|e| e.to_string())?;
+                        let o = client.release(s).map_err(|e| e.to_string())?;
+                        lat.push(t0.elapsed().as_secs_f64());
+                        history.extend_from_slice(&push);
+                        symbols += push.len();
+                        if (o.final_state, o.accept) != expected(dfa, reveal, dfa.run(history)) {
+                            return Err("a streaming release differs from the plaintext evaluator".into());
+                        }
+                        *done += 1;
+                        if *done == pushes {
+                            live.swap_remove(k);
+                        }
+                    }
+                    for (s, _, _) in open {
+                        client.close(s).map_err(|e| e.to_string())?;
+                    }
+                    Ok((lat, symbols))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a client thread panicked".into()))).collect()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let (mut lat, mut symbols) = (Vec::new(), 0usize);
+    for r in results {
+        let (l, n) = r?;
+        lat.extend(l);
+        symbols += n;
+    }
+    lat.sort_by(f64::total_cmp);
+    eprintln!(
+        "pmsm bench: streaming: {sessions} sessions × {pushes} pushes of 1-20 symbols: {:.0} transitions/s, push p50 {:.2} ms, p99 {:.2} ms",
+        symbols as f64 / seconds,
+        percentile_ms(&lat, 0.5).unwrap_or(0.0),
+        percentile_ms(&lat, 0.99).unwrap_or(0.0)
+    );
+    Ok(json!({
+        "sessions": sessions,
+        "pushes_per_session": pushes,
+        "transitions": symbols,
+        "seconds": seconds,
+        "transitions_per_sec": symbols as f64 / seconds.max(1e-12),
+        "push_latency_ms": {"p50": percentile_ms(&lat, 0.5), "p99": percentile_ms(&lat, 0.99)},
+        "verified": true,
+    }))
+}
+
+fn expected(dfa: &Dfa, reveal: Reveal, state: u32) -> (Option<u32>, Option<bool>) {
     match reveal {
-        pmsm_engine::protocol::Reveal::State => (Some(state), None),
-        pmsm_engine::protocol::Reveal::Accept => (None, Some(dfa.is_accepting(state))),
+        Reveal::State => (Some(state), None),
+        Reveal::Accept => (None, Some(dfa.is_accepting(state))),
     }
 }
