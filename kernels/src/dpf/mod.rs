@@ -369,11 +369,14 @@ impl<G: DpfGroup> Dpf<G> {
         for s in &mut seeds {
             *s = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
         }
-        Self::keygen_with_seeds(domain_bits, alpha, beta, seeds)
+        let mut keys = Self::keygen_batch_with_seeds(domain_bits, &[(alpha, beta)], &[seeds])?;
+        Ok(keys.pop().expect("one point in, one key pair out"))
     }
 
     /// The deterministic twin of [`Dpf::keygen`]: the two root seeds are given (their
-    /// least significant bits are ignored). For test vectors only.
+    /// least significant bits are ignored). For test vectors only: it exists in this
+    /// crate's tests and behind the `test-vectors` feature.
+    #[cfg(any(test, feature = "test-vectors"))]
     pub fn keygen_with_seeds(
         domain_bits: u32,
         alpha: u64,
