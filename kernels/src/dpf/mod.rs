@@ -86,11 +86,10 @@ pub enum DpfError {
         /// The rejected size.
         bits: u32,
     },
-    /// A point lies outside the `2^bits` domain.
-    #[error("point {point} is outside the DPF domain of 2^{bits} points")]
+    /// A point lies outside the `2^bits` domain. The point itself is not kept: a key's
+    /// point is a secret (DESIGN §6: errors never print one).
+    #[error("a point is outside the DPF domain of 2^{bits} points")]
     PointOutOfDomain {
-        /// The rejected point.
-        point: u64,
         /// The domain size in bits.
         bits: u32,
     },
@@ -449,8 +448,8 @@ impl<G: DpfGroup> Dpf<G> {
         if !(1..=MAX_DOMAIN_BITS).contains(&domain_bits) {
             return Err(DpfError::DomainBits { bits: domain_bits });
         }
-        if let Some(&(alpha, _)) = points.iter().find(|(a, _)| a >> domain_bits != 0) {
-            return Err(DpfError::PointOutOfDomain { point: alpha, bits: domain_bits });
+        if points.iter().any(|(a, _)| a >> domain_bits != 0) {
+            return Err(DpfError::PointOutOfDomain { bits: domain_bits });
         }
         let prg = FixedKeyPrg::get();
         let Shape { depth: d, internal, fan } = shape::<G>(domain_bits);
@@ -563,7 +562,7 @@ impl<G: DpfGroup> DpfKey<G> {
     /// This server's share of `f(x)`.
     pub fn eval(&self, x: u64) -> Result<G::Output, DpfError> {
         if x >> self.domain_bits != 0 {
-            return Err(DpfError::PointOutOfDomain { point: x, bits: self.domain_bits });
+            return Err(DpfError::PointOutOfDomain { bits: self.domain_bits });
         }
         let prg = FixedKeyPrg::get();
         let Shape { depth: d, internal, fan } = shape::<G>(self.domain_bits);
