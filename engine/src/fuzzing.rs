@@ -9,6 +9,7 @@ use crate::process::spec::Spec;
 use crate::protocol::wire;
 use crate::transport::Link;
 use crate::transport::frame;
+use pmsm_kernels::Party;
 use pmsm_kernels::dpf::{BitLeaf, DpfGroup, DpfKey, RingLeaf};
 use pmsm_kernels::field::F65521;
 
@@ -32,10 +33,10 @@ pub fn decode_untrusted(data: &[u8]) {
     let _ = wire::decode_openings(body, link, 0, count, width);
     let _ = wire::decode_triples(body, link, 0, count, 16);
     let _ = wire::decode_output(body, link, &[count, 2], width);
-    if let Ok(c) = wire::decode_correlations::<BitLeaf>(body.to_vec(), link, 0, count, width) {
+    if let Ok(c) = wire::decode_correlations::<BitLeaf>(body.to_vec(), link, Party::P0, 0, count, width) {
         expand_all(c.into_parts().1);
     }
-    if let Ok(c) = wire::decode_correlations::<RingLeaf>(body.to_vec(), link, 0, count, width) {
+    if let Ok(c) = wire::decode_correlations::<RingLeaf>(body.to_vec(), link, Party::P0, 0, count, width) {
         expand_all(c.into_parts().1);
     }
     let _ = DpfKey::<BitLeaf>::from_bytes(body);
