@@ -2,6 +2,7 @@
 
 mod cli;
 mod datasets;
+mod fuzz;
 mod process;
 mod protocol;
 mod regex_oracle;
