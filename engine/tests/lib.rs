@@ -1,5 +1,6 @@
 //! Integration tests of pmsm-engine: one binary, one module per concern.
 
+mod bench;
 mod cli;
 mod datasets;
 mod fuzz;

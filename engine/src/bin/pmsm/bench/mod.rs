@@ -259,27 +259,20 @@ pub fn to_markdown(o: &Outcome) -> String {
     s
 }
 
-/// Writes `results.md`, `results.json` and the two throughput plots into `dir`.
-pub fn write_out(dir: &Path, o: &Outcome) -> Result<(), String> {
+/// Writes `results.md`, `results.json` and the throughput plots the runs support
+/// ([`plot::Plot::supported`]) into `dir`; returns the names of the files written.
+pub fn write_out(dir: &Path, o: &Outcome) -> Result<Vec<&'static str>, String> {
     let (name, results) = (&o.name, &o.results);
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let write = |file: &str, text: String| {
-        std::fs::write(dir.join(file), text).map_err(|e| format!("{}: {e}", dir.join(file).display()))
+    let write = |file: &'static str, text: String| {
+        std::fs::write(dir.join(file), text).map(|()| file).map_err(|e| format!("{}: {e}", dir.join(file).display()))
     };
-    write("results.md", to_markdown(o))?;
-    write("results.json", serde_json::to_string_pretty(&to_json(o)).expect("serialisable"))?;
-    let series = |x: &str| plot::series(results.iter().map(|r| &r.value), x);
-    write(
-        "throughput_vs_batch.svg",
-        plot::svg(&format!("{name}: throughput against batch size"), "instances (batch)", &series("batch")),
-    )?;
-    write(
-        "throughput_vs_table.svg",
-        plot::svg(
-            &format!("{name}: throughput against table size"),
-            "table domain bits n (N = 2^n)",
-            &series("table_bits"),
-        ),
-    )?;
-    Ok(())
+    let mut written = vec![write("results.md", to_markdown(o))?];
+    written.push(write("results.json", serde_json::to_string_pretty(&to_json(o)).expect("serialisable"))?);
+    let values = || results.iter().map(|r| &r.value);
+    for p in plot::PLOTS.iter().filter(|p| p.supported(values())) {
+        let svg = plot::svg(&format!("{name}: {}", p.title), p.x_label, &plot::series(values(), p.x));
+        written.push(write(p.file, svg)?);
+    }
+    Ok(written)
 }
