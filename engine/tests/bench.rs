@@ -1,4 +1,4 @@
-//! `pmsm bench` as a user runs it: the plots `--out` draws.
+//! `pmsm bench` as a user runs it: the JSON header and the plots `--out` draws.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -26,6 +26,36 @@ fn stderr(o: &Output) -> String {
 }
 
 const AB: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/ab.json");
+
+#[test]
+fn bench_json_says_its_format_backend_and_time() {
+    let dir = scratch("bench-json");
+    let profile = dir.join("tiny.toml");
+    let run = "[[run]]\nlabel = \"ab\"\nmachine = { dfa = \"AB\" }\ninputs = { random = { batch = 20, length = 5 } }\n";
+    std::fs::write(&profile, format!("phases = false\n{}", run.replace("AB", AB))).unwrap();
+    let before = pmsm_engine::process::clock::now_rfc3339();
+    let o = bench(&profile, &["--json", "--out", dir.join("out").to_str().unwrap()]);
+    let after = pmsm_engine::process::clock::now_rfc3339();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["format_version"], 1);
+    assert_eq!(v["profile"], "tiny");
+    // The same CPU and environment: the binary picks the backend this process does.
+    let backend = pmsm_kernels::active_backend().name();
+    assert_eq!(v["backend"], backend);
+    let t = v["timestamp"].as_str().unwrap();
+    let shape: String = t.chars().map(|c| if c.is_ascii_digit() { '0' } else { c }).collect();
+    assert_eq!(shape, "0000-00-00T00:00:00Z", "{t}");
+    // One format, so string order is time order.
+    assert!(before.as_str() <= t && t <= after.as_str(), "{before} <= {t} <= {after}");
+    // --out writes the same object, and results.md says when and on what.
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("out/results.json")).unwrap()).unwrap();
+    assert_eq!(saved, v);
+    let md = std::fs::read_to_string(dir.join("out/results.md")).unwrap();
+    assert!(md.contains(&format!("Started {t}, kernel backend `{backend}`.")), "{md}");
+    std::fs::remove_dir_all(dir).ok();
+}
 
 /// The SVG files `--out` wrote.
 fn plots(out: &Path) -> Vec<String> {

@@ -26,6 +26,7 @@
 //! an abort frame, so its peers report the root cause.
 
 pub mod client;
+pub mod clock;
 pub mod dealer;
 pub mod hello;
 pub mod listen;

@@ -66,11 +66,19 @@ fn bits_per_transition(bytes: &LinkBytes, transitions: usize) -> Value {
     })
 }
 
-/// A profile's name, description and results.
+/// Version of the `--json` object ([`to_json`]'s `format_version`): raised when a field
+/// changes meaning or goes away, not when one is added.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// A profile's name, description and results, with when and on what they were measured.
 pub struct Outcome {
     pub name: String,
     pub description: Option<String>,
     pub results: Vec<Measured>,
+    /// The vector kernels' backend ([`pmsm_kernels::active_backend`]).
+    pub backend: &'static str,
+    /// When the profile started, RFC 3339 UTC.
+    pub timestamp: String,
 }
 
 /// One end-to-end measurement, whatever the transport.
@@ -88,6 +96,7 @@ struct Timed {
 /// Runs every (run, protocol) of the profile; `transport` overrides the profile's.
 pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
     let checked = profile::load(file, transport)?;
+    let timestamp = pmsm_engine::process::clock::now_rfc3339();
     let p = &checked.profile;
     let scratch = if checked.tcp { Some(tcp::Scratch::new()?) } else { None };
     let transport = if checked.tcp { "tcp" } else { "inproc" };
@@ -217,12 +226,24 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
             results.push(Measured { label: spec.label.clone(), value });
         }
     }
-    Ok(Outcome { name: checked.name.clone(), description: checked.profile.description.clone(), results })
+    Ok(Outcome {
+        name: checked.name.clone(),
+        description: checked.profile.description.clone(),
+        results,
+        backend: pmsm_kernels::active_backend().name(),
+        timestamp,
+    })
 }
 
-/// The results as one JSON object (the documented contract).
+/// The results as one JSON object (the contract documented in `profiles/README.md`).
 pub fn to_json(o: &Outcome) -> Value {
-    json!({"profile": o.name, "results": o.results.iter().map(|r| r.value.clone()).collect::<Vec<_>>()})
+    json!({
+        "format_version": FORMAT_VERSION,
+        "profile": o.name,
+        "timestamp": o.timestamp,
+        "backend": o.backend,
+        "results": o.results.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+    })
 }
 
 /// The results as a Markdown table.
@@ -230,6 +251,7 @@ pub fn to_markdown(o: &Outcome) -> String {
     let (name, results) = (&o.name, &o.results);
     let mut s =
         format!("# pmsm bench: `{name}`\n\n{}", o.description.as_deref().map_or(String::new(), |d| format!("{d}\n\n")));
+    s.push_str(&format!("Started {}, kernel backend `{}`.\n\n", o.timestamp, o.backend));
     s.push_str(
         "| run | protocol | S × Σ | n | batch × steps | transitions/s | online/s | offline/s | p50 / p99 round ms | bits/transition s↔s | dealer bits/transition | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
