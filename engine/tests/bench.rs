@@ -1,7 +1,9 @@
-//! `pmsm bench` as a user runs it: the JSON header and the plots `--out` draws.
+//! `pmsm bench` as a user runs it: the JSON header, the plots `--out` draws, and an
+//! interrupted tcp bench cleaning up after itself.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 fn pmsm() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_pmsm"));
@@ -106,4 +108,76 @@ fn bench_out_draws_only_the_plots_its_runs_support() {
         assert!(stderr(&o).contains(&format!("pmsm: wrote {files} into ")), "{}", stderr(&o));
     }
     std::fs::remove_dir_all(dir).ok();
+}
+
+/// Processes whose parent is `pid` (Linux `/proc`).
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            // `pid (comm) state ppid …`; the name may hold spaces and parentheses.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            rest.split_whitespace().nth(1).and_then(|pp| pp.parse::<u32>().ok()) == Some(pid)
+        })
+        .collect()
+}
+
+/// A tcp bench stopped by SIGINT or SIGTERM while its four processes run: it exits with
+/// 128 + the signal, no party survives it and its folder of CA keys is gone.
+#[test]
+fn an_interrupted_tcp_bench_stops_its_parties_and_removes_its_folder() {
+    let tmp = scratch("bench-signal");
+    let profile = tmp.join("long.toml");
+    std::fs::write(
+        &profile,
+        "phases = false\ntransport = \"tcp\"\n[[run]]\nlabel = \"long\"\nmachine = { random = { states = 64, symbols = 256 } }\ninputs = { random = { batch = 50000, length = 100 } }\n",
+    )
+    .unwrap();
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let mut b = pmsm()
+            .args(["bench", "--profile", profile.to_str().unwrap()])
+            .env("TMPDIR", &tmp)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let folder = tmp.join(format!("pmsm-bench-tcp-{}", b.id()));
+        // Wait for the dealer, both servers and the client.
+        let start = Instant::now();
+        let kids = loop {
+            let kids = children(b.id());
+            if kids.len() == 4 || start.elapsed() > Duration::from_secs(120) {
+                break kids;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        assert_eq!(kids.len(), 4, "the four parties did not start");
+        assert!(folder.join("certs").exists());
+        let sent = Command::new("kill").args([format!("-{signal}"), b.id().to_string()]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = b.try_wait().unwrap() {
+                break Some(s);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let Some(status) = status else {
+            for k in &kids {
+                let _ = Command::new("kill").args(["-KILL", &k.to_string()]).status();
+            }
+            let _ = b.kill();
+            panic!("SIG{signal}: the bench did not stop within 30 s");
+        };
+        assert_eq!(status.code(), Some(code), "SIG{signal}");
+        let alive: Vec<&u32> = kids.iter().filter(|k| Path::new(&format!("/proc/{k}")).exists()).collect();
+        assert!(alive.is_empty(), "SIG{signal}: parties {alive:?} survived the bench");
+        assert!(!folder.exists(), "SIG{signal}: {} is left behind", folder.display());
+    }
+    std::fs::remove_dir_all(tmp).ok();
 }

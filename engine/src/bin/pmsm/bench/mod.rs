@@ -94,12 +94,26 @@ struct Timed {
 }
 
 /// Runs every (run, protocol) of the profile; `transport` overrides the profile's.
+///
+/// Over tcp, a SIGINT or SIGTERM stops the parties' processes, removes the scratch
+/// folder (it holds the CA keys) and exits with 128 + the signal's number.
 pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
     let checked = profile::load(file, transport)?;
+    let scratch = if checked.tcp { Some(tcp::Scratch::new()?) } else { None };
+    let outcome = measure(&checked, scratch.as_ref());
+    if let Some(sig) = scratch.as_ref().and_then(tcp::Scratch::interrupted) {
+        drop(scratch);
+        eprintln!("pmsm bench: interrupted by signal {sig}: stopped the parties, removed the scratch folder");
+        std::process::exit(128 + sig);
+    }
+    outcome
+}
+
+/// Measures every (run, protocol) of a checked profile, over tcp with `scratch`.
+fn measure(checked: &profile::Checked, scratch: Option<&tcp::Scratch>) -> Result<Outcome, String> {
     let timestamp = pmsm_engine::process::clock::now_rfc3339();
     let p = &checked.profile;
-    let scratch = if checked.tcp { Some(tcp::Scratch::new()?) } else { None };
-    let transport = if checked.tcp { "tcp" } else { "inproc" };
+    let transport = if scratch.is_some() { "tcp" } else { "inproc" };
     let mut results = Vec::new();
     for (i, spec) in p.run.iter().enumerate() {
         let dfa = checked.machine(i)?;
@@ -118,7 +132,7 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
             let msg = format!("{} · {}", spec.label, protocol);
             let failed = |e: &dyn std::fmt::Display| format!("{}: {}: {e}", spec.label, protocol);
             let rounds = engine.rounds(&inputs).map_err(|e| failed(&e))? as u64;
-            let timed = match &scratch {
+            let timed = match scratch {
                 None => {
                     reset_peak_rss();
                     let report = with_progress(msg.clone(), rounds, |c| engine.run_with_progress(&inputs, c))
@@ -174,7 +188,7 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
                 let predeal = transitions as u64 * per_transition;
                 let online = if predeal > PREDEAL_LIMIT_BYTES {
                     None
-                } else if let Some(scratch) = &scratch {
+                } else if let Some(scratch) = scratch {
                     eprintln!("pmsm bench: {msg} (online only): the dealer deals everything first");
                     let r = tcp::run(scratch, &engine, &dfa, &inputs, true).map_err(|e| failed(&e))?;
                     Some(transitions as f64 / r.seconds.max(1e-12))
