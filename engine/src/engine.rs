@@ -467,7 +467,8 @@ impl Engine {
         Ok(dealer::Source::Predealt(frames))
     }
 
-    /// Checks and decodes the reconstructed values.
+    /// Checks and decodes the reconstructed values. An error names the instance, never
+    /// the value (DESIGN §6: no reconstructed output in an error or log).
     fn outputs(&self, values: &[u64], inputs: &[Vec<u32>]) -> Result<Vec<InstanceOutput>, Error> {
         let outputs = values
             .iter()
@@ -476,12 +477,12 @@ impl Engine {
             .map(|(i, (&v, input))| match self.reveal() {
                 Reveal::State if v as usize >= self.dfa.states() => Err(ProtocolError::Frame {
                     link: Link::S0ToClient,
-                    detail: format!("instance {i}: reconstructed state {v} is not a state of the machine"),
+                    detail: format!("instance {i}: the output shares do not add up to a state of the machine"),
                 }),
                 Reveal::State => Ok(InstanceOutput { final_state: Some(v as u32), accept: None, symbols: input.len() }),
                 Reveal::Accept if v > 1 => Err(ProtocolError::Frame {
                     link: Link::S0ToClient,
-                    detail: format!("instance {i}: reconstructed accept bit is {v}"),
+                    detail: format!("instance {i}: the output shares do not add up to an accept bit (0 or 1)"),
                 }),
                 Reveal::Accept => Ok(InstanceOutput { final_state: None, accept: Some(v == 1), symbols: input.len() }),
             })
@@ -633,4 +634,31 @@ fn panic_text(p: &Box<dyn std::any::Any + Send>) -> String {
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "panicked".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn engine(reveal: Reveal) -> Engine {
+        let ab =
+            r#"{"states": 4, "alphabet": ["a","b"], "start": 0, "accepting": [1], "delta": [[2,3],[3,3],[3,1],[3,3]]}"#;
+        let dfa = crate::dfa::json::from_json_str(ab, "ab.json").unwrap();
+        Engine::builder(dfa).reveal(reveal).threads(1).build().unwrap()
+    }
+
+    /// Output shares that add up to no valid output are a frame error that names the
+    /// instance but not the reconstructed value.
+    #[test]
+    fn an_invalid_reconstructed_output_is_not_in_the_error() {
+        let inputs = vec![vec![0, 1], vec![1]];
+        for (reveal, bad, what) in
+            [(Reveal::State, 3_000_017u64, "a state"), (Reveal::Accept, 3_000_017, "an accept bit")]
+        {
+            let e = engine(reveal).outputs(&[1, bad], &inputs).unwrap_err().to_string();
+            assert!(e.starts_with("bad frame on s0_to_client: instance 1: ") && e.contains(what), "{e}");
+            assert!(!e.contains(&bad.to_string()) && !e.contains(&format!("{bad:x}")), "{e}");
+        }
+        assert!(engine(Reveal::Accept).outputs(&[1, 0], &inputs).is_ok());
+    }
 }

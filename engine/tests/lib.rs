@@ -1,8 +1,10 @@
 //! Integration tests of pmsm-engine: one binary, one module per concern.
 
+mod bench;
 mod cli;
 mod datasets;
 mod features;
+mod fuzz;
 mod process;
 mod protocol;
 mod regex_oracle;

@@ -15,6 +15,26 @@
 //! The vector kernels dispatch once, at first use, to the fastest backend the CPU
 //! supports (AVX-512, AVX2 or portable); [`active_backend`] names it. All `unsafe` code
 //! lives in the private `arch` module; every public function is safe.
+//!
+//! # Test vectors
+//! Secrets are drawn from the OS-seeded [`rng::SecretRng`] (DESIGN §6). The two
+//! deterministic twins that reproducible tests need, `SecretRng::from_seed` and
+//! `Dpf::keygen_with_seeds`, exist only in this crate's tests and behind the
+//! `test-vectors` cargo feature, which other crates enable from their
+//! `[dev-dependencies]`. Without it they are not there (`cargo test -p pmsm-kernels
+//! --doc` checks this; in a workspace test run the feature is on and the same lines
+//! must compile):
+//!
+#![cfg_attr(not(feature = "test-vectors"), doc = "```compile_fail")]
+#![cfg_attr(feature = "test-vectors", doc = "```")]
+//! let _ = pmsm_kernels::rng::SecretRng::from_seed([7; 32]);
+//! ```
+//!
+#![cfg_attr(not(feature = "test-vectors"), doc = "```compile_fail")]
+#![cfg_attr(feature = "test-vectors", doc = "```")]
+//! use pmsm_kernels::dpf::{BitLeaf, Dpf};
+//! let _ = Dpf::<BitLeaf>::keygen_with_seeds(10, 3, true, [1, 2]).unwrap();
+//! ```
 
 #![deny(missing_docs)]
 #![deny(unsafe_code)]

@@ -33,7 +33,10 @@ impl SecretRng {
     }
 
     /// A generator from an explicit 32-byte seed: for reproducible test vectors only.
-    /// It is still a CSPRNG, but its output is as secret as the seed.
+    /// It is still a CSPRNG, but its output is as secret as the seed, so it exists only
+    /// in this crate's tests and behind the `test-vectors` feature (DESIGN §6: secret
+    /// randomness is seeded from the OS).
+    #[cfg(any(test, feature = "test-vectors"))]
     pub fn from_seed(seed: [u8; 32]) -> Self {
         SecretRng(ChaCha12Rng::from_seed(seed))
     }

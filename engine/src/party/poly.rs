@@ -107,6 +107,27 @@ fn key_len(plan: &PolyPlan) -> usize {
     DpfKey::<F65521>::encoded_len(plan.ka)
 }
 
+/// Server `party`'s tree-DPF keys for `total` symbols, `kl` bytes each, from a client's
+/// input payload on `link`: each key is checked as it decodes, and must be this server's.
+fn decode_keys(
+    payload: &[u8],
+    total: usize,
+    kl: usize,
+    party: Party,
+    link: crate::transport::Link,
+) -> Result<Vec<DpfKey<F65521>>, ProtocolError> {
+    let bad = |detail: String| ProtocolError::Frame { link, detail };
+    if payload.len() != total * kl {
+        return Err(bad(format!("{} key bytes for {total} symbols of {kl}", payload.len())));
+    }
+    let keys = payload.chunks_exact(kl).map(DpfKey::<F65521>::from_bytes).collect::<Result<Vec<_>, _>>()?;
+    if let Some(i) = keys.iter().position(|k| k.party() != party) {
+        let theirs = keys[i].party().index();
+        return Err(bad(format!("key of symbol {i}: it is server {theirs}'s, and this is server {}", party.index())));
+    }
+    Ok(keys)
+}
+
 /// Client: the input frames of every chunk for server 0 and 1.
 pub fn share_inputs(
     plan: &PolyPlan,
@@ -288,15 +309,7 @@ pub fn run_server(
         let per_symbol = if plan.protocol == Protocol::SeedDpf { plan.symbols } else { 1 };
         if plan.protocol == Protocol::SeedDpf && !plan.full_length_keys {
             let payload = decode_input_payload(&frame, link, c as u32, &chunk.lengths)?;
-            let kl = key_len(plan);
-            if payload.len() != total * kl {
-                return Err(ProtocolError::Frame {
-                    link,
-                    detail: format!("{} key bytes for {total} symbols of {kl}", payload.len()),
-                });
-            }
-            let keys = payload.chunks_exact(kl).map(DpfKey::<F65521>::from_bytes).collect::<Result<Vec<_>, _>>()?;
-            inputs.push(Input::Keys(keys));
+            inputs.push(Input::Keys(decode_keys(payload, total, key_len(plan), party, link)?));
         } else {
             let v = decode_input_values(&frame, link, c as u32, &chunk.lengths, ELEM_BITS, total * per_symbol)?;
             if v.iter().any(|x| *x >= P) {
@@ -431,4 +444,30 @@ fn seed_dpf_step(m: &mut Mul<'_>, plan: &PolyPlan, s: Vec<u64>, ind: &[Vec<u64>]
     let y: Vec<u64> = (0..plan.symbols).flat_map(|a| ind.iter().map(move |v| v[a])).collect();
     let z = m.mult(&x, &y)?;
     Ok((0..n).map(|i| (0..plan.symbols).fold(0, |acc, a| add(acc, z[a * n + i]))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Link;
+
+    /// A seed-dpf server takes only its own keys from the client: the other server's are
+    /// a frame error naming the symbol and both parties.
+    #[test]
+    fn a_server_refuses_the_other_servers_symbol_keys() {
+        let bits = 8;
+        let kl = DpfKey::<F65521>::encoded_len(bits);
+        let mut rng = SecretRng::from_os();
+        let pairs: Vec<[DpfKey<F65521>; 2]> =
+            (0..3).map(|a| Dpf::<F65521>::keygen(bits, a * 40, F65521::new(1), &mut rng).unwrap()).collect();
+        let payload = |pick: &dyn Fn(usize) -> usize| -> Vec<u8> {
+            pairs.iter().enumerate().flat_map(|(i, p)| p[pick(i)].to_bytes()).collect()
+        };
+        let link = Link::ClientToS1;
+        assert_eq!(decode_keys(&payload(&|_| 1), 3, kl, Party::P1, link).unwrap().len(), 3);
+        let e = decode_keys(&payload(&|i| usize::from(i != 2)), 3, kl, Party::P1, link).unwrap_err().to_string();
+        assert_eq!(e, "bad frame on client_to_s1: key of symbol 2: it is server 0's, and this is server 1");
+        let e = decode_keys(&payload(&|_| 1)[..kl], 3, kl, Party::P1, link).unwrap_err().to_string();
+        assert!(e.contains("key bytes for 3 symbols"), "{e}");
+    }
 }

@@ -71,6 +71,7 @@ pub(crate) fn lookup_range<S: Sharing>(
 /// Opening a round: its correlations from the dealer, this server's masked index
 /// shares to the peer.
 struct Openings<'a> {
+    party: Party,
     plan: &'a Plan,
     schedule: &'a Schedule,
     from_dealer: &'a mut BoxRx,
@@ -89,7 +90,7 @@ impl Openings<'_> {
         let width = self.plan.table(round.kind).domain_bits();
         let link = self.from_dealer.link();
         let corrs: RoundCorrelations<S::Leaf> =
-            decode_correlations(self.from_dealer.recv()?, link, round.id, round.count, width)?;
+            decode_correlations(self.from_dealer.recv()?, link, self.party, round.id, round.count, width)?;
         let (c, chunk, kx) = (round.chunk, &self.schedule.chunks[round.chunk], self.plan.kx());
         let index: Cow<'_, [u64]> = match round.kind {
             RoundKind::Class { from, to } => syms[c][chunk.span(from, to)].iter().map(|&a| u64::from(a)).collect(),
@@ -168,7 +169,7 @@ pub fn run_server<S: Sharing>(
     }
     let mut done = vec![false; n];
     let (mut cursor, mut finished) = (0usize, 0usize);
-    let mut io = Openings { plan, schedule, from_dealer: &mut from_dealer, to_peer: &mut to_peer };
+    let mut io = Openings { party, plan, schedule, from_dealer: &mut from_dealer, to_peer: &mut to_peer };
     let mut pending: VecDeque<Pending<S::Leaf>> = VecDeque::with_capacity(WINDOW);
     loop {
         while cursor < n && cursor < finished + WINDOW && prev[cursor].is_none_or(|p: usize| done[p]) {
@@ -237,8 +238,9 @@ mod tests {
             r.copy_from_slice(&k[b].to_bytes());
         }
         corrupt(region);
-        let link = crate::transport::Link::DealerToS0;
-        decode_correlations::<BitLeaf>(frame, link, 0, keys.len(), bits).unwrap().into_parts().1
+        let link = [crate::transport::Link::DealerToS0, crate::transport::Link::DealerToS1][b];
+        let party = Party::BOTH[b];
+        decode_correlations::<BitLeaf>(frame, link, party, 0, keys.len(), bits).unwrap().into_parts().1
     }
 
     #[test]

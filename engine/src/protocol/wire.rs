@@ -19,6 +19,7 @@
 use super::ProtocolError;
 use super::bits::{pack_into, pack_to_slice, packed_len, unpack};
 use crate::transport::{Link, buffers};
+use pmsm_kernels::Party;
 use pmsm_kernels::dpf::{DpfError, DpfGroup, DpfKey, DpfKeyBatch, ReadWindow, table};
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -79,6 +80,8 @@ pub struct EncodedKeys<G: DpfGroup> {
     count: usize,
     width: u32,
     link: Link,
+    /// The server the keys are for: every key must carry this party.
+    party: Party,
     group: PhantomData<G>,
 }
 
@@ -113,8 +116,9 @@ impl<G: DpfGroup> EncodedKeys<G> {
     /// The full-domain outputs of shares `range` (of the round's `len()`) into `out`
     /// (`range.len() ·` [`DpfKey::leaves_for`] leaves, share after share): DPF keys are
     /// decoded, checked and expanded (only as far as `window`'s outputs, if given);
-    /// table shares ([`share_len`]) are read as they are. A malformed share is a frame
-    /// error on the dealer's link.
+    /// table shares ([`share_len`]) are read as they are. A malformed share, or a key
+    /// for the other server, is a frame error on the dealer's link. (Table shares carry
+    /// no party: each is a one-time pad, and the two add up alike either way round.)
     pub fn expand(
         &self,
         range: Range<usize>,
@@ -132,6 +136,14 @@ impl<G: DpfGroup> EncodedKeys<G> {
             table::read_tables(bytes, range.len(), self.width, out).map_err(malformed)
         } else {
             let keys = DpfKeyBatch::decode(bytes, range.len(), self.width).map_err(malformed)?;
+            if !keys.is_empty() && keys.party() != self.party {
+                return Err(bad(format!(
+                    "key {}..: the keys are server {}'s, and this is server {}",
+                    range.start,
+                    keys.party().index(),
+                    self.party.index()
+                )));
+            }
             match window {
                 Some(w) => Ok(keys.eval_read_range(0..range.len(), out, w)?),
                 None => Ok(keys.eval_full_range(0..range.len(), out)?),
@@ -306,12 +318,14 @@ pub fn correlation_regions(frame: &mut [u8], count: usize, width: u32) -> (&mut 
     frame[HEADER..].split_at_mut(packed_len(count, width))
 }
 
-/// Decodes the correlations of `round`: `count` masks of `width` bits and `count` keys
-/// over `width`-bit domains. The frame's header, length and masks are checked here; each
-/// key when its group is decoded ([`EncodedKeys::expand`]).
+/// Decodes server `party`'s correlations of `round`: `count` masks of `width` bits and
+/// `count` keys over `width`-bit domains. The frame's header, length and masks are
+/// checked here; each key (its party included) when its group is decoded
+/// ([`EncodedKeys::expand`]).
 pub fn decode_correlations<G: DpfGroup>(
     frame: Vec<u8>,
     link: Link,
+    party: Party,
     round: u32,
     count: usize,
     width: u32,
@@ -329,7 +343,7 @@ pub fn decode_correlations<G: DpfGroup>(
     }
     let masks = unpack(&b[..mask_len], width, count).ok_or_else(|| bad("mask shares have dirty padding".into()))?;
     let at = HEADER + mask_len;
-    Ok(RoundCorrelations { masks, keys: EncodedKeys { frame, at, count, width, link, group: PhantomData } })
+    Ok(RoundCorrelations { masks, keys: EncodedKeys { frame, at, count, width, link, party, group: PhantomData } })
 }
 
 /// Bytes of one lookup's point-function share for one server over `width` bits: a
@@ -398,6 +412,33 @@ pub fn decode_output(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pmsm_kernels::dpf::{BitLeaf, Dpf};
+    use pmsm_kernels::rng::SecretRng;
+
+    /// A server expands only keys that carry its own party: server 1's keys on server
+    /// 0's link are a frame error naming both, before anything is expanded.
+    #[test]
+    fn a_server_refuses_the_other_servers_keys() {
+        let bits = 12;
+        let points: Vec<(u64, bool)> = (0..5).map(|i| (i * 811, true)).collect();
+        let keys = Dpf::<BitLeaf>::keygen_batch(bits, &points, &mut SecretRng::from_os()).unwrap();
+        let len = DpfKey::<BitLeaf>::encoded_len(bits);
+        let masks = [0u64; 5];
+        let expand = |b: usize, party: Party| {
+            let bytes: Vec<u8> = keys.iter().flat_map(|k| k[b].to_bytes()).collect();
+            let frame = encode_correlations(7, &masks, bits, &bytes, len);
+            let (_, enc) = decode_correlations::<BitLeaf>(frame, Link::DealerToS0, party, 7, 5, bits)
+                .expect("the frame itself is well formed")
+                .into_parts();
+            let mut out = vec![BitLeaf::default(); 3 * DpfKey::<BitLeaf>::leaves_for(bits)];
+            enc.expand(2..5, &mut out, None).map(|()| out)
+        };
+        assert!(expand(0, Party::P0).is_ok() && expand(1, Party::P1).is_ok());
+        let e = expand(1, Party::P0).unwrap_err().to_string();
+        assert_eq!(e, "bad frame on dealer_to_s0: key 2..: the keys are server 1's, and this is server 0");
+        let e = expand(0, Party::P1).unwrap_err().to_string();
+        assert!(e.ends_with("the keys are server 0's, and this is server 1"), "{e}");
+    }
 
     #[test]
     fn openings_cost_exactly_their_bits_plus_the_header() {

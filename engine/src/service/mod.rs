@@ -402,8 +402,8 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
         let epoch = SecretRng::from_os().next_u64();
         let (t0, r0) = counted(Link::DealerToS0, o.pool_depth);
         let (t1, r1) = counted(Link::DealerToS1, o.pool_depth);
-        pools[0].push(pool::Pool::new(width, epoch, r0));
-        pools[1].push(pool::Pool::new(width, epoch, r1));
+        pools[0].push(pool::Pool::new(width, epoch, Party::P0, r0));
+        pools[1].push(pool::Pool::new(width, epoch, Party::P1, r1));
         let threads = Arc::clone(&ctx.dealer);
         handles.push(thread(format!("dealer (width {width})"), &ctx.failure, move || {
             dealer::fill::<S>(width, [t0, t1], &threads)

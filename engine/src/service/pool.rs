@@ -23,6 +23,7 @@ use crate::party::sharing::Sharing;
 use crate::protocol::ProtocolError;
 use crate::protocol::wire::{EncodedKeys, decode_correlations};
 use crate::transport::BoxRx;
+use pmsm_kernels::Party;
 use std::collections::VecDeque;
 use std::ops::Range;
 use std::sync::Arc;
@@ -69,6 +70,8 @@ pub struct Pool<S: Sharing> {
     /// Number of the next block expected from the dealer.
     next_block: u64,
     blocks: VecDeque<Block<S>>,
+    /// The server this pool belongs to (keys for the other are refused).
+    party: Party,
     from_dealer: BoxRx,
 }
 
@@ -79,9 +82,10 @@ impl<S: Sharing> std::fmt::Debug for Pool<S> {
 }
 
 impl<S: Sharing> Pool<S> {
-    /// An empty pool of `width`-bit correlations in `epoch`, filled from `from_dealer`.
-    pub fn new(width: u32, epoch: u64, from_dealer: BoxRx) -> Self {
-        Pool { width, epoch, next: 0, next_block: 0, blocks: VecDeque::new(), from_dealer }
+    /// An empty pool of `width`-bit correlations in `epoch` for server `party`, filled
+    /// from `from_dealer`.
+    pub fn new(width: u32, epoch: u64, party: Party, from_dealer: BoxRx) -> Self {
+        Pool { width, epoch, next: 0, next_block: 0, blocks: VecDeque::new(), party, from_dealer }
     }
 
     /// Bits of the lookups this pool serves.
@@ -136,7 +140,7 @@ impl<S: Sharing> Pool<S> {
         let link = self.from_dealer.link();
         let frame = self.from_dealer.recv()?;
         // Frames name their block (mod 2^32); the count is fixed.
-        let corrs = decode_correlations::<S::Leaf>(frame, link, self.next_block as u32, BLOCK, self.width)?;
+        let corrs = decode_correlations::<S::Leaf>(frame, link, self.party, self.next_block as u32, BLOCK, self.width)?;
         let (masks, keys) = corrs.into_parts();
         let first = self.next_block * BLOCK as u64;
         self.blocks.push_back(Block { first, masks, keys: Arc::new(keys), used: 0 });
@@ -162,7 +166,7 @@ mod tests {
             let [f0, _] = deal::<Xor>(b, BLOCK, 12, &mut rng).unwrap();
             tx.send(f0).unwrap();
         }
-        let mut pool = Pool::<Xor>::new(12, 7, Box::new(rx));
+        let mut pool = Pool::<Xor>::new(12, 7, Party::P0, Box::new(rx));
         let mut seen = 0u64;
         for count in [1, 1000, 24, 0, 1500, 547] {
             let t = pool.take(count).unwrap();
@@ -181,7 +185,7 @@ mod tests {
         let (mut tx, rx) = link_pair(Link::DealerToS1, 4);
         let [_, f1] = deal::<Xor>(5, BLOCK, 9, &mut SecretRng::from_os()).unwrap();
         tx.send(f1).unwrap();
-        let mut pool = Pool::<Xor>::new(9, 1, Box::new(rx));
+        let mut pool = Pool::<Xor>::new(9, 1, Party::P1, Box::new(rx));
         let e = pool.take(3).unwrap_err().to_string();
         assert!(e.contains("dealer_to_s1") && e.contains("frame for round/chunk 5 where 0 was expected"), "{e}");
     }

@@ -76,6 +76,11 @@ impl<G: DpfGroup> DpfKeyBatch<G> {
         Ok(batch)
     }
 
+    /// Which server the keys belong to (every key of a batch has the same party).
+    pub fn party(&self) -> Party {
+        self.party
+    }
+
     /// Keys in the batch.
     pub fn len(&self) -> usize {
         self.roots.len()

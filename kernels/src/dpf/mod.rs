@@ -86,11 +86,10 @@ pub enum DpfError {
         /// The rejected size.
         bits: u32,
     },
-    /// A point lies outside the `2^bits` domain.
-    #[error("point {point} is outside the DPF domain of 2^{bits} points")]
+    /// A point lies outside the `2^bits` domain. The point itself is not kept: a key's
+    /// point is a secret (DESIGN §6: errors never print one).
+    #[error("a point is outside the DPF domain of 2^{bits} points")]
     PointOutOfDomain {
-        /// The rejected point.
-        point: u64,
         /// The domain size in bits.
         bits: u32,
     },
@@ -369,11 +368,14 @@ impl<G: DpfGroup> Dpf<G> {
         for s in &mut seeds {
             *s = (u128::from(rng.next_u64()) << 64) | u128::from(rng.next_u64());
         }
-        Self::keygen_with_seeds(domain_bits, alpha, beta, seeds)
+        let mut keys = Self::keygen_batch_with_seeds(domain_bits, &[(alpha, beta)], &[seeds])?;
+        Ok(keys.pop().expect("one point in, one key pair out"))
     }
 
     /// The deterministic twin of [`Dpf::keygen`]: the two root seeds are given (their
-    /// least significant bits are ignored). For test vectors only.
+    /// least significant bits are ignored). For test vectors only: it exists in this
+    /// crate's tests and behind the `test-vectors` feature.
+    #[cfg(any(test, feature = "test-vectors"))]
     pub fn keygen_with_seeds(
         domain_bits: u32,
         alpha: u64,
@@ -446,8 +448,8 @@ impl<G: DpfGroup> Dpf<G> {
         if !(1..=MAX_DOMAIN_BITS).contains(&domain_bits) {
             return Err(DpfError::DomainBits { bits: domain_bits });
         }
-        if let Some(&(alpha, _)) = points.iter().find(|(a, _)| a >> domain_bits != 0) {
-            return Err(DpfError::PointOutOfDomain { point: alpha, bits: domain_bits });
+        if points.iter().any(|(a, _)| a >> domain_bits != 0) {
+            return Err(DpfError::PointOutOfDomain { bits: domain_bits });
         }
         let prg = FixedKeyPrg::get();
         let Shape { depth: d, internal, fan } = shape::<G>(domain_bits);
@@ -560,7 +562,7 @@ impl<G: DpfGroup> DpfKey<G> {
     /// This server's share of `f(x)`.
     pub fn eval(&self, x: u64) -> Result<G::Output, DpfError> {
         if x >> self.domain_bits != 0 {
-            return Err(DpfError::PointOutOfDomain { point: x, bits: self.domain_bits });
+            return Err(DpfError::PointOutOfDomain { bits: self.domain_bits });
         }
         let prg = FixedKeyPrg::get();
         let Shape { depth: d, internal, fan } = shape::<G>(self.domain_bits);

@@ -36,8 +36,8 @@ pub fn deal_tables_into<G: DpfGroup, R: RngCore + CryptoRng>(
     out: [&mut [u8]; 2],
 ) -> Result<(), DpfError> {
     let len = table_len::<G>(domain_bits).ok_or(DpfError::DomainBits { bits: domain_bits })?;
-    if let Some(&(alpha, _)) = points.iter().find(|(a, _)| a >> domain_bits != 0) {
-        return Err(DpfError::PointOutOfDomain { point: alpha, bits: domain_bits });
+    if points.iter().any(|(a, _)| a >> domain_bits != 0) {
+        return Err(DpfError::PointOutOfDomain { bits: domain_bits });
     }
     let [o0, o1] = out;
     assert!(o0.len() == points.len() * len && o1.len() == o0.len(), "table buffer of the wrong size");

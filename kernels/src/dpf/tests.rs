@@ -125,14 +125,36 @@ fn key_sizes_follow_the_formula() {
     }
 }
 
+/// A point is a secret (the dealer's mask): an out-of-domain one is refused without
+/// naming it, at key generation, single-point evaluation and table dealing.
+#[test]
+fn an_out_of_domain_point_is_not_in_the_error() {
+    let secret = 48_879u64; // 0xbeef, over 12 bits
+    let r = &mut rng(0);
+    let mut errors = vec![
+        Dpf::<BitLeaf>::keygen(12, secret, true, r).unwrap_err(),
+        Dpf::<RingLeaf>::keygen_batch(12, &[(1, 1), (secret, 1)], r).unwrap_err(),
+        Dpf::<BitLeaf>::keygen(16, 1, true, r).unwrap()[0].eval(secret << 4).unwrap_err(),
+    ];
+    let (mut a, mut b) = (vec![0u8; 32], vec![0u8; 32]);
+    errors.push(table::deal_tables_into::<BitLeaf, _>(8, &[(secret, true)], r, [&mut a, &mut b]).unwrap_err());
+    for e in errors {
+        let text = e.to_string();
+        assert!(text.starts_with("a point is outside the DPF domain of 2^"), "{text}");
+        for shown in [secret.to_string(), format!("{secret:x}"), (secret << 4).to_string()] {
+            assert!(!text.contains(&shown) && !format!("{e:?}").contains(&shown), "{text} / {e:?}");
+        }
+    }
+}
+
 #[test]
 fn bad_arguments_are_typed_errors() {
     let r = &mut rng(0);
     assert_eq!(Dpf::<BitLeaf>::keygen(0, 0, true, r).unwrap_err(), DpfError::DomainBits { bits: 0 });
     assert_eq!(Dpf::<BitLeaf>::keygen(49, 0, true, r).unwrap_err(), DpfError::DomainBits { bits: 49 });
-    assert_eq!(Dpf::<BitLeaf>::keygen(4, 16, true, r).unwrap_err(), DpfError::PointOutOfDomain { point: 16, bits: 4 });
+    assert_eq!(Dpf::<BitLeaf>::keygen(4, 16, true, r).unwrap_err(), DpfError::PointOutOfDomain { bits: 4 });
     let [k, _] = Dpf::<BitLeaf>::keygen(10, 3, true, r).unwrap();
-    assert!(matches!(k.eval(1024), Err(DpfError::PointOutOfDomain { .. })));
+    assert!(matches!(k.eval(1024), Err(DpfError::PointOutOfDomain { bits: 10 })));
     assert!(matches!(k.eval_full_into(&mut [BitLeaf::default(); 3]), Err(DpfError::BufferLength { got: 3, want: 8 })));
     let [big, _] = Dpf::<RingLeaf>::keygen(40, 3, 1, r).unwrap();
     assert!(matches!(big.eval_full(), Err(DpfError::DomainTooLargeForFullEval { bits: 40 })));

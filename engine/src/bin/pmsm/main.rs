@@ -394,8 +394,8 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 write!(out, "{}", bench::to_markdown(&outcome)).map_err(io)?;
             }
             if let Some(dir) = out_dir {
-                bench::write_out(&dir, &outcome).map_err(|message| Failure { message, code: 1 })?;
-                eprintln!("pmsm: wrote {}/results.md, results.json and two SVG plots", dir.display());
+                let files = bench::write_out(&dir, &outcome).map_err(|message| Failure { message, code: 1 })?;
+                eprintln!("pmsm: wrote {} into {}", files.join(", "), dir.display());
             }
         }
         Command::Comm { dfa: file, states, symbols, steps, json: as_json } => {

@@ -67,11 +67,19 @@ fn bits_per_transition(bytes: &LinkBytes, transitions: usize) -> Value {
     })
 }
 
-/// A profile's name, description and results.
+/// Version of the `--json` object ([`to_json`]'s `format_version`): raised when a field
+/// changes meaning or goes away, not when one is added.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// A profile's name, description and results, with when and on what they were measured.
 pub struct Outcome {
     pub name: String,
     pub description: Option<String>,
     pub results: Vec<Measured>,
+    /// The vector kernels' backend ([`pmsm_kernels::active_backend`]).
+    pub backend: &'static str,
+    /// When the profile started, RFC 3339 UTC.
+    pub timestamp: String,
 }
 
 /// One end-to-end measurement, whatever the transport.
@@ -87,11 +95,26 @@ struct Timed {
 }
 
 /// Runs every (run, protocol) of the profile; `transport` overrides the profile's.
+///
+/// Over tcp, a SIGINT or SIGTERM stops the parties' processes, removes the scratch
+/// folder (it holds the CA keys) and exits with 128 + the signal's number.
 pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
     let checked = profile::load(file, transport)?;
-    let p = &checked.profile;
     let scratch = if checked.tcp { Some(tcp::Scratch::new()?) } else { None };
-    let transport = if checked.tcp { "tcp" } else { "inproc" };
+    let outcome = measure(&checked, scratch.as_ref());
+    if let Some(sig) = scratch.as_ref().and_then(tcp::Scratch::interrupted) {
+        drop(scratch);
+        eprintln!("pmsm bench: interrupted by signal {sig}: stopped the parties, removed the scratch folder");
+        std::process::exit(128 + sig);
+    }
+    outcome
+}
+
+/// Measures every (run, protocol) of a checked profile, over tcp with `scratch`.
+fn measure(checked: &profile::Checked, scratch: Option<&tcp::Scratch>) -> Result<Outcome, String> {
+    let timestamp = pmsm_engine::process::timestamp::now();
+    let p = &checked.profile;
+    let transport = if scratch.is_some() { "tcp" } else { "inproc" };
     let mut results = Vec::new();
     for (i, spec) in p.run.iter().enumerate() {
         let dfa = checked.machine(i)?;
@@ -115,7 +138,7 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
             let msg = format!("{} · {}", spec.label, protocol);
             let failed = |e: &dyn std::fmt::Display| format!("{}: {}: {e}", spec.label, protocol);
             let rounds = engine.rounds(&inputs).map_err(|e| failed(&e))? as u64;
-            let timed = match &scratch {
+            let timed = match scratch {
                 None => {
                     reset_peak_rss();
                     let report = with_progress(msg.clone(), rounds, |c| engine.run_with_progress(&inputs, c))
@@ -171,7 +194,7 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
                 let predeal = transitions as u64 * per_transition;
                 let online = if predeal > PREDEAL_LIMIT_BYTES {
                     None
-                } else if let Some(scratch) = &scratch {
+                } else if let Some(scratch) = scratch {
                     eprintln!("pmsm bench: {msg} (online only): the dealer deals everything first");
                     let r = tcp::run(scratch, &engine, &dfa, &inputs, true).map_err(|e| failed(&e))?;
                     Some(transitions as f64 / r.seconds.max(1e-12))
@@ -223,12 +246,24 @@ pub fn run(file: &Path, transport: Option<&str>) -> Result<Outcome, String> {
             results.push(Measured { label: spec.label.clone(), value });
         }
     }
-    Ok(Outcome { name: checked.name.clone(), description: checked.profile.description.clone(), results })
+    Ok(Outcome {
+        name: checked.name.clone(),
+        description: checked.profile.description.clone(),
+        results,
+        backend: pmsm_kernels::active_backend().name(),
+        timestamp,
+    })
 }
 
-/// The results as one JSON object (the documented contract).
+/// The results as one JSON object (the contract documented in `profiles/README.md`).
 pub fn to_json(o: &Outcome) -> Value {
-    json!({"profile": o.name, "results": o.results.iter().map(|r| r.value.clone()).collect::<Vec<_>>()})
+    json!({
+        "format_version": FORMAT_VERSION,
+        "profile": o.name,
+        "timestamp": o.timestamp,
+        "backend": o.backend,
+        "results": o.results.iter().map(|r| r.value.clone()).collect::<Vec<_>>(),
+    })
 }
 
 /// The results as a Markdown table.
@@ -236,6 +271,7 @@ pub fn to_markdown(o: &Outcome) -> String {
     let (name, results) = (&o.name, &o.results);
     let mut s =
         format!("# pmsm bench: `{name}`\n\n{}", o.description.as_deref().map_or(String::new(), |d| format!("{d}\n\n")));
+    s.push_str(&format!("Started {}, kernel backend `{}`.\n\n", o.timestamp, o.backend));
     s.push_str(
         "| run | protocol | S × Σ | n | batch × steps | transitions/s | online/s | offline/s | p50 / p99 round ms | bits/transition s↔s | dealer bits/transition | peak RSS MiB |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
@@ -265,27 +301,20 @@ pub fn to_markdown(o: &Outcome) -> String {
     s
 }
 
-/// Writes `results.md`, `results.json` and the two throughput plots into `dir`.
-pub fn write_out(dir: &Path, o: &Outcome) -> Result<(), String> {
+/// Writes `results.md`, `results.json` and the throughput plots the runs support
+/// ([`plot::Plot::supported`]) into `dir`; returns the names of the files written.
+pub fn write_out(dir: &Path, o: &Outcome) -> Result<Vec<&'static str>, String> {
     let (name, results) = (&o.name, &o.results);
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let write = |file: &str, text: String| {
-        std::fs::write(dir.join(file), text).map_err(|e| format!("{}: {e}", dir.join(file).display()))
+    let write = |file: &'static str, text: String| {
+        std::fs::write(dir.join(file), text).map(|()| file).map_err(|e| format!("{}: {e}", dir.join(file).display()))
     };
-    write("results.md", to_markdown(o))?;
-    write("results.json", serde_json::to_string_pretty(&to_json(o)).expect("serialisable"))?;
-    let series = |x: &str| plot::series(results.iter().map(|r| &r.value), x);
-    write(
-        "throughput_vs_batch.svg",
-        plot::svg(&format!("{name}: throughput against batch size"), "instances (batch)", &series("batch")),
-    )?;
-    write(
-        "throughput_vs_table.svg",
-        plot::svg(
-            &format!("{name}: throughput against table size"),
-            "table domain bits n (N = 2^n)",
-            &series("table_bits"),
-        ),
-    )?;
-    Ok(())
+    let mut written = vec![write("results.md", to_markdown(o))?];
+    written.push(write("results.json", serde_json::to_string_pretty(&to_json(o)).expect("serialisable"))?);
+    let values = || results.iter().map(|r| &r.value);
+    for p in plot::PLOTS.iter().filter(|p| p.supported(values())) {
+        let svg = plot::svg(&format!("{name}: {}", p.title), p.x_label, &plot::series(values(), p.x));
+        written.push(write(p.file, svg)?);
+    }
+    Ok(written)
 }

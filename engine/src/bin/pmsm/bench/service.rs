@@ -13,10 +13,10 @@ use super::profile::{Checked, err};
 use pmsm_engine::Engine;
 use pmsm_engine::dfa::Dfa;
 use pmsm_engine::dfa::random::random_input;
-use pmsm_engine::protocol::Reveal;
-use pmsm_kernels::rng::WorkloadRng;
 use pmsm_engine::protocol::Protocol;
+use pmsm_engine::protocol::Reveal;
 use pmsm_engine::service::{Options, Service};
+use pmsm_kernels::rng::WorkloadRng;
 use serde_json::{Value, json};
 use std::time::Instant;
 
@@ -62,7 +62,12 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         .start()
         .map_err(|e| failed(&e))?;
     let clients = checked.profile.clients.min(inputs.len()).max(1);
-    eprintln!("pmsm bench: {} · {} (service): {} sessions over {clients} client threads", spec.label, protocol, inputs.len());
+    eprintln!(
+        "pmsm bench: {} · {} (service): {} sessions over {clients} client threads",
+        spec.label,
+        protocol,
+        inputs.len()
+    );
     let start = Instant::now();
     let per_thread: Vec<Result<Vec<f64>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..clients)
@@ -183,13 +188,22 @@ fn idle_latency(service: &Service, dfa: &Dfa, reveal: Reveal, text: &[u32]) -> R
     }
     client.close(s).map_err(|e| e.to_string())?;
     lat.sort_by(f64::total_cmp);
-    Ok(json!({"symbols": IDLE_PUSH_SYMBOLS, "pushes": IDLE_PUSHES, "p50": percentile_ms(&lat, 0.5), "p99": percentile_ms(&lat, 0.99)}))
+    Ok(
+        json!({"symbols": IDLE_PUSH_SYMBOLS, "pushes": IDLE_PUSHES, "p50": percentile_ms(&lat, 0.5), "p99": percentile_ms(&lat, 0.99)}),
+    )
 }
 
 /// `sessions` sessions over `clients` threads; each thread picks one of its sessions
 /// at random, pushes it 1 to 20 random symbols and releases it, until every session
 /// had `pushes` pushes. Every release is checked; latency is push call → release answer.
-fn stream(service: &Service, dfa: &Dfa, reveal: Reveal, sessions: usize, pushes: usize, clients: usize) -> Result<Value, String> {
+fn stream(
+    service: &Service,
+    dfa: &Dfa,
+    reveal: Reveal,
+    sessions: usize,
+    pushes: usize,
+    clients: usize,
+) -> Result<Value, String> {
     let clients = clients.min(sessions).max(1);
     let start = Instant::now();
     let results: Vec<Result<(Vec<f64>, usize), String>> = std::thread::scope(|scope| {

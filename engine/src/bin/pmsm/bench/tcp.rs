@@ -9,14 +9,22 @@
 //! is the slower server's session time (links up → done) while the dealer only sends.
 //! Bytes per link come from each process's own counters (its `--stats` line), and peak
 //! memory is the sum of the four processes' peaks.
+//!
+//! The scratch folder holds the development CA's keys. SIGINT or SIGTERM only raise a
+//! flag ([`Scratch::interrupted`]); every wait for a process watches it, and an
+//! interrupted run kills its processes and removes the folder before the bench exits
+//! (a second signal exits at once).
 
 use pmsm_engine::dfa::Dfa;
 use pmsm_engine::transport::Link;
 use pmsm_engine::{Engine, InstanceOutput, LinkBytes};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 /// What a tcp run measured.
 pub struct TcpRun {
@@ -30,19 +38,49 @@ pub struct TcpRun {
     pub peak_rss_by_party: Option<[u64; 4]>,
 }
 
-/// A scratch folder for one bench invocation, removed on drop.
+/// A scratch folder for one bench invocation, removed on drop, and the signal flag
+/// that interrupts the processes working in it.
 pub struct Scratch {
     dir: PathBuf,
     certs: PathBuf,
+    /// The number of the SIGINT or SIGTERM that arrived; 0 while none has.
+    signal: Arc<AtomicUsize>,
 }
 
+/// How often a wait for a process looks at the signal flag.
+const POLL: Duration = Duration::from_millis(20);
+
 impl Scratch {
+    /// Catches SIGINT and SIGTERM (before anything is written), then makes the folder
+    /// and the development certificates.
     pub fn new() -> Result<Scratch, String> {
+        let signal = Arc::new(AtomicUsize::new(0));
+        let again = Arc::new(AtomicBool::new(false));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            // A second signal exits at once (the first is being handled, or hangs).
+            signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, again.clone())
+                .and_then(|_| signal_hook::flag::register(sig, again.clone()))
+                .and_then(|_| signal_hook::flag::register_usize(sig, signal.clone(), sig as usize))
+                .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+        }
         let dir = std::env::temp_dir().join(format!("pmsm-bench-tcp-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        let certs = dir.join("certs");
-        pmsm_engine::transport::certs::write_dev_certs(&certs).map_err(|e| e.to_string())?;
-        Ok(Scratch { dir, certs })
+        let scratch = Scratch { certs: dir.join("certs"), dir, signal };
+        std::fs::create_dir_all(&scratch.dir).map_err(|e| format!("{}: {e}", scratch.dir.display()))?;
+        pmsm_engine::transport::certs::write_dev_certs(&scratch.certs).map_err(|e| e.to_string())?;
+        Ok(scratch)
+    }
+
+    /// The signal (SIGINT or SIGTERM) that interrupted the bench, if one has.
+    pub fn interrupted(&self) -> Option<i32> {
+        match self.signal.load(Ordering::Relaxed) {
+            0 => None,
+            sig => Some(sig as i32),
+        }
+    }
+
+    /// An error if a signal has arrived.
+    fn check(&self) -> Result<(), String> {
+        self.interrupted().map_or(Ok(()), |sig| Err(format!("interrupted by signal {sig}")))
     }
 }
 
@@ -75,6 +113,19 @@ impl Drop for Proc {
     }
 }
 
+impl Proc {
+    /// Waits for the process to exit, giving up when a signal interrupts the bench.
+    fn wait(&mut self, scratch: &Scratch) -> Result<ExitStatus, String> {
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| format!("{}: {e}", self.name))? {
+                return Ok(status);
+            }
+            scratch.check()?;
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
 fn exe() -> Result<PathBuf, String> {
     std::env::current_exe().map_err(|e| format!("cannot find the pmsm binary: {e}"))
 }
@@ -100,8 +151,8 @@ fn listen(name: &'static str, args: &[String], log: PathBuf) -> Result<(Proc, St
 }
 
 /// Waits for a party and returns its one stats line.
-fn stats(mut p: Proc, file: &Path) -> Result<Value, String> {
-    let status = p.child.wait().map_err(|e| format!("{}: {e}", p.name))?;
+fn stats(mut p: Proc, file: &Path, scratch: &Scratch) -> Result<Value, String> {
+    let status = p.wait(scratch)?;
     if !status.success() {
         return Err(format!("{} failed: {}", p.name, p.tail()));
     }
@@ -117,6 +168,7 @@ pub fn run(
     inputs: &[Vec<u32>],
     predeal: bool,
 ) -> Result<TcpRun, String> {
+    scratch.check()?;
     let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     let machine = scratch.dir.join("machine.json");
     std::fs::write(&machine, pmsm_engine::dfa::json::to_json_string(dfa)).map_err(|e| io(&machine, e))?;
@@ -154,8 +206,8 @@ pub fn run(
     let s1_args = common(&["serve", "--party", "1", "--peer", &s0_addr, "--dealer", &dealer_addr], "s1");
     let (s1, s1_addr) = listen("server 1", &s1_args, log("s1"))?;
     let st = engine.settings();
-    let out = Command::new(exe()?)
-        .args(["client", "--certs", &s(&scratch.certs), "--dfa", &s(&machine)])
+    let mut cmd = Command::new(exe()?);
+    cmd.args(["client", "--certs", &s(&scratch.certs), "--dfa", &s(&machine)])
         .args(["--server0", &s0_addr, "--server1", &s1_addr, "--symbol-inputs", &s(&input_file), "--json"])
         .args([
             "--protocol",
@@ -165,18 +217,30 @@ pub fn run(
             "--classes",
             &st.classes.to_string(),
         ])
-        .args(st.chunk.map(|c| ["--chunk".to_string(), c.to_string()]).into_iter().flatten())
-        .output()
+        .args(st.chunk.map(|c| ["--chunk".to_string(), c.to_string()]).into_iter().flatten());
+    let client_log = log("client");
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(log_file(&client_log)?)
+        .spawn()
         .map_err(|e| format!("cannot start the client: {e}"))?;
-    if !out.status.success() {
+    let mut client = Proc { name: "client", child, log: client_log };
+    let mut stdout = client.child.stdout.take().expect("piped");
+    // Read while it runs (its outputs can outgrow a pipe's buffer).
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        stdout.read_to_string(&mut text).map(|_| text)
+    });
+    let status = client.wait(scratch)?;
+    if !status.success() {
         let logs: Vec<String> = [&dealer, &s0, &s1].iter().map(|p| format!("{}: {}", p.name, p.tail())).collect();
-        return Err(format!("the client failed: {}\n{}", String::from_utf8_lossy(&out.stderr).trim(), logs.join("\n")));
+        return Err(format!("the client failed: {}\n{}", client.tail(), logs.join("\n")));
     }
-    let mut lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(serde_json::from_str)
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("client output: {e}"))?;
+    let text = reader.join().map_err(|_| "client output: the reader stopped".to_string())?;
+    let text = text.map_err(|e| format!("client output: {e}"))?;
+    let mut lines: Vec<Value> =
+        text.lines().map(serde_json::from_str).collect::<Result<_, _>>().map_err(|e| format!("client output: {e}"))?;
     let summary = lines.pop().and_then(|mut v| v.get_mut("summary").map(Value::take)).ok_or("client: no summary")?;
     if lines.len() != inputs.len() {
         return Err(format!("client: {} outputs for {} instances", lines.len(), inputs.len()));
@@ -189,7 +253,11 @@ pub fn run(
             symbols: v["symbols"].as_u64().unwrap_or(0) as usize,
         })
         .collect();
-    let parties = [stats(dealer, &stats_file("dealer"))?, stats(s0, &stats_file("s0"))?, stats(s1, &stats_file("s1"))?];
+    let parties = [
+        stats(dealer, &stats_file("dealer"), scratch)?,
+        stats(s0, &stats_file("s0"), scratch)?,
+        stats(s1, &stats_file("s1"), scratch)?,
+    ];
     let mut bytes = LinkBytes::default();
     for (k, link) in Link::ALL.iter().enumerate() {
         let from_client = summary["bits"][link.name()].as_u64().unwrap_or(0) / 8;
