@@ -97,7 +97,7 @@ fn openings(frames: &[Vec<u8>], width: u32) -> Vec<u64> {
     out
 }
 
-fn histogram(values: &[u64], bins: usize) -> Vec<f64> {
+pub fn histogram(values: &[u64], bins: usize) -> Vec<f64> {
     let mut h = vec![0.0; bins];
     for v in values {
         h[*v as usize] += 1.0;
@@ -106,14 +106,14 @@ fn histogram(values: &[u64], bins: usize) -> Vec<f64> {
 }
 
 /// Pearson's statistic against the uniform distribution.
-fn chi_square_uniform(h: &[f64]) -> f64 {
+pub fn chi_square_uniform(h: &[f64]) -> f64 {
     let n: f64 = h.iter().sum();
     let e = n / h.len() as f64;
     h.iter().map(|o| (o - e) * (o - e) / e).sum()
 }
 
 /// Pearson's statistic of homogeneity between two samples.
-fn chi_square_two_sample(a: &[f64], b: &[f64]) -> f64 {
+pub fn chi_square_two_sample(a: &[f64], b: &[f64]) -> f64 {
     let (na, nb): (f64, f64) = (a.iter().sum(), b.iter().sum());
     a.iter()
         .zip(b)

@@ -196,3 +196,48 @@ fn a_stopped_service_says_so() {
     let e = c.release(&s).unwrap_err();
     assert!(matches!(e, ServiceError::Stopped { .. }), "{e}");
 }
+
+#[test]
+fn what_server_1_receives_is_uniform_and_independent_of_the_input() {
+    use crate::protocol::{chi_square_two_sample, chi_square_uniform, histogram};
+    use pmsm_engine::service::wave::{WaveKind, WavePlan};
+    use pmsm_engine::transport::Link;
+    // The seed's machine without classes: step indices are 3 bits (7 degrees of
+    // freedom; the 0.1 % critical value is 24.32).
+    const CRITICAL_7_DOF: f64 = 24.32;
+    for protocol in [Protocol::LookupXor, Protocol::LookupRing] {
+        let sample = |text: &str| {
+            let (tx, rx) = crossbeam_channel::unbounded();
+            let service = Service::builder()
+                .machine("ab", crate::ab(), protocol, Reveal::State)
+                .observe(Link::S0ToS1, tx)
+                .start()
+                .unwrap();
+            let c = service.connect("ab").unwrap();
+            let mut sessions: Vec<Session> = (0..2000).map(|_| c.open().unwrap()).collect();
+            for s in &mut sessions {
+                c.push_text(s, text).unwrap();
+            }
+            for s in sessions {
+                c.release(&s).unwrap();
+                c.close(s).unwrap();
+            }
+            service.shutdown().unwrap();
+            // Every plan server 1 received, decoded in order: the leader's step openings.
+            let mut opened = Vec::new();
+            for (wave, frame) in rx.try_iter().enumerate() {
+                let (plan, open) = WavePlan::decode(&frame, Link::S0ToS1, wave as u32, |_, _| Some(3)).unwrap();
+                if plan.kind == WaveKind::Step {
+                    opened.extend(open);
+                }
+            }
+            opened
+        };
+        let (x, y) = (sample("ab"), sample("bb"));
+        assert_eq!((x.len(), y.len()), (4000, 4000));
+        let (hx, hy) = (histogram(&x, 8), histogram(&y, 8));
+        let (ux, uy, two) = (chi_square_uniform(&hx), chi_square_uniform(&hy), chi_square_two_sample(&hx, &hy));
+        assert!(ux < CRITICAL_7_DOF && uy < CRITICAL_7_DOF, "{protocol}: openings not uniform: {ux:.1}, {uy:.1}");
+        assert!(two < CRITICAL_7_DOF, "{protocol}: openings depend on the input: {two:.1}");
+    }
+}

@@ -167,6 +167,7 @@ pub struct Machine {
 pub struct ServiceBuilder {
     machines: Vec<(String, Dfa, Protocol, Reveal)>,
     options: Options,
+    tap: Option<(Link, Sender<Vec<u8>>)>,
 }
 
 impl ServiceBuilder {
@@ -180,6 +181,13 @@ impl ServiceBuilder {
     /// Limits and sizes.
     pub fn options(mut self, options: Options) -> Self {
         self.options = options;
+        self
+    }
+
+    /// Sends a copy of every frame sent on `link` (between the servers or from the
+    /// dealer) to `to`: for auditing what a party receives (the privacy tests use it).
+    pub fn observe(mut self, link: Link, to: Sender<Vec<u8>>) -> Self {
+        self.tap = Some((link, to));
         self
     }
 
@@ -243,6 +251,7 @@ impl ServiceBuilder {
                 counters: counters.clone(),
                 dealer: Arc::clone(&dealer),
                 failure: Arc::clone(&failure),
+                tap: self.tap.clone(),
             };
             let (inboxes, handles) = if f == 0 { spawn::<Xor>(ctx) } else { spawn::<Ring>(ctx) }?;
             service.inboxes.push(inboxes);
@@ -347,6 +356,7 @@ struct Context {
     counters: Counters,
     dealer: Arc<rayon::ThreadPool>,
     failure: Arc<Mutex<Option<String>>>,
+    tap: Option<(Link, Sender<Vec<u8>>)>,
 }
 
 /// Every lookup width the machines use.
@@ -393,7 +403,8 @@ type Running = ([Sender<Request>; 2], Vec<JoinHandle<()>>);
 fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
     let o = ctx.options;
     let counted = |link: Link, depth: usize| -> (BoxTx, BoxRx) {
-        let (tx, rx) = link_pair(link, depth);
+        let tap = ctx.tap.as_ref().filter(|(l, _)| *l == link).map(|(_, t)| t.clone());
+        let (tx, rx) = link_pair(link, depth, tap);
         (Box::new(Counted::new(tx, ctx.counters.clone())), Box::new(rx))
     };
     let mut handles = Vec::new();

@@ -160,7 +160,7 @@ mod tests {
 
     #[test]
     fn numbers_are_handed_out_once_and_in_order_across_blocks() {
-        let (mut tx, rx) = link_pair(Link::DealerToS0, 8);
+        let (mut tx, rx) = link_pair(Link::DealerToS0, 8, None);
         let mut rng = SecretRng::from_os();
         for b in 0..3 {
             let [f0, _] = deal::<Xor>(b, BLOCK, 12, &mut rng).unwrap();
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn a_misnumbered_block_is_refused() {
-        let (mut tx, rx) = link_pair(Link::DealerToS1, 4);
+        let (mut tx, rx) = link_pair(Link::DealerToS1, 4, None);
         let [_, f1] = deal::<Xor>(5, BLOCK, 9, &mut SecretRng::from_os()).unwrap();
         tx.send(f1).unwrap();
         let mut pool = Pool::<Xor>::new(9, 1, Party::P1, Box::new(rx));

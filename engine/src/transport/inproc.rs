@@ -66,8 +66,8 @@ pub fn network(depth: usize, dealer_depth: usize, tap: Option<(Link, Sender<Vec<
     let make = |link: Link| {
         let cap = if matches!(link, Link::DealerToS0 | Link::DealerToS1) { dealer_depth } else { depth };
         let tap = tap.as_ref().filter(|(l, _)| *l == link).map(|(_, s)| s.clone());
-        let (tx, rx) = link_pair(link, cap);
-        let tx: BoxTx = Box::new(Counted::new(ChanTx { tap, ..tx }, counters.clone()));
+        let (tx, rx) = link_pair(link, cap, tap);
+        let tx: BoxTx = Box::new(Counted::new(tx, counters.clone()));
         let rx: BoxRx = Box::new(rx);
         (tx, rx)
     };
@@ -90,10 +90,11 @@ pub fn network(depth: usize, dealer_depth: usize, tap: Option<(Link, Sender<Vec<
     }
 }
 
-/// One in-process link holding at most `depth` frames (at least one).
-pub fn link_pair(link: Link, depth: usize) -> (ChanTx, ChanRx) {
+/// One in-process link holding at most `depth` frames (at least one); `tap`, if given,
+/// receives a copy of every frame sent.
+pub fn link_pair(link: Link, depth: usize, tap: Option<Sender<Vec<u8>>>) -> (ChanTx, ChanRx) {
     let (tx, rx) = bounded(depth.max(1));
-    (ChanTx { link, tx, tap: None }, ChanRx { link, rx })
+    (ChanTx { link, tx, tap }, ChanRx { link, rx })
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         }
     }
     let batch_rate = transitions as f64 / batch.seconds.max(1e-12);
+    let batch_bits = super::bits_per_transition(&batch.bytes, transitions);
     drop(engine);
 
     let service = Service::builder()
@@ -149,6 +150,7 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         "batch_transitions_per_sec": batch_rate,
         "push_latency_ms": {"p50": percentile_ms(&latencies, 0.5), "p99": percentile_ms(&latencies, 0.99)},
         "bits_per_transition": super::bits_per_transition(&bytes, transitions),
+        "batch_bits_per_transition": batch_bits,
         // In process every party shares one address space: the growth of the whole
         // process per idle session (both servers' tables of sessions, mostly).
         "bytes_per_session_by_party": per_idle.map(|b| json!({"all_parties_in_process": b})),
