@@ -25,7 +25,7 @@ fn main() -> Result<(), Error> {
     let mut session = client.open()?;
     for line in ["user logged in", "config: aws_key=AKIAIOSFODNN7EX", "AMPLE and more", "logged out"] {
         client.push_text(&mut session, line)?;
-        let out = client.release(&session)?;
+        let out = client.release(&mut session)?;
         println!(
             "{:>5} after {:>3} symbols  ({line})",
             if out.accept == Some(true) { "HIT" } else { "clean" },
@@ -41,7 +41,7 @@ fn main() -> Result<(), Error> {
             scope.spawn(move || {
                 let mut s = client.open().expect("open");
                 client.push_text(&mut s, format!("thread {t}: -----BEGIN RSA PRIVATE KEY-----")).expect("push");
-                assert_eq!(client.release(&s).expect("release").accept, Some(true));
+                assert_eq!(client.release(&mut s).expect("release").accept, Some(true));
                 client.close(s).expect("close");
             });
         }

@@ -40,7 +40,7 @@ fn drive(client: &Client, dfa: &Dfa, reveal: Reveal, seed: u64, sessions: usize,
             }
             6..=8 if !open.is_empty() => {
                 let i = rng.below(open.len() as u64) as usize;
-                let (s, history) = &open[i];
+                let (s, history) = &mut open[i];
                 let out = client.release(s).unwrap();
                 assert_eq!(
                     (out.final_state, out.accept),
@@ -57,8 +57,8 @@ fn drive(client: &Client, dfa: &Dfa, reveal: Reveal, seed: u64, sessions: usize,
             _ => {}
         }
     }
-    for (s, history) in open {
-        let out = client.release(&s).unwrap();
+    for (mut s, history) in open {
+        let out = client.release(&mut s).unwrap();
         assert_eq!((out.final_state, out.accept), expect(dfa, reveal, &history), "seed {seed} final");
         client.close(s).unwrap();
     }
@@ -113,7 +113,7 @@ fn one_client_many_threads_and_async_calls() {
     let out = futures_lite_block_on(async {
         let mut s = client.open_async().await?;
         client.push_async(&mut s, &[0, 0, 0]).await?;
-        let out = client.release_async(&s).await?;
+        let out = client.release_async(&mut s).await?;
         client.close_async(s).await?;
         Ok::<_, ServiceError>(out)
     })
@@ -160,7 +160,7 @@ fn refusals_are_clear() {
     assert!(e.contains("this client has 2 sessions open"), "{e}");
     let mut other = b.open().unwrap();
     b.push(&mut other, &[0, 1]).unwrap();
-    assert_eq!(b.release(&other).unwrap().accept, Some(true));
+    assert_eq!(b.release(&mut other).unwrap().accept, Some(true));
     let id = s.id();
     a.close(s).unwrap();
     let mut stale = b.open().unwrap();
@@ -191,9 +191,9 @@ fn a_stopped_service_says_so() {
     let dfa = crate::ab();
     let service = Service::builder().machine("ab", dfa, Protocol::LookupXor, Reveal::State).start().unwrap();
     let c = service.connect("ab").unwrap();
-    let s = c.open().unwrap();
+    let mut s = c.open().unwrap();
     service.shutdown().unwrap();
-    let e = c.release(&s).unwrap_err();
+    let e = c.release(&mut s).unwrap_err();
     assert!(matches!(e, ServiceError::Stopped { .. }), "{e}");
 }
 
@@ -218,8 +218,8 @@ fn what_server_1_receives_is_uniform_and_independent_of_the_input() {
             for s in &mut sessions {
                 c.push_text(s, text).unwrap();
             }
-            for s in sessions {
-                c.release(&s).unwrap();
+            for mut s in sessions {
+                c.release(&mut s).unwrap();
                 c.close(s).unwrap();
             }
             service.shutdown().unwrap();
@@ -240,4 +240,39 @@ fn what_server_1_receives_is_uniform_and_independent_of_the_input() {
         assert!(ux < CRITICAL_7_DOF && uy < CRITICAL_7_DOF, "{protocol}: openings not uniform: {ux:.1}, {uy:.1}");
         assert!(two < CRITICAL_7_DOF, "{protocol}: openings depend on the input: {two:.1}");
     }
+}
+
+#[test]
+fn a_push_cancelled_between_the_servers_is_refused_not_misapplied() {
+    let service = Service::builder().machine("ab", crate::ab(), Protocol::LookupXor, Reveal::Accept).start().unwrap();
+    let c = service.connect("ab").unwrap();
+    let mut s = c.open().unwrap();
+    c.push(&mut s, &[0]).unwrap();
+    {
+        // Poll once: the push goes to server 1, then the caller gives up before it
+        // reaches server 0 (a timeout in an async caller).
+        let mut f = std::pin::pin!(c.push_async(&mut s, &[1, 1]));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(f.as_mut().poll(&mut cx).is_pending());
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    // Server 1 holds three symbols and server 0 one: both refuse what no longer pairs.
+    let e = c.push(&mut s, &[1]).unwrap_err().to_string();
+    assert!(e.contains("this server holds 3 symbols, the request is for 1"), "{e}");
+    let e = c.release(&mut s).unwrap_err().to_string();
+    assert!(e.contains("interrupted"), "{e}");
+    c.close(s).unwrap();
+    // The service goes on for everyone.
+    let mut t = c.open().unwrap();
+    c.push(&mut t, &[0, 1]).unwrap();
+    assert_eq!(c.release(&mut t).unwrap().accept, Some(true));
+    service.shutdown().unwrap();
+}
+
+#[test]
+fn waves_larger_than_the_pools_are_refused_at_start() {
+    let options = Options { max_wave: 4096, ..Options::default() };
+    let e = Service::builder().machine("ab", crate::ab(), Protocol::LookupXor, Reveal::Accept).options(options).start();
+    let e = e.unwrap_err().to_string();
+    assert!(e.contains("max_wave 4096 needs waves of up to 16384 lookups; the pools hold 7168"), "{e}");
 }

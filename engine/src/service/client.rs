@@ -19,7 +19,7 @@ use crate::party::sharing::{Ring, Sharing, Xor};
 use crate::protocol::bits::{low_mask, pack};
 use crate::protocol::{Protocol, Reveal};
 use crate::transport::{Counters, Link};
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::TrySendError;
 use pmsm_kernels::rng::{RngCore, SecretRng};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -55,7 +55,7 @@ pub struct Client {
     pub(super) interface: Interface,
     pub(super) machine: u16,
     pub(super) owner: Owner,
-    pub(super) inbox: [Sender<Request>; 2],
+    pub(super) inbox: super::Inboxes,
     pub(super) counters: Counters,
     pub(super) failure: Arc<Mutex<Option<String>>>,
 }
@@ -86,8 +86,10 @@ impl Client {
     }
 
     /// The output after every symbol pushed so far (final state or accept bit, as the
-    /// machine's policy says). The session goes on from the same state.
-    pub fn release(&self, session: &Session) -> Result<InstanceOutput, ServiceError> {
+    /// machine's policy says). The session goes on from the same state. Takes the
+    /// session mutably: one request of a session at a time, so both servers answer the
+    /// same release with the same lookup.
+    pub fn release(&self, session: &mut Session) -> Result<InstanceOutput, ServiceError> {
         block_on(self.release_async(session))
     }
 
@@ -124,11 +126,12 @@ impl Client {
             shares[1].push(complement(self.interface.protocol, u64::from(a), a0, width));
         }
         let [p0, p1] = shares.map(|s| pack(&s, width));
-        let (slot, owner, count) = (session.slot, self.owner, symbols.len());
-        let want = session.pushed + count as u64;
+        let (slot, owner, count, offset) = (session.slot, self.owner, symbols.len(), session.pushed);
+        let want = offset + count as u64;
         for (b, packed) in [(1, p1), (0, p0)] {
             self.counters.add(Link::ALL[b], REQUEST_HEADER + packed.len() as u64);
-            let total = self.call(b, |reply| Request::Push { slot, owner, count, shares: packed, reply }).await?;
+            let push = |reply| Request::Push { slot, owner, offset, count, shares: packed, reply };
+            let total = self.call(b, push).await?;
             if total != want {
                 return Err(ServiceError::BadRequest(format!(
                     "server {b} holds {total} symbols of session {slot}, this client pushed {want}"
@@ -140,10 +143,10 @@ impl Client {
     }
 
     /// [`Client::release`] without blocking the caller's thread.
-    pub async fn release_async(&self, session: &Session) -> Result<InstanceOutput, ServiceError> {
-        let (slot, owner) = (session.slot, self.owner);
-        let t1 = self.ticket(1, |reply| Request::Release { slot, owner, reply }).await?;
-        let t0 = self.ticket(0, |reply| Request::Release { slot, owner, reply }).await?;
+    pub async fn release_async(&self, session: &mut Session) -> Result<InstanceOutput, ServiceError> {
+        let (slot, owner, at) = (session.slot, self.owner, session.pushed);
+        let t1 = self.ticket(1, |reply| Request::Release { slot, owner, at, reply }).await?;
+        let t0 = self.ticket(0, |reply| Request::Release { slot, owner, at, reply }).await?;
         let (s0, n0): OutputShare = self.answer(t0).await?;
         let (s1, n1): OutputShare = self.answer(t1).await?;
         let width = self.interface.output_bits;
@@ -190,16 +193,23 @@ impl Client {
     ) -> Result<Ticket<Result<T, ServiceError>>, ServiceError> {
         let (promise, ticket) = reply::pair();
         let mut req = Some(make(promise));
-        std::future::poll_fn(|cx| match self.inbox[b].try_send(req.take().expect("sent once")) {
+        std::future::poll_fn(|cx| match self.inbox.to[b].try_send(req.take().expect("sent once")) {
             Ok(()) => Poll::Ready(Ok(())),
             Err(TrySendError::Full(r)) => {
+                // The server's queue is full (overload): back off briefly, then retry.
                 req = Some(r);
+                std::thread::sleep(std::time::Duration::from_micros(200));
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
             Err(TrySendError::Disconnected(_)) => Poll::Ready(Err(self.stopped())),
         })
         .await?;
+        // A server that stopped fails what it finds queued, then sets the flag first: a
+        // request queued after its last look is answered here.
+        if self.inbox.closed.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(self.stopped());
+        }
         Ok(ticket)
     }
 

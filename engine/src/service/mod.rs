@@ -13,9 +13,9 @@
 //! let client = service.connect("ab")?;            // holds the interface, not the machine
 //! let mut s = client.open()?;
 //! client.push_text(&mut s, "ab")?;
-//! assert_eq!(client.release(&s)?.accept, Some(true));   // "ab" is accepted
+//! assert_eq!(client.release(&mut s)?.accept, Some(true));   // "ab" is accepted
 //! client.push_text(&mut s, "a")?;                       // the session goes on
-//! assert_eq!(client.release(&s)?.accept, Some(false));  // "aba" is not
+//! assert_eq!(client.release(&mut s)?.accept, Some(false));  // "aba" is not
 //! client.close(s)?;
 //! # Ok::<(), pmsm_engine::Error>(())
 //! ```
@@ -48,7 +48,7 @@ use pmsm_kernels::Party;
 use pmsm_kernels::rng::{RngCore, SecretRng};
 use session::Request;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -194,10 +194,22 @@ impl ServiceBuilder {
     /// Starts the dealer and both servers on threads of this process.
     pub fn start(self) -> Result<Service, crate::Error> {
         let o = self.options;
-        if self.machines.is_empty() || o.max_wave == 0 || o.window == 0 || o.pool_depth == 0 {
-            return Err(ProtocolError::Parameter(
-                "a service needs a machine and positive wave, window and pool sizes".into(),
-            )
+        if self.machines.is_empty() || o.max_wave == 0 || o.window == 0 || o.pool_depth < 2 {
+            let e = "a service needs a machine, positive wave and window sizes and a pool depth of at least 2";
+            return Err(ProtocolError::Parameter(e.into()).into());
+        }
+        // A wave takes its correlations before its plan leaves, and the dealer serves
+        // server 0 before server 1: a wave needing more blocks than server 1's link holds
+        // would wait for a block the dealer cannot send. Class waves are 4 × max_wave.
+        let largest = 4 * o.max_wave;
+        if largest > (o.pool_depth - 1) * pool::BLOCK || largest > wave::MAX_WAVE_LOOKUPS {
+            return Err(ProtocolError::Parameter(format!(
+                "max_wave {} needs waves of up to {largest} lookups; the pools hold {} (pool_depth {} − 1 blocks of {})",
+                o.max_wave,
+                (o.pool_depth - 1) * pool::BLOCK,
+                o.pool_depth,
+                pool::BLOCK
+            ))
             .into());
         }
         let mut names = BTreeSet::new();
@@ -269,7 +281,7 @@ pub struct Service {
     /// Machine name → (family, index in the family, interface).
     directory: HashMap<String, (usize, u16, Interface)>,
     /// Per family (XOR, ring): the servers' request queues.
-    inboxes: Vec<[Sender<Request>; 2]>,
+    inboxes: Vec<Inboxes>,
     threads: Vec<JoinHandle<()>>,
     counters: Counters,
     stats: Arc<Stats>,
@@ -331,7 +343,7 @@ impl Service {
 
     fn stop(&mut self) {
         for inbox in &self.inboxes {
-            for tx in inbox {
+            for tx in &inbox.to {
                 let _ = tx.send(Request::Stop);
             }
         }
@@ -396,8 +408,15 @@ fn thread(
         .map_err(|e| ProtocolError::Parameter(format!("cannot start {what}: {e}")).into())
 }
 
+/// The request queues of one family's two servers, and whether either has stopped.
+#[derive(Clone, Debug)]
+pub(crate) struct Inboxes {
+    pub(crate) to: [Sender<Request>; 2],
+    pub(crate) closed: Arc<AtomicBool>,
+}
+
 /// One family's running threads: the servers' request queues and the thread handles.
-type Running = ([Sender<Request>; 2], Vec<JoinHandle<()>>);
+type Running = (Inboxes, Vec<JoinHandle<()>>);
 
 /// Starts the dealer threads, the leader and the follower of one share family.
 fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
@@ -426,9 +445,19 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
     let (in0, inbox0) = bounded(4096);
     let (in1, inbox1) = bounded(4096);
     let (m, st) = (Arc::clone(&ctx.machines), Arc::clone(&ctx.stats));
+    // A server that stops (shut down, or failed) sets `closed`, then fails every request
+    // still queued for it; a client that queues one after that sees the flag.
+    let closed = Arc::new(AtomicBool::new(false));
+    let finish = |closed: &AtomicBool, inbox: &crossbeam_channel::Receiver<Request>| {
+        closed.store(true, Ordering::SeqCst);
+        inbox.try_iter().for_each(drop);
+    };
+    let c = Arc::clone(&closed);
     handles.push(thread("server 0".into(), &ctx.failure, move || {
         let core = server::Core::<S>::new(Party::P0, &m, &o, &st, pools0);
-        server::Leader::new(core).run(inbox0, to1, from1)
+        let r = server::Leader::new(core).run(&inbox0, to1, from1);
+        finish(&c, &inbox0);
+        r
     })?);
     // The follower waits on its clients and its leader at once: the leader's frames are
     // forwarded into a channel it can select on.
@@ -444,9 +473,12 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
         }
     })?);
     let (m, st) = (Arc::clone(&ctx.machines), Arc::clone(&ctx.stats));
+    let c = Arc::clone(&closed);
     handles.push(thread("server 1".into(), &ctx.failure, move || {
         let core = server::Core::<S>::new(Party::P1, &m, &o, &st, pools1);
-        server::Follower::new(core).run(inbox1, to0, plans)
+        let r = server::Follower::new(core).run(&inbox1, to0, plans);
+        finish(&c, &inbox1);
+        r
     })?);
-    Ok(([in0, in1], handles))
+    Ok((Inboxes { to: [in0, in1], closed }, handles))
 }

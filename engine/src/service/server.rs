@@ -30,8 +30,29 @@ use std::time::{Duration, Instant};
 /// Unclassified symbols of one session mapped to classes in one class wave.
 pub const CLASS_AHEAD: usize = 256;
 
+/// Fewest sessions a wave is cut to when the ready ones are split in two (the batch
+/// engine's smallest chunk).
+const MIN_SPLIT: usize = 64;
+
 /// How often the leader looks for idle sessions to evict.
 const SWEEP: Duration = Duration::from_millis(500);
+
+/// A request whose count of pushed symbols differs from this server's: an earlier
+/// request reached one server only (its caller gave up on it). Refusing it keeps the
+/// two servers' shares paired; the session can still be closed.
+fn out_of_step(slot: Slot, here: u64, asked: u64) -> ServiceError {
+    ServiceError::BadRequest(format!(
+        "session {slot}: this server holds {here} symbols, the request is for {asked} \
+         (an earlier push was interrupted: close the session)"
+    ))
+}
+
+/// A session whose shares no longer pair (server 1 missed a step the leader took).
+fn broken(slot: Slot) -> ServiceError {
+    ServiceError::BadRequest(format!(
+        "session {slot} is broken: server 1 lacks symbols server 0 applied (an interrupted request); close it"
+    ))
+}
 
 /// The table a wave of `kind` reads on `machine`, if the machine has such lookups.
 pub fn table_of(machine: &Machine, kind: WaveKind) -> Option<&Table> {
@@ -86,6 +107,14 @@ impl<'a, S: Sharing> Core<'a, S> {
 
     /// The session `slot` if `owner` may use it.
     fn session(&mut self, slot: Slot, owner: Owner) -> Result<&mut Session, ServiceError> {
+        match self.owned(slot, owner)? {
+            s if s.broken => Err(broken(slot)),
+            s => Ok(s),
+        }
+    }
+
+    /// The session `slot` if `owner` may close it (a broken session too).
+    fn owned(&mut self, slot: Slot, owner: Owner) -> Result<&mut Session, ServiceError> {
         let unknown = self.unknown(slot);
         match self.sessions.get_mut(&slot) {
             Some(s) if s.closed => Err(unknown),
@@ -124,11 +153,27 @@ impl<'a, S: Sharing> Core<'a, S> {
     }
 
     /// Appends a push's shares; returns the session's symbols pushed in all.
-    fn push(&mut self, slot: Slot, owner: Owner, count: usize, shares: &[u8]) -> Result<u64, ServiceError> {
-        let max = self.options.max_pending;
+    fn push(
+        &mut self,
+        slot: Slot,
+        owner: Owner,
+        offset: u64,
+        count: usize,
+        shares: &[u8],
+    ) -> Result<u64, ServiceError> {
+        if self.stopping {
+            return Err(ServiceError::Stopped { reason: "the server is shutting down".into() });
+        }
+        // Server 1 takes a push first and decides the limit; server 0 may hold one
+        // symbol more of a session than server 1 while a step of it is in flight (the
+        // follower applies a wave before the leader), so it allows one more.
+        let max = self.options.max_pending + usize::from(self.party == Party::P0);
         let machines = self.machines;
         let s = self.session(slot, owner)?;
         let width = machines[s.machine as usize].plan.symbol_share_bits();
+        if offset != s.pushed() {
+            return Err(out_of_step(slot, s.pushed(), offset));
+        }
         if s.symbols.len() + count > max {
             return Err(ServiceError::Limit(format!(
                 "session {slot} would hold {} symbols not yet applied; at most {max}",
@@ -143,10 +188,20 @@ impl<'a, S: Sharing> Core<'a, S> {
     }
 
     /// Records a release; answers it at once when it reveals the state and is due.
-    fn release(&mut self, slot: Slot, owner: Owner, reply: super::reply::Promise<Result<(u64, u64), ServiceError>>) {
+    fn release(
+        &mut self,
+        slot: Slot,
+        owner: Owner,
+        at: u64,
+        reply: super::reply::Promise<Result<(u64, u64), ServiceError>>,
+    ) {
         let machines = self.machines;
+        if self.stopping {
+            return reply.fulfil(Err(ServiceError::Stopped { reason: "the server is shutting down".into() }));
+        }
         match self.session(slot, owner) {
             Err(e) => reply.fulfil(Err(e)),
+            Ok(s) if s.pushed() != at => reply.fulfil(Err(out_of_step(slot, s.pushed(), at))),
             Ok(s) => {
                 let plan = &machines[s.machine as usize].plan;
                 s.releases.push_back(Release { at: s.pushed(), reply });
@@ -172,52 +227,83 @@ impl<'a, S: Sharing> Core<'a, S> {
         }
     }
 
-    /// This server's index shares for a wave, in plan order. A session the plan names
-    /// that lacks what the wave reads is a protocol error (the servers are out of step).
-    fn indices(&self, plan: &WavePlan) -> Result<Vec<u64>, String> {
+    /// This server's index shares for a wave, in plan order, and the entries it cannot
+    /// serve. At the leader every entry is served (it planned from its own sessions), so
+    /// any gap is a protocol error. The follower serves a gap left by an interrupted
+    /// client request (a release it refused as out of step; a session it lacks symbols
+    /// of) with index 0 under the wave's fresh mask, so the wave stays whole, and then
+    /// [`Core::apply`] skips it: no client gets an answer from it, and a session that
+    /// missed a step is marked broken, so no later release pairs diverged shares.
+    fn indices(&self, plan: &WavePlan, tolerant: bool) -> Result<(Vec<u64>, Vec<bool>), String> {
         let m = &self.machines[plan.machine as usize];
         let kx = m.plan.kx();
         let mut out = Vec::with_capacity(plan.lookups());
-        for &(slot, k) in &plan.entries {
-            let s = self.sessions.get(&slot).ok_or_else(|| format!("session {slot} is not open here"))?;
-            if s.machine != plan.machine {
-                return Err(format!("session {slot} is not a session of machine {}", plan.machine));
-            }
-            match plan.kind {
-                WaveKind::Class => {
-                    let raw = s.symbols.range(s.classified..);
-                    if raw.len() < k as usize {
-                        return Err(format!("session {slot} has {} symbols to classify, not {k}", raw.len()));
-                    }
-                    out.extend(raw.take(k as usize).map(|&a| u64::from(a)));
+        let mut void = vec![false; plan.entries.len()];
+        for (e, &(slot, k)) in plan.entries.iter().enumerate() {
+            let gap = match self.sessions.get(&slot) {
+                None => Some(format!("session {slot} is not open here")),
+                Some(s) if s.machine != plan.machine => {
+                    Some(format!("session {slot} is not a session of machine {}", plan.machine))
                 }
-                WaveKind::Step => {
-                    let ready = if m.plan.classes.is_some() { s.classified } else { s.symbols.len() };
-                    if ready == 0 {
-                        return Err(format!("session {slot} has no symbol to step on"));
+                Some(s) => match plan.kind {
+                    WaveKind::Class => {
+                        let raw = s.symbols.range(s.classified..);
+                        if raw.len() < k as usize {
+                            Some(format!("session {slot} has {} symbols to classify, not {k}", raw.len()))
+                        } else {
+                            out.extend(raw.take(k as usize).map(|&a| u64::from(a)));
+                            None
+                        }
                     }
-                    out.push(S::index(s.state, u64::from(s.symbols[0]), kx));
-                }
-                WaveKind::Accept => {
-                    if s.releases.front().is_none_or(|r| r.at != s.steps) {
-                        return Err(format!("session {slot} has no release due at step {}", s.steps));
+                    WaveKind::Step => {
+                        let ready = if m.plan.classes.is_some() { s.classified } else { s.symbols.len() };
+                        if ready == 0 {
+                            Some(format!("session {slot} has no symbol to step on"))
+                        } else {
+                            out.push(S::index(s.state, u64::from(s.symbols[0]), kx));
+                            None
+                        }
                     }
-                    out.push(s.state);
+                    WaveKind::Accept => {
+                        if s.releases.front().is_none_or(|r| r.at != s.steps) {
+                            Some(format!("session {slot} has no release due at step {}", s.steps))
+                        } else {
+                            out.push(s.state);
+                            None
+                        }
+                    }
+                },
+            };
+            if let Some(gap) = gap {
+                if !tolerant {
+                    return Err(gap);
                 }
+                void[e] = true;
+                out.extend(std::iter::repeat_n(0, k as usize));
             }
         }
-        Ok(out)
+        Ok((out, void))
     }
 
     /// Writes a finished wave's output shares into its sessions.
-    fn apply(&mut self, plan: &WavePlan, out: &[u64]) {
+    fn apply(&mut self, plan: &WavePlan, out: &[u64], void: &[bool]) {
         let m = &self.machines[plan.machine as usize];
         let mask = low_mask(m.plan.output_bits());
         let state_releases = m.plan.accept.is_none();
         let mut at = 0;
-        for &(slot, k) in &plan.entries {
-            let s = self.sessions.get_mut(&slot).expect("indices() checked every session");
+        for (&(slot, k), &void) in plan.entries.iter().zip(void) {
             let k = k as usize;
+            if void {
+                if plan.kind != WaveKind::Accept
+                    && let Some(s) = self.sessions.get_mut(&slot)
+                {
+                    s.broken = true;
+                    s.fail_releases(|| broken(slot));
+                }
+                at += k;
+                continue;
+            }
+            let s = self.sessions.get_mut(&slot).expect("indices() checked every session");
             match plan.kind {
                 WaveKind::Class => {
                     for (j, &c) in out[at..at + k].iter().enumerate() {
@@ -264,14 +350,14 @@ impl<'a, S: Sharing> Core<'a, S> {
     /// Handles the requests both servers treat alike; returns those it does not.
     fn handle_common(&mut self, req: Request) -> Option<Request> {
         match req {
-            Request::Push { slot, owner, count, shares, reply } => {
-                let r = self.push(slot, owner, count, &shares);
+            Request::Push { slot, owner, offset, count, shares, reply } => {
+                let r = self.push(slot, owner, offset, count, &shares);
                 self.stats.pushes.fetch_add(1, Ordering::Relaxed);
                 reply.fulfil(r);
                 None
             }
-            Request::Release { slot, owner, reply } => {
-                self.release(slot, owner, reply);
+            Request::Release { slot, owner, at, reply } => {
+                self.release(slot, owner, at, reply);
                 None
             }
             Request::Stop => {
@@ -323,7 +409,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
     /// no wave is in flight. Errors are a broken link or a peer out of step.
     pub fn run(
         mut self,
-        inbox: Receiver<Request>,
+        inbox: &Receiver<Request>,
         mut to_peer: BoxTx,
         mut from_peer: BoxRx,
     ) -> Result<(), ProtocolError> {
@@ -337,7 +423,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 self.evict_idle();
                 swept = Instant::now();
             }
-            while self.flight.len() < self.core.options.window {
+            while !self.core.stopping && self.flight.len() < self.core.options.window {
                 match self.form() {
                     Some(plan) => self.open(plan, &mut to_peer)?,
                     None => break,
@@ -386,7 +472,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 reply.fulfil(r);
             }
             Request::Close { slot, owner, reply } => {
-                let r = self.core.session(slot, owner).map(|s| s.closed = true);
+                let r = self.core.owned(slot, owner).map(|s| s.closed = true);
                 if r.is_ok() && !self.core.sessions[&slot].in_flight {
                     self.core.forget(slot);
                     self.drops.push(slot);
@@ -445,9 +531,11 @@ impl<'a, S: Sharing> Leader<'a, S> {
     fn gather(&mut self, machine: u16, kind: WaveKind) -> Vec<(Slot, u32)> {
         let m = &self.core.machines[machine as usize].plan;
         let (classes, accept) = (m.classes.is_some(), m.accept.is_some());
-        let max = self.core.options.max_wave;
-        let cap = if kind == WaveKind::Class { max * 4 } else { max };
         let queue = self.ready.get_mut(&(machine, kind)).expect("chosen among the queues");
+        // Like the batch engine's chunks: at least two waves above MIN_SPLIT ready
+        // sessions, so a server has one to compute while the other's openings travel.
+        let max = queue.len().div_ceil(2).max(MIN_SPLIT).min(self.core.options.max_wave);
+        let cap = if kind == WaveKind::Class { max * 4 } else { max };
         let (mut entries, mut moved, mut lookups) = (Vec::new(), Vec::new(), 0usize);
         while lookups < cap {
             let Some(slot) = queue.pop_front() else { break };
@@ -480,7 +568,8 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let pool = self.core.pools.get_mut(&width).expect("a pool per width");
         (plan.epoch, plan.first) = (pool.epoch(), pool.next());
         let taken = pool.take(plan.lookups())?;
-        let index = self.core.indices(&plan).map_err(|detail| ProtocolError::Frame { link: to_peer.link(), detail })?;
+        let (index, _) =
+            self.core.indices(&plan, false).map_err(|detail| ProtocolError::Frame { link: to_peer.link(), detail })?;
         let open: Vec<u64> = taken.masks.iter().zip(&index).map(|(&r, &i)| S::open(i, r, width)).collect();
         to_peer.send(plan.encode(&open, width))?;
         self.wave = self.wave.wrapping_add(1);
@@ -496,7 +585,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let u: Vec<u64> = f.open.iter().zip(&peer).map(|(&m, &p)| S::combine(m, p, f.width)).collect();
         let out = self.core.lookup(&f.plan, &f.taken, &u)?;
         drop(f.taken);
-        self.core.apply(&f.plan, &out);
+        self.core.apply(&f.plan, &out, &vec![false; f.plan.entries.len()]);
         for &(slot, _) in &f.plan.entries {
             let s = self.core.sessions.get_mut(&slot).expect("sessions in flight stay");
             s.in_flight = false;
@@ -511,14 +600,16 @@ impl<'a, S: Sharing> Leader<'a, S> {
     }
 
     /// Forgets sessions idle for longer than the options allow (none waiting for a
-    /// release or in a wave).
+    /// release, in a wave, or with symbols still to apply).
     fn evict_idle(&mut self) {
         let limit = self.core.options.idle_timeout;
         let idle: Vec<Slot> = self
             .core
             .sessions
             .iter()
-            .filter(|(_, s)| !s.in_flight && s.releases.is_empty() && s.last_used.elapsed() > limit)
+            .filter(|(_, s)| {
+                !s.in_flight && s.releases.is_empty() && s.symbols.is_empty() && s.last_used.elapsed() > limit
+            })
             .map(|(&slot, _)| slot)
             .collect();
         for slot in idle {
@@ -544,14 +635,14 @@ impl<'a, S: Sharing> Follower<'a, S> {
     /// Serves client requests and the leader's plans until the leader's link closes.
     pub fn run(
         mut self,
-        inbox: Receiver<Request>,
+        inbox: &Receiver<Request>,
         mut to_peer: BoxTx,
         plans: Receiver<Result<Vec<u8>, TransportError>>,
     ) -> Result<(), ProtocolError> {
         let (mut inbox_open, never) = (true, crossbeam_channel::never());
         loop {
             crossbeam_channel::select! {
-                recv(if inbox_open { &inbox } else { &never }) -> req => match req {
+                recv(if inbox_open { inbox } else { &never }) -> req => match req {
                     Ok(req) => self.handle(req),
                     Err(_) => inbox_open = false,
                 },
@@ -594,7 +685,7 @@ impl<'a, S: Sharing> Follower<'a, S> {
             // The leader forgets the session and tells this server with its next plan:
             // until then waves may still name it.
             Request::Close { slot, owner, reply } => {
-                reply.fulfil(self.core.session(slot, owner).map(|s| s.closed = true))
+                reply.fulfil(self.core.owned(slot, owner).map(|s| s.closed = true))
             }
             _ => {}
         }
@@ -624,13 +715,13 @@ impl<'a, S: Sharing> Follower<'a, S> {
             )));
         }
         let taken = pool.take(plan.lookups())?;
-        let index = self.core.indices(&plan).map_err(|d| bad(format!("wave {}: {d}", plan.wave)))?;
+        let (index, void) = self.core.indices(&plan, true).map_err(|d| bad(format!("wave {}: {d}", plan.wave)))?;
         let open: Vec<u64> = taken.masks.iter().zip(&index).map(|(&r, &i)| S::open(i, r, width)).collect();
         to_peer.send(encode_openings(plan.wave, &open, width))?;
         let u: Vec<u64> = open.iter().zip(&leader).map(|(&m, &p)| S::combine(m, p, width)).collect();
         let out = self.core.lookup(&plan, &taken, &u)?;
         drop(taken);
-        self.core.apply(&plan, &out);
+        self.core.apply(&plan, &out, &void);
         self.wave = self.wave.wrapping_add(1);
         Ok(())
     }

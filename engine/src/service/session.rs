@@ -28,8 +28,7 @@ pub type Slot = u64;
 /// An output share and the steps it covers.
 pub type OutputShare = (u64, u64);
 
-/// A client request, as a server receives it.
-#[derive(Debug)]
+/// A client request, as a server receives it. `Debug` shows no share.
 pub enum Request {
     /// Opens a session of `machine`; server 0 picks the slot, server 1 is told it.
     Open {
@@ -48,6 +47,10 @@ pub enum Request {
         slot: Slot,
         /// Who asks.
         owner: Owner,
+        /// Symbols the client had pushed before this push: a server whose count differs
+        /// refuses it (a push that reached only one server, its caller cancelled, can
+        /// never pair one server's shares with the other's).
+        offset: u64,
         /// Symbols in the push.
         count: usize,
         /// The packed shares.
@@ -61,6 +64,9 @@ pub enum Request {
         slot: Slot,
         /// Who asks.
         owner: Owner,
+        /// Symbols the client has pushed: the release covers exactly these (checked as a
+        /// push's offset is).
+        at: u64,
         /// The output share and the step count it is for.
         reply: Promise<Result<OutputShare, ServiceError>>,
     },
@@ -77,6 +83,20 @@ pub enum Request {
     Stop,
 }
 
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Request::Open { machine, slot, .. } => write!(f, "Open(machine {machine}, slot {slot:?})"),
+            Request::Push { slot, offset, count, .. } => {
+                write!(f, "Push(slot {slot}, {count} symbols at {offset}, <redacted>)")
+            }
+            Request::Release { slot, at, .. } => write!(f, "Release(slot {slot} at {at})"),
+            Request::Close { slot, .. } => write!(f, "Close(slot {slot})"),
+            Request::Stop => f.write_str("Stop"),
+        }
+    }
+}
+
 /// A release waiting for its step.
 #[derive(Debug)]
 pub struct Release {
@@ -86,8 +106,7 @@ pub struct Release {
     pub reply: Promise<Result<OutputShare, ServiceError>>,
 }
 
-/// One session at one server.
-#[derive(Debug)]
+/// One session at one server. `Debug` shows counts, never shares.
 pub struct Session {
     /// Which machine.
     pub machine: u16,
@@ -110,8 +129,25 @@ pub struct Session {
     pub queued: bool,
     /// Closed by its client; forgotten when no wave holds it.
     pub closed: bool,
+    /// Server 1 only: a wave stepped this session where this server lacked its symbol
+    /// (an interrupted request); it answers nothing more but a close.
+    pub broken: bool,
     /// Last request.
     pub last_used: Instant,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("machine", &self.machine)
+            .field("steps", &self.steps)
+            .field("pending", &self.symbols.len())
+            .field("classified", &self.classified)
+            .field("releases", &self.releases.len())
+            .field("in_flight", &self.in_flight)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Session {
@@ -128,6 +164,7 @@ impl Session {
             in_flight: false,
             queued: false,
             closed: false,
+            broken: false,
             last_used: Instant::now(),
         }
     }

@@ -85,8 +85,8 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
                         sessions.push((n, s, pushed));
                     }
                     let mut latencies = Vec::with_capacity(mine.len());
-                    for (n, s, pushed) in sessions {
-                        let o = client.release(&s).map_err(|e| format!("session {n}: {e}"))?;
+                    for (n, mut s, pushed) in sessions {
+                        let o = client.release(&mut s).map_err(|e| format!("session {n}: {e}"))?;
                         latencies.push(pushed.elapsed().as_secs_f64());
                         if (o.final_state, o.accept) != expected(dfa, reveal, want[n]) || o.symbols != inputs[n].len() {
                             return Err(format!("session {n} differs from the plaintext evaluator"));
@@ -181,7 +181,7 @@ fn idle_latency(service: &Service, dfa: &Dfa, reveal: Reveal, text: &[u32]) -> R
         };
         let t = Instant::now();
         client.push(&mut s, &push).map_err(|e| e.to_string())?;
-        let o = client.release(&s).map_err(|e| e.to_string())?;
+        let o = client.release(&mut s).map_err(|e| e.to_string())?;
         lat.push(t.elapsed().as_secs_f64());
         history.extend_from_slice(&push);
         if (o.final_state, o.accept) != expected(dfa, reveal, dfa.run(&history)) {
