@@ -276,3 +276,28 @@ fn waves_larger_than_the_pools_are_refused_at_start() {
     let e = e.unwrap_err().to_string();
     assert!(e.contains("max_wave 4096 needs waves of up to 16384 lookups; the pools hold 7168"), "{e}");
 }
+
+#[test]
+fn a_drained_pool_is_backpressure_not_failure() {
+    // Pools of two blocks and waves of up to 4 × 64 lookups: 500 sessions of 40 symbols
+    // need ten times what the pools hold at once, so waves keep waiting for the dealer.
+    let mut rng = WorkloadRng::seed_from_u64(3);
+    let dfa = random_dfa(50, 256, &mut rng);
+    let options = Options { max_wave: 64, pool_depth: 2, ..Options::default() };
+    let service = Service::builder()
+        .machine("m", dfa.clone(), Protocol::LookupXor, Reveal::State)
+        .options(options)
+        .start()
+        .unwrap();
+    let c = service.connect("m").unwrap();
+    let inputs: Vec<Vec<u32>> = (0..500).map(|_| random_input(256, 40, &mut rng)).collect();
+    let mut sessions: Vec<Session> = inputs.iter().map(|_| c.open().unwrap()).collect();
+    for (s, input) in sessions.iter_mut().zip(&inputs) {
+        c.push(s, input).unwrap();
+    }
+    for (mut s, input) in sessions.into_iter().zip(&inputs) {
+        assert_eq!(c.release(&mut s).unwrap().final_state, Some(dfa.run(input)));
+        c.close(s).unwrap();
+    }
+    service.shutdown().unwrap();
+}
