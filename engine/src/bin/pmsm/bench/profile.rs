@@ -26,6 +26,7 @@
 //! Relative paths are relative to the profile file.
 
 use pmsm_engine::dfa::random::{random_dfa, random_input};
+use pmsm_engine::dfa::rules::RuleFile;
 use pmsm_engine::dfa::{self, Dfa, json, regex};
 use pmsm_engine::input::read_inputs;
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
@@ -271,14 +272,16 @@ impl Checked {
             return json::load(&self.path(p)).map_err(|e| err(&self.file, &key, e));
         } else {
             let mut patterns = m.regex.clone().unwrap_or_default();
-            if let Some(p) = &m.regex_file {
-                let path = self.path(p);
-                let text = std::fs::read_to_string(&path)
-                    .map_err(|e| err(&self.file, &key, format!("{}: {e}", path.display())))?;
-                patterns.extend(text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).map(String::from));
-            }
-            regex::compile(&patterns, &regex::RegexConfig { full_match: m.full_match, ..Default::default() })
-                .map_err(|e| err(&self.file, &key, e))?
+            let leading = patterns.len();
+            let rules = m.regex_file.as_ref().map(|p| RuleFile::read(&self.path(p))).transpose();
+            let rules = rules.map_err(|e| err(&self.file, &key, e))?;
+            patterns.extend(rules.iter().flat_map(|r| r.patterns().map(String::from)));
+            regex::compile(&patterns, &regex::RegexConfig { full_match: m.full_match, ..Default::default() }).map_err(
+                |e| match &rules {
+                    Some(r) => err(&self.file, &key, r.locate(leading, e)),
+                    None => err(&self.file, &key, e),
+                },
+            )?
         };
         match &m.alphabet {
             Some(chars) => regex::restrict_to_chars(&compiled, chars).map_err(|e| err(&self.file, &key, e)),
