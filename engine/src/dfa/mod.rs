@@ -8,6 +8,8 @@
 //! - [`json`]: the table format (`{"states": …, "alphabet": …, "delta": …}`);
 //! - [`regex`]: regular expressions → minimal DFA, through `regex-automata`;
 //! - [`rules`]: rule files, one pattern per line;
+//! - [`trim`]: search-semantics shortcuts (nullable prefixes and suffixes dropped);
+//! - `determinize`: the bounded, absorbing walk of the lazy DFA behind [`regex`];
 //! - [`minimize`]: Moore partition refinement (language-preserving);
 //! - [`product`]: the union of two machines (accepts when either does);
 //! - [`classes`]: symbols with identical columns, merged into classes;
@@ -15,12 +17,14 @@
 
 mod alphabet;
 pub mod classes;
+mod determinize;
 pub mod json;
 pub mod minimize;
 pub mod product;
 pub mod random;
 pub mod regex;
 pub mod rules;
+pub mod trim;
 
 pub use alphabet::Alphabet;
 pub use classes::SymbolClasses;
