@@ -11,7 +11,7 @@
 //! drop what cannot change the answer ([`super::trim`]: nullable prefixes and
 //! suffixes, counted repetitions at either end cut to their minimum); one Thompson NFA
 //! for the whole set (the patterns as one alternation);
-//! then [`super::determinize`], a walk of the lazy DFA that expands nothing past a
+//! then `determinize.rs`, a walk of the lazy DFA that expands nothing past a
 //! match and stops as soon as it exceeds [`RegexConfig::max_states`]. Should the set
 //! as one NFA exceed the limit (the patterns' counters multiplying before
 //! minimisation can merge them), each pattern is compiled on its own and the machines
