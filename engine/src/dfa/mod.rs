@@ -8,6 +8,10 @@
 //! - [`json`]: the table format (`{"states": …, "alphabet": …, "delta": …}`);
 //! - [`regex`]: regular expressions → minimal DFA, through `regex-automata`;
 //! - [`rules`]: rule files, one pattern per line;
+//! - `gitleaks` (feature `gitleaks`): gitleaks TOML configurations, rule ids and regexes;
+//! - [`sample`]: strings matching a pattern, for planted test texts;
+//! - [`trim`]: search-semantics shortcuts (nullable prefixes and suffixes dropped);
+//! - `determinize`: the bounded, absorbing walk of the lazy DFA behind [`regex`];
 //! - [`minimize`]: Moore partition refinement (language-preserving);
 //! - [`product`]: the union of two machines (accepts when either does);
 //! - [`classes`]: symbols with identical columns, merged into classes;
@@ -15,12 +19,17 @@
 
 mod alphabet;
 pub mod classes;
+mod determinize;
+#[cfg(feature = "gitleaks")]
+pub mod gitleaks;
 pub mod json;
 pub mod minimize;
 pub mod product;
 pub mod random;
 pub mod regex;
 pub mod rules;
+pub mod sample;
+pub mod trim;
 
 pub use alphabet::Alphabet;
 pub use classes::SymbolClasses;

@@ -58,7 +58,7 @@ impl MachineArgs {
         if patterns.is_empty() {
             return Err(usage("no machine: give --dfa FILE, --regex PATTERN or --regex-file FILE"));
         }
-        let cfg = regex::RegexConfig { full_match: self.full_match, max_states: self.max_states };
+        let cfg = regex::RegexConfig { full_match: self.full_match, max_states: self.max_states, ..Default::default() };
         let m = regex::compile(&patterns, &cfg).map_err(|e| match &rules {
             Some(r) => r.locate(self.regex.len(), e),
             None => e,

@@ -9,6 +9,7 @@ mod bench;
 mod certs;
 mod comm;
 mod files;
+mod gitleaks;
 mod machine;
 mod net;
 mod output;
@@ -71,6 +72,26 @@ enum Command {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// A gitleaks configuration (TOML): each rule compiled alone (ASCII, as Go
+        /// reads it), listed with its states or the reason it is refused.
+        #[arg(long, conflicts_with_all = ["file", "regex", "regex_file", "dfa"])]
+        gitleaks: Option<PathBuf>,
+    },
+    /// Texts with secrets planted from each rule of a gitleaks configuration (every
+    /// one checked against its rule) and clean texts that no rule matches.
+    Samples {
+        /// The gitleaks configuration (TOML).
+        #[arg(long)]
+        gitleaks: PathBuf,
+        /// Folder for positives.txt, positives-rules.txt and negatives.txt.
+        #[arg(short, long)]
+        out: PathBuf,
+        /// Planted texts per rule.
+        #[arg(long, default_value_t = 2)]
+        per_rule: usize,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Evaluate a machine in plaintext (no privacy; the reference): the final state and
     /// the accept bit of every input.
@@ -312,7 +333,27 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 output::count(m.symbols(), "symbol")
             );
         }
-        Command::Info { file, machine, json: as_json } => {
+        Command::Info { gitleaks: Some(path), machine, json: as_json, .. } => {
+            let cfg = pmsm_engine::dfa::regex::RegexConfig {
+                full_match: machine.full_match,
+                max_states: machine.max_states,
+                ..Default::default()
+            };
+            let rows = gitleaks::info(&path, &cfg)?;
+            if as_json {
+                writeln!(out, "{}", json!(rows)).map_err(io)?;
+            } else {
+                writeln!(out, "{}", gitleaks::info_text(&rows)).map_err(io)?;
+            }
+        }
+        Command::Samples { gitleaks: path, out: dir, per_rule, seed } => {
+            let (planted, clean, missing) = gitleaks::samples(&path, &dir, per_rule, seed)?;
+            eprintln!("pmsm: wrote {planted} planted and {clean} clean texts to {}", dir.display());
+            if !missing.is_empty() {
+                eprintln!("pmsm: no sample for {}", missing.join(", "));
+            }
+        }
+        Command::Info { file, machine, json: as_json, gitleaks: None } => {
             let m = machine.load(file.as_deref())?;
             let info = machine::describe(&m);
             if as_json {
