@@ -52,6 +52,8 @@ pub fn permuted_parities(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 
 /// # Performance
 /// The AVX-512 backend takes instances in pairs, so each plane block is loaded once per
 /// pair with the accumulators in registers (up to 16 planes; a chunk-major walk beyond).
+/// The AVX2 backend takes one instance per vector and walks the planes chunk-major in
+/// groups of up to 16, so each chunk of a group stays in L1 while every instance passes.
 ///
 /// # Panics
 /// As [`permuted_parities`], and if `ts.len() ≠ g·W`, `out.len() ≠ g` or `live > W`.

@@ -310,6 +310,39 @@ mod tests {
     }
 
     #[test]
+    fn batched_parities_match_on_odd_batches_every_plane_count_and_live() {
+        // Instance counts that leave a remainder in any grouping, every plane count up to
+        // 20 (past one group of 16), and `live` below `W` (not a multiple of 4 or 8).
+        let reference = &portable::TABLE;
+        let mut rng = Xoshiro256PlusPlus::seed_from_u64(9);
+        for backend in available_backends() {
+            let k = backend.kernels().unwrap();
+            for w in [1usize, 2, 4, 8, 16, 64, 512] {
+                for g in [1usize, 3, 5, 7] {
+                    for (ks, live) in (1..=20usize).flat_map(|ks| [0, 1, w / 2 + 1, w - 1].map(|l| (ks, l.min(w - 1))))
+                    {
+                        let ts = words(&mut rng, g * w);
+                        let us: Vec<usize> = (0..g).map(|_| (rng.next_u64() as usize) % (64 * w)).collect();
+                        let mut planes = words(&mut rng, w * ks);
+                        for p in planes.chunks_exact_mut(w) {
+                            p[live..].fill(0);
+                        }
+                        let mut out = vec![u64::MAX; g];
+                        (k.permuted_parities_batch)(&ts, &us, &planes, ks, live, &mut out);
+                        for i in 0..g {
+                            let want = (reference.permuted_parities)(&ts[i * w..(i + 1) * w], us[i], &planes, ks);
+                            assert_eq!(
+                                out[i], want,
+                                "{backend}: words {w} (live {live}), instance {i} of {g}, planes {ks}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn dpf_level_kernels_match_portable() {
         let reference = &portable::TABLE;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(10);

@@ -128,25 +128,6 @@ pub(crate) fn and_popcount_body(a: &[u64], b: &[u64]) -> u64 {
     a.iter().zip(b).map(|(x, y)| (x & y).count_ones() as u64).sum()
 }
 
-/// XOR of `a[j] & b[j]` over all `j`: the parity of the result's popcount is the
-/// parity of `popcount(a AND b)`, with one popcount instead of one per word.
-#[inline(always)]
-pub(crate) fn and_xor_reduce_body(a: &[u64], b: &[u64]) -> u64 {
-    let mut acc = [0u64; 8];
-    let mut ca = a.chunks_exact(8);
-    let mut cb = b.chunks_exact(8);
-    for (x, y) in (&mut ca).zip(&mut cb) {
-        for i in 0..8 {
-            acc[i] ^= x[i] & y[i];
-        }
-    }
-    let mut s = acc.iter().fold(0, |s, v| s ^ v);
-    for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-        s ^= x & y;
-    }
-    s
-}
-
 /// Masks selecting, for stage `k`, the bit positions whose bit `k` is zero.
 pub(crate) const SWAP_MASKS: [u64; 6] = [
     0x5555_5555_5555_5555,

@@ -3,10 +3,11 @@
 //! The element-wise kernels are the portable bodies compiled under `#[target_feature]`
 //! (LLVM vectorises them: `vpmullq` for the 64-bit products under AVX-512DQ). The
 //! XOR-permuted parity is written with intrinsics: a lane permute (`vpermq`/`vpermd`)
-//! for the low bits of the word index, six delta swaps for the in-word bit permutation,
-//! then an AND/XOR reduction against each bit-plane.
+//! for the low bits of the word index, then the in-word bit permutation (six delta
+//! swaps on AVX-512; a byte shuffle and two nibble-table lookups on AVX2 and GFNI's
+//! byte shuffle and affine transform), then an AND/XOR reduction against each bit-plane.
 
-use super::portable::{self, fold_parities, stage_masks};
+use super::portable::{self, stage_masks};
 use super::{Backend, FusedDpf, Kernels};
 use crate::prg::RoundKeys;
 use core::arch::x86_64::*;
@@ -110,7 +111,7 @@ static AVX2_TABLE: Kernels = Kernels {
     xor: avx2_fns::xor,
     and_popcount: avx2_fns::and_popcount,
     permuted_parities: permuted_parities_avx2,
-    permuted_parities_batch: portable::permuted_parities_batch,
+    permuted_parities_batch: permuted_parities_batch_avx2,
     dpf_child_inputs: portable::dpf_child_inputs_body,
     dpf_correct: portable::dpf_correct_body,
     dpf_fan_inputs: avx2_fan::fan_inputs,
@@ -753,62 +754,172 @@ fn swap512<const S: u32>(x: __m512i, m: __m512i) -> __m512i {
     _mm512_xor_si512(x, _mm512_xor_si512(d, _mm512_slli_epi64::<S>(d)))
 }
 
-fn permuted_parities_avx2(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
-    if t.len() < 4 {
-        return portable::permuted_parities(t, u, planes, ks);
-    }
-    // SAFETY: reachable only through AVX2_TABLE, handed out only by an `Avx2` token,
-    // which exists only after run-time detection of avx2.
-    unsafe { permuted_parities_avx2_inner(t, u, planes, ks) }
-}
-
-#[target_feature(enable = "avx2")]
-fn permuted_parities_avx2_inner(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
-    let w = t.len();
-    assert!(w.is_power_of_two() && u < 64 * w && planes.len() == ks * w && ks <= 64);
-    let uh = u >> 6;
-    let (block_xor, lane_xor) = (uh >> 2, (uh & 3) as i32);
-    let l = |r: i32| r ^ lane_xor;
-    let idx = _mm256_setr_epi32(
-        2 * l(0),
-        2 * l(0) + 1,
-        2 * l(1),
-        2 * l(1) + 1,
-        2 * l(2),
-        2 * l(2) + 1,
-        2 * l(3),
-        2 * l(3) + 1,
-    );
-    let m = stage_masks((u & 63) as u32).map(|m| _mm256_set1_epi64x(m as i64));
-    let mut acc = [0u64; 64];
-    let mut buf = [0u64; CHUNK];
-    for c in (0..w).step_by(CHUNK) {
-        let len = CHUNK.min(w - c);
-        for q in (0..len).step_by(4) {
-            let src = &t[(((c + q) >> 2) ^ block_xor) * 4..][..4];
-            // SAFETY: `src` holds exactly 4 u64 (32 bytes); unaligned load.
-            let v = unsafe { _mm256_loadu_si256(src.as_ptr().cast()) };
-            let mut x = _mm256_permutevar8x32_epi32(v, idx);
-            x = swap256::<1>(x, m[0]);
-            x = swap256::<2>(x, m[1]);
-            x = swap256::<4>(x, m[2]);
-            x = swap256::<8>(x, m[3]);
-            x = swap256::<16>(x, m[4]);
-            x = swap256::<32>(x, m[5]);
-            let dst = &mut buf[q..q + 4];
-            // SAFETY: `dst` holds exactly 4 u64 (32 bytes); unaligned store.
-            unsafe { _mm256_storeu_si256(dst.as_mut_ptr().cast(), x) };
-        }
-        for (k, a) in acc[..ks].iter_mut().enumerate() {
-            *a ^= portable::and_xor_reduce_body(&buf[..len], &planes[k * w + c..][..len]);
-        }
-    }
-    fold_parities(&acc[..ks])
+/// The per-instance constants of the XOR permutation by `u` on AVX2, four words per
+/// vector: the block (4-word) XOR, the lane permutation (`vpermd`), the byte shuffle
+/// within each word (bits 3–5 of `u`, `vpshufb`) and the two nibble tables of the bit
+/// permutation within each byte (bits 0–2 of `u`, `vpshufb` lookups). Three shuffles
+/// replace the six delta swaps of the portable body (18 vector operations).
+#[derive(Clone, Copy)]
+struct Perm256 {
+    block_xor: usize,
+    idx: __m256i,
+    bytes: __m256i,
+    low: __m256i,
+    high: __m256i,
 }
 
 #[inline]
 #[target_feature(enable = "avx2")]
-fn swap256<const S: i32>(x: __m256i, m: __m256i) -> __m256i {
-    let d = _mm256_and_si256(_mm256_xor_si256(_mm256_srli_epi64::<S>(x), x), m);
-    _mm256_xor_si256(x, _mm256_xor_si256(d, _mm256_slli_epi64::<S>(d)))
+fn perm256(u: usize) -> Perm256 {
+    let uh = u >> 6;
+    let l = (uh & 3) as i32;
+    let (h, v) = ((u >> 3) & 7, u & 7);
+    // Output byte p of each 16-byte lane takes input byte (p & 8) | ((p & 7) ^ h).
+    let ctrl: [u8; 32] = core::array::from_fn(|p| ((p & 8) | ((p & 7) ^ h)) as u8);
+    // Nibble n at bit offset `at` of a byte: input bit b + at lands on output bit (b + at) ^ v.
+    let spread = |n: usize, at: usize| (0..4).fold(0u8, |a, b| a | ((((n >> b) & 1) as u8) << ((b + at) ^ v)));
+    let low: [u8; 32] = core::array::from_fn(|p| spread(p & 15, 0));
+    let high: [u8; 32] = core::array::from_fn(|p| spread(p & 15, 4));
+    let load = |b: &[u8; 32]| {
+        // SAFETY: `b` is 32 bytes; unaligned load.
+        unsafe { _mm256_loadu_si256(b.as_ptr().cast()) }
+    };
+    Perm256 {
+        block_xor: uh >> 2,
+        idx: _mm256_setr_epi32(
+            2 * l,
+            2 * l + 1,
+            2 * (1 ^ l),
+            2 * (1 ^ l) + 1,
+            2 * (2 ^ l),
+            2 * (2 ^ l) + 1,
+            2 * (3 ^ l),
+            2 * (3 ^ l) + 1,
+        ),
+        bytes: load(&ctrl),
+        low: load(&low),
+        high: load(&high),
+    }
+}
+
+/// Block `b` (words `4b .. 4b + 4`) of the permuted vector `t'[j] = perm(t[j ⊕ uh])`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn permute_block256(t: &[u64], b: usize, p: &Perm256) -> __m256i {
+    let src = &t[(b ^ p.block_xor) * 4..][..4];
+    // SAFETY: `src` holds exactly 4 u64 (32 bytes); unaligned load.
+    let v = unsafe { _mm256_loadu_si256(src.as_ptr().cast()) };
+    let x = _mm256_shuffle_epi8(_mm256_permutevar8x32_epi32(v, p.idx), p.bytes);
+    let nib = _mm256_set1_epi8(0x0f);
+    let lo = _mm256_and_si256(x, nib);
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(x), nib);
+    _mm256_or_si256(_mm256_shuffle_epi8(p.low, lo), _mm256_shuffle_epi8(p.high, hi))
+}
+
+fn permuted_parities_avx2(t: &[u64], u: usize, planes: &[u64], ks: usize) -> u64 {
+    let mut out = [0u64];
+    permuted_parities_batch_avx2(t, &[u], planes, ks, t.len(), &mut out);
+    out[0]
+}
+
+fn permuted_parities_batch_avx2(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, live: usize, out: &mut [u64]) {
+    if ts.len() / us.len().max(1) < 4 {
+        return portable::permuted_parities_batch(ts, us, planes, ks, live, out);
+    }
+    // SAFETY: reachable only through AVX2_TABLE (directly or by `permuted_parities_avx2`,
+    // also in it), handed out only by an `Avx2` token, which exists only after run-time
+    // detection of avx2.
+    unsafe { batch_avx2_inner(ts, us, planes, ks, live, out) }
+}
+
+/// The AVX2 batch: one instance per vector (four of its words), the planes taken in
+/// groups of up to 16 (accumulators for one group are `KS` ymm registers), and the
+/// table walked chunk-major so each chunk of a group's planes (`KS · CHUNK` words,
+/// at most 16 KiB) stays in L1 while every instance passes over it.
+#[target_feature(enable = "avx2")]
+fn batch_avx2_inner(ts: &[u64], us: &[usize], planes: &[u64], ks: usize, live: usize, out: &mut [u64]) {
+    let g = us.len();
+    let w = ts.len() / g;
+    assert!(w.is_power_of_two() && w >= 4 && ts.len() == g * w && out.len() == g && planes.len() == ks * w && ks <= 64);
+    assert!(us.iter().all(|&u| u < 64 * w) && live <= w);
+    // Whole 4-word blocks: the planes are zero from `live` on, so rounding up is exact.
+    let live = live.next_multiple_of(4).min(w);
+    let perms: Vec<Perm256> = us.iter().map(|&u| perm256(u)).collect();
+    out.fill(0);
+    for k0 in (0..ks).step_by(16) {
+        let kk = (ks - k0).min(16);
+        let group = &planes[k0 * w..(k0 + kk) * w];
+        let done = dispatch_ks!(chunked_avx2, kk, (ts, w, live, &perms, group, k0, out));
+        debug_assert!(done);
+    }
+}
+
+/// ORs into `out[i]` instance `i`'s parities against the `KS` planes of `planes`, from
+/// bit `shift` on.
+#[target_feature(enable = "avx2")]
+fn chunked_avx2<const KS: usize>(
+    ts: &[u64],
+    w: usize,
+    live: usize,
+    perms: &[Perm256],
+    planes: &[u64],
+    shift: usize,
+    out: &mut [u64],
+) {
+    assert!(
+        planes.len() == KS * w
+            && w.is_multiple_of(4)
+            && live <= w
+            && ts.len() == perms.len() * w
+            && out.len() == perms.len()
+    );
+    let mut acc = vec![[_mm256_setzero_si256(); KS]; perms.len()];
+    for c in (0..live).step_by(CHUNK) {
+        let end = (c + CHUNK).min(live);
+        for (i, (p, a)) in perms.iter().zip(acc.iter_mut()).enumerate() {
+            pass_avx2::<KS>(&ts[i * w..(i + 1) * w], w, (c / 4, end / 4), p, planes, a);
+        }
+    }
+    for (o, a) in out.iter_mut().zip(&acc) {
+        *o |= a
+            .iter()
+            .enumerate()
+            .fold(0, |bits, (k, v)| bits | (u64::from(xor_lanes256(*v).count_ones() & 1) << (shift + k)));
+    }
+}
+
+/// Blocks `from .. to` of one instance (`t`, `w` words) against `KS` planes, into `acc`.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn pass_avx2<const KS: usize>(
+    t: &[u64],
+    w: usize,
+    (from, to): (usize, usize),
+    p: &Perm256,
+    planes: &[u64],
+    acc: &mut [__m256i; KS],
+) {
+    assert!(planes.len() == KS * w && t.len() == w && from <= to && to <= w / 4);
+    let mut a = *acc;
+    let base = planes.as_ptr();
+    for b in from..to {
+        let x = permute_block256(t, b, p);
+        for (k, a) in a.iter_mut().enumerate() {
+            // SAFETY: `k < KS` and `b < to ≤ w / 4`, so the 4 words at `k·w + 4b` lie
+            // inside `planes` (`KS · w` words, asserted above).
+            let pk = unsafe { _mm256_loadu_si256(base.add(k * w + 4 * b).cast()) };
+            *a = _mm256_xor_si256(*a, _mm256_and_si256(x, pk));
+        }
+    }
+    *acc = a;
+}
+
+/// XOR of the four lanes.
+#[inline]
+#[target_feature(enable = "avx2")]
+fn xor_lanes256(v: __m256i) -> u64 {
+    let mut lanes = [0u64; 4];
+    // SAFETY: `lanes` is 32 bytes; unaligned store.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), v) };
+    lanes.iter().fold(0, |a, b| a ^ b)
 }
