@@ -107,14 +107,20 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
     latencies.sort_by(f64::total_cmp);
     let bytes = service.bytes();
 
-    // Memory of idle sessions: open them on one client and read the process's growth.
+    // Memory of idle sessions: the process's growth from `idle` to `2 · idle` open
+    // sessions (the first `idle` also take up memory the runs above freed, which would
+    // hide their cost).
     let idle = checked.profile.idle_sessions;
     let per_idle = if idle > 0 {
         let client = service.connect("bench").map_err(|e| failed(&e))?;
+        let open = |n: usize| (0..n).map(|_| client.open()).collect::<Result<Vec<_>, _>>().map_err(|e| failed(&e));
+        let first = open(idle)?;
         let before = rss_bytes();
-        let held: Vec<_> = (0..idle).map(|_| client.open()).collect::<Result<_, _>>().map_err(|e| failed(&e))?;
+        let second = open(idle)?;
         let after = rss_bytes();
-        drop(held);
+        for s in first.into_iter().chain(second) {
+            client.close(s).map_err(|e| failed(&e))?;
+        }
         before.zip(after).map(|(b, a)| a.saturating_sub(b) as f64 / idle as f64)
     } else {
         None
@@ -152,7 +158,8 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         "bits_per_transition": super::bits_per_transition(&bytes, transitions),
         "batch_bits_per_transition": batch_bits,
         // In process every party shares one address space: the growth of the whole
-        // process per idle session (both servers' tables of sessions, mostly).
+        // process per idle session (both servers' tables of sessions, mostly), from
+        // `idle_sessions` to twice as many open.
         "bytes_per_session_by_party": per_idle.map(|b| json!({"all_parties_in_process": b})),
         "idle_sessions": idle,
         "idle_push_latency_ms": idle_latency,
