@@ -120,7 +120,7 @@ impl<'a, S: Sharing> Core<'a, S> {
             Some(s) if s.closed => Err(unknown),
             Some(s) if s.owner != owner => Err(ServiceError::NotOwner { session: slot }),
             Some(s) => {
-                s.last_used = Instant::now();
+                s.last_used = super::session::clock_ms();
                 Ok(s)
             }
             None => Err(unknown),
@@ -602,13 +602,13 @@ impl<'a, S: Sharing> Leader<'a, S> {
     /// Forgets sessions idle for longer than the options allow (none waiting for a
     /// release, in a wave, or with symbols still to apply).
     fn evict_idle(&mut self) {
-        let limit = self.core.options.idle_timeout;
+        let (limit, now) = (self.core.options.idle_timeout.as_millis() as u64, super::session::clock_ms());
         let idle: Vec<Slot> = self
             .core
             .sessions
             .iter()
             .filter(|(_, s)| {
-                !s.in_flight && s.releases.is_empty() && s.symbols.is_empty() && s.last_used.elapsed() > limit
+                !s.in_flight && s.releases.is_empty() && s.symbols.is_empty() && now.saturating_sub(s.last_used) > limit
             })
             .map(|(&slot, _)| slot)
             .collect();
