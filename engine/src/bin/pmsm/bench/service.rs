@@ -27,9 +27,11 @@ fn rss_bytes() -> Option<u64> {
     Some(pages * 4096)
 }
 
-/// The nearest-rank percentile `p` of sorted `v`, in milliseconds.
-fn percentile_ms(v: &[f64], p: f64) -> Option<f64> {
-    (!v.is_empty()).then(|| v[((v.len() - 1) as f64 * p).round() as usize] * 1e3)
+/// `{"p50", "p99"}` of latencies in seconds, in milliseconds (nearest rank, as the
+/// batch report's round latencies).
+fn latency_ms(seconds: &[f64]) -> Value {
+    let [p50, p99] = pmsm_engine::party::server::round_latency_ms(seconds);
+    json!({"p50": p50, "p99": p99})
 }
 
 /// Runs run `i` of the profile through the service and through the batch engine.
@@ -104,7 +106,6 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
     for r in per_thread {
         latencies.extend(r.map_err(|e| failed(&e))?);
     }
-    latencies.sort_by(f64::total_cmp);
     let bytes = service.bytes();
 
     // Memory of idle sessions: the process's growth from `idle` to `2 · idle` open
@@ -154,7 +155,7 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         "seconds": seconds,
         "transitions_per_sec": rate,
         "batch_transitions_per_sec": batch_rate,
-        "push_latency_ms": {"p50": percentile_ms(&latencies, 0.5), "p99": percentile_ms(&latencies, 0.99)},
+        "push_latency_ms": latency_ms(&latencies),
         "bits_per_transition": super::bits_per_transition(&bytes, transitions),
         "batch_bits_per_transition": batch_bits,
         // In process every party shares one address space: the growth of the whole
@@ -196,10 +197,10 @@ fn idle_latency(service: &Service, dfa: &Dfa, reveal: Reveal, text: &[u32]) -> R
         }
     }
     client.close(s).map_err(|e| e.to_string())?;
-    lat.sort_by(f64::total_cmp);
-    Ok(
-        json!({"symbols": IDLE_PUSH_SYMBOLS, "pushes": IDLE_PUSHES, "p50": percentile_ms(&lat, 0.5), "p99": percentile_ms(&lat, 0.99)}),
-    )
+    let mut v = latency_ms(&lat);
+    v["symbols"] = json!(IDLE_PUSH_SYMBOLS);
+    v["pushes"] = json!(IDLE_PUSHES);
+    Ok(v)
 }
 
 /// `sessions` sessions over `clients` threads; each thread picks one of its sessions
@@ -262,12 +263,12 @@ fn stream(
         lat.extend(l);
         symbols += n;
     }
-    lat.sort_by(f64::total_cmp);
+    let latency = latency_ms(&lat);
     eprintln!(
         "pmsm bench: streaming: {sessions} sessions × {pushes} pushes of 1-20 symbols: {:.0} transitions/s, push p50 {:.2} ms, p99 {:.2} ms",
         symbols as f64 / seconds,
-        percentile_ms(&lat, 0.5).unwrap_or(0.0),
-        percentile_ms(&lat, 0.99).unwrap_or(0.0)
+        latency["p50"].as_f64().unwrap_or(0.0),
+        latency["p99"].as_f64().unwrap_or(0.0)
     );
     Ok(json!({
         "sessions": sessions,
@@ -275,7 +276,7 @@ fn stream(
         "transitions": symbols,
         "seconds": seconds,
         "transitions_per_sec": symbols as f64 / seconds.max(1e-12),
-        "push_latency_ms": {"p50": percentile_ms(&lat, 0.5), "p99": percentile_ms(&lat, 0.99)},
+        "push_latency_ms": latency,
         "verified": true,
     }))
 }
