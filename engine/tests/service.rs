@@ -172,6 +172,40 @@ fn refusals_are_clear() {
 }
 
 #[test]
+fn pending_symbols_are_capped_per_client_and_per_server() {
+    let options = Options { max_pending_per_client: 8, max_pending_total: 12, ..Options::default() };
+    let service = Service::builder()
+        .machine("ab", crate::ab(), Protocol::LookupXor, Reveal::Accept)
+        .options(options)
+        .start()
+        .unwrap();
+    let a = service.connect("ab").unwrap();
+    let mut s = a.open().unwrap();
+    let e = a.push(&mut s, &[0; 9]).unwrap_err().to_string();
+    assert!(e.contains("this client would hold 9 symbols not yet applied; at most 8"), "{e}");
+    assert_eq!(s.pushed(), 0);
+    // Within the limit it goes on, and applied symbols no longer count.
+    for _ in 0..5 {
+        a.push(&mut s, &[0, 1, 0, 1]).unwrap();
+        a.release(&mut s).unwrap();
+    }
+    a.close(s).unwrap();
+    service.shutdown().unwrap();
+    let options = Options { max_pending_total: 12, ..Options::default() };
+    let service = Service::builder()
+        .machine("ab", crate::ab(), Protocol::LookupXor, Reveal::Accept)
+        .options(options)
+        .start()
+        .unwrap();
+    let b = service.connect("ab").unwrap();
+    let mut t = b.open().unwrap();
+    let e = b.push(&mut t, &[0; 13]).unwrap_err().to_string();
+    assert!(e.contains("the server would hold 13 symbols not yet applied; at most 12"), "{e}");
+    b.close(t).unwrap();
+    service.shutdown().unwrap();
+}
+
+#[test]
 fn idle_sessions_are_evicted_and_using_one_is_an_error() {
     let dfa = crate::ab();
     let options = Options { idle_timeout: Duration::from_millis(200), ..Options::default() };

@@ -15,7 +15,7 @@ use super::{Conn, Fingerprint, NetOptions, SessionId};
 use crate::transport::Link;
 use crate::transport::frame::{self, Frame};
 use crate::transport::tcp;
-use crate::transport::tls::{Identity, Role, peer_has_role};
+use crate::transport::tls::{Identity, Role, check_peer_role};
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -204,11 +204,10 @@ fn handshake(
         return refuse(conn, format!("{} does not accept link {}", identity.role(), hello.link));
     };
     let Conn::Accepted(s) = &conn else { unreachable!("accepted above") };
-    if !s.conn.peer_certificates().is_some_and(|c| peer_has_role(c, rule.dialer)) {
-        return refuse(
-            conn,
-            format!("link {} needs a {} certificate; the dialer presented another", hello.link, rule.dialer),
-        );
+    let role =
+        s.conn.peer_certificates().map_or(Err("no certificate".to_string()), |c| check_peer_role(c, rule.dialer));
+    if let Err(e) = role {
+        return refuse(conn, format!("link {} needs a {} certificate: {e}", hello.link, rule.dialer));
     }
     if hello.fingerprint != fingerprint {
         return refuse(

@@ -198,14 +198,14 @@ impl fmt::Debug for Conn {
 }
 
 impl Conn {
-    fn sock(&self) -> &TcpStream {
+    pub(crate) fn sock(&self) -> &TcpStream {
         match self {
             Conn::Accepted(s) => &s.sock,
             Conn::Dialed(s) => &s.sock,
         }
     }
 
-    fn into_stream(self) -> Box<dyn Stream> {
+    pub(crate) fn into_stream(self) -> Box<dyn Stream> {
         match self {
             Conn::Accepted(s) => s,
             Conn::Dialed(s) => s,
@@ -213,7 +213,7 @@ impl Conn {
     }
 
     /// Writes one data frame and flushes.
-    fn send(&mut self, body: &[u8]) -> std::io::Result<()> {
+    pub(crate) fn send(&mut self, body: &[u8]) -> std::io::Result<()> {
         let s: &mut dyn Stream = match self {
             Conn::Accepted(s) => s.as_mut(),
             Conn::Dialed(s) => s.as_mut(),

@@ -10,10 +10,12 @@
 //! leader (server 0), which plans every wave, never plans one the follower lacks the
 //! shares for.
 
-use super::ServiceError;
 use super::interface::Interface;
+#[cfg(feature = "net")]
+use super::net::remote::Sent;
 use super::reply::{self, Promise, Ticket};
 use super::session::{OutputShare, Owner, Request, Slot};
+use super::{Route, ServiceError};
 use crate::InstanceOutput;
 use crate::party::sharing::{Ring, Sharing, Xor};
 use crate::protocol::bits::{low_mask, pack};
@@ -24,6 +26,9 @@ use pmsm_kernels::rng::{RngCore, SecretRng};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Wake, Waker};
+
+/// Most symbols in one push request (longer pushes are split).
+pub const MAX_PUSH: usize = 1 << 16;
 
 /// Header bytes counted per request or answer on a client link (kind, slot, count),
 /// besides its packed shares: what the network form of the request carries.
@@ -55,7 +60,7 @@ pub struct Client {
     pub(super) interface: Interface,
     pub(super) machine: u16,
     pub(super) owner: Owner,
-    pub(super) inbox: super::Inboxes,
+    pub(super) route: super::Route,
     pub(super) counters: Counters,
     pub(super) failure: Arc<Mutex<Option<String>>>,
 }
@@ -112,11 +117,19 @@ impl Client {
     }
 
     /// [`Client::push`] without blocking the caller's thread.
+    ///
+    /// A push of more than [`MAX_PUSH`] symbols travels as several requests, each
+    /// applied whole or not at all; if one fails, those before it stay applied and
+    /// [`Session::pushed`] says how far the session got.
     pub async fn push_async(&self, session: &mut Session, symbols: &[u32]) -> Result<(), ServiceError> {
         self.interface.check(symbols, session.slot as usize)?;
-        if symbols.is_empty() {
-            return Ok(());
+        for part in symbols.chunks(MAX_PUSH) {
+            self.push_part(session, part).await?;
         }
+        Ok(())
+    }
+
+    async fn push_part(&self, session: &mut Session, symbols: &[u32]) -> Result<(), ServiceError> {
         let width = self.interface.symbol_bits;
         let mut rng = SecretRng::from_os();
         let mut shares = [Vec::with_capacity(symbols.len()), Vec::with_capacity(symbols.len())];
@@ -193,21 +206,40 @@ impl Client {
     ) -> Result<Ticket<Result<T, ServiceError>>, ServiceError> {
         let (promise, ticket) = reply::pair();
         let mut req = Some(make(promise));
-        std::future::poll_fn(|cx| match self.inbox.to[b].try_send(req.take().expect("sent once")) {
-            Ok(()) => Poll::Ready(Ok(())),
-            Err(TrySendError::Full(r)) => {
-                // The server's queue is full (overload): back off briefly, then retry.
-                req = Some(r);
-                std::thread::sleep(std::time::Duration::from_micros(200));
-                cx.waker().wake_by_ref();
-                Poll::Pending
+        let full = |cx: &mut std::task::Context<'_>| {
+            // The server's queue (or the connection's) is full: back off briefly, retry.
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        };
+        std::future::poll_fn(|cx| {
+            let r = req.take().expect("sent once");
+            match &self.route {
+                Route::InProcess(inbox) => match inbox.to[b].try_send(r) {
+                    Ok(()) => Poll::Ready(Ok(())),
+                    Err(TrySendError::Full(r)) => {
+                        req = Some(r);
+                        full(cx)
+                    }
+                    Err(TrySendError::Disconnected(_)) => Poll::Ready(Err(self.stopped())),
+                },
+                #[cfg(feature = "net")]
+                Route::Network(remote) => match remote.send(b, r) {
+                    Sent::Queued => Poll::Ready(Ok(())),
+                    Sent::Full(r) => {
+                        req = Some(r);
+                        full(cx)
+                    }
+                    Sent::Down => Poll::Ready(Err(self.stopped())),
+                },
             }
-            Err(TrySendError::Disconnected(_)) => Poll::Ready(Err(self.stopped())),
         })
         .await?;
         // A server that stopped fails what it finds queued, then sets the flag first: a
         // request queued after its last look is answered here.
-        if self.inbox.closed.load(std::sync::atomic::Ordering::SeqCst) {
+        if let Route::InProcess(inbox) = &self.route
+            && inbox.closed[b].load(std::sync::atomic::Ordering::SeqCst)
+        {
             return Err(self.stopped());
         }
         Ok(ticket)
@@ -238,7 +270,7 @@ fn reconstruct(protocol: Protocol, a: u64, b: u64, width: u32) -> u64 {
 }
 
 /// Runs a future on the calling thread, parking it while the future waits.
-fn block_on<F: Future>(f: F) -> F::Output {
+pub(crate) fn block_on<F: Future>(f: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl Wake for Unpark {
         fn wake(self: Arc<Self>) {

@@ -28,13 +28,15 @@
 mod client;
 mod dealer;
 pub mod interface;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod pool;
 pub mod reply;
 mod server;
 pub mod session;
 pub mod wave;
 
-pub use client::{Client, Session};
+pub use client::{Client, MAX_PUSH, Session};
 pub use interface::Interface;
 
 use crate::dfa::{Dfa, DfaError};
@@ -89,6 +91,10 @@ pub enum ServiceError {
     /// A symbol outside the machine's alphabet (nothing was sent).
     #[error(transparent)]
     Symbol(#[from] DfaError),
+    /// A server cannot be reached, or is not linked with the other parties just now
+    /// (network back end): nothing was applied; retry later.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
     /// The service is not running.
     #[error("the service stopped: {reason}")]
     Stopped {
@@ -113,6 +119,10 @@ pub struct Options {
     pub max_sessions_per_client: usize,
     /// Most symbols pushed into one session and not yet applied.
     pub max_pending: usize,
+    /// Most symbols pushed and not yet applied over all sessions of one client.
+    pub max_pending_per_client: usize,
+    /// Most symbols pushed and not yet applied over all sessions of a server.
+    pub max_pending_total: usize,
     /// Dealer blocks (of [`pool::BLOCK`] correlations) queued per width per server.
     pub pool_depth: usize,
     /// Threads of the dealer's key generation (0: all cores).
@@ -128,6 +138,8 @@ impl Default for Options {
             max_sessions: 1 << 20,
             max_sessions_per_client: 1 << 20,
             max_pending: 1 << 20,
+            max_pending_per_client: 1 << 24,
+            max_pending_total: 1 << 26,
             pool_depth: 8,
             dealer_threads: 0,
         }
@@ -149,6 +161,9 @@ pub struct Stats {
     pub pushes: AtomicU64,
     /// Sessions evicted for idleness.
     pub evicted: AtomicU64,
+    /// Correlations decoded at the servers' pools and not yet used, after the last wave
+    /// took some (blocks still queued on a dealer link are not counted).
+    pub pool_ready: AtomicU64,
 }
 
 /// A machine as the servers hold it: the owner's protocol and policy fixed in its plan.
@@ -194,52 +209,12 @@ impl ServiceBuilder {
     /// Starts the dealer and both servers on threads of this process.
     pub fn start(self) -> Result<Service, crate::Error> {
         let o = self.options;
-        if self.machines.is_empty() || o.max_wave == 0 || o.window == 0 || o.pool_depth < 2 {
-            let e = "a service needs a machine, positive wave and window sizes and a pool depth of at least 2";
-            return Err(ProtocolError::Parameter(e.into()).into());
+        if self.machines.is_empty() {
+            return Err(ProtocolError::Parameter("a service needs a machine".into()).into());
         }
-        // A wave takes its correlations before its plan leaves, and the dealer serves
-        // server 0 before server 1: a wave needing more blocks than server 1's link holds
-        // would wait for a block the dealer cannot send. Class waves are 4 × max_wave.
-        let largest = 4 * o.max_wave;
-        if largest > (o.pool_depth - 1) * pool::BLOCK || largest > wave::MAX_WAVE_LOOKUPS {
-            return Err(ProtocolError::Parameter(format!(
-                "max_wave {} needs waves of up to {largest} lookups; the pools hold {} (pool_depth {} − 1 blocks of {})",
-                o.max_wave,
-                (o.pool_depth - 1) * pool::BLOCK,
-                o.pool_depth,
-                pool::BLOCK
-            ))
-            .into());
-        }
-        let mut names = BTreeSet::new();
-        let mut families: [Vec<Machine>; 2] = [Vec::new(), Vec::new()];
-        for (name, dfa, protocol, reveal) in self.machines {
-            if !names.insert(name.clone()) {
-                return Err(ProtocolError::Parameter(format!("machine {name:?} is named twice")).into());
-            }
-            if !protocol.is_lookup() {
-                return Err(ProtocolError::Parameter(format!(
-                    "the service runs lookup protocols; {protocol} is not one"
-                ))
-                .into());
-            }
-            let plan = Plan::new(&dfa, protocol, reveal, ClassMode::Auto)?;
-            let interface = Interface::of(&name, &dfa, &plan);
-            families[usize::from(protocol == Protocol::LookupRing)].push(Machine { name, plan, interface });
-        }
-        let threads = if o.dealer_threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            o.dealer_threads
-        };
-        let dealer = Arc::new(
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .thread_name(|i| format!("pmsm-service-dealer-{i}"))
-                .build()
-                .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")))?,
-        );
+        check(&o)?;
+        let families = families(self.machines)?;
+        let dealer = dealer_pool(o.dealer_threads)?;
         let counters = Counters::default();
         let stats = Arc::new(Stats::default());
         let failure = Arc::new(Mutex::new(None));
@@ -261,7 +236,7 @@ impl ServiceBuilder {
                 options: o,
                 stats: Arc::clone(&stats),
                 counters: counters.clone(),
-                dealer: Arc::clone(&dealer),
+                dealer: Some(Arc::clone(&dealer)),
                 failure: Arc::clone(&failure),
                 tap: self.tap.clone(),
             };
@@ -271,6 +246,52 @@ impl ServiceBuilder {
         }
         Ok(service)
     }
+}
+
+/// Refuses options that could deadlock or that name no work.
+pub(crate) fn check(o: &Options) -> Result<(), crate::Error> {
+    if o.max_wave == 0 || o.window == 0 || o.pool_depth < 2 {
+        let e = "a service needs positive wave and window sizes and a pool depth of at least 2";
+        return Err(ProtocolError::Parameter(e.into()).into());
+    }
+    // A wave takes its correlations before its plan leaves, and the dealer serves
+    // server 0 before server 1: a wave needing more blocks than server 1's link holds
+    // would wait for a block the dealer cannot send. Class waves are 4 × max_wave.
+    let largest = 4 * o.max_wave;
+    if largest > (o.pool_depth - 1) * pool::BLOCK || largest > wave::MAX_WAVE_LOOKUPS {
+        return Err(ProtocolError::Parameter(format!(
+            "max_wave {} needs waves of up to {largest} lookups; the pools hold {} (pool_depth {} − 1 blocks of {})",
+            o.max_wave,
+            (o.pool_depth - 1) * pool::BLOCK,
+            o.pool_depth,
+            pool::BLOCK
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The machines' plans, by share family (XOR lookups, then ring lookups); names are
+/// unique and every protocol is a lookup.
+pub(crate) fn families(
+    machines: impl IntoIterator<Item = (String, Dfa, Protocol, Reveal)>,
+) -> Result<[Vec<Machine>; 2], crate::Error> {
+    let mut names = BTreeSet::new();
+    let mut families: [Vec<Machine>; 2] = [Vec::new(), Vec::new()];
+    for (name, dfa, protocol, reveal) in machines {
+        if !names.insert(name.clone()) {
+            return Err(ProtocolError::Parameter(format!("machine {name:?} is named twice")).into());
+        }
+        if !protocol.is_lookup() {
+            return Err(
+                ProtocolError::Parameter(format!("the service runs lookup protocols; {protocol} is not one")).into()
+            );
+        }
+        let plan = Plan::new(&dfa, protocol, reveal, ClassMode::Auto)?;
+        let interface = Interface::of(&name, &dfa, &plan);
+        families[usize::from(protocol == Protocol::LookupRing)].push(Machine { name, plan, interface });
+    }
+    Ok(families)
 }
 
 /// A running service: a dealer and two servers on threads of this process.
@@ -314,7 +335,7 @@ impl Service {
             interface: interface.clone(),
             machine: *machine,
             owner: self.next_owner.fetch_add(1, Ordering::Relaxed),
-            inbox: self.inboxes[*family].clone(),
+            route: Route::InProcess(self.inboxes[*family].clone()),
             counters: self.counters.clone(),
             failure: Arc::clone(&self.failure),
         })
@@ -361,25 +382,37 @@ impl Drop for Service {
 }
 
 /// What the threads of one family share.
-struct Context {
-    machines: Arc<Vec<Machine>>,
-    options: Options,
-    stats: Arc<Stats>,
-    counters: Counters,
-    dealer: Arc<rayon::ThreadPool>,
-    failure: Arc<Mutex<Option<String>>>,
-    tap: Option<(Link, Sender<Vec<u8>>)>,
+pub(crate) struct Context {
+    pub(crate) machines: Arc<Vec<Machine>>,
+    pub(crate) options: Options,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) counters: Counters,
+    /// The dealer's key-generation threads (in process only).
+    pub(crate) dealer: Option<Arc<rayon::ThreadPool>>,
+    pub(crate) failure: Arc<Mutex<Option<String>>>,
+    pub(crate) tap: Option<(Link, Sender<Vec<u8>>)>,
+}
+
+/// The dealer's key-generation threads (`threads` 0: one per core).
+pub(crate) fn dealer_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, crate::Error> {
+    let threads = if threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { threads };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("pmsm-service-dealer-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")).into())
 }
 
 /// Every lookup width the machines use.
-fn widths(machines: &[Machine]) -> BTreeSet<u32> {
+pub(crate) fn widths(machines: &[Machine]) -> BTreeSet<u32> {
     let kinds = [WaveKind::Class, WaveKind::Step, WaveKind::Accept];
     machines.iter().flat_map(|m| kinds.iter().filter_map(|&k| server::table_of(m, k).map(Table::domain_bits))).collect()
 }
 
 /// Runs `f` on a named thread; a failure (not a peer's disconnection) is recorded as
 /// the service's root cause.
-fn thread(
+pub(crate) fn thread(
     name: String,
     failure: &Arc<Mutex<Option<String>>>,
     f: impl FnOnce() -> Result<(), ProtocolError> + Send + 'static,
@@ -408,11 +441,21 @@ fn thread(
         .map_err(|e| ProtocolError::Parameter(format!("cannot start {what}: {e}")).into())
 }
 
-/// The request queues of one family's two servers, and whether either has stopped.
+/// Where a client's requests go: the servers' queues in this process, or the network.
+#[derive(Clone, Debug)]
+pub(crate) enum Route {
+    /// The in-process back end.
+    InProcess(Inboxes),
+    /// The network back end.
+    #[cfg(feature = "net")]
+    Network(Arc<net::remote::Remote>),
+}
+
+/// The request queues of one family's two servers, and whether each has stopped.
 #[derive(Clone, Debug)]
 pub(crate) struct Inboxes {
     pub(crate) to: [Sender<Request>; 2],
-    pub(crate) closed: Arc<AtomicBool>,
+    pub(crate) closed: [Arc<AtomicBool>; 2],
 }
 
 /// One family's running threads: the servers' request queues and the thread handles.
@@ -434,7 +477,7 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
         let (t1, r1) = counted(Link::DealerToS1, o.pool_depth);
         pools[0].push(pool::Pool::new(width, epoch, Party::P0, r0));
         pools[1].push(pool::Pool::new(width, epoch, Party::P1, r1));
-        let threads = Arc::clone(&ctx.dealer);
+        let threads = Arc::clone(ctx.dealer.as_ref().expect("the in-process service has a dealer"));
         handles.push(thread(format!("dealer (width {width})"), &ctx.failure, move || {
             dealer::fill::<S>(width, [t0, t1], &threads)
         })?);
@@ -442,8 +485,28 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
     let [pools0, pools1] = pools;
     let (to1, from0) = counted(Link::S0ToS1, o.window + 2);
     let (to0, from1) = counted(Link::S1ToS0, o.window + 2);
-    let (in0, inbox0) = bounded(4096);
-    let (in1, inbox1) = bounded(4096);
+    let (in0, closed0, h0) = spawn_server::<S>(&ctx, Party::P0, pools0, to1, from1, 0)?;
+    let (in1, closed1, h1) = spawn_server::<S>(&ctx, Party::P1, pools1, to0, from0, 0)?;
+    handles.extend(h0.into_iter().chain(h1));
+    Ok((Inboxes { to: [in0, in1], closed: [closed0, closed1] }, handles))
+}
+
+/// A running server's request queue, its stopped flag and its threads.
+pub(crate) type RunningServer = (Sender<Request>, Arc<AtomicBool>, Vec<JoinHandle<()>>);
+
+/// Starts server `party` of one family (the leader for server 0, the follower for
+/// server 1) on its pools and its links to the other server, wherever those run (in
+/// this process, or over the network). Server 0 numbers sessions from `first_slot`.
+pub(crate) fn spawn_server<S: Sharing>(
+    ctx: &Context,
+    party: Party,
+    pools: Vec<pool::Pool<S>>,
+    to_peer: BoxTx,
+    from_peer: BoxRx,
+    first_slot: session::Slot,
+) -> Result<RunningServer, crate::Error> {
+    let o = ctx.options;
+    let (tx, inbox) = bounded(4096);
     let (m, st) = (Arc::clone(&ctx.machines), Arc::clone(&ctx.stats));
     // A server that stops (shut down, or failed) sets `closed`, then fails every request
     // still queued for it; a client that queues one after that sees the flag.
@@ -453,16 +516,20 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
         inbox.try_iter().for_each(drop);
     };
     let c = Arc::clone(&closed);
-    handles.push(thread("server 0".into(), &ctx.failure, move || {
-        let core = server::Core::<S>::new(Party::P0, &m, &o, &st, pools0);
-        let r = server::Leader::new(core).run(&inbox0, to1, from1);
-        finish(&c, &inbox0);
-        r
-    })?);
+    let mut handles = Vec::new();
+    if party == Party::P0 {
+        handles.push(thread("server 0".into(), &ctx.failure, move || {
+            let core = server::Core::<S>::new(Party::P0, &m, &o, &st, pools);
+            let r = server::Leader::new(core, first_slot).run(&inbox, to_peer, from_peer);
+            finish(&c, &inbox);
+            r
+        })?);
+        return Ok((tx, closed, handles));
+    }
     // The follower waits on its clients and its leader at once: the leader's frames are
     // forwarded into a channel it can select on.
     let (plans_tx, plans) = bounded(o.window + 2);
-    let mut from0 = from0;
+    let mut from0 = from_peer;
     handles.push(thread("server 1 (link from server 0)".into(), &ctx.failure, move || {
         loop {
             let frame = from0.recv();
@@ -472,13 +539,11 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
             }
         }
     })?);
-    let (m, st) = (Arc::clone(&ctx.machines), Arc::clone(&ctx.stats));
-    let c = Arc::clone(&closed);
     handles.push(thread("server 1".into(), &ctx.failure, move || {
-        let core = server::Core::<S>::new(Party::P1, &m, &o, &st, pools1);
-        let r = server::Follower::new(core).run(&inbox1, to0, plans);
-        finish(&c, &inbox1);
+        let core = server::Core::<S>::new(Party::P1, &m, &o, &st, pools);
+        let r = server::Follower::new(core).run(&inbox, to_peer, plans);
+        finish(&c, &inbox);
         r
     })?);
-    Ok((Inboxes { to: [in0, in1], closed }, handles))
+    Ok((tx, closed, handles))
 }

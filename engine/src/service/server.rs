@@ -36,6 +36,9 @@ const MIN_SPLIT: usize = 64;
 
 /// How often the leader looks for idle sessions to evict.
 const SWEEP: Duration = Duration::from_millis(500);
+/// An idle leader sends an empty wave this often, so either server learns within a
+/// beat that the other is gone (a link that carries nothing reports nothing).
+pub const HEARTBEAT: Duration = Duration::from_secs(1);
 
 /// A request whose count of pushed symbols differs from this server's: an earlier
 /// request reached one server only (its caller gave up on it). Refusing it keeps the
@@ -70,7 +73,10 @@ pub struct Core<'a, S: Sharing> {
     options: &'a Options,
     stats: &'a Stats,
     sessions: HashMap<Slot, Session>,
-    per_owner: HashMap<Owner, usize>,
+    /// Per client: sessions open and symbols pending.
+    per_owner: HashMap<Owner, (usize, usize)>,
+    /// Symbols pending over every session.
+    pending: usize,
     pools: HashMap<u32, Pool<S>>,
     stopping: bool,
 }
@@ -92,9 +98,16 @@ impl<'a, S: Sharing> Core<'a, S> {
             stats,
             sessions: HashMap::new(),
             per_owner: HashMap::new(),
+            pending: 0,
             pools,
             stopping: false,
         }
+    }
+
+    /// Records how many correlations the pools hold ready (a metric).
+    fn note_pools(&self) {
+        let ready: usize = self.pools.values().map(Pool::available).sum();
+        self.stats.pool_ready.store(ready as u64, Ordering::Relaxed);
     }
 
     fn width(&self, machine: u16, kind: WaveKind) -> Option<u32> {
@@ -139,7 +152,7 @@ impl<'a, S: Sharing> Core<'a, S> {
                 self.sessions.len()
             )));
         }
-        let mine = self.per_owner.get(&owner).copied().unwrap_or(0);
+        let mine = self.per_owner.get(&owner).map_or(0, |o| o.0);
         if mine >= self.options.max_sessions_per_client {
             return Err(ServiceError::Limit(format!("this client has {mine} sessions open, the most it may")));
         }
@@ -147,7 +160,7 @@ impl<'a, S: Sharing> Core<'a, S> {
             return Err(ServiceError::Limit(format!("session {slot} is already open")));
         }
         self.sessions.insert(slot, Session::new(machine, owner, S::init(self.party, m.plan.start)));
-        *self.per_owner.entry(owner).or_default() += 1;
+        self.per_owner.entry(owner).or_default().0 += 1;
         self.stats.sessions.fetch_add(1, Ordering::Relaxed);
         Ok(slot)
     }
@@ -183,8 +196,30 @@ impl<'a, S: Sharing> Core<'a, S> {
         let values = unpack(shares, width, count).ok_or_else(|| {
             ServiceError::BadRequest(format!("push of {count} symbols: shares are not {count} values of {width} bits"))
         })?;
+        // Server 0 may hold up to the lookups in flight more than server 1 (which
+        // decides), as for one session above.
+        let slack = if self.party == Party::P0 { 4 * self.options.window * self.options.max_wave } else { 0 };
+        let mine = self.per_owner.get(&owner).map_or(0, |o| o.1);
+        if mine + count > self.options.max_pending_per_client + slack {
+            return Err(ServiceError::Limit(format!(
+                "this client would hold {} symbols not yet applied; at most {}",
+                mine + count,
+                self.options.max_pending_per_client
+            )));
+        }
+        if self.pending + count > self.options.max_pending_total + slack {
+            return Err(ServiceError::Limit(format!(
+                "the server would hold {} symbols not yet applied; at most {}",
+                self.pending + count,
+                self.options.max_pending_total
+            )));
+        }
+        let s = self.session(slot, owner)?;
         s.symbols.extend(values.into_iter().map(|v| v as u32));
-        Ok(s.pushed())
+        let pushed = s.pushed();
+        self.pending += count;
+        self.per_owner.entry(owner).or_default().1 += count;
+        Ok(pushed)
     }
 
     /// Records a release; answers it at once when it reveals the state and is due.
@@ -217,9 +252,11 @@ impl<'a, S: Sharing> Core<'a, S> {
         if let Some(mut s) = self.sessions.remove(&slot) {
             let unknown = self.unknown(slot);
             s.fail_releases(|| unknown.clone());
-            if let Some(n) = self.per_owner.get_mut(&s.owner) {
-                *n -= 1;
-                if *n == 0 {
+            self.pending -= s.symbols.len();
+            if let Some(o) = self.per_owner.get_mut(&s.owner) {
+                o.0 -= 1;
+                o.1 -= s.symbols.len();
+                if o.0 == 0 {
                     self.per_owner.remove(&s.owner);
                 }
             }
@@ -314,6 +351,10 @@ impl<'a, S: Sharing> Core<'a, S> {
                 WaveKind::Step => {
                     s.state = out[at];
                     s.symbols.pop_front();
+                    self.pending -= 1;
+                    if let Some(o) = self.per_owner.get_mut(&s.owner) {
+                        o.1 -= 1;
+                    }
                     s.classified = s.classified.saturating_sub(1);
                     s.steps += 1;
                     if state_releases {
@@ -327,7 +368,10 @@ impl<'a, S: Sharing> Core<'a, S> {
             }
             at += k;
         }
-        self.stats.waves.fetch_add(1, Ordering::Relaxed);
+        // Waves of no lookups (drops, heartbeats) are not counted.
+        if !plan.entries.is_empty() {
+            self.stats.waves.fetch_add(1, Ordering::Relaxed);
+        }
         self.stats.lookups.fetch_add(out.len() as u64, Ordering::Relaxed);
         if plan.kind == WaveKind::Step {
             self.stats.transitions.fetch_add(out.len() as u64, Ordering::Relaxed);
@@ -392,13 +436,15 @@ pub struct Leader<'a, S: Sharing> {
 }
 
 impl<'a, S: Sharing> Leader<'a, S> {
-    /// The leader over `core`.
-    pub fn new(core: Core<'a, S>) -> Self {
+    /// The leader over `core`, numbering sessions from `first_slot` (a fresh random
+    /// base each time the servers' link is made, so a session of an earlier link is
+    /// never mistaken for one of this link's).
+    pub fn new(core: Core<'a, S>, first_slot: Slot) -> Self {
         Leader {
             core,
             ready: BTreeMap::new(),
             turn: 0,
-            next_slot: 0,
+            next_slot: first_slot,
             drops: Vec::new(),
             wave: 0,
             flight: VecDeque::new(),
@@ -414,6 +460,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
         mut from_peer: BoxRx,
     ) -> Result<(), ProtocolError> {
         let mut swept = Instant::now();
+        let mut beat = Instant::now();
         let mut open = true;
         loop {
             while let Ok(req) = inbox.try_recv() {
@@ -425,9 +472,17 @@ impl<'a, S: Sharing> Leader<'a, S> {
             }
             while !self.core.stopping && self.flight.len() < self.core.options.window {
                 match self.form() {
-                    Some(plan) => self.open(plan, &mut to_peer)?,
+                    Some(plan) => {
+                        self.open(plan, &mut to_peer)?;
+                        beat = Instant::now();
+                    }
                     None => break,
                 }
+            }
+            if self.flight.is_empty() && !self.core.stopping && beat.elapsed() >= HEARTBEAT {
+                let plan = self.empty_plan();
+                self.open(plan, &mut to_peer)?;
+                beat = Instant::now();
             }
             if !self.flight.is_empty() {
                 self.finish(&mut from_peer)?;
@@ -467,7 +522,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 let slot = self.next_slot;
                 let r = self.core.open(machine, owner, slot);
                 if r.is_ok() {
-                    self.next_slot += 1;
+                    self.next_slot = self.next_slot.wrapping_add(1);
                 }
                 reply.fulfil(r);
             }
@@ -510,21 +565,26 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 }
                 WavePlan { wave: self.wave, machine, kind, epoch: 0, first: 0, entries, drops: Vec::new() }
             }
-            None if !self.drops.is_empty() => WavePlan {
-                wave: self.wave,
-                machine: 0,
-                kind: WaveKind::Step,
-                epoch: 0,
-                first: 0,
-                entries: Vec::new(),
-                drops: Vec::new(),
-            },
+            None if !self.drops.is_empty() => self.empty_plan(),
             None => return None,
         };
         let mut plan = plan;
         plan.drops = std::mem::take(&mut self.drops);
         plan.drops.sort_unstable();
         Some(plan)
+    }
+
+    /// A wave of no lookups: it carries drops, or is a heartbeat.
+    fn empty_plan(&self) -> WavePlan {
+        WavePlan {
+            wave: self.wave,
+            machine: 0,
+            kind: WaveKind::Step,
+            epoch: 0,
+            first: 0,
+            entries: Vec::new(),
+            drops: Vec::new(),
+        }
     }
 
     /// Takes sessions from the `(machine, kind)` queue into a wave's entries.
@@ -568,6 +628,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let pool = self.core.pools.get_mut(&width).expect("a pool per width");
         (plan.epoch, plan.first) = (pool.epoch(), pool.next());
         let taken = pool.take(plan.lookups())?;
+        self.core.note_pools();
         let (index, _) =
             self.core.indices(&plan, false).map_err(|detail| ProtocolError::Frame { link: to_peer.link(), detail })?;
         let open: Vec<u64> = taken.masks.iter().zip(&index).map(|(&r, &i)| S::open(i, r, width)).collect();
@@ -715,6 +776,7 @@ impl<'a, S: Sharing> Follower<'a, S> {
             )));
         }
         let taken = pool.take(plan.lookups())?;
+        self.core.note_pools();
         let (index, void) = self.core.indices(&plan, true).map_err(|d| bad(format!("wave {}: {d}", plan.wave)))?;
         let open: Vec<u64> = taken.masks.iter().zip(&index).map(|(&r, &i)| S::open(i, r, width)).collect();
         to_peer.send(encode_openings(plan.wave, &open, width))?;

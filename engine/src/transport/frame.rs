@@ -88,31 +88,53 @@ fn write_kind<W: Write + ?Sized>(w: &mut W, kind: u8, body: &[u8]) -> io::Result
 /// Reads one frame of at most `max` bytes; `Ok(None)` if the stream ended cleanly
 /// before a new frame began.
 pub fn read_frame<R: Read + ?Sized>(r: &mut R, max: usize) -> Result<Option<Frame>, FrameError> {
-    let mut head = [0u8; 5];
+    let mut head = [0u8; HEAD];
     let got = read_full(r, &mut head)?;
     if got == 0 {
         return Ok(None);
     }
+    let (len, kind) = parse_head(&head, got, max)?;
+    let mut body = super::buffers::zeroed(len);
+    let n = read_full(r, &mut body)?;
+    if n < body.len() {
+        return Err(FrameError::Truncated { got: HEAD + n, want: HEAD + len });
+    }
+    into_frame(kind, body).map(Some)
+}
+
+/// Bytes of a frame's head (length and kind).
+pub const HEAD: usize = 5;
+
+/// Checks a frame's head of which `got` bytes arrived: its body's length and kind.
+/// Readers of other streams (the async client links) share it.
+pub fn parse_head(head: &[u8; HEAD], got: usize, max: usize) -> Result<(usize, u8), FrameError> {
     let len = u64::from(u32::from_le_bytes(head[..4].try_into().expect("4 bytes")));
     if len == 0 || len > max as u64 {
         return Err(FrameError::BadLength { len, max });
     }
-    if got < 5 {
+    if got < HEAD {
         return Err(FrameError::Truncated { got, want: 4 + len as usize });
     }
     let kind = head[4];
     if kind != DATA && kind != ABORT {
         return Err(FrameError::UnknownKind(kind));
     }
-    let mut body = super::buffers::zeroed(len as usize - 1);
-    let n = read_full(r, &mut body)?;
-    if n < body.len() {
-        return Err(FrameError::Truncated { got: 5 + n, want: 4 + len as usize });
-    }
+    Ok((len as usize - 1, kind))
+}
+
+/// A frame of `kind` with `body` (as [`parse_head`] gave them).
+pub fn into_frame(kind: u8, body: Vec<u8>) -> Result<Frame, FrameError> {
     match kind {
-        DATA => Ok(Some(Frame::Data(body))),
-        _ => String::from_utf8(body).map(|s| Some(Frame::Abort(s))).map_err(|_| FrameError::BadReason),
+        DATA => Ok(Frame::Data(body)),
+        _ => String::from_utf8(body).map(Frame::Abort).map_err(|_| FrameError::BadReason),
     }
+}
+
+/// A data frame's bytes: head and body (for writers that send whole buffers).
+pub fn data_bytes(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(HEAD + body.len());
+    write_data(&mut out, body).expect("writing to a Vec cannot fail");
+    out
 }
 
 /// Reads until `buf` is full or the stream ends; returns the bytes read.

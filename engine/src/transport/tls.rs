@@ -172,13 +172,13 @@ impl Identity {
             .build()
             .map_err(|e| tls_err(format!("{}: {e}", ca.display())))?;
         let server = ServerConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(tls_err)?
             .with_client_cert_verifier(verifier)
             .with_single_cert(chain.clone(), private.clone_key())
             .map_err(|e| tls_err(format!("{} with {}: {e}", cert.display(), key.display())))?;
         let client = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
+            .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(tls_err)?
             .with_root_certificates(roots)
             .with_client_auth_cert(chain, private)
@@ -189,6 +189,17 @@ impl Identity {
     /// This party's role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// The configuration for accepting connections (TLS 1.3, client certificates
+    /// verified against the CA).
+    pub fn server_config(&self) -> Arc<ServerConfig> {
+        self.server.clone()
+    }
+
+    /// The configuration for dialing (TLS 1.3, presenting this party's certificate).
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.client.clone()
     }
 
     /// Completes the TLS handshake as the accepting side (the dialer's chain is
@@ -222,6 +233,24 @@ pub fn peer_has_role(chain: &[CertificateDer<'_>], role: Role) -> bool {
     let Ok(cert) = webpki::EndEntityCert::try_from(first) else { return false };
     let Ok(name) = ServerName::try_from(role.dns_name()) else { return false };
     cert.verify_is_valid_for_subject_name(&name).is_ok()
+}
+
+/// Checks that the end-entity certificate of `chain` names `role` and no other role:
+/// a certificate that could act as two parties is refused.
+pub fn check_peer_role(chain: &[CertificateDer<'_>], role: Role) -> Result<(), String> {
+    if !peer_has_role(chain, role) {
+        return Err(format!("the peer's certificate is not for {}", role.dns_name()));
+    }
+    let others: Vec<String> =
+        Role::ALL.iter().filter(|&&r| r != role && peer_has_role(chain, r)).map(|r| r.dns_name()).collect();
+    if !others.is_empty() {
+        return Err(format!(
+            "the peer's certificate names more than one role ({} and {})",
+            role.dns_name(),
+            others.join(", ")
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

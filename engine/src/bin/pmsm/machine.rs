@@ -70,6 +70,40 @@ impl MachineArgs {
     }
 }
 
+/// A served machine from `--machine NAME=FILE[,protocol=P][,reveal=R]`: a `.json`
+/// table, or any other file as regular expressions one per line (contains semantics,
+/// the default state limit). Protocol lookup-xor and the machine's natural output
+/// unless given.
+pub fn served(spec: &str) -> Result<pmsm_engine::service::net::MachineSpec, String> {
+    let bad = |m: String| format!("--machine {spec:?}: {m}");
+    let mut parts = spec.split(',');
+    let head = parts.next().unwrap_or_default();
+    let (name, file) = head.split_once('=').ok_or_else(|| bad("expected NAME=FILE".into()))?;
+    if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        return Err(bad("a machine name has 1 to 128 letters, digits, '-', '_' or '.'".into()));
+    }
+    let path = Path::new(file);
+    let dfa = if path.extension().is_some_and(|e| e == "json") {
+        json::load(path)
+    } else {
+        RuleFile::read(path).and_then(|r| {
+            let patterns: Vec<String> = r.patterns().map(String::from).collect();
+            regex::compile(&patterns, &regex::RegexConfig::default()).map_err(|e| r.locate(0, e))
+        })
+    }
+    .map_err(|e| bad(e.to_string()))?;
+    let mut protocol = Protocol::LookupXor;
+    let mut reveal = Reveal::from(dfa.natural_output());
+    for opt in parts {
+        match opt.split_once('=') {
+            Some(("protocol", p)) => protocol = p.parse().map_err(|e: String| bad(e))?,
+            Some(("reveal", r)) => reveal = r.parse().map_err(|e: String| bad(e))?,
+            _ => return Err(bad(format!("unknown option {opt:?} (protocol=P or reveal=R)"))),
+        }
+    }
+    Ok(pmsm_engine::service::net::MachineSpec { name: name.to_string(), dfa, protocol, reveal })
+}
+
 /// The facts `pmsm info` reports. Index widths are the protocols' (at least one bit
 /// each); table sizes are what a default run holds (symbol classes automatic, the
 /// machine's natural output), `null` for a protocol that cannot take the machine.

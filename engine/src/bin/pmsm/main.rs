@@ -8,6 +8,7 @@
 mod bench;
 mod certs;
 mod comm;
+mod config;
 mod files;
 mod gitleaks;
 mod machine;
@@ -45,6 +46,8 @@ did, 2 on any error (as grep).";
 #[command(
     name = "pmsm",
     version,
+    // A later occurrence of an option wins (options after --config override its file).
+    args_override_self = true,
     about = "Private finite state machines between two non-colluding servers",
     after_help = EXIT_STATUS
 )]
@@ -170,9 +173,9 @@ enum Command {
     },
 }
 
-/// Where client inputs come from.
+/// Where client inputs come from (one is needed, but by `pmsm client --stream`).
 #[derive(clap::Args)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 struct InputArgs {
     /// One input, given on the command line.
     #[arg(long, allow_hyphen_values = true)]
@@ -197,8 +200,29 @@ impl InputArgs {
             (None, None, Some(path)) => {
                 parse_symbol_inputs(&files::read(path)?, m.symbols(), &files::source_name(path))
             }
-            (None, None, None) => unreachable!("clap requires one of --input/--inputs/--symbol-inputs"),
+            (None, None, None) => Err(no_inputs()),
         }
+    }
+
+    /// The inputs as texts (`--input` or the lines of `--inputs`), for a client that
+    /// encodes them with a machine's interface.
+    fn texts(&self) -> Result<Vec<Vec<u8>>, Failure> {
+        match (&self.input, &self.inputs, &self.symbol_inputs) {
+            (Some(text), _, _) => Ok(vec![text.as_bytes().to_vec()]),
+            (None, Some(path), _) => Ok(split_lines(&files::read(path)?)),
+            (None, None, Some(_)) => {
+                Err(usage("a service client takes --input or --inputs (texts), not --symbol-inputs"))
+            }
+            (None, None, None) => Err(no_inputs().into()),
+        }
+    }
+}
+
+fn no_inputs() -> dfa::DfaError {
+    dfa::DfaError::Field {
+        file: "command line".into(),
+        field: "inputs".into(),
+        message: "no inputs: give --input TEXT, --inputs FILE or --symbol-inputs FILE".into(),
     }
 }
 
@@ -410,6 +434,28 @@ fn run(cli: Cli) -> Result<Done, Failure> {
         Command::Certs(args) => certs::run(&args)?,
         Command::Serve(args) => net::serve(args)?,
         Command::Dealer(args) => net::dealer(args)?,
+        Command::Client(args) if args.stream => {
+            let name = args.service_machine.clone().expect("clap: --stream requires --machine");
+            net::service_stream(&args, &name, &mut out)?;
+        }
+        Command::Client(args) if args.service_machine.is_some() => {
+            let name = args.service_machine.clone().expect("checked");
+            let run = net::service_run(&args, &name)?;
+            let mut extra = serde_json::Map::new();
+            extra.insert("transport".into(), json!("tcp"));
+            extra.insert("mode".into(), json!("service"));
+            extra.insert("machine".into(), json!(name));
+            let printed = Printed {
+                outputs: &run.outputs,
+                protocol: &run.protocol,
+                transitions: run.transitions,
+                seconds: run.seconds,
+                bits: None,
+                extra,
+            };
+            output::print(&mut out, &printed, args.run.output.json).map_err(io)?;
+            status = done(&printed, &args.run.output);
+        }
         Command::Client(args) => {
             let (run, engine) = net::client(&args)?;
             let mut extra = serde_json::Map::new();
@@ -481,7 +527,14 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match config::expand::<Cli>(std::env::args_os().collect()) {
+        Ok(a) => a,
+        Err(message) => {
+            eprintln!("pmsm: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
     let grep_status = cli.grep_status();
     match run(cli) {
         Ok(Done::Ok | Done::Accepted(true)) => ExitCode::SUCCESS,

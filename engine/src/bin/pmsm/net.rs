@@ -3,10 +3,15 @@
 use super::{Failure, RunArgs, usage};
 use crate::machine::MachineArgs;
 use pmsm_engine::Engine;
+use pmsm_engine::InstanceOutput;
 use pmsm_engine::process::client::{self, ClientRun};
 use pmsm_engine::process::dealer::{Dealer, DealerConfig};
 use pmsm_engine::process::server::{Server, ServerConfig};
 use pmsm_engine::process::{NetError, NetOptions, run_sessions};
+use pmsm_engine::service::net::dealer::{DealerConfig as DealerConfig0, NetDealer};
+use pmsm_engine::service::net::server::{NetServer, ServerConfig as ServerConfig0};
+use pmsm_engine::service::net::{Connect, MachineSpec, NetLimits};
+use pmsm_engine::service::{Client, Options, ServiceError};
 use pmsm_engine::transport::tls::{ClientName, Identity, Role};
 use pmsm_kernels::Party;
 use std::io::Write;
@@ -18,6 +23,10 @@ use std::time::Duration;
 /// Certificates and timeouts, shared by the three commands.
 #[derive(clap::Args)]
 pub struct Common {
+    /// Read options from this TOML file first: keys are option names (`idle_timeout`,
+    /// `machine = [..]`); options on the command line override it (see the README).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Folder with ca.pem and this party's ROLE.pem and ROLE.key (see `pmsm certs`).
     #[arg(long)]
     certs: PathBuf,
@@ -31,6 +40,21 @@ pub struct Common {
     /// Seconds to wait for a frame (or to write one) within a session.
     #[arg(long, default_value_t = 600)]
     io_timeout: u64,
+    /// Service mode: log lines on stderr as text or JSON (one object a line).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Service mode: the least severe level logged (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log_level: tracing_subscriber::filter::LevelFilter,
+}
+
+impl Common {
+    /// Installs the service mode's log subscriber (stderr; stdout carries `listening`).
+    fn logs(&self) {
+        let builder =
+            tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_max_level(self.log_level);
+        let _ = if self.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
+    }
 }
 
 impl Common {
@@ -106,9 +130,63 @@ pub struct ServeArgs {
     #[command(flatten)]
     machine: MachineArgs,
     #[command(flatten)]
+    service: ServiceArgs,
+    /// Serve `/metrics` (Prometheus text format) and `/health` over plain HTTP on this
+    /// address (service mode; bind it to a private interface).
+    #[arg(long, value_name = "ADDR", requires = "machines")]
+    metrics: Option<String>,
+    #[command(flatten)]
     sessions: Sessions,
     #[command(flatten)]
     common: Common,
+}
+
+/// The service mode of `pmsm serve` and `pmsm dealer`: long-lived, named machines.
+#[derive(clap::Args)]
+pub struct ServiceArgs {
+    /// Serve this machine as a service (repeatable): NAME=FILE, a `.json` table or a
+    /// file of regular expressions, optionally `,protocol=lookup-xor|lookup-ring` and
+    /// `,reveal=state|accept` (fixed here: clients cannot choose). The servers and the
+    /// dealer must be given the same machines. Without it the party serves batch
+    /// sessions of the machine given by --dfa/--regex.
+    #[arg(long = "machine", value_name = "NAME=FILE", conflicts_with_all = ["dfa", "regex", "regex_file", "sessions"])]
+    machines: Vec<String>,
+    /// Seconds after which an idle session is evicted (service mode).
+    #[arg(long, default_value_t = 600)]
+    idle_timeout: u64,
+    /// Most sessions one client certificate holds at this server (service mode).
+    #[arg(long, default_value_t = 1 << 16)]
+    max_sessions_per_client: usize,
+    /// Most sessions this server holds (service mode).
+    #[arg(long, default_value_t = 1 << 20)]
+    max_sessions: usize,
+    /// Most symbols pushed and not yet applied over one client certificate's sessions
+    /// (service mode).
+    #[arg(long, default_value_t = 1 << 24)]
+    max_pending_per_client: usize,
+}
+
+impl ServiceArgs {
+    fn machines(&self) -> Result<Vec<MachineSpec>, Failure> {
+        self.machines.iter().map(|m| crate::machine::served(m).map_err(|e| usage(&e))).collect()
+    }
+
+    fn options(&self) -> Result<Options, Failure> {
+        if [self.idle_timeout as usize, self.max_sessions, self.max_sessions_per_client, self.max_pending_per_client]
+            .contains(&0)
+        {
+            return Err(usage(
+                "--idle-timeout, --max-sessions, --max-sessions-per-client and --max-pending-per-client must be positive",
+            ));
+        }
+        Ok(Options {
+            idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_sessions: self.max_sessions,
+            max_sessions_per_client: self.max_sessions_per_client,
+            max_pending_per_client: self.max_pending_per_client,
+            ..Options::default()
+        })
+    }
 }
 
 /// `pmsm dealer`.
@@ -126,6 +204,8 @@ pub struct DealerArgs {
     /// session time is the online phase alone (benchmarks).
     #[arg(long)]
     predeal: bool,
+    #[command(flatten)]
+    service: ServiceArgs,
     #[command(flatten)]
     sessions: Sessions,
     #[command(flatten)]
@@ -145,6 +225,21 @@ pub struct ClientArgs {
     /// --certs (see `pmsm certs --client NAME`) [default: client.pem, client.key].
     #[arg(long, value_name = "NAME")]
     identity: Option<ClientName>,
+    /// Use the service's machine NAME: the client is given its public interface only
+    /// (no table). Without it the client runs one batch session of --dfa/--regex.
+    #[arg(long = "machine", value_name = "NAME", conflicts_with_all = ["dfa", "regex", "regex_file"])]
+    pub service_machine: Option<String>,
+    /// Refuse the servers unless their machine's SHA-256 starts with these hex digits
+    /// (at least 16).
+    #[arg(long, requires = "service_machine")]
+    pin: Option<String>,
+    /// Read standard input and push each line (without its newline) into one session
+    /// as it arrives, printing one JSON line per release.
+    #[arg(long, requires = "service_machine", conflicts_with_all = ["input", "inputs", "symbol_inputs"])]
+    pub stream: bool,
+    /// When to release in --stream mode: after every line, or only at the end.
+    #[arg(long, default_value = "line", value_parser = ["line", "end"], requires = "stream")]
+    release_every: String,
     #[command(flatten)]
     pub run: RunArgs,
     #[command(flatten)]
@@ -176,10 +271,55 @@ fn announce(addr: std::net::SocketAddr, role: Role) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Waits for SIGTERM or SIGINT.
+fn until_stopped() -> Result<(), Failure> {
+    let stop = stop_flag()?;
+    while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+fn limits(common: &Common, sessions: &Sessions) -> Result<NetLimits, Failure> {
+    Ok(NetLimits {
+        handshake_timeout: common.options()?.handshake_timeout,
+        max_connections: sessions.max_connections.max(4),
+        ..NetLimits::default()
+    })
+}
+
+/// A service server, until SIGTERM or SIGINT.
+fn serve_service(args: &ServeArgs, party: Party, role: Role) -> Result<(), Failure> {
+    args.common.logs();
+    let cfg = ServerConfig0 {
+        party,
+        listen: args.sessions.listen.clone(),
+        peer: args.peer.clone(),
+        dealer: args.dealer.clone(),
+        identity: args.common.identity(role)?,
+        machines: args.service.machines()?,
+        options: args.service.options()?,
+        limits: limits(&args.common, &args.sessions)?,
+        metrics: args.metrics.clone(),
+    };
+    let server = NetServer::start(cfg).map_err(|e| Failure { message: e.to_string(), code: 2 })?;
+    announce(server.local_addr(), role)?;
+    if let Some(m) = server.metrics_addr() {
+        tracing::info!(party = party.index(), "metrics on http://{m}/metrics, health on http://{m}/health");
+    }
+    until_stopped()?;
+    tracing::info!(party = party.index(), "shutting down");
+    server.shutdown();
+    Ok(())
+}
+
 /// Runs a server until its session limit.
 pub fn serve(args: ServeArgs) -> Result<(), Failure> {
     let party = if args.party == 0 { Party::P0 } else { Party::P1 };
     let role = Role::server(party.index());
+    if !args.service.machines.is_empty() {
+        return serve_service(&args, party, role);
+    }
     let cfg = ServerConfig {
         party,
         listen: args.sessions.listen.clone(),
@@ -202,6 +342,23 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     if threads == 0 || args.depth == 0 {
         return Err(usage("--threads and --depth must be positive"));
+    }
+    if !args.service.machines.is_empty() {
+        args.common.logs();
+        let cfg = DealerConfig0 {
+            listen: args.sessions.listen.clone(),
+            identity: args.common.identity(Role::Dealer)?,
+            machines: args.service.machines()?,
+            threads,
+            pool_depth: Options::default().pool_depth,
+            limits: limits(&args.common, &args.sessions)?,
+        };
+        let dealer = NetDealer::start(cfg).map_err(|e| Failure { message: e.to_string(), code: 2 })?;
+        announce(dealer.local_addr(), Role::Dealer)?;
+        until_stopped()?;
+        tracing::info!("shutting down");
+        dealer.shutdown();
+        return Ok(());
     }
     let cfg = DealerConfig {
         listen: args.sessions.listen.clone(),
@@ -227,4 +384,111 @@ pub fn client(args: &ClientArgs) -> Result<(ClientRun, Engine), Failure> {
     let (engine, inputs) = args.run.prepare()?;
     let run = client::run(&identity, [&args.server0, &args.server1], &engine, &inputs, &opts).map_err(failed)?;
     Ok((run, engine))
+}
+
+/// What a service client printed or returns: outputs, symbols pushed, seconds.
+pub struct ServiceRun {
+    /// One output per input, in order.
+    pub outputs: Vec<InstanceOutput>,
+    /// Symbols pushed in all.
+    pub transitions: usize,
+    /// Wall time.
+    pub seconds: f64,
+    /// The machine's protocol.
+    pub protocol: String,
+}
+
+fn service_failed(e: ServiceError) -> Failure {
+    let code = if matches!(e, ServiceError::Symbol(_)) { 2 } else { 1 };
+    Failure { message: e.to_string(), code }
+}
+
+/// Connects to the service for `--machine`.
+fn service_client(args: &ClientArgs, name: &str) -> Result<Client, Failure> {
+    let identity = args.common.client_identity(args.identity.as_ref())?;
+    let how = Connect {
+        servers: [args.server0.clone(), args.server1.clone()],
+        machine: name.to_string(),
+        pin: args.pin.clone(),
+        timeout: args.common.options()?.handshake_timeout,
+    };
+    pmsm_engine::service::net::connect(&identity, &how).map_err(service_failed)
+}
+
+/// One session per input: open, push, release, close. Unknown characters are refused
+/// before anything is sent.
+pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure> {
+    let client = service_client(args, name)?;
+    let texts: Vec<Vec<u8>> = args.run.inputs.texts()?;
+    let encoded: Vec<Vec<u32>> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, t)| client.interface().encode(t, i))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure { message: e.to_string(), code: 2 })?;
+    let start = std::time::Instant::now();
+    let mut outputs = Vec::with_capacity(encoded.len());
+    for symbols in &encoded {
+        let mut s = client.open().map_err(service_failed)?;
+        client.push(&mut s, symbols).map_err(service_failed)?;
+        outputs.push(client.release(&mut s).map_err(service_failed)?);
+        client.close(s).map_err(service_failed)?;
+    }
+    Ok(ServiceRun {
+        outputs,
+        transitions: encoded.iter().map(Vec::len).sum(),
+        seconds: start.elapsed().as_secs_f64(),
+        protocol: client.interface().protocol.name().to_string(),
+    })
+}
+
+/// `--stream`: every line of standard input into one session, a JSON line per
+/// release (after every line, or once at the end).
+pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Result<(), Failure> {
+    let client = service_client(args, name)?;
+    let io = |e: std::io::Error| Failure { message: format!("standard input or output: {e}"), code: 1 };
+    let mut session = client.open().map_err(service_failed)?;
+    let id = session.id();
+    let every_line = args.release_every == "line";
+    let print = |out: &mut dyn Write, line: Option<usize>, o: &InstanceOutput| -> Result<(), Failure> {
+        let mut v = serde_json::json!({"type": "release", "session": id, "symbols": o.symbols});
+        if let Some(l) = line {
+            v["line"] = serde_json::json!(l);
+        }
+        if let Some(a) = o.accept {
+            v["accept"] = serde_json::json!(a);
+        }
+        if let Some(s) = o.final_state {
+            v["final_state"] = serde_json::json!(s);
+        }
+        writeln!(out, "{v}").and_then(|()| out.flush()).map_err(io)
+    };
+    let stdin = std::io::stdin();
+    let mut line = Vec::new();
+    let mut n = 0usize;
+    loop {
+        line.clear();
+        let got = std::io::BufRead::read_until(&mut stdin.lock(), b'\n', &mut line).map_err(io)?;
+        if got == 0 {
+            break;
+        }
+        n += 1;
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let symbols = client
+            .interface()
+            .encode(&line, n - 1)
+            .map_err(|e| Failure { message: format!("standard input, line {n}: {e}"), code: 2 })?;
+        client.push(&mut session, &symbols).map_err(service_failed)?;
+        if every_line {
+            let o = client.release(&mut session).map_err(service_failed)?;
+            print(out, Some(n), &o)?;
+        }
+    }
+    if !every_line {
+        let o = client.release(&mut session).map_err(service_failed)?;
+        print(out, None, &o)?;
+    }
+    client.close(session).map_err(service_failed)
 }
