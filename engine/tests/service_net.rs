@@ -429,3 +429,40 @@ fn a_client_that_goes_away_has_its_sessions_closed_on_both_servers() {
     let (status, _) = http_get(&metrics[0], "/nope");
     assert!(status.contains("404"), "{status}");
 }
+
+#[test]
+fn many_client_threads_of_one_certificate_with_every_session_in_flight() {
+    // The DLP rules: symbol classes, accept bits (class, step and accept waves).
+    let dir = Scratch::new("many");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/dlp");
+    let rules = root.join("rules.txt").display().to_string();
+    let texts: Vec<String> =
+        std::fs::read_to_string(root.join("positives.txt")).unwrap().lines().map(String::from).collect();
+    let patterns = pmsm_engine::dfa::rules::RuleFile::read(std::path::Path::new(&rules)).unwrap();
+    let patterns: Vec<String> = patterns.patterns().map(String::from).collect();
+    let dfa = pmsm_engine::dfa::regex::compile(&patterns, &Default::default()).unwrap();
+    let cluster = Cluster::start(dir, &[format!("dlp={rules}")], &[]);
+    let _ = cluster.connect_when_linked("dlp");
+    std::thread::scope(|scope| {
+        for t in 0..64usize {
+            let (cluster, dfa, texts) = (&cluster, &dfa, &texts);
+            scope.spawn(move || {
+                let client = cluster.connect("dlp").unwrap();
+                let mut open = Vec::new();
+                for k in 0..40 {
+                    let text = &texts[(t * 40 + k) % texts.len()];
+                    let mut s = client.open().unwrap();
+                    client.push_text(&mut s, text).unwrap_or_else(|e| panic!("thread {t} push {k}: {e}"));
+                    open.push((s, text));
+                }
+                for (mut s, text) in open {
+                    let id = s.id();
+                    let out = client.release(&mut s).unwrap_or_else(|e| panic!("thread {t} session {id}: {e}"));
+                    let want = dfa.is_accepting(dfa.run(&dfa.encode(text.as_bytes(), 0).unwrap()));
+                    assert_eq!(out.accept, Some(want));
+                    client.close(s).unwrap_or_else(|e| panic!("thread {t} close {id}: {e}"));
+                }
+            });
+        }
+    });
+}

@@ -11,7 +11,7 @@
 //! wave in flight, so a wave never reads a share an earlier wave has yet to write.
 
 use super::pool::{Pool, Taken};
-use super::session::{Owner, Release, Request, Session, Slot};
+use super::session::{OutputShare, Owner, Release, Request, Session, Slot};
 use super::wave::{WaveKind, WavePlan};
 use super::{Machine, Options, ServiceError, Stats};
 use crate::party::server::lookup_range;
@@ -77,6 +77,10 @@ pub struct Core<'a, S: Sharing> {
     per_owner: HashMap<Owner, (usize, usize)>,
     /// Symbols pending over every session.
     pending: usize,
+    /// Server 1 only: accept shares computed by a wave that reached this server before
+    /// the release it answers (over the network the leader's plan can overtake a
+    /// client's release to this server), by session: the share and its step.
+    early: HashMap<Slot, OutputShare>,
     pools: HashMap<u32, Pool<S>>,
     stopping: bool,
 }
@@ -99,6 +103,7 @@ impl<'a, S: Sharing> Core<'a, S> {
             sessions: HashMap::new(),
             per_owner: HashMap::new(),
             pending: 0,
+            early: HashMap::new(),
             pools,
             stopping: false,
         }
@@ -234,11 +239,18 @@ impl<'a, S: Sharing> Core<'a, S> {
         if self.stopping {
             return reply.fulfil(Err(ServiceError::Stopped { reason: "the server is shutting down".into() }));
         }
+        let early = self.early.get(&slot).copied();
         match self.session(slot, owner) {
             Err(e) => reply.fulfil(Err(e)),
             Ok(s) if s.pushed() != at => reply.fulfil(Err(out_of_step(slot, s.pushed(), at))),
             Ok(s) => {
                 let plan = &machines[s.machine as usize].plan;
+                if let Some((share, steps)) = early
+                    && steps == at
+                {
+                    self.early.remove(&slot);
+                    return reply.fulfil(Ok((share, steps)));
+                }
                 s.releases.push_back(Release { at: s.pushed(), reply });
                 if plan.accept.is_none() {
                     s.answer_state_releases(low_mask(plan.output_bits()));
@@ -249,6 +261,7 @@ impl<'a, S: Sharing> Core<'a, S> {
 
     /// Forgets a session: its pending releases fail.
     fn forget(&mut self, slot: Slot) {
+        self.early.remove(&slot);
         if let Some(mut s) = self.sessions.remove(&slot) {
             let unknown = self.unknown(slot);
             s.fail_releases(|| unknown.clone());
@@ -301,8 +314,11 @@ impl<'a, S: Sharing> Core<'a, S> {
                             None
                         }
                     }
+                    // The follower serves an accept lookup whose release has not
+                    // arrived yet too (its share waits in `early`): the lookup reads
+                    // only the state share, which both servers hold at this step.
                     WaveKind::Accept => {
-                        if s.releases.front().is_none_or(|r| r.at != s.steps) {
+                        if !tolerant && s.releases.front().is_none_or(|r| r.at != s.steps) {
                             Some(format!("session {slot} has no release due at step {}", s.steps))
                         } else {
                             out.push(s.state);
@@ -361,10 +377,16 @@ impl<'a, S: Sharing> Core<'a, S> {
                         s.answer_state_releases(mask);
                     }
                 }
-                WaveKind::Accept => {
-                    let r = s.releases.pop_front().expect("indices() checked the release");
-                    r.reply.fulfil(Ok((out[at] & mask, s.steps)));
-                }
+                WaveKind::Accept => match s.releases.front() {
+                    Some(r) if r.at == s.steps => {
+                        let r = s.releases.pop_front().expect("checked");
+                        r.reply.fulfil(Ok((out[at] & mask, s.steps)));
+                    }
+                    // Server 1, before the release arrived (see `early`).
+                    _ => {
+                        self.early.insert(slot, (out[at] & mask, s.steps));
+                    }
+                },
             }
             at += k;
         }
@@ -710,9 +732,10 @@ impl<'a, S: Sharing> Follower<'a, S> {
                 recv(plans) -> frame => match frame {
                     Ok(Ok(frame)) => {
                         // Whatever a client sent here before the leader planned with it is
-                        // in the inbox already (clients send to this server first): take
-                        // it before the plan. A release is not acknowledged before it goes
-                        // to the leader, so without this the plan could overtake it.
+                        // in the inbox already in process (clients send to this server
+                        // first): take it before the plan. A release is not acknowledged
+                        // before it goes to the leader; over the network it can still
+                        // arrive after the plan, and then waits for it in `early`.
                         while let Ok(req) = inbox.try_recv() {
                             self.handle(req);
                         }
