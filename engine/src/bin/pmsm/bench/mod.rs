@@ -123,7 +123,7 @@ fn measure(checked: &profile::Checked, scratch: Option<&tcp::Scratch>) -> Result
         let transitions: usize = inputs.iter().map(Vec::len).sum();
         for protocol in checked.protocols(i) {
             if checked.service {
-                let value = service::run(checked, i, &dfa, &inputs, protocol)?;
+                let value = service::run(checked, i, &dfa, &inputs, protocol, scratch)?;
                 results.push(Measured { label: spec.label.clone(), value });
                 continue;
             }

@@ -191,9 +191,6 @@ pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
         "service" => true,
         other => return Err(err(file, "mode", format!("{other:?} is not \"batch\" or \"service\""))),
     };
-    if service && tcp {
-        return Err(err(file, "transport", "the service runs in process only in this build (no network back end yet)"));
-    }
     if service && profile.clients == 0 {
         return Err(err(file, "clients", "must be positive"));
     }

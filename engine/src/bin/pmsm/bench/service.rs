@@ -10,15 +10,114 @@
 //! answer (the output covering that push is available).
 
 use super::profile::{Checked, err};
+use super::tcp;
 use pmsm_engine::Engine;
 use pmsm_engine::dfa::Dfa;
 use pmsm_engine::dfa::random::random_input;
 use pmsm_engine::protocol::Protocol;
 use pmsm_engine::protocol::Reveal;
-use pmsm_engine::service::{Options, Service};
+use pmsm_engine::service::net::Connect;
+use pmsm_engine::service::{Client, Options, Service, Session};
+use pmsm_engine::transport::tls::{Identity, Role};
 use pmsm_kernels::rng::WorkloadRng;
 use serde_json::{Value, json};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// Where the bench's service runs: in this process, or as three processes on
+/// 127.0.0.1 reached over TLS.
+enum Backend {
+    InProc(Service),
+    Tcp(tcp::ServiceProcs, Identity),
+}
+
+impl Backend {
+    /// A new client (its own identity in process; its own two connections over tcp).
+    fn connect(&self) -> Result<Client, String> {
+        match self {
+            Backend::InProc(s) => s.connect("bench").map_err(|e| e.to_string()),
+            Backend::Tcp(p, identity) => {
+                let how = Connect {
+                    servers: p.servers.clone(),
+                    machine: "bench".into(),
+                    pin: None,
+                    timeout: Duration::from_secs(10),
+                };
+                pmsm_engine::service::net::connect(identity, &how).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// Waits until the servers are linked (a session opens).
+    fn ready(&self) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            let tried = self.connect().and_then(|c| {
+                let s = c.open().map_err(|e| e.to_string())?;
+                c.close(s).map_err(|e| e.to_string())
+            });
+            match tried {
+                Ok(()) => return Ok(()),
+                Err(e) if start.elapsed() > Duration::from_secs(30) => {
+                    return Err(format!("the service never became ready: {e}{}", self.logs()));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// The parties' last log lines (over tcp), for an error message.
+    fn logs(&self) -> String {
+        match self {
+            Backend::Tcp(p, _) => format!("\n{}", p.tails()),
+            Backend::InProc(_) => String::new(),
+        }
+    }
+
+    fn transport(&self) -> &'static str {
+        match self {
+            Backend::InProc(_) => "inproc",
+            Backend::Tcp(..) => "tcp",
+        }
+    }
+
+    /// Resident bytes by party (in process: the one process).
+    fn rss(&self) -> Option<Vec<(&'static str, u64)>> {
+        match self {
+            Backend::InProc(_) => rss_bytes().map(|b| vec![("all_parties_in_process", b)]),
+            Backend::Tcp(p, _) => p.rss().map(|[d, s0, s1]| vec![("dealer", d), ("server_0", s0), ("server_1", s1)]),
+        }
+    }
+}
+
+/// `n` sessions opened by `threads` clients at once; each client with its sessions.
+fn open_many(backend: &Backend, n: usize, threads: usize) -> Result<Vec<(Client, Vec<Session>)>, String> {
+    let threads = threads.clamp(1, n.max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || -> Result<(Client, Vec<Session>), String> {
+                    let client = backend.connect()?;
+                    let mine = (t..n).step_by(threads).count();
+                    let sessions = (0..mine).map(|_| client.open()).collect::<Result<Vec<_>, _>>();
+                    Ok((client, sessions.map_err(|e| e.to_string())?))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a client thread panicked".into()))).collect()
+    })
+}
+
+fn close_many(opened: Vec<(Client, Vec<Session>)>) -> Result<(), String> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = opened
+            .into_iter()
+            .map(|(c, sessions)| {
+                scope.spawn(move || sessions.into_iter().try_for_each(|s| c.close(s)).map_err(|e| e.to_string()))
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err("a client thread panicked".into())))
+    })
+}
 
 /// Resident bytes of this process now (Linux).
 fn rss_bytes() -> Option<u64> {
@@ -34,8 +133,16 @@ fn latency_ms(seconds: &[f64]) -> Value {
     json!({"p50": p50, "p99": p99})
 }
 
-/// Runs run `i` of the profile through the service and through the batch engine.
-pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol: Protocol) -> Result<Value, String> {
+/// Runs run `i` of the profile through the service (in process, or over tcp with
+/// `scratch`) and through the batch engine.
+pub fn run(
+    checked: &Checked,
+    i: usize,
+    dfa: &Dfa,
+    inputs: &[Vec<u32>],
+    protocol: Protocol,
+    scratch: Option<&tcp::Scratch>,
+) -> Result<Value, String> {
     let spec = &checked.profile.run[i];
     let reveal = checked.reveal(i);
     let failed = |e: &dyn std::fmt::Display| format!("{}: {} (service): {e}", spec.label, protocol);
@@ -59,25 +166,36 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
     let batch_bits = super::bits_per_transition(&batch.bytes, transitions);
     drop(engine);
 
-    let service = Service::builder()
-        .machine("bench", dfa.clone(), protocol, reveal)
-        .options(Options::default())
-        .start()
-        .map_err(|e| failed(&e))?;
+    let backend = match scratch {
+        None => Backend::InProc(
+            Service::builder()
+                .machine("bench", dfa.clone(), protocol, reveal)
+                .options(Options::default())
+                .start()
+                .map_err(|e| failed(&e))?,
+        ),
+        Some(scratch) => {
+            let procs = tcp::start_service(scratch, dfa, protocol, reveal)?;
+            let identity = Identity::load(&procs.certs, Role::Client).map_err(|e| failed(&e))?;
+            Backend::Tcp(procs, identity)
+        }
+    };
+    backend.ready().map_err(|e| failed(&e))?;
     let clients = checked.profile.clients.min(inputs.len()).max(1);
     eprintln!(
-        "pmsm bench: {} · {} (service): {} sessions over {clients} client threads",
+        "pmsm bench: {} · {} (service, {}): {} sessions over {clients} client threads",
         spec.label,
         protocol,
+        backend.transport(),
         inputs.len()
     );
     let start = Instant::now();
     let per_thread: Vec<Result<Vec<f64>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..clients)
             .map(|t| {
-                let (service, want) = (&service, &want);
+                let (backend, want) = (&backend, &want);
                 scope.spawn(move || -> Result<Vec<f64>, String> {
-                    let client = service.connect("bench").map_err(|e| e.to_string())?;
+                    let client = backend.connect()?;
                     let mine: Vec<usize> = (t..inputs.len()).step_by(clients).collect();
                     let mut sessions = Vec::with_capacity(mine.len());
                     for &n in &mine {
@@ -104,34 +222,45 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
     let seconds = start.elapsed().as_secs_f64();
     let mut latencies = Vec::with_capacity(inputs.len());
     for r in per_thread {
-        latencies.extend(r.map_err(|e| failed(&e))?);
+        latencies.extend(r.map_err(|e| failed(&format!("{e}{}", backend.logs())))?);
     }
-    let bytes = service.bytes();
+    // Over tcp the parties count their own frames; only the in-process service sees
+    // every link's bytes.
+    let bits = match &backend {
+        Backend::InProc(service) => Some(super::bits_per_transition(&service.bytes(), transitions)),
+        Backend::Tcp(..) => None,
+    };
 
-    // Memory of idle sessions: the process's growth from `idle` to `2 · idle` open
+    // Memory of idle sessions: each party's growth from `idle` to `2 · idle` open
     // sessions (the first `idle` also take up memory the runs above freed, which would
     // hide their cost).
     let idle = checked.profile.idle_sessions;
     let per_idle = if idle > 0 {
-        let client = service.connect("bench").map_err(|e| failed(&e))?;
-        let open = |n: usize| (0..n).map(|_| client.open()).collect::<Result<Vec<_>, _>>().map_err(|e| failed(&e));
-        let first = open(idle)?;
-        let before = rss_bytes();
-        let second = open(idle)?;
-        let after = rss_bytes();
-        for s in first.into_iter().chain(second) {
-            client.close(s).map_err(|e| failed(&e))?;
-        }
-        before.zip(after).map(|(b, a)| a.saturating_sub(b) as f64 / idle as f64)
+        let first = open_many(&backend, idle, clients).map_err(|e| failed(&e))?;
+        let before = backend.rss();
+        let second = open_many(&backend, idle, clients).map_err(|e| failed(&e))?;
+        let after = backend.rss();
+        close_many(first).and_then(|()| close_many(second)).map_err(|e| failed(&e))?;
+        before.zip(after).map(|(b, a)| {
+            let by_party: serde_json::Map<String, Value> = b
+                .iter()
+                .zip(&a)
+                .map(|((name, b), (_, a))| (name.to_string(), json!(a.saturating_sub(*b) as f64 / idle as f64)))
+                .collect();
+            Value::Object(by_party)
+        })
     } else {
         None
     };
-    let idle_latency = idle_latency(&service, dfa, reveal, &inputs[0]).map_err(|e| failed(&e))?;
+    let idle_latency = idle_latency(&backend, dfa, reveal, &inputs[0]).map_err(|e| failed(&e))?;
     let stream = match checked.profile.stream_sessions {
         0 => None,
-        n => Some(stream(&service, dfa, reveal, n, checked.profile.stream_pushes, clients).map_err(|e| failed(&e))?),
+        n => Some(stream(&backend, dfa, reveal, n, checked.profile.stream_pushes, clients).map_err(|e| failed(&e))?),
     };
-    service.shutdown().map_err(|e| failed(&e))?;
+    let transport = backend.transport();
+    if let Backend::InProc(service) = backend {
+        service.shutdown().map_err(|e| failed(&e))?;
+    }
     let rate = transitions as f64 / seconds.max(1e-12);
     eprintln!(
         "pmsm bench: {:<34} {:<11} {:>10.0} transitions/s as a service, {:>10.0} as one batch ({:.0} %)",
@@ -145,7 +274,7 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         "label": spec.label,
         "mode": "service",
         "protocol": protocol.name(),
-        "transport": "inproc",
+        "transport": transport,
         "states": dfa.states(),
         "symbols": dfa.symbols(),
         "batch": inputs.len(),
@@ -156,12 +285,11 @@ pub fn run(checked: &Checked, i: usize, dfa: &Dfa, inputs: &[Vec<u32>], protocol
         "transitions_per_sec": rate,
         "batch_transitions_per_sec": batch_rate,
         "push_latency_ms": latency_ms(&latencies),
-        "bits_per_transition": super::bits_per_transition(&bytes, transitions),
+        "bits_per_transition": bits,
         "batch_bits_per_transition": batch_bits,
-        // In process every party shares one address space: the growth of the whole
-        // process per idle session (both servers' tables of sessions, mostly), from
-        // `idle_sessions` to twice as many open.
-        "bytes_per_session_by_party": per_idle.map(|b| json!({"all_parties_in_process": b})),
+        // Growth per idle session from `idle_sessions` to twice as many open: of each
+        // party's process over tcp; in process every party shares one address space.
+        "bytes_per_session_by_party": per_idle,
         "idle_sessions": idle,
         "idle_push_latency_ms": idle_latency,
         "stream": stream,
@@ -175,8 +303,8 @@ const IDLE_PUSH_SYMBOLS: usize = 100;
 const IDLE_PUSHES: usize = 100;
 
 /// p50 and p99 of a lone 100-symbol push and its release on an idle service.
-fn idle_latency(service: &Service, dfa: &Dfa, reveal: Reveal, text: &[u32]) -> Result<Value, String> {
-    let client = service.connect("bench").map_err(|e| e.to_string())?;
+fn idle_latency(backend: &Backend, dfa: &Dfa, reveal: Reveal, text: &[u32]) -> Result<Value, String> {
+    let client = backend.connect()?;
     let mut s = client.open().map_err(|e| e.to_string())?;
     let mut history = Vec::new();
     let mut lat = Vec::with_capacity(IDLE_PUSHES);
@@ -207,7 +335,7 @@ fn idle_latency(service: &Service, dfa: &Dfa, reveal: Reveal, text: &[u32]) -> R
 /// at random, pushes it 1 to 20 random symbols and releases it, until every session
 /// had `pushes` pushes. Every release is checked; latency is push call → release answer.
 fn stream(
-    service: &Service,
+    backend: &Backend,
     dfa: &Dfa,
     reveal: Reveal,
     sessions: usize,
@@ -220,7 +348,7 @@ fn stream(
         let handles: Vec<_> = (0..clients)
             .map(|t| {
                 scope.spawn(move || -> Result<(Vec<f64>, usize), String> {
-                    let client = service.connect("bench").map_err(|e| e.to_string())?;
+                    let client = backend.connect()?;
                     let mut rng = WorkloadRng::seed_from_u64(1000 + t as u64);
                     let mine = (t..sessions).step_by(clients).count();
                     let mut open = Vec::with_capacity(mine);

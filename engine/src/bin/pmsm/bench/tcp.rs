@@ -277,3 +277,61 @@ pub fn run(
         peak_rss_by_party: <[u64; 4]>::try_from(peaks).ok(),
     })
 }
+
+/// The service's three long-lived processes (`pmsm dealer` and `pmsm serve --machine`)
+/// serving one machine as `bench`; killed on drop.
+pub struct ServiceProcs {
+    procs: Vec<Proc>,
+    /// Server 0's and server 1's addresses.
+    pub servers: [String; 2],
+    /// The development certificates' folder.
+    pub certs: PathBuf,
+}
+
+impl ServiceProcs {
+    /// Resident bytes of the dealer, server 0 and server 1 now (Linux).
+    pub fn rss(&self) -> Option<[u64; 3]> {
+        let one = |p: &Proc| -> Option<u64> {
+            let statm = std::fs::read_to_string(format!("/proc/{}/statm", p.child.id())).ok()?;
+            Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
+        };
+        let v: Vec<u64> = self.procs.iter().map(one).collect::<Option<_>>()?;
+        v.try_into().ok()
+    }
+
+    /// The last lines each process logged.
+    pub fn tails(&self) -> String {
+        self.procs.iter().map(|p| format!("{}: {}", p.name, p.tail())).collect::<Vec<_>>().join("\n")
+    }
+}
+
+/// Starts the dealer and both servers serving `dfa` as `bench` under `protocol` and
+/// `reveal`, with session limits above any workload of the bench.
+pub fn start_service(
+    scratch: &Scratch,
+    dfa: &Dfa,
+    protocol: pmsm_engine::protocol::Protocol,
+    reveal: pmsm_engine::protocol::Reveal,
+) -> Result<ServiceProcs, String> {
+    scratch.check()?;
+    let machine = scratch.dir.join("service-machine.json");
+    std::fs::write(&machine, pmsm_engine::dfa::json::to_json_string(dfa))
+        .map_err(|e| format!("{}: {e}", machine.display()))?;
+    let spec = format!("bench={},protocol={},reveal={reveal}", machine.display(), protocol.name());
+    let s = |x: &Path| x.display().to_string();
+    let args = |role: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = role.iter().map(|r| r.to_string()).collect();
+        a.extend(["--certs".into(), s(&scratch.certs), "--machine".into(), spec.clone()]);
+        a
+    };
+    let limits = ["--max-sessions-per-client", "4194304", "--max-sessions", "4194304", "--max-connections", "4096"];
+    let log = |name: &str| scratch.dir.join(format!("service-{name}.log"));
+    let (dealer, d) = listen("dealer", &args(&["dealer"]), log("dealer"))?;
+    let mut a0 = args(&["serve", "--party", "0", "--dealer", &d]);
+    a0.extend(limits.map(String::from));
+    let (s0, a) = listen("server 0", &a0, log("s0"))?;
+    let mut a1 = args(&["serve", "--party", "1", "--peer", &a, "--dealer", &d]);
+    a1.extend(limits.map(String::from));
+    let (s1, b) = listen("server 1", &a1, log("s1"))?;
+    Ok(ServiceProcs { procs: vec![dealer, s0, s1], servers: [a, b], certs: scratch.certs.clone() })
+}
