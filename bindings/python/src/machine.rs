@@ -188,6 +188,10 @@ fn alphabet_name(a: &Alphabet) -> String {
     }
 }
 
+// The signatures' default `max_states` (a literal, so Python's signature shows it) is
+// the CLI's.
+const _: () = assert!(regex::DEFAULT_MAX_STATES == 20_000);
+
 fn config(full_match: bool, max_states: usize) -> RegexConfig {
     RegexConfig { full_match, max_states, ..Default::default() }
 }
@@ -201,7 +205,7 @@ fn restrict(m: dfa::Dfa, alphabet: Option<&str>) -> Result<dfa::Dfa, DfaError> {
 
 /// Compiles regular expressions into one minimal machine that accepts when any matches.
 #[pyfunction]
-#[pyo3(signature = (patterns, full_match = false, max_states = regex::DEFAULT_MAX_STATES, alphabet = None))]
+#[pyo3(signature = (patterns, full_match = false, max_states = 20_000, alphabet = None))]
 pub fn compile(
     py: Python<'_>,
     patterns: &Bound<'_, PyAny>,
@@ -224,7 +228,7 @@ pub fn compile(
 
 /// Compiles a rule file (one pattern per line; blank lines and `#` comments skipped).
 #[pyfunction]
-#[pyo3(signature = (path, full_match = false, max_states = regex::DEFAULT_MAX_STATES, alphabet = None))]
+#[pyo3(signature = (path, full_match = false, max_states = 20_000, alphabet = None))]
 pub fn compile_file(
     py: Python<'_>,
     path: PathBuf,

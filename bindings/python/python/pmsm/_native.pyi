@@ -1,6 +1,8 @@
 """Type stub of the native module ``pmsm._native`` (PyO3). Users import ``pmsm``."""
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, final
+
+__all__ = ["__version__", "FIELD_MODULUS", "Client", "Dfa", "Engine", "Service", "Session", "compile", "compile_file", "random_dfa"]
 
 __version__: str
 FIELD_MODULUS: int
@@ -8,6 +10,7 @@ FIELD_MODULUS: int
 _OutputTuple = Tuple[Optional[int], Optional[bool], int]
 _Done = Callable[[bool, Any], None]
 
+@final
 class Dfa:
     """A validated, total DFA (immutable; shared freely between threads)."""
 
@@ -45,7 +48,7 @@ class Dfa:
         """Sizes, classes, index widths, table bytes and fingerprint."""
     def polynomials(self) -> Dict[str, Any]:
         """The seed's interpolated polynomials over GF(65521)."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 def compile(
@@ -67,6 +70,7 @@ def compile_file(
 def random_dfa(states: int, symbols: int, seed: int = 0) -> Dfa:
     """A uniformly random machine, reproducible from ``seed``."""
 
+@final
 class Engine:
     """A private DFA evaluator over one machine."""
 
@@ -93,6 +97,7 @@ class Engine:
     def _time_rust_api(self, texts: Sequence[bytes], repeats: int) -> List[float]:
         """The Rust API alone on the same engine (for measuring the binding)."""
 
+@final
 class Service:
     """A running service (in process)."""
 
@@ -123,6 +128,7 @@ class Service:
     def shutdown(self) -> None:
         """Stops the service."""
 
+@final
 class Session:
     """An open session of a service."""
 
@@ -136,6 +142,7 @@ class Session:
     def closed(self) -> bool:
         """Whether the session was closed."""
 
+@final
 class Client:
     """A connection to the service for one machine."""
 
