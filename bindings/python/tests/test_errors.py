@@ -66,9 +66,9 @@ def test_unknown_symbols_name_input_and_position(ab: pmsm.Dfa) -> None:
 def test_inputs_of_the_wrong_kind(ab: pmsm.Dfa) -> None:
     engine = pmsm.Engine(ab)
     with pytest.raises(pmsm.InputError, match="input 0: item at position 1 is a str"):
-        engine.run([[0, "b"]])
+        engine.run([[0, "b"]])  # type: ignore[list-item]
     with pytest.raises(pmsm.InputError, match="got float"):
-        engine.run([1.5])
+        engine.run([1.5])  # type: ignore[list-item]
     with pytest.raises(pmsm.InputError, match=r"wrap it in a list"):
         engine.run("ab")
     with pytest.raises(TypeError):
