@@ -94,7 +94,7 @@ class Engine:
         """The machine."""
     def run(self, inputs: Any) -> Tuple[List[_OutputTuple], Dict[str, Any]]:
         """Runs every input privately."""
-    def _time_rust_api(self, texts: Sequence[bytes], repeats: int) -> List[float]:
+    def _time_rust_api(self, texts: Sequence[bytes], repeats: int) -> List[Tuple[float, float]]:
         """The Rust API alone on the same engine (for measuring the binding)."""
 
 @final
