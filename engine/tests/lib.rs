@@ -10,6 +10,7 @@ mod protocol;
 mod regex_oracle;
 mod seed;
 mod service;
+mod sets;
 
 /// The seed's machine, from `datasets/ab.json`.
 pub fn ab() -> pmsm_engine::dfa::Dfa {

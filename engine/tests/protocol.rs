@@ -221,6 +221,7 @@ fn a_failing_party_is_a_clear_error() {
     use pmsm_engine::transport::inproc::network;
     use pmsm_kernels::Party;
     let plan = Plan::new(&ab(), Protocol::LookupXor, Reveal::State, ClassMode::Off).unwrap();
+    let plan = pmsm_engine::protocol::set::SetPlan::single(plan);
     let schedule = Schedule::new(&plan, &[3], 4);
     let net = network(4, 4, None);
     let [s0, _s1] = net.servers;
