@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::Command;
 
 /// What only the binary uses: arguments, profiles, progress bar, allocator, development
-/// certificates, signals.
-const BINARY_ONLY: [&str; 6] = ["clap", "toml", "indicatif", "mimalloc", "rcgen", "signal-hook"];
+/// certificates, signals, the plaintext rule-set reference.
+const BINARY_ONLY: [&str; 7] = ["clap", "toml", "indicatif", "mimalloc", "rcgen", "signal-hook", "regex"];
 
 /// Every crate `pmsm-engine` depends on as a library (normal edges, transitively), by
 /// name, from `cargo tree` with `features` (extra arguments).
