@@ -88,7 +88,7 @@ fn seed_machine_gives_three_after_aaa() {
 }
 
 /// The opened values of every opening frame seen on a link.
-fn openings(frames: &[Vec<u8>], width: u32) -> Vec<u64> {
+pub fn openings(frames: &[Vec<u8>], width: u32) -> Vec<u64> {
     let mut out = Vec::new();
     for f in frames.iter().filter(|f| f[0] == TAG_OPENINGS) {
         let count = u32::from_le_bytes(f[5..9].try_into().unwrap()) as usize;

@@ -121,3 +121,35 @@ fn gitleaks_rules_equal_the_regex_crate_on_their_samples() {
     texts.extend(read("negatives.txt").into_iter().take(30));
     check(&small, &texts, Grouping::Cost, Protocol::LookupXor, 1_500);
 }
+
+/// The combination's openings (the last round: the `any` tree's node under lookup-xor,
+/// the nonzero lookup of the summed counts under lookup-ring) are uniform and do not
+/// depend on which rules matched.
+#[test]
+fn the_combinations_openings_are_uniform_and_independent_of_the_input() {
+    use crate::protocol::{chi_square_two_sample, chi_square_uniform, histogram, openings};
+    use pmsm_engine::transport::Link;
+    // 7 degrees of freedom (3 bits) or 3 (2 bits): 0.1 % critical values.
+    let rules: Vec<(String, String)> = ["a", "b", "c"].iter().map(|p| (p.to_string(), p.to_string())).collect();
+    let (ok, _) = compile_rules(&rules, &RegexConfig::default());
+    for (protocol, width, critical) in [(Protocol::LookupXor, 3u32, 24.32), (Protocol::LookupRing, 2, 16.27)] {
+        let set = group(ok.clone(), Policy::Any, Grouping::Alone, protocol, ClassMode::Auto, 1 << 10).unwrap();
+        let engine = Engine::set_builder(set).protocol(protocol).chunk(4000).build().unwrap();
+        let sample = |text: &[u8]| {
+            let inputs = vec![engine.dfa().encode(text, 0).unwrap(); 4000];
+            let last = engine.rounds(&inputs).unwrap() as u32 - 1;
+            let (report, frames) = engine.run_observed(&inputs, Link::S0ToS1).unwrap();
+            assert!(report.answers.iter().all(|a| *a == Answer::Any(text != b"zzz")));
+            let f: Vec<Vec<u8>> =
+                frames.into_iter().filter(|f| u32::from_le_bytes(f[1..5].try_into().unwrap()) == last).collect();
+            assert_eq!(f.len(), 1);
+            openings(&f, width)
+        };
+        let (x, y) = (sample(b"abc"), sample(b"zzz"));
+        assert_eq!(x.len(), 4000);
+        let (hx, hy) = (histogram(&x, 1 << width), histogram(&y, 1 << width));
+        let (ux, uy, two) = (chi_square_uniform(&hx), chi_square_uniform(&hy), chi_square_two_sample(&hx, &hy));
+        assert!(ux < critical && uy < critical, "{protocol}: not uniform: {ux:.1}, {uy:.1}");
+        assert!(two < critical, "{protocol}: depends on the input: {two:.1}");
+    }
+}
