@@ -244,6 +244,21 @@ impl Engine {
     /// Starts configuring an engine for a machine set: every group of `set` reads the
     /// same secret input (each symbol shared once by the client), and the client learns
     /// what the set's policy releases ([`Report::answers`]). Runs on the lookups only.
+    ///
+    /// ```
+    /// use pmsm_engine::Engine;
+    /// use pmsm_engine::dfa::regex::RegexConfig;
+    /// use pmsm_engine::dfa::set::{Answer, Grouping, Policy, compile_rules};
+    /// use pmsm_engine::protocol::{ClassMode, Protocol, set::group};
+    /// let rules = vec![("aws".to_string(), "AKIA[0-9A-Z]{4}".to_string()), ("pem".into(), "-----BEGIN".into())];
+    /// let (ok, refused) = compile_rules(&rules, &RegexConfig::default());
+    /// assert!(refused.is_empty());
+    /// let set = group(ok, Policy::Rules, Grouping::Cost, Protocol::LookupXor, ClassMode::Auto, 1 << 16)?;
+    /// let engine = Engine::set_builder(set).threads(1).build()?;
+    /// let report = engine.run_texts(&["key AKIA12AB", "nothing"])?;
+    /// assert_eq!(report.answers, vec![Answer::Rules(vec![true, false]), Answer::Rules(vec![false, false])]);
+    /// # Ok::<(), pmsm_engine::Error>(())
+    /// ```
     pub fn set_builder(set: MachineSet) -> EngineBuilder {
         let mut b = Engine::builder(set.groups()[0].dfa.clone());
         b.settings.reveal = Reveal::Accept;
