@@ -105,7 +105,8 @@ pub fn describe(loaded: &LoadedSet, protocol: Protocol, classes: ClassMode) -> V
         "refused": loaded.refused.iter().map(|r| json!({"id": r.id, "reason": r.reason})).collect::<Vec<_>>(),
         "groups": groups,
         "predicted_ns_per_symbol": model.set(set, classes),
-        "cost_model": {"lookup_ns": model.lookup_ns, "entry_ns": model.entry_ns},
+        "cost_model": {"small_lookup_ns": model.small_lookup_ns, "small_entry_ns": model.small_entry_ns,
+            "lookup_ns": model.lookup_ns, "entry_ns": model.entry_ns},
         "output_bits": match set.policy() {
             Policy::Any => 1,
             Policy::Count => ceil_log2(set.ids().len() + 1).max(1) as usize,
