@@ -20,12 +20,14 @@
 //! bytes passes between them, and every byte is counted per link.
 
 use crate::Error;
+use crate::dfa::set::{Answer, MachineSet, Policy};
 use crate::dfa::{Dfa, DfaError};
 use crate::party::server::ServerStats;
 use crate::party::sharing::{Ring, Xor};
 use crate::party::{client, dealer, poly, server};
 use crate::poly::plan::{PolyPlan, PowerSchedule};
 use crate::protocol::plan::{Chunk, Plan, Schedule};
+use crate::protocol::set::SetPlan;
 use crate::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
 use crate::transport::inproc::network;
 use crate::transport::{ClientEnds, DealerEnds, ServerEnds};
@@ -45,6 +47,7 @@ const MIN_SPLIT_CHUNK: usize = 64;
 #[derive(Debug)]
 pub struct EngineBuilder {
     dfa: Dfa,
+    set: Option<MachineSet>,
     settings: Settings,
     threads: usize,
     dealer_depth: usize,
@@ -109,8 +112,10 @@ impl EngineBuilder {
         if s.chunk == Some(0) || self.threads == 0 || self.dealer_depth == 0 {
             return Err(ProtocolError::Parameter("chunk, threads and dealer depth must be positive".into()).into());
         }
-        let plan = if s.protocol.is_lookup() {
-            Prepared::Lookup(Plan::new(&self.dfa, s.protocol, s.reveal, s.classes)?)
+        let plan = if let Some(set) = &self.set {
+            Prepared::Lookup(SetPlan::new(set, s.protocol, s.classes)?)
+        } else if s.protocol.is_lookup() {
+            Prepared::Lookup(SetPlan::single(Plan::new(&self.dfa, s.protocol, s.reveal, s.classes)?))
         } else {
             Prepared::Poly(PolyPlan::new(&self.dfa, s.protocol, s.reveal, s.powers, s.full_length_keys)?)
         };
@@ -119,21 +124,23 @@ impl EngineBuilder {
             .thread_name(|i| format!("pmsm-dealer-{i}"))
             .build()
             .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")))?;
-        Ok(Engine { dfa: self.dfa, plan, dealer_depth: self.dealer_depth, pool, settings: s })
+        Ok(Engine { dfa: self.dfa, set: self.set, plan, dealer_depth: self.dealer_depth, pool, settings: s })
     }
 }
 
 /// The public parameters of either protocol family.
 #[derive(Debug)]
 enum Prepared {
-    Lookup(Plan),
+    Lookup(SetPlan),
     Poly(PolyPlan),
 }
 
 /// A private DFA evaluator: four parties over one machine.
 #[derive(Debug)]
 pub struct Engine {
+    /// The machine; for a set, its first group's (the alphabet every group reads).
     dfa: Dfa,
+    set: Option<MachineSet>,
     plan: Prepared,
     dealer_depth: usize,
     pool: rayon::ThreadPool,
@@ -227,12 +234,42 @@ pub struct Report {
     pub bytes: LinkBytes,
     /// Server 0's time per round: openings sent → round finished (seconds).
     pub round_seconds: Vec<f64>,
+    /// For a machine set: what the client learned about each instance under the set's
+    /// policy, in input order (each output's `accept` says whether some rule matched).
+    /// Empty for a single machine.
+    pub answers: Vec<Answer>,
 }
 
 impl Engine {
+    /// Starts configuring an engine for a machine set: every group of `set` reads the
+    /// same secret input (each symbol shared once by the client), and the client learns
+    /// what the set's policy releases ([`Report::answers`]). Runs on the lookups only.
+    ///
+    /// ```
+    /// use pmsm_engine::Engine;
+    /// use pmsm_engine::dfa::regex::RegexConfig;
+    /// use pmsm_engine::dfa::set::{Answer, Grouping, Policy, compile_rules};
+    /// use pmsm_engine::protocol::{ClassMode, Protocol, set::group};
+    /// let rules = vec![("aws".to_string(), "AKIA[0-9A-Z]{4}".to_string()), ("pem".into(), "-----BEGIN".into())];
+    /// let (ok, refused) = compile_rules(&rules, &RegexConfig::default());
+    /// assert!(refused.is_empty());
+    /// let set = group(ok, Policy::Rules, Grouping::Cost, Protocol::LookupXor, ClassMode::Auto, 1 << 16)?;
+    /// let engine = Engine::set_builder(set).threads(1).build()?;
+    /// let report = engine.run_texts(&["key AKIA12AB", "nothing"])?;
+    /// assert_eq!(report.answers, vec![Answer::Rules(vec![true, false]), Answer::Rules(vec![false, false])]);
+    /// # Ok::<(), pmsm_engine::Error>(())
+    /// ```
+    pub fn set_builder(set: MachineSet) -> EngineBuilder {
+        let mut b = Engine::builder(set.groups()[0].dfa.clone());
+        b.settings.reveal = Reveal::Accept;
+        b.set = Some(set);
+        b
+    }
+
     /// Starts configuring an engine for `dfa`.
     pub fn builder(dfa: Dfa) -> EngineBuilder {
         EngineBuilder {
+            set: None,
             settings: Settings {
                 protocol: Protocol::LookupXor,
                 reveal: Reveal::from(dfa.natural_output()),
@@ -252,12 +289,26 @@ impl Engine {
         self.settings
     }
 
-    /// The public plan of a lookup protocol (tables, widths, whether classes are used).
+    /// The public plan of a lookup protocol over one machine (tables, widths, whether
+    /// classes are used); `None` for a set ([`Engine::set_plan`]).
     pub fn plan(&self) -> Option<&Plan> {
+        match &self.plan {
+            Prepared::Lookup(p) if p.policy.is_none() => p.groups.first(),
+            _ => None,
+        }
+    }
+
+    /// The public plan of a lookup protocol as a set (one machine is a set of one).
+    pub fn set_plan(&self) -> Option<&SetPlan> {
         match &self.plan {
             Prepared::Lookup(p) => Some(p),
             Prepared::Poly(_) => None,
         }
+    }
+
+    /// The machine set, for an engine built by [`Engine::set_builder`].
+    pub fn set(&self) -> Option<&MachineSet> {
+        self.set.as_ref()
     }
 
     /// The public plan of a seed protocol (interpolated coefficients, power schedule).
@@ -277,7 +328,7 @@ impl Engine {
         self.settings.reveal
     }
 
-    /// The machine.
+    /// The machine (for a set: its first group's, whose alphabet every group reads).
     pub fn dfa(&self) -> &Dfa {
         &self.dfa
     }
@@ -336,8 +387,10 @@ impl Engine {
     /// Frames a link must be able to queue so that both servers can send a whole wave
     /// of openings before reading (one per chunk, plus slack): for inputs of `lengths`.
     pub fn link_depth(&self, lengths: &[usize]) -> usize {
-        // Both schedules cut the instances into chunks of `chunk_for` (Chunk::split).
-        lengths.len().div_ceil(self.settings.chunk_for(lengths.len())) + 2
+        // Both schedules cut the instances into chunks of `chunk_for` (Chunk::split); each
+        // machine of a set has its own rounds in a wave.
+        let machines = self.set_plan().map_or(1, |p| p.groups.len());
+        lengths.len().div_ceil(self.settings.chunk_for(lengths.len())) * machines + 2
     }
 
     /// Communication rounds (one frame each way between the servers) a run takes.
@@ -467,9 +520,49 @@ impl Engine {
         Ok(dealer::Source::Predealt(frames))
     }
 
+    /// Checks and decodes a set's reconstructed values ([`SetPlan::values_out`] per
+    /// instance). An error names the instance, never the value.
+    fn answers(&self, set: &MachineSet, values: &[u64], inputs: &[Vec<u32>]) -> Result<Vec<Answer>, Error> {
+        let per = self.set_plan().map_or(1, SetPlan::values_out);
+        let bad = |i: usize, what: &str| ProtocolError::Frame {
+            link: Link::S0ToClient,
+            detail: format!("instance {i}: the output shares do not add up to {what}"),
+        };
+        let mut out = Vec::with_capacity(inputs.len());
+        for (i, v) in values.chunks_exact(per).enumerate() {
+            out.push(match set.policy() {
+                Policy::Any if v[0] > 1 => return Err(bad(i, "a bit (0 or 1)").into()),
+                Policy::Any => Answer::Any(v[0] == 1),
+                Policy::Count if v[0] > set.ids().len() as u64 => return Err(bad(i, "a count of rules").into()),
+                Policy::Count => Answer::Count(v[0] as u32),
+                Policy::Rules => {
+                    let mut hit = vec![false; set.ids().len()];
+                    for (g, &bits) in set.groups().iter().zip(v) {
+                        if bits >> g.rules.len() != 0 {
+                            return Err(bad(i, "one bit per rule").into());
+                        }
+                        for (k, &r) in g.rules.iter().enumerate() {
+                            hit[r] = (bits >> k) & 1 == 1;
+                        }
+                    }
+                    Answer::Rules(hit)
+                }
+            });
+        }
+        Ok(out)
+    }
+
     /// Checks and decodes the reconstructed values. An error names the instance, never
     /// the value (DESIGN §6: no reconstructed output in an error or log).
     fn outputs(&self, values: &[u64], inputs: &[Vec<u32>]) -> Result<Vec<InstanceOutput>, Error> {
+        if let Some(set) = &self.set {
+            let answers = self.answers(set, values, inputs)?;
+            return Ok(answers
+                .iter()
+                .zip(inputs)
+                .map(|(a, input)| InstanceOutput { final_state: None, accept: Some(a.any()), symbols: input.len() })
+                .collect());
+        }
         let outputs = values
             .iter()
             .zip(inputs)
@@ -496,7 +589,12 @@ impl Engine {
         let dealing = self.dealing(&lengths)?;
         let depth = self.link_depth(&lengths);
         let (values, run) = self.orchestrate(mode, depth, &dealing, inputs)?;
+        let answers = match &self.set {
+            Some(set) => self.answers(set, &values, inputs)?,
+            None => Vec::new(),
+        };
         Ok(Report {
+            answers,
             outputs: self.outputs(&values, inputs)?,
             transitions: lengths.iter().sum(),
             seconds: run.seconds,
@@ -574,7 +672,7 @@ fn root_cause(errors: &[ProtocolError]) -> Option<&ProtocolError> {
 
 /// What the dealer deals for one run, with the schedule it follows.
 enum Dealing<'a> {
-    Lookup(&'a Plan, Schedule),
+    Lookup(&'a SetPlan, Schedule),
     Poly(&'a PolyPlan, Vec<Chunk>, Vec<poly::PolyRound>),
 }
 

@@ -436,3 +436,47 @@ fn flags_are_where_they_apply_and_named_when_wrong() {
     let err = stderr(&o);
     assert!(err.contains("'udp'") && err.contains("--transport") && !err.contains("default.toml"), "{err}");
 }
+
+/// Rule sets: `--reveal rules|any|count` over a rule file (ids: line numbers) or a
+/// gitleaks file (ids kept), one JSON object per instance; `info` shows the groups.
+#[test]
+fn rule_sets_answer_per_rule_with_their_ids() {
+    let s = Scratch::new("sets");
+    let rules = s.file("rules.txt", "# ids are line numbers\nab\nc+d\n\nxyz\n");
+    let inputs = s.file("in.txt", "zab\nccd ab\nnothing\nxyz\n");
+    let gitleaks = s.file(
+        "g.toml",
+        "[[rules]]\nid = \"two\"\nregex = '''ab'''\n[[rules]]\nid = \"cd\"\nregex = '''c+d'''\n[[rules]]\nid = \"look\"\nregex = '''a(?=b)'''\n[[rules]]\nid = \"paths\"\npath = '''x'''\n",
+    );
+    for cmd in ["run", "eval"] {
+        let o = pmsm(&[cmd, "--regex-file", &rules, "--reveal", "rules", "--inputs", &inputs, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let lines = json_lines(&o);
+        assert_eq!(lines[0], json!({"type": "output", "instance": 0, "rules": ["2"], "symbols": 3}));
+        assert_eq!(lines[1]["rules"], json!(["2", "3"]));
+        assert_eq!(lines[2]["rules"], json!([]));
+        assert_eq!(lines[3]["rules"], json!(["5"]));
+        assert_eq!(lines[4]["type"], "summary");
+        let o = pmsm(&[cmd, "--regex-file", &rules, "--reveal", "count", "--inputs", &inputs, "--json"]);
+        let counts: Vec<_> = json_lines(&o)[..4].iter().map(|l| l["count"].clone()).collect();
+        assert_eq!(counts, vec![json!(1), json!(2), json!(0), json!(1)]);
+        let o = pmsm(&[cmd, "--regex-file", &rules, "--reveal", "any", "--inputs", &inputs, "--json"]);
+        let any: Vec<_> = json_lines(&o)[..4].iter().map(|l| l["accept"].clone()).collect();
+        assert_eq!(any, vec![json!(true), json!(true), json!(false), json!(true)]);
+        // gitleaks ids, and the refused rules named with their reasons.
+        let o = pmsm(&[cmd, "--gitleaks", &gitleaks, "--inputs", &inputs, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(json_lines(&o)[1]["rules"], json!(["two", "cd"]));
+        assert!(stderr(&o).contains("rule look refused: ") && stderr(&o).contains("rule paths refused: no regex"));
+    }
+    let o = pmsm(&["info", "--regex-file", &rules, "--reveal", "any", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let groups = v["set"]["groups"].as_array().unwrap();
+    assert_eq!(groups.iter().map(|g| g["rules"].as_array().unwrap().len()).sum::<usize>(), 3);
+    assert!(groups.iter().all(|g| g["n"].as_u64().unwrap() > 0));
+    assert!(v["set"]["predicted_ns_per_symbol"].as_f64().unwrap() > 0.0);
+    let o = pmsm(&["info", "--gitleaks", &gitleaks]);
+    assert!(stdout(&o).contains("look\trefused: ") && stdout(&o).contains("2 rules in "), "{}", stdout(&o));
+    let o = pmsm(&["run", "--gitleaks", &gitleaks, "--reveal", "state", "--input", "x"]);
+    assert!(stderr(&o).contains("a rule set releases any, rules or count"), "{}", stderr(&o));
+}

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::Command;
 
 /// What only the binary uses: arguments, profiles, progress bar, allocator, development
-/// certificates, signals; and the network service's runtime (feature `net`, which
-/// `cli` includes).
-const BINARY_ONLY: [&str; 8] =
-    ["clap", "toml", "indicatif", "mimalloc", "rcgen", "signal-hook", "tokio", "tokio-rustls"];
+/// certificates, signals, the plaintext rule-set reference; and the network service's
+/// runtime (feature `net`, which `cli` includes).
+const BINARY_ONLY: [&str; 9] =
+    ["clap", "toml", "indicatif", "mimalloc", "rcgen", "signal-hook", "regex", "tokio", "tokio-rustls"];
 
 /// Every crate `pmsm-engine` depends on as a library (normal edges, transitively), by
 /// name, from `cargo tree` with `features` (extra arguments).

@@ -11,6 +11,7 @@ mod regex_oracle;
 mod seed;
 mod service;
 mod service_net;
+mod sets;
 
 /// The seed's machine, from `datasets/ab.json`.
 pub fn ab() -> pmsm_engine::dfa::Dfa {

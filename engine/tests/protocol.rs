@@ -88,7 +88,7 @@ fn seed_machine_gives_three_after_aaa() {
 }
 
 /// The opened values of every opening frame seen on a link.
-fn openings(frames: &[Vec<u8>], width: u32) -> Vec<u64> {
+pub fn openings(frames: &[Vec<u8>], width: u32) -> Vec<u64> {
     let mut out = Vec::new();
     for f in frames.iter().filter(|f| f[0] == TAG_OPENINGS) {
         let count = u32::from_le_bytes(f[5..9].try_into().unwrap()) as usize;
@@ -221,6 +221,7 @@ fn a_failing_party_is_a_clear_error() {
     use pmsm_engine::transport::inproc::network;
     use pmsm_kernels::Party;
     let plan = Plan::new(&ab(), Protocol::LookupXor, Reveal::State, ClassMode::Off).unwrap();
+    let plan = pmsm_engine::protocol::set::SetPlan::single(plan);
     let schedule = Schedule::new(&plan, &[3], 4);
     let net = network(4, 4, None);
     let [s0, _s1] = net.servers;

@@ -79,6 +79,7 @@ impl Service {
                 max_pending: max_pending.unwrap_or(d.max_pending),
                 pool_depth: pool_depth.unwrap_or(d.pool_depth),
                 dealer_threads: dealer_threads.unwrap_or(d.dealer_threads),
+                ..d
             };
             let mut b = service::Service::builder().options(options);
             for (name, dfa, protocol, reveal) in machines {

@@ -37,15 +37,32 @@ fn reachable(dfa: &Dfa) -> Vec<u32> {
 /// Refinement looks at one representative symbol per [`super::SymbolClasses`] class
 /// (symbols with identical columns cannot split a block differently).
 pub fn minimize(dfa: &Dfa) -> Dfa {
+    let labels: Vec<u64> = dfa.accepting().iter().map(|&a| u64::from(a)).collect();
+    minimize_labeled(dfa, &labels).0
+}
+
+/// The minimal machine that gives every input the same *label* as `dfa` (a Moore
+/// machine: `labels[s]` is state `s`'s output; a state accepts when its label is not 0),
+/// with the labels of its states. [`minimize`] is the case `label = [s ∈ F]`; a machine
+/// set's product labels each state with the rules it has seen match
+/// ([`super::set`]), so states that agree on acceptance but not on which rule matched
+/// stay apart.
+///
+/// # Panics
+/// If `labels` does not have one entry per state (a caller bug).
+pub fn minimize_labeled(dfa: &Dfa, labels: &[u64]) -> (Dfa, Vec<u64>) {
+    assert_eq!(labels.len(), dfa.states(), "one label per state");
     let k = dfa.symbols();
     let classes = dfa.classes();
     let reps: Vec<u32> = (0..classes.count() as u32).map(|c| classes.representative(c)).collect();
     let order = reachable(dfa);
     let mut block: Vec<u32> = vec![u32::MAX; dfa.states()];
+    let mut first: HashMap<u64, u32> = HashMap::new();
     for &s in &order {
-        block[s as usize] = u32::from(dfa.is_accepting(s));
+        let fresh = first.len() as u32;
+        block[s as usize] = *first.entry(labels[s as usize]).or_insert(fresh);
     }
-    let mut count = order.iter().map(|&s| block[s as usize]).max().map_or(0, |m| m as usize + 1);
+    let mut count = first.len();
     let mut signature = Vec::with_capacity(reps.len() + 1);
     loop {
         let mut ids: HashMap<Vec<u32>, u32> = HashMap::with_capacity(count * 2);
@@ -86,10 +103,11 @@ pub fn minimize(dfa: &Dfa) -> Dfa {
         .flat_map(|&s| (0..k as u32).map(move |a| (s, a)))
         .map(|(s, a)| number[block[dfa.next(s, a) as usize] as usize])
         .collect();
-    let accepting = rep.iter().map(|&s| dfa.is_accepting(s)).collect();
-    Dfa::new(dfa.alphabet().clone(), rep.len(), 0, accepting, delta, "minimize")
+    let accepting = rep.iter().map(|&s| labels[s as usize] != 0).collect();
+    let m = Dfa::new(dfa.alphabet().clone(), rep.len(), 0, accepting, delta, "minimize")
         .expect("the quotient of a valid DFA is valid")
-        .with_natural_output(dfa.natural_output())
+        .with_natural_output(dfa.natural_output());
+    (m, rep.iter().map(|&s| labels[s as usize]).collect())
 }
 
 /// Whether two machines over alphabets of the same size accept the same language

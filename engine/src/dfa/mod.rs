@@ -10,6 +10,7 @@
 //! - [`rules`]: rule files, one pattern per line;
 //! - `gitleaks` (feature `gitleaks`): gitleaks TOML configurations, rule ids and regexes;
 //! - [`sample`]: strings matching a pattern, for planted test texts;
+//! - [`set`]: machine sets, rules grouped into labelled product machines;
 //! - [`trim`]: search-semantics shortcuts (nullable prefixes and suffixes dropped);
 //! - `determinize`: the bounded, absorbing walk of the lazy DFA behind [`regex`];
 //! - [`minimize`]: Moore partition refinement (language-preserving);
@@ -29,6 +30,7 @@ pub mod random;
 pub mod regex;
 pub mod rules;
 pub mod sample;
+pub mod set;
 pub mod trim;
 
 pub use alphabet::Alphabet;

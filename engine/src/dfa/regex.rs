@@ -61,7 +61,8 @@ pub fn compile(patterns: &[String], cfg: &RegexConfig) -> Result<Dfa, DfaError> 
         return Err(DfaError::Regex { index: 0, pattern: String::new(), message: "no pattern given".into() });
     }
     let hirs = patterns.iter().enumerate().map(|(i, p)| parse(i, p, cfg)).collect::<Result<Vec<Hir>, _>>()?;
-    let whole = match build(&hirs, cfg) {
+    let first = if hirs.len() > 1 { cfg.max_states.min(first_walk_budget(hirs.len())) } else { cfg.max_states };
+    let whole = match build(&hirs, &RegexConfig { max_states: first, ..cfg.clone() }) {
         Ok(m) => Ok(m),
         Err(WalkError::TooLarge) if hirs.len() > 1 => Err(()),
         Err(WalkError::Build(_)) if hirs.len() > 1 => Err(()), // each alone names the culprit
@@ -76,6 +77,22 @@ pub fn compile(patterns: &[String], cfg: &RegexConfig) -> Result<Dfa, DfaError> 
     }
     Ok(m.with_natural_output(NaturalOutput::Accept))
 }
+
+/// States the walk of a whole set may build before the set is compiled pattern by
+/// pattern instead: [`FIRST_WALK_STATES`] plus [`FIRST_WALK_STATES_PER_PATTERN`] a
+/// pattern. A set whose joint walk explodes (counters multiplying before minimisation
+/// can merge them) then fails fast: with the whole limit as its budget the DLP rules
+/// (7 patterns, 781 states once joined) spent 0.85 s walking 20,000 states before the
+/// products took over, against 0.18 s before the walk was bounded by the limit. A set of
+/// many plain words (1,000 words: 5,501 states as one walk) stays within it.
+fn first_walk_budget(patterns: usize) -> usize {
+    FIRST_WALK_STATES.saturating_add(FIRST_WALK_STATES_PER_PATTERN.saturating_mul(patterns))
+}
+
+/// See [`first_walk_budget`].
+const FIRST_WALK_STATES: usize = 2_048;
+/// See [`first_walk_budget`].
+const FIRST_WALK_STATES_PER_PATTERN: usize = 16;
 
 /// Each pattern compiled alone, the machines joined by a balanced tree of union
 /// products (each minimised and held to the limit).

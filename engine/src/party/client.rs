@@ -6,14 +6,15 @@
 use super::sharing::Sharing;
 use crate::protocol::ProtocolError;
 use crate::protocol::bits::low_mask;
-use crate::protocol::plan::{Plan, Schedule};
+use crate::protocol::plan::Schedule;
+use crate::protocol::set::SetPlan;
 use crate::protocol::wire::{decode_output, encode_input};
 use crate::transport::ClientEnds;
 use pmsm_kernels::rng::{RngCore, SecretRng};
 
 /// Shares the inputs of every chunk: frames for server 0 and server 1, chunk by chunk.
 pub fn share_inputs<S: Sharing>(
-    plan: &Plan,
+    plan: &SetPlan,
     schedule: &Schedule,
     inputs: &[Vec<u32>],
     rng: &mut SecretRng,
@@ -35,9 +36,10 @@ pub fn share_inputs<S: Sharing>(
 }
 
 /// Runs the client: sends the shares, then collects and reconstructs every chunk's
-/// outputs. Returns one output per instance, in the original order.
+/// outputs. Returns [`SetPlan::values_out`] values per instance, instance after
+/// instance, in the original order.
 pub fn run_client<S: Sharing>(
-    plan: &Plan,
+    plan: &SetPlan,
     schedule: &Schedule,
     inputs: &[Vec<u32>],
     ends: ClientEnds,
@@ -51,8 +53,9 @@ pub fn run_client<S: Sharing>(
     for f in f1 {
         to1.send(f)?;
     }
-    let width = plan.output_bits();
-    let expected: Vec<usize> = schedule.chunks.iter().map(|c| c.instances.len()).collect();
+    let width = plan.out_bits;
+    let per = plan.values_out();
+    let expected: Vec<usize> = schedule.chunks.iter().map(|c| c.instances.len() * per).collect();
     let mut got: [Vec<Option<Vec<u64>>>; 2] = [vec![None; expected.len()], vec![None; expected.len()]];
     for _ in 0..expected.len() {
         for (b, rx) in [&mut from0, &mut from1].into_iter().enumerate() {
@@ -63,11 +66,14 @@ pub fn run_client<S: Sharing>(
             }
         }
     }
-    let mut out = vec![0u64; inputs.len()];
+    let mut out = vec![0u64; inputs.len() * per];
     for (c, chunk) in schedule.chunks.iter().enumerate() {
         let (s0, s1) = (got[0][c].take().expect("every chunk arrived"), got[1][c].take().expect("every chunk arrived"));
+        let m = chunk.instances.len();
         for (k, &i) in chunk.instances.iter().enumerate() {
-            out[i as usize] = S::reconstruct(s0[k], s1[k], width);
+            for v in 0..per {
+                out[i as usize * per + v] = S::reconstruct(s0[v * m + k], s1[v * m + k], width);
+            }
         }
     }
     Ok(out)

@@ -2,14 +2,16 @@
 //! shared between the servers, and a DPF key pair for the point `r` (or, over domains
 //! where that is no larger, shares of the whole one-hot table: [`share_len`]).
 //!
-//! Rounds are produced in schedule order; large rounds are split into batches generated
+//! Rounds are produced in schedule order (every machine of a set its own rounds, so no
+//! correlation serves two lookups); large rounds are split into batches generated
 //! in parallel (rayon), each batch with its own generator forked from the dealer's
 //! CSPRNG. Bounded links keep the dealer only a few rounds ahead of the servers.
 
 use super::sharing::Sharing;
 use crate::protocol::ProtocolError;
 use crate::protocol::bits::{low_mask, pack_to_slice, packed_len};
-use crate::protocol::plan::{Plan, Schedule};
+use crate::protocol::plan::Schedule;
+use crate::protocol::set::SetPlan;
 use crate::protocol::wire::{correlation_frame, correlation_regions, share_len};
 use crate::transport::DealerEnds;
 use pmsm_kernels::dpf::{Dpf, table};
@@ -68,13 +70,13 @@ pub fn deal<S: Sharing>(
 /// Every round's frames, in schedule order, handed to `each` (which may send or keep
 /// them).
 pub fn deal_schedule<S: Sharing>(
-    plan: &Plan,
+    plan: &SetPlan,
     schedule: &Schedule,
     rng: &mut SecretRng,
     mut each: impl FnMut([Vec<u8>; 2]) -> Result<(), ProtocolError>,
 ) -> Result<(), ProtocolError> {
     for round in &schedule.rounds {
-        let width = plan.table(round.kind).domain_bits();
+        let width = plan.table(round.group, round.kind).domain_bits();
         each(deal::<S>(round.id, round.count, width, rng)?)?;
     }
     Ok(())

@@ -10,7 +10,8 @@
 use super::sharing::Sharing;
 use crate::protocol::ProtocolError;
 use crate::protocol::bits::low_mask;
-use crate::protocol::plan::{Plan, RoundKind, Schedule, Table};
+use crate::protocol::plan::{RoundKind, Schedule, Table};
+use crate::protocol::set::SetPlan;
 use crate::protocol::wire::{
     EncodedKeys, RoundCorrelations, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
 };
@@ -72,34 +73,104 @@ pub(crate) fn lookup_range<S: Sharing>(
 /// shares to the peer.
 struct Openings<'a> {
     party: Party,
-    plan: &'a Plan,
+    plan: &'a SetPlan,
     schedule: &'a Schedule,
     from_dealer: &'a mut BoxRx,
     to_peer: &'a mut BoxTx,
 }
 
+/// One server's shares of a chunk's values as its rounds advance.
+struct ChunkShares {
+    /// The client's symbol shares, in the chunk's symbol order: read by every machine.
+    /// Held as u32 until their rounds come (shares are at most 32 bits wide: `ka`, or
+    /// `n` for the ring without classes): 4 bytes per waiting symbol.
+    syms: Vec<u32>,
+    /// Per machine: its state shares.
+    state: Vec<Vec<u64>>,
+    /// Per machine with classes: where its current block of class shares starts in the
+    /// symbol list, and the block.
+    classes: Vec<(usize, Vec<u32>)>,
+    /// Per machine: its output shares once its output round is done.
+    outputs: Vec<Vec<u64>>,
+    /// The values of the combination: `values[0]` the machines' outputs (machine-major),
+    /// `values[l + 1]` what level `l` produced (node-major), once complete.
+    values: Vec<Vec<u64>>,
+}
+
+impl ChunkShares {
+    /// The machines' outputs side by side once every machine has one (the state of a
+    /// machine released as its state), then every local level that follows.
+    fn advance<S: Sharing>(&mut self, plan: &SetPlan) {
+        if self.values.is_empty() {
+            if self.outputs.iter().zip(&plan.groups).any(|(o, g)| g.accept.is_some() && o.is_empty()) {
+                return;
+            }
+            let all = self
+                .outputs
+                .iter()
+                .zip(&self.state)
+                .flat_map(|(o, st)| if o.is_empty() { st.iter() } else { o.iter() })
+                .copied()
+                .collect();
+            self.values.push(all);
+        }
+        while let Some(level) = plan.levels.get(self.values.len() - 1).filter(|l| l.table.is_none()) {
+            let below = &self.values[self.values.len() - 1];
+            let per = self.state[0].len();
+            let mut sums = vec![0u64; per * level.nodes.len()];
+            for (n, children) in level.nodes.iter().enumerate() {
+                for &c in children {
+                    for k in 0..per {
+                        sums[n * per + k] = S::add(sums[n * per + k], below[c * per + k]);
+                    }
+                }
+            }
+            self.values.push(sums);
+        }
+    }
+
+    /// Index shares of combination level `l`'s nodes: the children's shares side by side
+    /// (XOR shares of a concatenation are the concatenated shares; additive shares of it
+    /// the shifted sums, as no field overflows its width).
+    fn combine_index<S: Sharing>(&self, plan: &SetPlan, l: usize) -> Vec<u64> {
+        let level = &plan.levels[l];
+        let below = &self.values[l];
+        let per = self.state[0].len();
+        let mut out = vec![0u64; per * level.nodes.len()];
+        for (n, children) in level.nodes.iter().enumerate() {
+            for (i, &c) in children.iter().enumerate() {
+                let shift = i as u32 * level.field_bits;
+                for k in 0..per {
+                    out[n * per + k] = S::add(out[n * per + k], below[c * per + k] << shift);
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Openings<'_> {
-    /// Opens round `r` over the current state and symbol shares; returns it pending.
-    fn open<S: Sharing>(
-        &mut self,
-        r: usize,
-        state: &[Vec<u64>],
-        syms: &[Vec<u32>],
-    ) -> Result<Pending<S::Leaf>, ProtocolError> {
+    /// Opens round `r` over the current shares; returns it pending.
+    fn open<S: Sharing>(&mut self, r: usize, shares: &[ChunkShares]) -> Result<Pending<S::Leaf>, ProtocolError> {
         let round = &self.schedule.rounds[r];
-        let width = self.plan.table(round.kind).domain_bits();
+        let width = self.plan.table(round.group, round.kind).domain_bits();
         let link = self.from_dealer.link();
         let corrs: RoundCorrelations<S::Leaf> =
             decode_correlations(self.from_dealer.recv()?, link, self.party, round.id, round.count, width)?;
-        let (c, chunk, kx) = (round.chunk, &self.schedule.chunks[round.chunk], self.plan.kx());
+        let (c, g, chunk) = (round.chunk, round.group, &self.schedule.chunks[round.chunk]);
+        let sh = &shares[c];
         let index: Cow<'_, [u64]> = match round.kind {
-            RoundKind::Class { from, to } => syms[c][chunk.span(from, to)].iter().map(|&a| u64::from(a)).collect(),
+            RoundKind::Class { from, to } => sh.syms[chunk.span(from, to)].iter().map(|&a| u64::from(a)).collect(),
             RoundKind::Step(t) => {
-                let at = chunk.start(t);
-                let now = &syms[c][at..at + round.count];
-                state[c].iter().zip(now).map(|(&s, &x)| S::index(s, u64::from(x), kx)).collect()
+                let (at, kx) = (chunk.start(t), self.plan.groups[g].kx());
+                let now = match self.plan.groups[g].classes {
+                    Some(_) => &sh.classes[g].1[at - sh.classes[g].0..][..round.count],
+                    None => &sh.syms[at..at + round.count],
+                };
+                sh.state[g].iter().zip(now).map(|(&s, &x)| S::index(s, u64::from(x), kx)).collect()
             }
-            RoundKind::Accept => Cow::Borrowed(&state[c]),
+            RoundKind::Accept => Cow::Borrowed(&sh.state[g]),
+            RoundKind::Combine(l) => Cow::Owned(sh.combine_index::<S>(self.plan, l)),
         };
         let (masks, keys) = corrs.into_parts();
         let open: Vec<u64> = masks.iter().zip(index.iter()).map(|(m, i)| S::open(*i, *m, width)).collect();
@@ -130,11 +201,11 @@ pub fn round_latency_ms(round_seconds: &[f64]) -> [Option<f64>; 2] {
     [0.5, 0.99].map(|p| (!sorted.is_empty()).then(|| sorted[((sorted.len() - 1) as f64 * p).round() as usize] * 1e3))
 }
 
-/// Runs server `party` for a whole schedule. `progress`, if given, is incremented as
-/// rounds finish.
+/// Runs server `party` for a whole schedule: every machine of the plan over the same
+/// symbol shares. `progress`, if given, is incremented as rounds finish.
 pub fn run_server<S: Sharing>(
     party: Party,
-    plan: &Plan,
+    plan: &SetPlan,
     schedule: &Schedule,
     ends: ServerEnds,
     progress: Option<&AtomicU64>,
@@ -142,56 +213,81 @@ pub fn run_server<S: Sharing>(
     let mut stats = ServerStats { round_seconds: Vec::with_capacity(schedule.rounds.len()) };
     let ServerEnds { mut from_client, mut from_dealer, mut to_peer, mut from_peer, mut to_client } = ends;
     let chunks = &schedule.chunks;
-    let mut syms = Vec::with_capacity(chunks.len());
+    let groups = plan.groups.len();
+    let mut shares = Vec::with_capacity(chunks.len());
     for (c, chunk) in chunks.iter().enumerate() {
         let frame = from_client.recv()?;
-        // Held as u32 until their rounds come (shares are at most 32 bits wide: `ka`, or
-        // `n` for the ring without classes): 4 bytes per waiting symbol.
-        let shares = decode_input(&frame, from_client.link(), c as u32, &chunk.lengths, plan.symbol_share_bits())?;
-        syms.push(shares.into_iter().map(|v| v as u32).collect::<Vec<u32>>());
+        let syms = decode_input(&frame, from_client.link(), c as u32, &chunk.lengths, plan.symbol_share_bits())?;
+        let n = chunk.instances.len();
+        shares.push(ChunkShares {
+            syms: syms.into_iter().map(|v| v as u32).collect(),
+            state: plan.groups.iter().map(|g| vec![S::init(party, g.start); n]).collect(),
+            classes: vec![(0, Vec::new()); groups],
+            outputs: vec![Vec::new(); groups],
+            values: Vec::new(),
+        });
     }
-    let mut state: Vec<Vec<u64>> = chunks.iter().map(|c| vec![S::init(party, plan.start); c.instances.len()]).collect();
-    let mut accept: Vec<Vec<u64>> = vec![Vec::new(); chunks.len()];
-    let out_width = plan.output_bits();
+    let out_width = plan.out_bits;
+    let released = |sh: &mut ChunkShares| -> Vec<u64> {
+        sh.advance::<S>(plan);
+        let v = sh.values.last().expect("the outputs are complete");
+        v.iter().map(|x| x & low_mask(out_width)).collect()
+    };
     for c in (0..chunks.len()).filter(|&c| !schedule.has_rounds[c]) {
-        to_client.send(encode_output(c as u32, &state[c], out_width))?;
+        to_client.send(encode_output(c as u32, &released(&mut shares[c]), out_width))?;
     }
     // Rounds are opened in schedule order (the order the dealer's correlations arrive),
-    // at most WINDOW ahead of the oldest unfinished one, and only once the same chunk's
-    // previous round is done. So a chunk's next openings leave as soon as its round is
-    // finished, in flight while this server computes other chunks, and the lookups start
-    // after WINDOW openings instead of after a whole first wave.
+    // at most WINDOW ahead of the oldest unfinished one, and only once the rounds they
+    // read are done: the same machine's previous round of the chunk, and for a
+    // combination round every round of the chunk before it. So a chunk's next openings
+    // leave as soon as its round is finished, in flight while this server computes other
+    // chunks and machines, and the lookups start after WINDOW openings instead of after a
+    // whole first wave.
     let n = schedule.rounds.len();
-    let mut prev = vec![None; n];
-    let mut last_of_chunk = vec![None; chunks.len()];
+    let mut after: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut last_of_lane: Vec<Vec<Option<usize>>> = vec![vec![None; groups + 1]; chunks.len()];
     for (r, round) in schedule.rounds.iter().enumerate() {
-        prev[r] = last_of_chunk[round.chunk].replace(r);
+        let lanes = &mut last_of_lane[round.chunk];
+        match round.kind {
+            RoundKind::Combine(_) => {
+                after[r] = lanes.iter().flatten().copied().collect();
+                lanes[groups] = Some(r);
+            }
+            _ => after[r].extend(lanes[round.group].replace(r)),
+        }
     }
     let mut done = vec![false; n];
     let (mut cursor, mut finished) = (0usize, 0usize);
     let mut io = Openings { party, plan, schedule, from_dealer: &mut from_dealer, to_peer: &mut to_peer };
     let mut pending: VecDeque<Pending<S::Leaf>> = VecDeque::with_capacity(WINDOW);
     loop {
-        while cursor < n && cursor < finished + WINDOW && prev[cursor].is_none_or(|p: usize| done[p]) {
-            pending.push_back(io.open::<S>(cursor, &state, &syms)?);
+        while cursor < n && cursor < finished + WINDOW && after[cursor].iter().all(|&p| done[p]) {
+            pending.push_back(io.open::<S>(cursor, &shares)?);
             cursor += 1;
         }
         let Some((r, open, keys, sent)) = pending.pop_front() else { break };
         let round = &schedule.rounds[r];
-        let table = plan.table(round.kind);
+        let table = plan.table(round.group, round.kind);
         let width = table.domain_bits();
         let peer = decode_openings(&from_peer.recv()?, from_peer.link(), round.id, round.count, width)?;
         let u: Vec<u64> = open.iter().zip(&peer).map(|(m, p)| S::combine(*m, *p, width)).collect();
         let out = lookup_all::<S>(table, &keys, &u)?;
-        let c = round.chunk;
+        let (c, g) = (round.chunk, round.group);
+        let sh = &mut shares[c];
         match round.kind {
             RoundKind::Class { from, to } => {
-                for (a, class) in syms[c][schedule.chunks[c].span(from, to)].iter_mut().zip(out) {
-                    *a = class as u32;
-                }
+                let span = schedule.chunks[c].span(from, to);
+                sh.classes[g] = (span.start, out.into_iter().map(|x| x as u32).collect());
             }
-            RoundKind::Step(_) => state[c][..out.len()].copy_from_slice(&out),
-            RoundKind::Accept => accept[c] = out,
+            RoundKind::Step(_) => sh.state[g][..out.len()].copy_from_slice(&out),
+            RoundKind::Accept => {
+                sh.outputs[g] = out;
+                sh.advance::<S>(plan);
+            }
+            RoundKind::Combine(_) => {
+                sh.values.push(out);
+                sh.advance::<S>(plan);
+            }
         }
         stats.round_seconds.push(sent.elapsed().as_secs_f64());
         if let Some(p) = progress {
@@ -200,9 +296,7 @@ pub fn run_server<S: Sharing>(
         done[r] = true;
         finished += 1;
         if round.last {
-            let shares = if accept[c].is_empty() { &state[c] } else { &accept[c] };
-            let shares: Vec<u64> = shares.iter().map(|v| v & low_mask(out_width)).collect();
-            to_client.send(encode_output(c as u32, &shares, out_width))?;
+            to_client.send(encode_output(c as u32, &released(sh), out_width))?;
         }
     }
     Ok(stats)

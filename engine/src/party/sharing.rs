@@ -22,6 +22,9 @@ pub trait Sharing: Send + Sync + 'static {
     fn combine(mine: u64, peer: u64, width: u32) -> u64 {
         Self::reconstruct(mine, peer, width)
     }
+    /// The share of `a + b` (XOR, or addition in Z_2^64) from shares of `a` and `b`:
+    /// local, no interaction.
+    fn add(a: u64, b: u64) -> u64;
     /// The share of `(s << kx) | x` from shares of `s` and `x`.
     fn index(s: u64, x: u64, kx: u32) -> u64;
     /// A server's initial share of the (public) start state.
@@ -56,6 +59,9 @@ impl Sharing for Xor {
     fn open(i: u64, r: u64, width: u32) -> u64 {
         (i ^ r) & low_mask(width)
     }
+    fn add(a: u64, b: u64) -> u64 {
+        a ^ b
+    }
     fn index(s: u64, x: u64, kx: u32) -> u64 {
         (s << kx) | (x & low_mask(kx))
     }
@@ -83,6 +89,9 @@ impl Sharing for Ring {
     }
     fn open(i: u64, r: u64, width: u32) -> u64 {
         i.wrapping_sub(r) & low_mask(width)
+    }
+    fn add(a: u64, b: u64) -> u64 {
+        a.wrapping_add(b)
     }
     fn index(s: u64, x: u64, kx: u32) -> u64 {
         (s << kx).wrapping_add(x)

@@ -15,10 +15,12 @@
 //!   and the output is [`pmsm_kernels::ring::rotated_dot`] — the baseline.
 //!
 //! [`plan`] holds what all parties agree on in advance (tables, widths, the round
-//! schedule); [`wire`] the frames; [`bits`] the bit packing.
+//! schedule); [`set`] machine sets (many machines over one input, outputs combined
+//! inside the protocol); [`wire`] the frames; [`bits`] the bit packing.
 
 pub mod bits;
 pub mod plan;
+pub mod set;
 pub mod wire;
 
 use std::fmt;

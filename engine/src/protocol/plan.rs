@@ -6,6 +6,7 @@
 //! servers walk the same schedule, so correlations, openings and outputs line up
 //! without negotiation; every frame names its round and is checked against it.
 
+use super::set::SetPlan;
 use super::{ClassMode, Protocol, ProtocolError, Reveal};
 use crate::dfa::{Dfa, ceil_log2};
 use pmsm_kernels::{gf2, ring};
@@ -210,7 +211,10 @@ pub struct Plan {
     pub classes: Option<ClassStage>,
     /// The transition table over `(s << kx) | x`, `x` a symbol or a class.
     pub step: Table,
-    /// `A[s] = [s ∈ F]`, for [`Reveal::Accept`].
+    /// `A[s] = [s ∈ F]`, for [`Reveal::Accept`]. For a group of a machine set, the
+    /// group's output table over its states instead (its rules' bits, their count or
+    /// whether any matched: [`super::set::SetPlan`]); [`Plan::output_bits`] then does
+    /// not describe it.
     pub accept: Option<Table>,
 }
 
@@ -218,6 +222,39 @@ pub struct Plan {
 /// at least 1, so that a one-state or one-symbol machine still has a table to read.
 pub fn index_bits(n: usize) -> u32 {
     ceil_log2(n).max(1)
+}
+
+/// The index widths of a machine's lookups, as [`Plan::new`] chooses them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Widths {
+    /// State bits.
+    pub ks: u32,
+    /// Symbol bits.
+    pub ka: u32,
+    /// Bits of the symbol-or-class part of a step index.
+    pub kx: u32,
+    /// Whether a class lookup maps each symbol to its class first.
+    pub classes: bool,
+}
+
+impl Widths {
+    /// The widths for a machine of `states`, `symbols` and `classes` symbol classes:
+    /// classes are used if `mode` says so, or under [`ClassMode::Auto`] when
+    /// `2^(ks+kc) + 2^ka < 2^(ks+ka)`.
+    pub fn of(states: usize, symbols: usize, classes: usize, mode: ClassMode) -> Widths {
+        let (ks, ka, kc) = (index_bits(states), index_bits(symbols), index_bits(classes));
+        let classes = match mode {
+            ClassMode::On => true,
+            ClassMode::Off => false,
+            ClassMode::Auto => (1u64 << (ks + kc)) + (1u64 << ka) < (1u64 << (ks + ka)),
+        };
+        Widths { ks, ka, kx: if classes { kc } else { ka }, classes }
+    }
+
+    /// The step index width `n = ks + kx`.
+    pub fn n(&self) -> u32 {
+        self.ks + self.kx
+    }
 }
 
 impl Plan {
@@ -228,15 +265,9 @@ impl Plan {
         if !protocol.is_lookup() {
             return Err(ProtocolError::Parameter(format!("{protocol} is not a lookup protocol")));
         }
-        let ks = index_bits(dfa.states());
-        let ka = index_bits(dfa.symbols());
         let cls = dfa.classes();
+        let Widths { ks, ka, kx: _, classes: use_classes } = Widths::of(dfa.states(), dfa.symbols(), cls.count(), mode);
         let kc = index_bits(cls.count());
-        let use_classes = match mode {
-            ClassMode::On => true,
-            ClassMode::Off => false,
-            ClassMode::Auto => (1u64 << (ks + kc)) + (1u64 << ka) < (1u64 << (ks + ka)),
-        };
         let (kx, xs) = if use_classes { (kc, cls.count()) } else { (ka, dfa.symbols()) };
         let n = ks + kx;
         if n > protocol.max_domain_bits() {
@@ -316,6 +347,7 @@ impl Plan {
             RoundKind::Class { .. } => &self.classes.as_ref().expect("class rounds exist only with classes").table,
             RoundKind::Step(_) => &self.step,
             RoundKind::Accept => self.accept.as_ref().expect("accept rounds exist only for Reveal::Accept"),
+            RoundKind::Combine(_) => panic!("a combination round reads its set's table, not a machine's"),
         }
     }
 }
@@ -333,8 +365,11 @@ pub enum RoundKind {
     },
     /// Transition `t` (0-based) of the chunk's active instances.
     Step(usize),
-    /// `[s ∈ F]` for every instance of the chunk.
+    /// `[s ∈ F]` for every instance of the chunk (for a set's group: its output table).
     Accept,
+    /// Level `l` of a set's combination ([`super::set::Level`]): every node of the
+    /// level for every instance of the chunk, node-major.
+    Combine(usize),
 }
 
 /// One lookup round of one chunk.
@@ -344,6 +379,9 @@ pub struct Round {
     pub id: u32,
     /// The chunk.
     pub chunk: usize,
+    /// The machine (group of a set) whose table is read; 0 for a single machine and
+    /// for combination rounds.
+    pub group: usize,
     /// What is looked up.
     pub kind: RoundKind,
     /// Number of lookups.
@@ -432,9 +470,11 @@ impl Chunk {
 /// the same throughput; one more round per block, overlapped with other chunks' rounds.
 pub const CLASS_BLOCK: usize = 4;
 
-/// The order of all rounds of a run: wave `w` holds round `w` of every chunk that has
-/// one (chunk sequences are `[Class(0..4)] Step(0) … Step(3) [Class(4..8)] Step(4) …
-/// Step(L−1) [Accept]`, see [`CLASS_BLOCK`]).
+/// The order of all rounds of a run: wave `w` holds slot `w` of every chunk that has
+/// one (chunk sequences of slots are `[Class(0..4)] Step(0) … Step(3) [Class(4..8)]
+/// Step(4) … Step(L−1) [Accept] [Combine(0)] …`, see [`CLASS_BLOCK`]). A slot holds
+/// that round for every machine of a set (a class slot only for machines with
+/// classes), so all machines of a chunk advance together and read the same symbols.
 #[derive(Clone, Debug)]
 pub struct Schedule {
     /// The chunks.
@@ -448,22 +488,42 @@ pub struct Schedule {
 
 impl Schedule {
     /// The schedule for inputs of the given lengths, in chunks of `chunk_size`.
-    pub fn new(plan: &Plan, lengths: &[usize], chunk_size: usize) -> Schedule {
+    pub fn new(plan: &SetPlan, lengths: &[usize], chunk_size: usize) -> Schedule {
         let chunks = Chunk::split(lengths, chunk_size);
-        let sequences: Vec<Vec<(RoundKind, usize)>> = chunks
+        let groups = &plan.groups;
+        let all = |kind: RoundKind, count: usize| -> Vec<(usize, RoundKind, usize)> {
+            (0..groups.len()).map(|g| (g, kind, count)).collect()
+        };
+        let sequences: Vec<Vec<Vec<(usize, RoundKind, usize)>>> = chunks
             .iter()
             .map(|c| {
                 let mut seq = Vec::new();
                 let longest = c.steps();
                 for t in 0..longest {
-                    if plan.classes.is_some() && t % CLASS_BLOCK == 0 {
+                    if t % CLASS_BLOCK == 0 {
                         let (from, to) = (t, (t + CLASS_BLOCK).min(longest));
-                        seq.push((RoundKind::Class { from, to }, c.span(from, to).len()));
+                        let kind = RoundKind::Class { from, to };
+                        let slot: Vec<_> = (0..groups.len())
+                            .filter(|&g| groups[g].classes.is_some())
+                            .map(|g| (g, kind, c.span(from, to).len()))
+                            .collect();
+                        if !slot.is_empty() {
+                            seq.push(slot);
+                        }
                     }
-                    seq.push((RoundKind::Step(t), c.active_at(t)));
+                    seq.push(all(RoundKind::Step(t), c.active_at(t)));
                 }
-                if plan.reveal == Reveal::Accept {
-                    seq.push((RoundKind::Accept, c.instances.len()));
+                let finals: Vec<_> = (0..groups.len())
+                    .filter(|&g| groups[g].accept.is_some())
+                    .map(|g| (g, RoundKind::Accept, c.instances.len()))
+                    .collect();
+                if !finals.is_empty() {
+                    seq.push(finals);
+                }
+                for (l, level) in plan.levels.iter().enumerate() {
+                    if level.table.is_some() {
+                        seq.push(vec![(0, RoundKind::Combine(l), c.instances.len() * level.nodes.len())]);
+                    }
                 }
                 seq
             })
@@ -471,8 +531,10 @@ impl Schedule {
         let mut rounds = Vec::new();
         for w in 0..sequences.iter().map(Vec::len).max().unwrap_or(0) {
             for (chunk, seq) in sequences.iter().enumerate() {
-                if let Some(&(kind, count)) = seq.get(w) {
-                    rounds.push(Round { id: rounds.len() as u32, chunk, kind, count, last: w + 1 == seq.len() });
+                let Some(slot) = seq.get(w) else { continue };
+                for (k, &(group, kind, count)) in slot.iter().enumerate() {
+                    let last = w + 1 == seq.len() && k + 1 == slot.len();
+                    rounds.push(Round { id: rounds.len() as u32, chunk, group, kind, count, last });
                 }
             }
         }
@@ -553,7 +615,7 @@ mod tests {
     #[test]
     fn class_rounds_come_in_blocks_ahead_of_their_steps() {
         let p = Plan::new(&ab(), Protocol::LookupXor, Reveal::State, ClassMode::On).unwrap();
-        let s = Schedule::new(&p, &[40, 3, 17], 4);
+        let s = Schedule::new(&SetPlan::single(p), &[40, 3, 17], 4);
         let c = &s.chunks[0];
         assert_eq!(c.lengths, vec![40, 17, 3]);
         let kinds: Vec<(RoundKind, usize)> = s.rounds.iter().map(|r| (r.kind, r.count)).collect();
@@ -588,7 +650,7 @@ mod tests {
     #[test]
     fn schedule_orders_waves_and_prefixes() {
         let p = Plan::new(&ab(), Protocol::LookupXor, Reveal::Accept, ClassMode::Off).unwrap();
-        let s = Schedule::new(&p, &[2, 0, 5, 3], 2);
+        let s = Schedule::new(&SetPlan::single(p), &[2, 0, 5, 3], 2);
         assert_eq!(s.chunks[0].instances, vec![2, 3]);
         assert_eq!(s.chunks[1].instances, vec![0, 1]);
         assert_eq!(s.transitions(), 10);

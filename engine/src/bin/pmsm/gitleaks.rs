@@ -3,31 +3,16 @@
 
 use super::Failure;
 use pmsm_engine::dfa::gitleaks::{GitleaksConfig, GitleaksRule};
-use pmsm_engine::dfa::regex::RegexConfig;
 use pmsm_engine::dfa::sample::sample;
 use pmsm_kernels::rng::WorkloadRng;
 use regex_automata::hybrid::regex::{Cache, Regex};
 use regex_automata::util::syntax;
 use regex_automata::{Input, nfa::thompson};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::path::Path;
 
-/// Each rule's id with its state count, or the reason it is refused.
-pub fn info(path: &Path, cfg: &RegexConfig) -> Result<Vec<Value>, Failure> {
-    let config = GitleaksConfig::read(path)?;
-    let mut rows: Vec<Value> = config
-        .compile_each(cfg)
-        .into_iter()
-        .map(|(rule, m)| match m {
-            Ok(m) => json!({"id": rule.id, "states": m.states(), "classes": m.classes().count()}),
-            Err(e) => json!({"id": rule.id, "refused": e.to_string()}),
-        })
-        .collect();
-    rows.extend(config.without_regex.iter().map(|id| json!({"id": id, "refused": "no regex (a path-only rule)"})));
-    Ok(rows)
-}
-
-/// The text form of [`info`]: one line per rule and a summary.
+/// One line per rule (`{"id", "states", "classes"}` or `{"id", "refused"}` rows) and a
+/// summary.
 pub fn info_text(rows: &[Value]) -> String {
     let mut out = String::new();
     for r in rows {

@@ -2,6 +2,7 @@
 
 use crate::output::count;
 use pmsm_engine::dfa::rules::RuleFile;
+use pmsm_engine::dfa::set::Grouping;
 use pmsm_engine::dfa::{self, Dfa, DfaError, json, regex};
 use pmsm_engine::protocol::plan::{Plan, index_bits};
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
@@ -12,8 +13,17 @@ use std::path::{Path, PathBuf};
 #[derive(clap::Args)]
 pub struct MachineArgs {
     /// A machine in the JSON table format.
-    #[arg(long, conflicts_with_all = ["regex", "regex_file"])]
+    #[arg(long, conflicts_with_all = ["regex", "regex_file", "gitleaks"])]
     pub dfa: Option<PathBuf>,
+    /// A gitleaks configuration (TOML): its rules as a machine set (each rule compiled
+    /// alone in ASCII mode, as Go reads it; rule ids kept in every output).
+    #[arg(long, conflicts_with_all = ["regex", "regex_file"])]
+    pub gitleaks: Option<PathBuf>,
+    /// How a rule set's rules are grouped into product machines: cost (join while the
+    /// product costs no more per symbol than its parts), alone (one machine per rule) or
+    /// fill (join while the product fits --max-states).
+    #[arg(long, default_value = "cost")]
+    pub grouping: Grouping,
     /// A regular expression (Rust syntax); repeat for a set (accepts when any matches).
     /// May start with `-` (`-e '-----BEGIN'`), as grep's `-e` does.
     #[arg(long, short = 'e', value_name = "PATTERN", allow_hyphen_values = true)]
@@ -46,6 +56,9 @@ impl MachineArgs {
             field: "machine".into(),
             message: message.into(),
         };
+        if self.gitleaks.is_some() {
+            return Err(usage("--gitleaks is a rule set: give --reveal any, rules or count (info, eval and run)"));
+        }
         if let Some(path) = self.dfa.as_deref().or(positional) {
             if self.is_regex() {
                 return Err(usage("give either a DFA file or regular expressions, not both"));

@@ -14,12 +14,14 @@ mod gitleaks;
 mod machine;
 mod net;
 mod output;
+mod sets;
 
 use clap::{Parser, Subcommand};
 use machine::MachineArgs;
 use mimalloc::MiMalloc;
 use output::{OutputArgs, Printed};
 use pmsm_engine::Engine;
+use pmsm_engine::dfa::set::Policy;
 use pmsm_engine::dfa::{self, json, random::random_dfa};
 use pmsm_engine::input::{encode_lines, parse_symbol_inputs, split_lines};
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
@@ -75,10 +77,14 @@ enum Command {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
-        /// A gitleaks configuration (TOML): each rule compiled alone (ASCII, as Go
-        /// reads it), listed with its states or the reason it is refused.
-        #[arg(long, conflicts_with_all = ["file", "regex", "regex_file", "dfa"])]
-        gitleaks: Option<PathBuf>,
+        /// Describe the rules as a machine set for this policy (any, rules or count):
+        /// its groups, each group's n and the predicted cost per symbol. Without it,
+        /// --gitleaks lists each rule with its states or the reason it is refused.
+        #[arg(long)]
+        reveal: Option<Policy>,
+        /// The protocol whose cost model groups a set.
+        #[arg(long, default_value = "lookup-xor")]
+        protocol: Protocol,
     },
     /// Texts with secrets planted from each rule of a gitleaks configuration (every
     /// one checked against its rule) and clean texts that no rule matches.
@@ -106,6 +112,10 @@ enum Command {
         inputs: InputArgs,
         #[command(flatten)]
         output: OutputArgs,
+        /// A set's policy (--reveal any|rules|count) and the protocol whose cost model
+        /// groups it; the other settings are not used by the plaintext reference.
+        #[command(flatten)]
+        session: SessionArgs,
     },
     /// Run the machine privately: client, two servers and dealer in this process.
     #[command(after_help = EXIT_STATUS)]
@@ -233,9 +243,11 @@ struct SessionArgs {
     /// seed's seed-dpf and naive.
     #[arg(long, default_value = "lookup-xor")]
     protocol: Protocol,
-    /// What the client learns: state or accept [default: accept for --regex, state for --dfa].
+    /// What the client learns: state or accept [default: accept for --regex, state for
+    /// --dfa]; or, making the rules a machine set, any (one bit: some rule matched), rules
+    /// (one bit per rule) or count [default for --gitleaks: rules].
     #[arg(long)]
-    reveal: Option<Reveal>,
+    reveal: Option<RevealArg>,
     /// Symbol classes: auto, on or off.
     #[arg(long, default_value = "auto")]
     classes: ClassMode,
@@ -244,13 +256,65 @@ struct SessionArgs {
     chunk: Option<usize>,
 }
 
+/// `--reveal`: a machine's output, or a set's policy.
+#[derive(Clone, Copy, Debug)]
+enum RevealArg {
+    Machine(Reveal),
+    Set(Policy),
+}
+
+impl std::str::FromStr for RevealArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match (s.parse::<Reveal>(), s.parse::<Policy>()) {
+            (Ok(r), _) => Ok(RevealArg::Machine(r)),
+            (_, Ok(p)) => Ok(RevealArg::Set(p)),
+            _ => Err(format!("unknown output policy {s:?} (expected state, accept, any, rules or count)")),
+        }
+    }
+}
+
 impl SessionArgs {
+    /// The set policy, when the run is over a rule set: `--reveal any|rules|count`, or
+    /// `rules` for `--gitleaks`.
+    fn policy(&self, machine: &MachineArgs) -> Result<Option<Policy>, Failure> {
+        match (self.reveal, machine.gitleaks.is_some()) {
+            (Some(RevealArg::Set(p)), _) => Ok(Some(p)),
+            (Some(RevealArg::Machine(r)), true) => Err(usage(&format!(
+                "--reveal {} is a machine's output; a rule set releases any, rules or count",
+                match r {
+                    Reveal::State => "state",
+                    Reveal::Accept => "accept",
+                }
+            ))),
+            (None, true) => Ok(Some(Policy::Rules)),
+            (_, false) => Ok(None),
+        }
+    }
+
+    /// An engine for the rule set `machine` names under `policy`.
+    fn set_engine(&self, machine: &MachineArgs, policy: Policy) -> Result<(Engine, sets::LoadedSet), Failure> {
+        let loaded = sets::load(machine, policy, self.protocol, self.classes)?;
+        for r in &loaded.refused {
+            eprintln!("pmsm: rule {} refused: {}", r.id, r.reason);
+        }
+        let mut b = Engine::set_builder(loaded.set.clone()).protocol(self.protocol).classes(self.classes);
+        if let Some(c) = self.chunk {
+            b = b.chunk(c);
+        }
+        Ok((b.build()?, loaded))
+    }
+
     /// An engine for `m` with these settings (by default the client learns the
     /// machine's natural output).
     fn engine(&self, m: dfa::Dfa) -> Result<Engine, Failure> {
         let mut b = Engine::builder(m).protocol(self.protocol).classes(self.classes);
-        if let Some(r) = self.reveal {
-            b = b.reveal(r);
+        match self.reveal {
+            Some(RevealArg::Machine(r)) => b = b.reveal(r),
+            Some(RevealArg::Set(_)) => {
+                return Err(usage("a set policy needs rules: --regex-file, --regex or --gitleaks"));
+            }
+            None => {}
         }
         if let Some(c) = self.chunk {
             b = b.chunk(c);
@@ -277,6 +341,9 @@ impl RunArgs {
     /// Loads the machine and the inputs (unknown symbols are refused here) and builds
     /// the engine.
     fn prepare(&self) -> Result<(Engine, Vec<Vec<u32>>), Failure> {
+        if self.session.policy(&self.machine)?.is_some() {
+            return Err(usage("rule sets run in one process for now: use pmsm run"));
+        }
         let m = self.machine.load(None)?;
         let inputs = self.inputs.load(&m)?;
         let engine = self.session.engine(m)?;
@@ -357,17 +424,16 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 output::count(m.symbols(), "symbol")
             );
         }
-        Command::Info { gitleaks: Some(path), machine, json: as_json, .. } => {
-            let cfg = pmsm_engine::dfa::regex::RegexConfig {
-                full_match: machine.full_match,
-                max_states: machine.max_states,
-                ..Default::default()
-            };
-            let rows = gitleaks::info(&path, &cfg)?;
+        Command::Info { file: None, machine, json: as_json, reveal, protocol }
+            if machine.gitleaks.is_some() || reveal.is_some() =>
+        {
+            let policy = reveal.unwrap_or(Policy::Rules);
+            let loaded = sets::load(&machine, policy, protocol, ClassMode::Auto)?;
+            let set = sets::describe(&loaded, protocol, ClassMode::Auto);
             if as_json {
-                writeln!(out, "{}", json!(rows)).map_err(io)?;
+                writeln!(out, "{}", json!({"rules": loaded.rows, "set": set})).map_err(io)?;
             } else {
-                writeln!(out, "{}", gitleaks::info_text(&rows)).map_err(io)?;
+                writeln!(out, "{}\n{}", gitleaks::info_text(&loaded.rows), sets::describe_text(&set)).map_err(io)?;
             }
         }
         Command::Samples { gitleaks: path, out: dir, per_rule, seed } => {
@@ -377,7 +443,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 eprintln!("pmsm: no sample for {}", missing.join(", "));
             }
         }
-        Command::Info { file, machine, json: as_json, gitleaks: None } => {
+        Command::Info { file, machine, json: as_json, .. } => {
             let m = machine.load(file.as_deref())?;
             let info = machine::describe(&m);
             if as_json {
@@ -386,7 +452,34 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 writeln!(out, "{}", machine::describe_text(&info)).map_err(io)?;
             }
         }
-        Command::Eval { machine, inputs, output: opts } => {
+        Command::Eval { machine, inputs, output: opts, session } if session.policy(&machine)?.is_some() => {
+            let policy = session.policy(&machine)?.expect("a set policy");
+            let loaded = sets::load(&machine, policy, session.protocol, session.classes)?;
+            for r in &loaded.refused {
+                eprintln!("pmsm: rule {} refused: {}", r.id, r.reason);
+            }
+            let set = &loaded.set;
+            let encoded = inputs.load(&set.groups()[0].dfa)?;
+            let start = std::time::Instant::now();
+            let answers: Vec<_> = encoded.iter().map(|i| set.answer(i)).collect();
+            let outputs: Vec<InstanceOutput> = answers
+                .iter()
+                .zip(&encoded)
+                .map(|(a, i)| InstanceOutput { final_state: None, accept: Some(a.any()), symbols: i.len() })
+                .collect();
+            let printed = Printed {
+                outputs: &outputs,
+                protocol: "plaintext",
+                transitions: encoded.iter().map(Vec::len).sum(),
+                seconds: start.elapsed().as_secs_f64(),
+                bits: None,
+                extra: serde_json::Map::new(),
+                answers: Some((&answers, set.ids())),
+            };
+            output::print(&mut out, &printed, opts.json).map_err(io)?;
+            status = done(&printed, &opts);
+        }
+        Command::Eval { machine, inputs, output: opts, .. } => {
             let m = machine.load(None)?;
             let encoded = inputs.load(&m)?;
             let start = std::time::Instant::now();
@@ -407,9 +500,37 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 seconds: start.elapsed().as_secs_f64(),
                 bits: None,
                 extra: serde_json::Map::new(),
+                answers: None,
             };
             output::print(&mut out, &printed, opts.json).map_err(io)?;
             status = done(&printed, &opts);
+        }
+        Command::Run(args) if args.session.policy(&args.machine)?.is_some() => {
+            let policy = args.session.policy(&args.machine)?.expect("a set policy");
+            let (engine, loaded) = args.session.set_engine(&args.machine, policy)?;
+            let inputs = args.inputs.load(engine.dfa())?;
+            let report = engine.run(&inputs).map_err(|e| {
+                let code = if matches!(e, pmsm_engine::Error::Dfa(_)) { 2 } else { 1 };
+                Failure { message: e.to_string(), code }
+            })?;
+            let mut extra = serde_json::Map::new();
+            extra.insert("policy".into(), json!(policy.name()));
+            extra.insert("rules".into(), json!(loaded.set.ids().len()));
+            extra.insert("groups".into(), json!(loaded.set.groups().len()));
+            extra.insert("rounds".into(), json!(report.rounds));
+            let bytes: usize = inputs.iter().map(Vec::len).sum();
+            extra.insert("bytes_per_sec".into(), json!(bytes as f64 / report.seconds.max(1e-9)));
+            let printed = Printed {
+                outputs: &report.outputs,
+                protocol: report.protocol.name(),
+                transitions: report.transitions,
+                seconds: report.seconds,
+                bits: Some(bits(&report.bytes, &Link::ALL)),
+                extra,
+                answers: Some((&report.answers, loaded.set.ids())),
+            };
+            output::print(&mut out, &printed, args.output.json).map_err(io)?;
+            status = done(&printed, &args.output);
         }
         Command::Run(args) => {
             let (engine, inputs) = args.prepare()?;
@@ -427,6 +548,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 seconds: report.seconds,
                 bits: Some(bits(&report.bytes, &Link::ALL)),
                 extra,
+                answers: None,
             };
             output::print(&mut out, &printed, args.output.json).map_err(io)?;
             status = done(&printed, &args.output);
@@ -451,6 +573,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 transitions: run.transitions,
                 seconds: run.seconds,
                 bits: None,
+                answers: None,
                 extra,
             };
             output::print(&mut out, &printed, args.run.output.json).map_err(io)?;
@@ -469,6 +592,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 seconds: run.seconds,
                 bits: Some(bits(&run.bytes, &[Link::ClientToS0, Link::ClientToS1])),
                 extra,
+                answers: None,
             };
             output::print(&mut out, &printed, args.run.output.json).map_err(io)?;
             status = done(&printed, &args.run.output);

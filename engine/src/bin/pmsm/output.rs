@@ -6,7 +6,9 @@
 //! (`instance`, `final_state`, `accept`, `symbols`; a field the client did not learn is
 //! `null`), then one `"summary"` line (`{"type": "summary", "summary": {…}}`).
 
+use crate::sets::{answer_json, answer_text};
 use pmsm_engine::InstanceOutput;
+use pmsm_engine::dfa::set::Answer;
 use serde_json::{Map, Value, json};
 use std::io::Write;
 
@@ -37,6 +39,9 @@ pub struct Printed<'a> {
     pub bits: Option<Map<String, Value>>,
     /// Further summary fields (classes, rounds, transport, session).
     pub extra: Map<String, Value>,
+    /// For a machine set: each instance's answer under the set's policy, and the rule
+    /// ids (printed instead of the final state and accept bit).
+    pub answers: Option<(&'a [Answer], &'a [String])>,
 }
 
 impl Printed<'_> {
@@ -59,8 +64,19 @@ pub fn count(n: usize, thing: &str) -> String {
 pub fn print(out: &mut impl Write, p: &Printed<'_>, as_json: bool) -> std::io::Result<()> {
     if as_json {
         for (i, o) in p.outputs.iter().enumerate() {
-            let line = json!({"type": "output", "instance": i, "final_state": o.final_state, "accept": o.accept,
-                "symbols": o.symbols});
+            let line = match p.answers {
+                Some((answers, ids)) => {
+                    let (key, value) = answer_json(&answers[i], ids);
+                    let mut line = Map::new();
+                    line.insert("type".into(), json!("output"));
+                    line.insert("instance".into(), json!(i));
+                    line.insert(key.into(), value);
+                    line.insert("symbols".into(), json!(o.symbols));
+                    Value::Object(line)
+                }
+                None => json!({"type": "output", "instance": i, "final_state": o.final_state, "accept": o.accept,
+                    "symbols": o.symbols}),
+            };
             writeln!(out, "{line}")?;
         }
         let mut summary = Map::new();
@@ -76,11 +92,14 @@ pub fn print(out: &mut impl Write, p: &Printed<'_>, as_json: bool) -> std::io::R
     }
     for (i, o) in p.outputs.iter().enumerate() {
         let verdict = |a: bool| if a { "accept" } else { "reject" };
-        let what = match (o.final_state, o.accept) {
-            (Some(s), Some(a)) => format!("final state {s}, {}", verdict(a)),
-            (Some(s), None) => format!("final state {s}"),
-            (None, Some(a)) => verdict(a).to_string(),
-            (None, None) => "nothing learned".to_string(),
+        let what = match (p.answers, o.final_state, o.accept) {
+            (Some((answers, ids)), _, _) => answer_text(&answers[i], ids),
+            (None, s, a) => match (s, a) {
+                (Some(s), Some(a)) => format!("final state {s}, {}", verdict(a)),
+                (Some(s), None) => format!("final state {s}"),
+                (None, Some(a)) => verdict(a).to_string(),
+                (None, None) => "nothing learned".to_string(),
+            },
         };
         writeln!(out, "instance {i}: {what} ({})", count(o.symbols, "symbol"))?;
     }
@@ -103,7 +122,15 @@ mod tests {
     use super::*;
 
     fn printed(outputs: &[InstanceOutput]) -> Printed<'_> {
-        Printed { outputs, protocol: "plaintext", transitions: 0, seconds: 0.0, bits: None, extra: Map::new() }
+        Printed {
+            outputs,
+            protocol: "plaintext",
+            transitions: 0,
+            seconds: 0.0,
+            bits: None,
+            extra: Map::new(),
+            answers: None,
+        }
     }
 
     #[test]

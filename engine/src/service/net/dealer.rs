@@ -5,7 +5,7 @@
 //! naming the connection by the generation ([`crate::process::hello`]'s session field)
 //! and the pool (family code and width in the spec). When both servers' connections
 //! for a pool have arrived the dealer draws the pool's epoch from the CSPRNG, sends it
-//! to both, and deals blocks into the pair ([`crate::service::dealer::fill`]) until
+//! to both, and deals blocks into the pair (the in-process dealer's `fill`) until
 //! either server goes away. A pool is never resumed: a server that links again makes
 //! a new generation, with new pools.
 

@@ -3,7 +3,7 @@
 //!
 //! `README.md` in this folder draws the links and a generation's life. In short:
 //! - [`server::NetServer`] runs one server: a tokio front end for client connections
-//!   ([`front`]), and a *generation* of the in-process server threads (leader or
+//!   (`front.rs`), and a *generation* of the in-process server threads (leader or
 //!   follower, the same code as [`crate::service::Service`]) over TLS links to the
 //!   other server and the dealer. Server 1 dials server 0 and both dial the dealer;
 //!   when a link breaks the generation ends (its sessions fail with a clear error) and

@@ -5,7 +5,7 @@
 //! connections per share family, one a direction), both dial the dealer (one
 //! connection per lookup width, named by the generation), the dealer answers each pair
 //! with a fresh pool epoch, and each server starts the in-process leader or follower
-//! ([`crate::service::spawn_server`]) on those links. Sessions live in a generation:
+//! (the in-process `spawn_server`) on those links. Sessions live in a generation:
 //! server 0 numbers them from a random base drawn for it. When any link breaks (a peer
 //! stopped, restarted or vanished) the generation ends: its threads stop, the links
 //! are aborted with the reason, and its sessions are gone (their clients are told so).

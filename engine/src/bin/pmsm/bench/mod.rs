@@ -5,6 +5,7 @@
 pub mod plot;
 pub mod profile;
 pub mod service;
+pub mod set;
 pub mod tcp;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -117,6 +118,17 @@ fn measure(checked: &profile::Checked, scratch: Option<&tcp::Scratch>) -> Result
     let transport = if scratch.is_some() { "tcp" } else { "inproc" };
     let mut results = Vec::new();
     for (i, spec) in p.run.iter().enumerate() {
+        if set::is_set(checked, i) {
+            if scratch.is_some() || checked.service {
+                return Err(profile::err(
+                    &checked.file,
+                    &format!("run[{i}]"),
+                    "machine sets run in process, batch mode",
+                ));
+            }
+            results.extend(set::measure(checked, i)?);
+            continue;
+        }
         let dfa = checked.machine(i)?;
         let inputs = checked.inputs(i, &dfa)?;
         let want: Vec<u32> = dfa.run_batch(&inputs);

@@ -19,6 +19,10 @@
 //! protocols = ["lookup-xor"]                 # optional overrides: protocols, reveal, classes
 //! machine = { random = { states = 64, symbols = 256, seed = 1 } }
 //! #   or { dfa = "../datasets/ab.json" } / { regex_file = "…", full_match = false, alphabet = "ACGT" } / { regex = ["…"] }
+//! #   or { gitleaks = "../datasets/gitleaks/gitleaks.toml" }: a machine set (bench/set.rs), with
+//! # policy = "rules"                         # a set's policy: any, rules or count (regex_file too)
+//! # groupings = ["cost", "alone", "fill"]    # a set's groupings to measure (default cost)
+//! # max_states = 65536                       # a set's limit per rule and per product
 //! inputs = { random = { batch = 10000, length = 100, seed = 2 } }
 //! #   or { file = "../datasets/dlp/positives.txt", batch = 10000 }  (lines cycled up to batch)
 //! ```
@@ -91,6 +95,13 @@ pub struct RunSpec {
     pub protocols: Option<Vec<String>>,
     pub reveal: Option<String>,
     pub classes: Option<String>,
+    /// A machine set's policy (`any`, `rules`, `count`): the rules of `machine` run as a
+    /// set (`bench/set.rs`); a `gitleaks` machine is a set under `rules` by default.
+    pub policy: Option<String>,
+    /// A set's groupings to measure (`cost`, `alone`, `fill`; default `cost`).
+    pub groupings: Option<Vec<String>>,
+    /// A set's limit on each rule's and each product's states (default 2^16).
+    pub max_states: Option<usize>,
     pub machine: MachineSpec,
     pub inputs: InputSpec,
 }
@@ -102,6 +113,8 @@ pub struct MachineSpec {
     pub dfa: Option<PathBuf>,
     pub regex: Option<Vec<String>>,
     pub regex_file: Option<PathBuf>,
+    /// A gitleaks configuration: its rules as a machine set.
+    pub gitleaks: Option<PathBuf>,
     #[serde(default)]
     pub full_match: bool,
     pub alphabet: Option<String>,
@@ -211,9 +224,20 @@ pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
             p.parse::<Protocol>().map_err(|e| err(file, &format!("run[{i}].protocols"), e))?;
         }
         let m = &r.machine;
-        let sources = [m.random.is_some(), m.dfa.is_some(), m.regex.is_some(), m.regex_file.is_some()];
+        let sources =
+            [m.random.is_some(), m.dfa.is_some(), m.regex.is_some(), m.regex_file.is_some(), m.gitleaks.is_some()];
         if sources.iter().filter(|s| **s).count() != 1 {
-            return Err(err(file, &format!("run[{i}].machine"), "give exactly one of random, dfa, regex, regex_file"));
+            return Err(err(
+                file,
+                &format!("run[{i}].machine"),
+                "give exactly one of random, dfa, regex, regex_file, gitleaks",
+            ));
+        }
+        if let Some(p) = &r.policy {
+            p.parse::<pmsm_engine::dfa::set::Policy>().map_err(|e| err(file, &format!("run[{i}].policy"), e))?;
+        }
+        for g in r.groupings.iter().flatten() {
+            g.parse::<pmsm_engine::dfa::set::Grouping>().map_err(|e| err(file, &format!("run[{i}].groupings"), e))?;
         }
         if let Some(rm) = &m.random
             && (!(1..=dfa::MAX_STATES).contains(&rm.states) || !(1..=dfa::MAX_SYMBOLS).contains(&rm.symbols))
@@ -255,7 +279,8 @@ pub fn load(file: &Path, transport: Option<&str>) -> Result<Checked, String> {
 }
 
 impl Checked {
-    fn path(&self, p: &Path) -> PathBuf {
+    /// `p` relative to the profile's folder (absolute paths as they are).
+    pub fn path(&self, p: &Path) -> PathBuf {
         if p.is_absolute() { p.to_path_buf() } else { self.dir.join(p) }
     }
 
