@@ -2,6 +2,7 @@
 //! clients through the library and the CLI, checked against the plaintext machine,
 //! with parties killed (SIGKILL) and restarted while sessions are open.
 
+use crate::process::Scratch;
 use pmsm_engine::dfa::Dfa;
 use pmsm_engine::dfa::random::{random_dfa, random_input};
 use pmsm_engine::service::net::{Connect, connect};
@@ -11,28 +12,8 @@ use pmsm_engine::transport::tls::{Identity, Role};
 use pmsm_kernels::rng::WorkloadRng;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("pmsm-service-net-{name}-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-    fn path(&self, name: &str) -> String {
-        self.0.join(name).display().to_string()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A party process (stderr to a file); killed on drop.
 struct Proc {

@@ -70,11 +70,16 @@ pub fn write_data<W: Write + ?Sized>(w: &mut W, body: &[u8]) -> io::Result<()> {
 
 /// Writes one abort frame carrying `reason` (cut to 1 KiB at a character boundary).
 pub fn write_abort<W: Write + ?Sized>(w: &mut W, reason: &str) -> io::Result<()> {
-    let mut end = reason.len().min(MAX_REASON);
-    while !reason.is_char_boundary(end) {
+    write_kind(w, ABORT, cut(reason, MAX_REASON).as_bytes())
+}
+
+/// `s` cut to at most `max` bytes at a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
         end -= 1;
     }
-    write_kind(w, ABORT, &reason.as_bytes()[..end])
+    &s[..end]
 }
 
 fn write_kind<W: Write + ?Sized>(w: &mut W, kind: u8, body: &[u8]) -> io::Result<()> {

@@ -22,6 +22,7 @@
 
 use crate::service::ServiceError;
 use crate::service::session::Slot;
+use crate::transport::frame::cut;
 
 /// The client link's version.
 pub const VERSION: u16 = 1;
@@ -324,15 +325,6 @@ fn decode_error(r: &mut Reader<'_>) -> Result<ServiceError, String> {
         6 => ServiceError::Unavailable(r.text()?),
         c => return Err(format!("unknown error code {c}")),
     })
-}
-
-/// `s` cut to at most `max` bytes at a character boundary.
-pub fn cut(s: &str, max: usize) -> &str {
-    let mut end = s.len().min(max);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Peer-supplied text made safe to log: cut to 1 KiB, control characters escaped.
