@@ -20,7 +20,7 @@
 //! bytes passes between them, and every byte is counted per link.
 
 use crate::Error;
-use crate::dfa::set::{Answer, MachineSet, Policy};
+use crate::dfa::set::{Answer, MachineSet};
 use crate::dfa::{Dfa, DfaError};
 use crate::party::server::ServerStats;
 use crate::party::sharing::{Ring, Xor};
@@ -197,6 +197,9 @@ pub struct InstanceOutput {
     pub accept: Option<bool>,
     /// Symbols consumed.
     pub symbols: usize,
+    /// A machine set's answer under its policy (`accept` then says whether any rule
+    /// matched); `None` for a single machine.
+    pub answer: Option<Answer>,
 }
 
 /// Bytes sent on every link during one run.
@@ -522,45 +525,34 @@ impl Engine {
 
     /// Checks and decodes a set's reconstructed values ([`SetPlan::values_out`] per
     /// instance). An error names the instance, never the value.
-    fn answers(&self, set: &MachineSet, values: &[u64], inputs: &[Vec<u32>]) -> Result<Vec<Answer>, Error> {
+    fn answers(&self, set: &MachineSet, values: &[u64]) -> Result<Vec<Answer>, Error> {
         let per = self.set_plan().map_or(1, SetPlan::values_out);
-        let bad = |i: usize, what: &str| ProtocolError::Frame {
-            link: Link::S0ToClient,
-            detail: format!("instance {i}: the output shares do not add up to {what}"),
+        let groups: Vec<Vec<usize>> = set.groups().iter().map(|g| g.rules.clone()).collect();
+        let decode = |(i, v): (usize, &[u64])| {
+            Answer::from_values(set.policy(), set.ids().len(), &groups, v).map_err(|what| {
+                Error::from(ProtocolError::Frame {
+                    link: Link::S0ToClient,
+                    detail: format!("instance {i}: the output shares do not add up to {what}"),
+                })
+            })
         };
-        let mut out = Vec::with_capacity(inputs.len());
-        for (i, v) in values.chunks_exact(per).enumerate() {
-            out.push(match set.policy() {
-                Policy::Any if v[0] > 1 => return Err(bad(i, "a bit (0 or 1)").into()),
-                Policy::Any => Answer::Any(v[0] == 1),
-                Policy::Count if v[0] > set.ids().len() as u64 => return Err(bad(i, "a count of rules").into()),
-                Policy::Count => Answer::Count(v[0] as u32),
-                Policy::Rules => {
-                    let mut hit = vec![false; set.ids().len()];
-                    for (g, &bits) in set.groups().iter().zip(v) {
-                        if bits >> g.rules.len() != 0 {
-                            return Err(bad(i, "one bit per rule").into());
-                        }
-                        for (k, &r) in g.rules.iter().enumerate() {
-                            hit[r] = (bits >> k) & 1 == 1;
-                        }
-                    }
-                    Answer::Rules(hit)
-                }
-            });
-        }
-        Ok(out)
+        values.chunks_exact(per).enumerate().map(decode).collect()
     }
 
     /// Checks and decodes the reconstructed values. An error names the instance, never
     /// the value (DESIGN §6: no reconstructed output in an error or log).
     fn outputs(&self, values: &[u64], inputs: &[Vec<u32>]) -> Result<Vec<InstanceOutput>, Error> {
         if let Some(set) = &self.set {
-            let answers = self.answers(set, values, inputs)?;
+            let answers = self.answers(set, values)?;
             return Ok(answers
-                .iter()
+                .into_iter()
                 .zip(inputs)
-                .map(|(a, input)| InstanceOutput { final_state: None, accept: Some(a.any()), symbols: input.len() })
+                .map(|(a, input)| InstanceOutput {
+                    final_state: None,
+                    accept: Some(a.any()),
+                    symbols: input.len(),
+                    answer: Some(a),
+                })
                 .collect());
         }
         let outputs = values
@@ -572,12 +564,16 @@ impl Engine {
                     link: Link::S0ToClient,
                     detail: format!("instance {i}: the output shares do not add up to a state of the machine"),
                 }),
-                Reveal::State => Ok(InstanceOutput { final_state: Some(v as u32), accept: None, symbols: input.len() }),
+                Reveal::State => {
+                    Ok(InstanceOutput { final_state: Some(v as u32), accept: None, symbols: input.len(), answer: None })
+                }
                 Reveal::Accept if v > 1 => Err(ProtocolError::Frame {
                     link: Link::S0ToClient,
                     detail: format!("instance {i}: the output shares do not add up to an accept bit (0 or 1)"),
                 }),
-                Reveal::Accept => Ok(InstanceOutput { final_state: None, accept: Some(v == 1), symbols: input.len() }),
+                Reveal::Accept => {
+                    Ok(InstanceOutput { final_state: None, accept: Some(v == 1), symbols: input.len(), answer: None })
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(outputs)
@@ -590,7 +586,7 @@ impl Engine {
         let depth = self.link_depth(&lengths);
         let (values, run) = self.orchestrate(mode, depth, &dealing, inputs)?;
         let answers = match &self.set {
-            Some(set) => self.answers(set, &values, inputs)?,
+            Some(set) => self.answers(set, &values)?,
             None => Vec::new(),
         };
         Ok(Report {

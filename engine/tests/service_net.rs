@@ -221,7 +221,16 @@ fn the_cli_client_knows_only_the_name_and_matches_eval() {
     std::fs::write(&rules, "abc[0-9]+\nsecret\n").unwrap();
     let inputs = dir.path("in.txt");
     std::fs::write(&inputs, "x abc12 y\nnothing\nmy secret\n\nabc\n").unwrap();
-    let cluster = Cluster::start(dir, &[format!("dlp={rules}")], &[]);
+    let toml = dir.path("leaks.toml");
+    std::fs::write(&toml, "[[rules]]\nid = \"digits\"\nregex = '''abc[0-9]+'''\n\n[[rules]]\nid = \"word\"\nregex = '''secret'''\n\n[[rules]]\nid = \"end\"\nregex = '''t$'''\n").unwrap();
+    let machines = [
+        format!("dlp={rules}"),
+        format!("leaks={toml}"),
+        format!("each={rules},reveal=rules,grouping=alone,protocol=lookup-ring"),
+        format!("count={rules},reveal=count"),
+        format!("any={rules},reveal=any,grouping=alone"),
+    ];
+    let cluster = Cluster::start(dir, &machines, &[]);
     let _ = cluster.connect_when_linked("dlp");
     let [s0, s1] = cluster.servers();
     let certs = cluster.dir.path("certs");
@@ -257,6 +266,41 @@ fn the_cli_client_knows_only_the_name_and_matches_eval() {
     };
     assert_eq!(accepts(&out.stdout), accepts(&eval.stdout));
     assert_eq!(accepts(&out.stdout), [Some(true), Some(false), Some(true), Some(false), Some(false)]);
+
+    // Rule sets: each policy's answer as the plaintext set's (`pmsm eval`), rule ids kept.
+    let fields = |o: &[u8], key: &str| -> Vec<serde_json::Value> {
+        String::from_utf8_lossy(o)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "output")
+            .map(|v| v[key].clone())
+            .collect()
+    };
+    for (machine, source, policy, key) in [
+        ("leaks", ["--gitleaks", &toml], "rules", "rules"),
+        ("each", ["--regex-file", &rules], "rules", "rules"),
+        ("count", ["--regex-file", &rules], "count", "count"),
+        ("any", ["--regex-file", &rules], "any", "accept"),
+    ] {
+        let out = client(&["--machine", machine, "--inputs", &inputs, "--json"], "");
+        assert!(out.status.success(), "{machine}: {}", String::from_utf8_lossy(&out.stderr));
+        let eval = Command::new(env!("CARGO_BIN_EXE_pmsm"))
+            .args(["eval", source[0], source[1], "--reveal", policy, "--inputs", &inputs, "--json"])
+            .output()
+            .unwrap();
+        assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+        let got = fields(&out.stdout, key);
+        assert_eq!(got, fields(&eval.stdout, key), "{machine}");
+        assert_eq!(got.len(), 5, "{machine}");
+    }
+    let out = client(&["--machine", "leaks", "--inputs", &inputs, "--json"], "");
+    let rules_hit: Vec<serde_json::Value> = fields(&out.stdout, "rules");
+    assert_eq!(rules_hit[0], serde_json::json!(["digits"]));
+    assert_eq!(rules_hit[2], serde_json::json!(["word", "end"]));
+    let out = client(&["--machine", "each", "--stream"], "abc\n1 secret\n");
+    let lines: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines[1]["rules"], serde_json::json!(["1", "2"]), "{lines:?}");
 
     // --stream: one session, one release per line, the state carried across lines.
     let out = client(&["--machine", "dlp", "--stream"], "ab\nc1\nzz\n");
@@ -422,7 +466,16 @@ fn many_client_threads_of_one_certificate_with_every_session_in_flight() {
     let patterns = pmsm_engine::dfa::rules::RuleFile::read(std::path::Path::new(&rules)).unwrap();
     let patterns: Vec<String> = patterns.patterns().map(String::from).collect();
     let dfa = pmsm_engine::dfa::regex::compile(&patterns, &Default::default()).unwrap();
-    let cluster = Cluster::start(dir, &[format!("dlp={rules}")], &[]);
+    let toml = dir.path("leaks.toml");
+    std::fs::write(&toml, "[[rules]]\nid = \"digits\"\nregex = '''abc[0-9]+'''\n\n[[rules]]\nid = \"word\"\nregex = '''secret'''\n\n[[rules]]\nid = \"end\"\nregex = '''t$'''\n").unwrap();
+    let machines = [
+        format!("dlp={rules}"),
+        format!("leaks={toml}"),
+        format!("each={rules},reveal=rules,grouping=alone,protocol=lookup-ring"),
+        format!("count={rules},reveal=count"),
+        format!("any={rules},reveal=any,grouping=alone"),
+    ];
+    let cluster = Cluster::start(dir, &machines, &[]);
     let _ = cluster.connect_when_linked("dlp");
     std::thread::scope(|scope| {
         for t in 0..64usize {

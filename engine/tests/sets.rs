@@ -40,7 +40,7 @@ fn check(rules: &[(String, String)], texts: &[Vec<u8>], grouping: Grouping, prot
 
 /// A random rule over a small alphabet: literals, classes, counted repetitions,
 /// alternations and ASCII word boundaries.
-fn random_rule(rng: &mut WorkloadRng) -> String {
+pub(crate) fn random_rule(rng: &mut WorkloadRng) -> String {
     let atoms = ["a", "b", "c", "[ab]", "[^a ]", "\\d", "\\w", "ab", "(?:a|bc)", "\\b"];
     let n = 1 + rng.below(4);
     let mut p = String::from("(?-u)");

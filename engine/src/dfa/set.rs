@@ -354,6 +354,47 @@ pub enum Answer {
 }
 
 impl Answer {
+    /// Decodes the values a set releases for one input: under [`Policy::Rules`] one per
+    /// group, bit `k` of group `g`'s value telling whether rule `groups[g][k]` (of
+    /// `rules`) matched; one value otherwise. The error says what the values fail to be
+    /// (never the values: DESIGN §6).
+    pub fn from_values(
+        policy: Policy,
+        rules: usize,
+        groups: &[Vec<usize>],
+        values: &[u64],
+    ) -> Result<Answer, &'static str> {
+        let one = || match values {
+            [v] => Ok(*v),
+            _ => Err("one value"),
+        };
+        match policy {
+            Policy::Any => match one()? {
+                v @ (0 | 1) => Ok(Answer::Any(v == 1)),
+                _ => Err("a bit (0 or 1)"),
+            },
+            Policy::Count => match one()? {
+                v if v <= rules as u64 => Ok(Answer::Count(v as u32)),
+                _ => Err("a count of rules"),
+            },
+            Policy::Rules => {
+                if values.len() != groups.len() {
+                    return Err("one value per group");
+                }
+                let mut hit = vec![false; rules];
+                for (members, &bits) in groups.iter().zip(values) {
+                    if members.len() < 64 && bits >> members.len() != 0 {
+                        return Err("one bit per rule");
+                    }
+                    for (k, &r) in members.iter().enumerate() {
+                        *hit.get_mut(r).ok_or("rules of the set")? = (bits >> k) & 1 == 1;
+                    }
+                }
+                Ok(Answer::Rules(hit))
+            }
+        }
+    }
+
     /// Whether some rule matched (what every policy tells).
     pub fn any(&self) -> bool {
         match self {

@@ -11,7 +11,7 @@ use super::sharing::Sharing;
 use crate::protocol::ProtocolError;
 use crate::protocol::bits::low_mask;
 use crate::protocol::plan::{RoundKind, Schedule, Table};
-use crate::protocol::set::SetPlan;
+use crate::protocol::set::{Level, SetPlan};
 use crate::protocol::wire::{
     EncodedKeys, RoundCorrelations, decode_correlations, decode_input, decode_openings, encode_openings, encode_output,
 };
@@ -114,39 +114,49 @@ impl ChunkShares {
                 .collect();
             self.values.push(all);
         }
-        while let Some(level) = plan.levels.get(self.values.len() - 1).filter(|l| l.table.is_none()) {
-            let below = &self.values[self.values.len() - 1];
-            let per = self.state[0].len();
-            let mut sums = vec![0u64; per * level.nodes.len()];
-            for (n, children) in level.nodes.iter().enumerate() {
-                for &c in children {
-                    for k in 0..per {
-                        sums[n * per + k] = S::add(sums[n * per + k], below[c * per + k]);
-                    }
-                }
-            }
-            self.values.push(sums);
-        }
+        let per = self.state[0].len();
+        local_levels::<S>(plan, &mut self.values, per);
     }
 
-    /// Index shares of combination level `l`'s nodes: the children's shares side by side
-    /// (XOR shares of a concatenation are the concatenated shares; additive shares of it
-    /// the shifted sums, as no field overflows its width).
+    /// Index shares of combination level `l`'s nodes.
     fn combine_index<S: Sharing>(&self, plan: &SetPlan, l: usize) -> Vec<u64> {
-        let level = &plan.levels[l];
-        let below = &self.values[l];
-        let per = self.state[0].len();
-        let mut out = vec![0u64; per * level.nodes.len()];
+        level_index::<S>(&plan.levels[l], &self.values[l], self.state[0].len())
+    }
+}
+
+/// Runs every level that adds its children's shares locally (no round) next in
+/// `values` (`values[l]` what level `l − 1` produced, `per` instances a value,
+/// node-major).
+pub(crate) fn local_levels<S: Sharing>(plan: &SetPlan, values: &mut Vec<Vec<u64>>, per: usize) {
+    while let Some(level) = plan.levels.get(values.len() - 1).filter(|l| l.table.is_none()) {
+        let below = &values[values.len() - 1];
+        let mut sums = vec![0u64; per * level.nodes.len()];
         for (n, children) in level.nodes.iter().enumerate() {
-            for (i, &c) in children.iter().enumerate() {
-                let shift = i as u32 * level.field_bits;
+            for &c in children {
                 for k in 0..per {
-                    out[n * per + k] = S::add(out[n * per + k], below[c * per + k] << shift);
+                    sums[n * per + k] = S::add(sums[n * per + k], below[c * per + k]);
                 }
             }
         }
-        out
+        values.push(sums);
     }
+}
+
+/// Index shares of a combination level's nodes over the values `below` it (`per`
+/// instances a value): the children's shares side by side (XOR shares of a
+/// concatenation are the concatenated shares; additive shares of it the shifted sums,
+/// as no field overflows its width).
+pub(crate) fn level_index<S: Sharing>(level: &Level, below: &[u64], per: usize) -> Vec<u64> {
+    let mut out = vec![0u64; per * level.nodes.len()];
+    for (n, children) in level.nodes.iter().enumerate() {
+        for (i, &c) in children.iter().enumerate() {
+            let shift = i as u32 * level.field_bits;
+            for k in 0..per {
+                out[n * per + k] = S::add(out[n * per + k], below[c * per + k] << shift);
+            }
+        }
+    }
+    out
 }
 
 impl Openings<'_> {

@@ -82,6 +82,24 @@ impl Fingerprint {
         let d = ring::digest::digest(&ring::digest::SHA256, json.as_bytes());
         Fingerprint(d.as_ref().try_into().expect("32 bytes"))
     }
+
+    /// The fingerprint of a machine set: its policy, and per group its rules' ids, its
+    /// machine's fingerprint and its states' labels.
+    pub fn of_set(set: &crate::dfa::set::MachineSet) -> Fingerprint {
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"pmsm machine set\0");
+        ctx.update(set.policy().name().as_bytes());
+        for g in set.groups() {
+            ctx.update(&(g.rules.len() as u64).to_le_bytes());
+            for id in g.rules.iter().map(|&r| &set.ids()[r]) {
+                ctx.update(&(id.len() as u64).to_le_bytes());
+                ctx.update(id.as_bytes());
+            }
+            ctx.update(&Fingerprint::of(&g.dfa).0);
+            g.labels.iter().for_each(|l| ctx.update(&l.to_le_bytes()));
+        }
+        Fingerprint(ctx.finish().as_ref().try_into().expect("32 bytes"))
+    }
 }
 
 impl fmt::Display for Fingerprint {

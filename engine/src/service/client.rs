@@ -162,21 +162,37 @@ impl Client {
         let t0 = self.ticket(0, |reply| Request::Release { slot, owner, at, reply }).await?;
         let (s0, n0): OutputShare = self.answer(t0).await?;
         let (s1, n1): OutputShare = self.answer(t1).await?;
-        let width = self.interface.output_bits;
-        for (b, n) in [(0, n0), (1, n1)] {
-            self.counters.add([Link::S0ToClient, Link::S1ToClient][b], REQUEST_HEADER + width.div_ceil(8) as u64);
+        let (width, values) = (self.interface.output_bits, self.interface.values());
+        for (b, n, s) in [(0, n0, &s0), (1, n1, &s1)] {
+            let bytes = REQUEST_HEADER + (values as u64 * u64::from(width)).div_ceil(8);
+            self.counters.add([Link::S0ToClient, Link::S1ToClient][b], bytes);
             if n != session.pushed {
                 return Err(ServiceError::BadRequest(format!(
                     "server {b} released session {slot} after {n} symbols, this client pushed {}",
                     session.pushed
                 )));
             }
+            if s.len() != values {
+                return Err(ServiceError::BadRequest(format!(
+                    "server {b} released {} values of session {slot}, the machine's interface says {values}",
+                    s.len()
+                )));
+            }
         }
-        let v = reconstruct(self.interface.protocol, s0, s1, width);
+        let v: Vec<u64> =
+            s0.iter().zip(&s1).map(|(&a, &b)| reconstruct(self.interface.protocol, a, b, width)).collect();
         let symbols = session.pushed as usize;
+        let wrong = |what: &str| {
+            ServiceError::BadRequest(format!("session {slot}: the servers' output shares do not add up to {what}"))
+        };
+        if let Some(answer) = self.interface.answer(&v) {
+            let answer = answer.map_err(wrong)?;
+            return Ok(InstanceOutput { final_state: None, accept: Some(answer.any()), symbols, answer: Some(answer) });
+        }
         Ok(match self.interface.reveal {
-            Reveal::State => InstanceOutput { final_state: Some(v as u32), accept: None, symbols },
-            Reveal::Accept => InstanceOutput { final_state: None, accept: Some(v == 1), symbols },
+            Reveal::State => InstanceOutput { final_state: Some(v[0] as u32), accept: None, symbols, answer: None },
+            Reveal::Accept if v[0] > 1 => return Err(wrong("an accept bit (0 or 1)")),
+            Reveal::Accept => InstanceOutput { final_state: None, accept: Some(v[0] == 1), symbols, answer: None },
         })
     }
 

@@ -39,9 +39,11 @@ pub mod wave;
 pub use client::{Client, MAX_PUSH, Session};
 pub use interface::Interface;
 
+use crate::dfa::set::MachineSet;
 use crate::dfa::{Dfa, DfaError};
 use crate::party::sharing::{Ring, Sharing, Xor};
 use crate::protocol::plan::{Plan, Table};
+use crate::protocol::set::SetPlan;
 use crate::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
 use crate::transport::inproc::link_pair;
 use crate::transport::{BoxRx, BoxTx, Counted, Counters, Link, TransportError};
@@ -166,21 +168,132 @@ pub struct Stats {
     pub pool_ready: AtomicU64,
 }
 
+/// A machine to serve: one DFA under the owner's output policy, or a machine set
+/// (whose policy its groups' labels were made for).
+#[derive(Clone, Debug)]
+pub enum Served {
+    /// One machine, releasing its final state or accept bit.
+    Dfa(Dfa, Reveal),
+    /// Many machines over one input, their outputs combined under the set's policy.
+    Set(MachineSet),
+}
+
 /// A machine as the servers hold it: the owner's protocol and policy fixed in its plan.
 #[derive(Debug)]
 pub struct Machine {
     /// Its name.
     pub name: String,
-    /// The public tables (servers only).
-    pub plan: Plan,
+    /// The public tables (servers only): one group for a single machine.
+    pub plan: SetPlan,
     /// What clients are given.
     pub interface: Interface,
+    /// Its first lane: group `g` runs on lane `first_lane + g`, level `l` of its
+    /// combination on lane `first_lane + groups + l`.
+    pub first_lane: u16,
+}
+
+impl Machine {
+    /// Whether releases combine the groups' outputs as a set (a set session).
+    pub fn is_set(&self) -> bool {
+        self.plan.policy.is_some()
+    }
+}
+
+/// One track of lookups of a served machine: a group's machine (its class, step and
+/// output lookups) or one level of a set's combination. Waves are formed per lane and
+/// wave kind; a session of a set is one session per group (consecutive slots, the
+/// first the client's) sharing the pushed symbols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lane {
+    /// The served machine.
+    pub machine: u16,
+    /// Which part of it.
+    pub part: Part,
+}
+
+/// What a lane runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Group `g`'s machine.
+    Group(u16),
+    /// Level `l` of the combination.
+    Level(u16),
+}
+
+/// The machines of one share family and their lanes.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// The served machines, in the order clients' opens name them.
+    pub machines: Vec<Machine>,
+    /// Every machine's lanes, machine after machine.
+    pub lanes: Vec<Lane>,
+}
+
+impl Catalog {
+    /// Adds a machine and its lanes; an error when the lanes overflow their numbering.
+    fn push(&mut self, name: String, plan: SetPlan, interface: Interface) -> Result<(), ProtocolError> {
+        let groups = plan.groups.len();
+        let levels = plan.levels.len();
+        let first = self.lanes.len();
+        if first + groups + levels > usize::from(u16::MAX) || self.machines.len() >= usize::from(u16::MAX) {
+            return Err(ProtocolError::Parameter(format!("machine {name:?}: too many machines and groups to serve")));
+        }
+        let machine = self.machines.len() as u16;
+        self.lanes.extend((0..groups as u16).map(|g| Lane { machine, part: Part::Group(g) }));
+        self.lanes.extend((0..levels as u16).map(|l| Lane { machine, part: Part::Level(l) }));
+        self.machines.push(Machine { name, plan, interface, first_lane: first as u16 });
+        Ok(())
+    }
+
+    /// The machine of `lane` and its part.
+    pub fn lane(&self, lane: u16) -> Option<(&Machine, Part)> {
+        let l = self.lanes.get(lane as usize)?;
+        Some((&self.machines[l.machine as usize], l.part))
+    }
+
+    /// The plan of group lane `lane`.
+    pub fn group(&self, lane: u16) -> Option<&Plan> {
+        match self.lane(lane)? {
+            (m, Part::Group(g)) => m.plan.groups.get(g as usize),
+            _ => None,
+        }
+    }
+
+    /// The table a wave of `kind` reads on `lane`, if the lane has such lookups.
+    pub fn table(&self, lane: u16, kind: WaveKind) -> Option<&Table> {
+        match (self.lane(lane)?, kind) {
+            ((m, Part::Group(g)), _) => {
+                let plan = &m.plan.groups[g as usize];
+                match kind {
+                    WaveKind::Class => plan.classes.as_ref().map(|c| &c.table),
+                    WaveKind::Step => Some(&plan.step),
+                    WaveKind::Accept => plan.accept.as_ref(),
+                    WaveKind::Combine => None,
+                }
+            }
+            ((m, Part::Level(l)), WaveKind::Combine) => m.plan.levels[l as usize].table.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Every lookup width the lanes use.
+    pub fn widths(&self) -> BTreeSet<u32> {
+        let kinds = [WaveKind::Class, WaveKind::Step, WaveKind::Accept, WaveKind::Combine];
+        (0..self.lanes.len() as u16)
+            .flat_map(|l| kinds.iter().filter_map(move |&k| self.table(l, k).map(Table::domain_bits)))
+            .collect()
+    }
+
+    /// Whether the family serves nothing.
+    pub fn is_empty(&self) -> bool {
+        self.machines.is_empty()
+    }
 }
 
 /// Configures a [`Service`].
 #[derive(Debug, Default)]
 pub struct ServiceBuilder {
-    machines: Vec<(String, Dfa, Protocol, Reveal)>,
+    machines: Vec<(String, Served, Protocol)>,
     options: Options,
     tap: Option<(Link, Sender<Vec<u8>>)>,
 }
@@ -189,7 +302,14 @@ impl ServiceBuilder {
     /// Serves `dfa` as `name` under the owner's `protocol` and output policy `reveal`
     /// (clients cannot choose either).
     pub fn machine(mut self, name: &str, dfa: Dfa, protocol: Protocol, reveal: Reveal) -> Self {
-        self.machines.push((name.to_string(), dfa, protocol, reveal));
+        self.machines.push((name.to_string(), Served::Dfa(dfa, reveal), protocol));
+        self
+    }
+
+    /// Serves machine set `set` as `name` under `protocol`: a release gives what the
+    /// set's policy says (`any`, `rules` or `count`), combined inside the protocol.
+    pub fn set(mut self, name: &str, set: MachineSet, protocol: Protocol) -> Self {
+        self.machines.push((name.to_string(), Served::Set(set), protocol));
         self
     }
 
@@ -214,6 +334,7 @@ impl ServiceBuilder {
         }
         check(&o)?;
         let families = families(self.machines)?;
+        check_machines(&o, &families)?;
         let dealer = dealer_pool(o.dealer_threads)?;
         let counters = Counters::default();
         let stats = Arc::new(Stats::default());
@@ -228,7 +349,7 @@ impl ServiceBuilder {
             next_owner: AtomicU64::new(1),
         };
         for (f, machines) in families.into_iter().enumerate().filter(|(_, m)| !m.is_empty()) {
-            for (i, m) in machines.iter().enumerate() {
+            for (i, m) in machines.machines.iter().enumerate() {
                 service.directory.insert(m.name.clone(), (service.inboxes.len(), i as u16, m.interface.clone()));
             }
             let ctx = Context {
@@ -271,14 +392,32 @@ pub(crate) fn check(o: &Options) -> Result<(), crate::Error> {
     Ok(())
 }
 
+/// Refuses machines a wave cannot hold: a set's combination level whose nodes need more
+/// correlations than the largest wave may take (4 × `max_wave`).
+pub(crate) fn check_machines(o: &Options, families: &[Catalog; 2]) -> Result<(), crate::Error> {
+    for m in families.iter().flat_map(|c| &c.machines) {
+        if let Some(l) = m.plan.levels.iter().find(|l| l.nodes.len() > 4 * o.max_wave) {
+            return Err(ProtocolError::Parameter(format!(
+                "machine {:?}: a level of its combination has {} nodes; max_wave {} allows {}",
+                m.name,
+                l.nodes.len(),
+                o.max_wave,
+                4 * o.max_wave
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// The machines' plans, by share family (XOR lookups, then ring lookups); names are
 /// unique and every protocol is a lookup.
 pub(crate) fn families(
-    machines: impl IntoIterator<Item = (String, Dfa, Protocol, Reveal)>,
-) -> Result<[Vec<Machine>; 2], crate::Error> {
+    machines: impl IntoIterator<Item = (String, Served, Protocol)>,
+) -> Result<[Catalog; 2], crate::Error> {
     let mut names = BTreeSet::new();
-    let mut families: [Vec<Machine>; 2] = [Vec::new(), Vec::new()];
-    for (name, dfa, protocol, reveal) in machines {
+    let mut families: [Catalog; 2] = Default::default();
+    for (name, served, protocol) in machines {
         if !names.insert(name.clone()) {
             return Err(ProtocolError::Parameter(format!("machine {name:?} is named twice")).into());
         }
@@ -287,9 +426,19 @@ pub(crate) fn families(
                 ProtocolError::Parameter(format!("the service runs lookup protocols; {protocol} is not one")).into()
             );
         }
-        let plan = Plan::new(&dfa, protocol, reveal, ClassMode::Auto)?;
-        let interface = Interface::of(&name, &dfa, &plan);
-        families[usize::from(protocol == Protocol::LookupRing)].push(Machine { name, plan, interface });
+        let (plan, interface) = match &served {
+            Served::Dfa(dfa, reveal) => {
+                let plan = Plan::new(dfa, protocol, *reveal, ClassMode::Auto)?;
+                let interface = Interface::of(&name, dfa, &plan);
+                (SetPlan::single(plan), interface)
+            }
+            Served::Set(set) => {
+                let plan = SetPlan::new(set, protocol, ClassMode::Auto)?;
+                let interface = Interface::of_set(&name, set, &plan);
+                (plan, interface)
+            }
+        };
+        families[usize::from(protocol == Protocol::LookupRing)].push(name, plan, interface)?;
     }
     Ok(families)
 }
@@ -383,7 +532,7 @@ impl Drop for Service {
 
 /// What the threads of one family share.
 pub(crate) struct Context {
-    pub(crate) machines: Arc<Vec<Machine>>,
+    pub(crate) machines: Arc<Catalog>,
     pub(crate) options: Options,
     pub(crate) stats: Arc<Stats>,
     pub(crate) counters: Counters,
@@ -402,12 +551,6 @@ pub(crate) fn dealer_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, crat
         .build()
         .map(Arc::new)
         .map_err(|e| ProtocolError::Parameter(format!("cannot start the dealer's threads: {e}")).into())
-}
-
-/// Every lookup width the machines use.
-pub(crate) fn widths(machines: &[Machine]) -> BTreeSet<u32> {
-    let kinds = [WaveKind::Class, WaveKind::Step, WaveKind::Accept];
-    machines.iter().flat_map(|m| kinds.iter().filter_map(|&k| server::table_of(m, k).map(Table::domain_bits))).collect()
 }
 
 /// Runs `f` on a named thread; a failure (not a peer's disconnection) is recorded as
@@ -471,7 +614,7 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
     };
     let mut handles = Vec::new();
     let mut pools: [Vec<pool::Pool<S>>; 2] = [Vec::new(), Vec::new()];
-    for width in widths(&ctx.machines) {
+    for width in ctx.machines.widths() {
         let epoch = SecretRng::from_os().next_u64();
         let (t0, r0) = counted(Link::DealerToS0, o.pool_depth);
         let (t1, r1) = counted(Link::DealerToS1, o.pool_depth);

@@ -11,10 +11,10 @@
 //! wave in flight, so a wave never reads a share an earlier wave has yet to write.
 
 use super::pool::{Pool, Taken};
-use super::session::{OutputShare, Owner, Release, Request, Session, Slot};
+use super::session::{OutputShare, Owner, Release, Request, Session, SetSession, Slot};
 use super::wave::{WaveKind, WavePlan};
-use super::{Machine, Options, ServiceError, Stats};
-use crate::party::server::lookup_range;
+use super::{Catalog, Machine, Options, Part, ServiceError, Stats};
+use crate::party::server::{level_index, local_levels, lookup_range};
 use crate::party::sharing::Sharing;
 use crate::protocol::ProtocolError;
 use crate::protocol::bits::{low_mask, unpack};
@@ -57,22 +57,15 @@ fn broken(slot: Slot) -> ServiceError {
     ))
 }
 
-/// The table a wave of `kind` reads on `machine`, if the machine has such lookups.
-pub fn table_of(machine: &Machine, kind: WaveKind) -> Option<&Table> {
-    match kind {
-        WaveKind::Class => machine.plan.classes.as_ref().map(|c| &c.table),
-        WaveKind::Step => Some(&machine.plan.step),
-        WaveKind::Accept => machine.plan.accept.as_ref(),
-    }
-}
-
 /// What both servers keep: the machines, the sessions and the pools.
 pub struct Core<'a, S: Sharing> {
     party: Party,
-    machines: &'a [Machine],
+    machines: &'a Catalog,
     options: &'a Options,
     stats: &'a Stats,
     sessions: HashMap<Slot, Session>,
+    /// Set sessions' releases being combined, by the slot of their first group.
+    sets: HashMap<Slot, SetSession>,
     /// Per client: sessions open and symbols pending.
     per_owner: HashMap<Owner, (usize, usize)>,
     /// Symbols pending over every session.
@@ -89,7 +82,7 @@ impl<'a, S: Sharing> Core<'a, S> {
     /// A server with no sessions, drawing correlations from `pools` (one per width).
     pub fn new(
         party: Party,
-        machines: &'a [Machine],
+        machines: &'a Catalog,
         options: &'a Options,
         stats: &'a Stats,
         pools: Vec<Pool<S>>,
@@ -101,6 +94,7 @@ impl<'a, S: Sharing> Core<'a, S> {
             options,
             stats,
             sessions: HashMap::new(),
+            sets: HashMap::new(),
             per_owner: HashMap::new(),
             pending: 0,
             early: HashMap::new(),
@@ -115,8 +109,20 @@ impl<'a, S: Sharing> Core<'a, S> {
         self.stats.pool_ready.store(ready as u64, Ordering::Relaxed);
     }
 
-    fn width(&self, machine: u16, kind: WaveKind) -> Option<u32> {
-        table_of(self.machines.get(machine as usize)?, kind).map(Table::domain_bits)
+    fn width(&self, lane: u16, kind: WaveKind) -> Option<u32> {
+        self.machines.table(lane, kind).map(Table::domain_bits)
+    }
+
+    /// The machine session `slot` (a client's: its first group) belongs to.
+    fn machine_of(&self, slot: Slot) -> Option<&'a Machine> {
+        let lane = self.sessions.get(&slot)?.lane;
+        self.machines.lane(lane).map(|(m, _)| m)
+    }
+
+    /// The slots of the groups of the session the client knows as `slot`.
+    fn members(&self, slot: Slot) -> Vec<Slot> {
+        let groups = self.machine_of(slot).map_or(1, |m| m.plan.groups.len() as u64);
+        (0..groups).map(|g| slot.wrapping_add(g)).collect()
     }
 
     fn unknown(&self, slot: Slot) -> ServiceError {
@@ -131,11 +137,13 @@ impl<'a, S: Sharing> Core<'a, S> {
         }
     }
 
-    /// The session `slot` if `owner` may close it (a broken session too).
+    /// The session `slot` if `owner` may close it (a broken session too). Only the
+    /// first group of a set session is the client's to name.
     fn owned(&mut self, slot: Slot, owner: Owner) -> Result<&mut Session, ServiceError> {
         let unknown = self.unknown(slot);
+        let catalog = self.machines;
         match self.sessions.get_mut(&slot) {
-            Some(s) if s.closed => Err(unknown),
+            Some(s) if s.closed || !matches!(catalog.lane(s.lane), Some((_, Part::Group(0)))) => Err(unknown),
             Some(s) if s.owner != owner => Err(ServiceError::NotOwner { session: slot }),
             Some(s) => {
                 s.last_used = super::session::clock_ms();
@@ -145,32 +153,48 @@ impl<'a, S: Sharing> Core<'a, S> {
         }
     }
 
-    /// Opens `slot` for `owner`, within the limits.
+    /// Whether a group session of the set session `slot` is broken (server 1).
+    fn any_broken(&self, slot: Slot) -> bool {
+        self.members(slot).iter().any(|m| self.sessions.get(m).is_some_and(|s| s.broken))
+    }
+
+    /// Opens `slot` (and, for a set, one slot per further group after it) for `owner`,
+    /// within the limits.
     fn open(&mut self, machine: u16, owner: Owner, slot: Slot) -> Result<Slot, ServiceError> {
-        let m = self.machines.get(machine as usize).ok_or(ServiceError::Limit(format!("no machine {machine}")))?;
+        let m =
+            self.machines.machines.get(machine as usize).ok_or(ServiceError::Limit(format!("no machine {machine}")))?;
         if self.stopping {
             return Err(ServiceError::Stopped { reason: "the server is shutting down".into() });
         }
-        if self.sessions.len() >= self.options.max_sessions {
+        let groups = m.plan.groups.len();
+        if self.sessions.len() + groups > self.options.max_sessions {
             return Err(ServiceError::Limit(format!(
                 "{} sessions are open, the most a server holds",
                 self.sessions.len()
             )));
         }
         let mine = self.per_owner.get(&owner).map_or(0, |o| o.0);
-        if mine >= self.options.max_sessions_per_client {
+        if mine + groups > self.options.max_sessions_per_client {
             return Err(ServiceError::Limit(format!("this client has {mine} sessions open, the most it may")));
         }
-        if self.sessions.contains_key(&slot) {
-            return Err(ServiceError::Limit(format!("session {slot} is already open")));
+        let slots = (0..groups as u64).map(|g| slot.wrapping_add(g));
+        if let Some(taken) = slots.clone().find(|s| self.sessions.contains_key(s)) {
+            return Err(ServiceError::Limit(format!("session {taken} is already open")));
         }
-        self.sessions.insert(slot, Session::new(machine, owner, S::init(self.party, m.plan.start)));
-        self.per_owner.entry(owner).or_default().0 += 1;
-        self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        for (g, at) in slots.enumerate() {
+            let state = S::init(self.party, m.plan.groups[g].start);
+            self.sessions.insert(at, Session::new(m.first_lane + g as u16, owner, state));
+        }
+        if m.is_set() {
+            self.sets.insert(slot, SetSession::default());
+        }
+        self.per_owner.entry(owner).or_default().0 += groups;
+        self.stats.sessions.fetch_add(groups as u64, Ordering::Relaxed);
         Ok(slot)
     }
 
-    /// Appends a push's shares; returns the session's symbols pushed in all.
+    /// Appends a push's shares to every group of the session; returns the session's
+    /// symbols pushed in all.
     fn push(
         &mut self,
         slot: Slot,
@@ -186,84 +210,115 @@ impl<'a, S: Sharing> Core<'a, S> {
         // symbol more of a session than server 1 while a step of it is in flight (the
         // follower applies a wave before the leader), so it allows one more.
         let max = self.options.max_pending + usize::from(self.party == Party::P0);
-        let machines = self.machines;
         let s = self.session(slot, owner)?;
-        let width = machines[s.machine as usize].plan.symbol_share_bits();
         if offset != s.pushed() {
             return Err(out_of_step(slot, s.pushed(), offset));
         }
-        if s.symbols.len() + count > max {
+        let m = self.machine_of(slot).expect("an open session has a machine");
+        let width = m.interface.symbol_bits;
+        let members = self.members(slot);
+        if self.any_broken(slot) {
+            return Err(broken(slot));
+        }
+        let most = members.iter().map(|g| self.sessions.get(g).map_or(0, |s| s.symbols.len())).max().unwrap_or(0);
+        if most + count > max {
             return Err(ServiceError::Limit(format!(
                 "session {slot} would hold {} symbols not yet applied; at most {max}",
-                s.symbols.len() + count
+                most + count
             )));
         }
         let values = unpack(shares, width, count).ok_or_else(|| {
             ServiceError::BadRequest(format!("push of {count} symbols: shares are not {count} values of {width} bits"))
         })?;
-        // Server 0 may hold up to the lookups in flight more than server 1 (which
-        // decides), as for one session above.
+        // Every group holds its copy of the symbols, and each copy counts. Server 0 may
+        // hold up to the lookups in flight more than server 1 (which decides), as for
+        // one session above.
+        let held = count * members.len();
         let slack = if self.party == Party::P0 { 4 * self.options.window * self.options.max_wave } else { 0 };
         let mine = self.per_owner.get(&owner).map_or(0, |o| o.1);
-        if mine + count > self.options.max_pending_per_client + slack {
+        if mine + held > self.options.max_pending_per_client + slack {
             return Err(ServiceError::Limit(format!(
                 "this client would hold {} symbols not yet applied; at most {}",
-                mine + count,
+                mine + held,
                 self.options.max_pending_per_client
             )));
         }
-        if self.pending + count > self.options.max_pending_total + slack {
+        if self.pending + held > self.options.max_pending_total + slack {
             return Err(ServiceError::Limit(format!(
                 "the server would hold {} symbols not yet applied; at most {}",
-                self.pending + count,
+                self.pending + held,
                 self.options.max_pending_total
             )));
         }
-        let s = self.session(slot, owner)?;
-        s.symbols.extend(values.into_iter().map(|v| v as u32));
-        let pushed = s.pushed();
-        self.pending += count;
-        self.per_owner.entry(owner).or_default().1 += count;
-        Ok(pushed)
+        for g in &members {
+            let s = self.sessions.get_mut(g).expect("a set session's groups stay together");
+            s.symbols.extend(values.iter().map(|&v| v as u32));
+        }
+        self.pending += held;
+        self.per_owner.entry(owner).or_default().1 += held;
+        Ok(offset + count as u64)
     }
 
-    /// Records a release; answers it at once when it reveals the state and is due.
+    /// Records a release; answers it at once when it reveals the state and is due (or,
+    /// at server 1, when its output was computed before it arrived).
     fn release(
         &mut self,
         slot: Slot,
         owner: Owner,
         at: u64,
-        reply: super::reply::Promise<Result<(u64, u64), ServiceError>>,
+        reply: super::reply::Promise<Result<OutputShare, ServiceError>>,
     ) {
-        let machines = self.machines;
         if self.stopping {
             return reply.fulfil(Err(ServiceError::Stopped { reason: "the server is shutting down".into() }));
         }
-        let early = self.early.get(&slot).copied();
-        match self.session(slot, owner) {
-            Err(e) => reply.fulfil(Err(e)),
-            Ok(s) if s.pushed() != at => reply.fulfil(Err(out_of_step(slot, s.pushed(), at))),
-            Ok(s) => {
-                let plan = &machines[s.machine as usize].plan;
-                if let Some((share, steps)) = early
-                    && steps == at
-                {
-                    self.early.remove(&slot);
-                    return reply.fulfil(Ok((share, steps)));
-                }
-                s.releases.push_back(Release { at: s.pushed(), reply });
-                if plan.accept.is_none() {
-                    s.answer_state_releases(low_mask(plan.output_bits()));
+        let early = self.early.get(&slot).is_some_and(|e| e.1 == at);
+        let leader = self.party == Party::P0;
+        let pushed = match self.session(slot, owner) {
+            Err(e) => return reply.fulfil(Err(e)),
+            Ok(s) => s.pushed(),
+        };
+        if pushed != at {
+            return reply.fulfil(Err(out_of_step(slot, pushed, at)));
+        }
+        let m = self.machine_of(slot).expect("an open session has a machine");
+        if m.is_set() {
+            if self.any_broken(slot) {
+                return reply.fulfil(Err(broken(slot)));
+            }
+            // The leader plans each group's output lookup from a marker; the follower
+            // follows the plans and needs none.
+            if leader {
+                for g in self.members(slot) {
+                    let s = self.sessions.get_mut(&g).expect("a set session's groups stay together");
+                    s.releases.push_back(Release { at, reply: None });
                 }
             }
+            let set = self.sets.get_mut(&slot).expect("a set session has its combination");
+            set.replies.push_back(Release { at, reply: Some(reply) });
+            settle::<S>(m, set);
+            return;
+        }
+        if early {
+            let (share, steps) = self.early.remove(&slot).expect("checked");
+            return reply.fulfil(Ok((share, steps)));
+        }
+        let plan = &m.plan.groups[0];
+        let s = self.sessions.get_mut(&slot).expect("checked");
+        s.releases.push_back(Release { at, reply: Some(reply) });
+        if plan.accept.is_none() {
+            s.answer_state_releases(low_mask(plan.output_bits()));
         }
     }
 
-    /// Forgets a session: its pending releases fail.
+    /// Forgets a session (one group's, or a client's first group and its set's
+    /// combination): its pending releases fail.
     fn forget(&mut self, slot: Slot) {
         self.early.remove(&slot);
+        let unknown = self.unknown(slot);
+        if let Some(mut set) = self.sets.remove(&slot) {
+            set.fail_releases(|| unknown.clone());
+        }
         if let Some(mut s) = self.sessions.remove(&slot) {
-            let unknown = self.unknown(slot);
             s.fail_releases(|| unknown.clone());
             self.pending -= s.symbols.len();
             if let Some(o) = self.per_owner.get_mut(&s.owner) {
@@ -285,47 +340,16 @@ impl<'a, S: Sharing> Core<'a, S> {
     /// [`Core::apply`] skips it: no client gets an answer from it, and a session that
     /// missed a step is marked broken, so no later release pairs diverged shares.
     fn indices(&self, plan: &WavePlan, tolerant: bool) -> Result<(Vec<u64>, Vec<bool>), String> {
-        let m = &self.machines[plan.machine as usize];
-        let kx = m.plan.kx();
         let mut out = Vec::with_capacity(plan.lookups());
         let mut void = vec![false; plan.entries.len()];
+        let lane = self.machines.lane(plan.lane);
         for (e, &(slot, k)) in plan.entries.iter().enumerate() {
-            let gap = match self.sessions.get(&slot) {
-                None => Some(format!("session {slot} is not open here")),
-                Some(s) if s.machine != plan.machine => {
-                    Some(format!("session {slot} is not a session of machine {}", plan.machine))
+            let gap = match (lane, plan.kind) {
+                (Some((m, Part::Level(l))), WaveKind::Combine) => self.level_index(m, l as usize, slot, k, &mut out),
+                (Some((m, Part::Group(g))), kind) if kind != WaveKind::Combine => {
+                    self.group_index(&m.plan.groups[g as usize], plan, slot, k, tolerant, &mut out)
                 }
-                Some(s) => match plan.kind {
-                    WaveKind::Class => {
-                        let raw = s.symbols.range(s.classified..);
-                        if raw.len() < k as usize {
-                            Some(format!("session {slot} has {} symbols to classify, not {k}", raw.len()))
-                        } else {
-                            out.extend(raw.take(k as usize).map(|&a| u64::from(a)));
-                            None
-                        }
-                    }
-                    WaveKind::Step => {
-                        let ready = if m.plan.classes.is_some() { s.classified } else { s.symbols.len() };
-                        if ready == 0 {
-                            Some(format!("session {slot} has no symbol to step on"))
-                        } else {
-                            out.push(S::index(s.state, u64::from(s.symbols[0]), kx));
-                            None
-                        }
-                    }
-                    // The follower serves an accept lookup whose release has not
-                    // arrived yet too (its share waits in `early`): the lookup reads
-                    // only the state share, which both servers hold at this step.
-                    WaveKind::Accept => {
-                        if !tolerant && s.releases.front().is_none_or(|r| r.at != s.steps) {
-                            Some(format!("session {slot} has no release due at step {}", s.steps))
-                        } else {
-                            out.push(s.state);
-                            None
-                        }
-                    }
-                },
+                _ => Some(format!("lane {} has no {:?} lookups", plan.lane, plan.kind)),
             };
             if let Some(gap) = gap {
                 if !tolerant {
@@ -338,57 +362,79 @@ impl<'a, S: Sharing> Core<'a, S> {
         Ok((out, void))
     }
 
+    /// Appends the index shares of group session `slot`'s `k` lookups in `plan` (a wave
+    /// of group machine `group`), or says why it cannot.
+    fn group_index(
+        &self,
+        group: &crate::protocol::plan::Plan,
+        plan: &WavePlan,
+        slot: Slot,
+        k: u32,
+        tolerant: bool,
+        out: &mut Vec<u64>,
+    ) -> Option<String> {
+        let s = match self.sessions.get(&slot) {
+            None => return Some(format!("session {slot} is not open here")),
+            Some(s) if s.lane != plan.lane => return Some(format!("session {slot} is not on lane {}", plan.lane)),
+            Some(s) => s,
+        };
+        match plan.kind {
+            WaveKind::Class => {
+                let raw = s.symbols.range(s.classified..);
+                if raw.len() < k as usize {
+                    return Some(format!("session {slot} has {} symbols to classify, not {k}", raw.len()));
+                }
+                out.extend(raw.take(k as usize).map(|&a| u64::from(a)));
+            }
+            WaveKind::Step => {
+                let ready = if group.classes.is_some() { s.classified } else { s.symbols.len() };
+                if ready == 0 {
+                    return Some(format!("session {slot} has no symbol to step on"));
+                }
+                out.push(S::index(s.state, u64::from(s.symbols[0]), group.kx()));
+            }
+            // The follower serves an output lookup whose release has not arrived yet
+            // too (its share waits in `early`, or in the set's combination): the lookup
+            // reads only the state share, which both servers hold at this step.
+            WaveKind::Accept => {
+                if !tolerant && s.releases.front().is_none_or(|r| r.at != s.steps) {
+                    return Some(format!("session {slot} has no release due at step {}", s.steps));
+                }
+                out.push(s.state);
+            }
+            WaveKind::Combine => return Some(format!("session {slot}: a group has no combine lookups")),
+        }
+        None
+    }
+
+    /// Appends the index shares of combination level `l` of set session `slot`
+    /// (`k` nodes), or says why it cannot.
+    fn level_index(&self, m: &Machine, l: usize, slot: Slot, k: u32, out: &mut Vec<u64>) -> Option<String> {
+        let levels = &m.plan.levels;
+        let Some(set) = self.sets.get(&slot) else { return Some(format!("set session {slot} is not open here")) };
+        let Some(c) = set.current(levels.len()).map(|i| &set.combining[i]) else {
+            return Some(format!("set session {slot} has no release to combine"));
+        };
+        if c.values.len() != l + 1 || levels[l].nodes.len() != k as usize {
+            return Some(format!("set session {slot} is not at level {l} of its combination"));
+        }
+        out.extend(level_index::<S>(&levels[l], &c.values[l], 1));
+        None
+    }
+
     /// Writes a finished wave's output shares into its sessions.
     fn apply(&mut self, plan: &WavePlan, out: &[u64], void: &[bool]) {
-        let m = &self.machines[plan.machine as usize];
-        let mask = low_mask(m.plan.output_bits());
-        let state_releases = m.plan.accept.is_none();
+        let catalog = self.machines;
+        let Some((m, part)) = catalog.lane(plan.lane) else { return };
         let mut at = 0;
         for (&(slot, k), &void) in plan.entries.iter().zip(void) {
-            let k = k as usize;
-            if void {
-                if plan.kind != WaveKind::Accept
-                    && let Some(s) = self.sessions.get_mut(&slot)
-                {
-                    s.broken = true;
-                    s.fail_releases(|| broken(slot));
-                }
-                at += k;
-                continue;
+            let shares = &out[at..at + k as usize];
+            at += k as usize;
+            match part {
+                Part::Level(l) if !void => self.apply_level(m, l as usize, slot, shares),
+                Part::Level(_) => {}
+                Part::Group(g) => self.apply_group(m, g as usize, plan.kind, slot, shares, void),
             }
-            let s = self.sessions.get_mut(&slot).expect("indices() checked every session");
-            match plan.kind {
-                WaveKind::Class => {
-                    for (j, &c) in out[at..at + k].iter().enumerate() {
-                        s.symbols[s.classified + j] = c as u32;
-                    }
-                    s.classified += k;
-                }
-                WaveKind::Step => {
-                    s.state = out[at];
-                    s.symbols.pop_front();
-                    self.pending -= 1;
-                    if let Some(o) = self.per_owner.get_mut(&s.owner) {
-                        o.1 -= 1;
-                    }
-                    s.classified = s.classified.saturating_sub(1);
-                    s.steps += 1;
-                    if state_releases {
-                        s.answer_state_releases(mask);
-                    }
-                }
-                WaveKind::Accept => match s.releases.front() {
-                    Some(r) if r.at == s.steps => {
-                        let r = s.releases.pop_front().expect("checked");
-                        r.reply.fulfil(Ok((out[at] & mask, s.steps)));
-                    }
-                    // Server 1, before the release arrived (see `early`).
-                    _ => {
-                        self.early.insert(slot, (out[at] & mask, s.steps));
-                    }
-                },
-            }
-            at += k;
         }
         // Waves of no lookups (drops, heartbeats) are not counted.
         if !plan.entries.is_empty() {
@@ -400,9 +446,87 @@ impl<'a, S: Sharing> Core<'a, S> {
         }
     }
 
+    /// Writes one group session's output shares of a wave of `kind`; a `void` entry
+    /// (the follower lacked what the wave read) breaks the session.
+    fn apply_group(&mut self, m: &Machine, g: usize, kind: WaveKind, slot: Slot, out: &[u64], void: bool) {
+        let plan = &m.plan.groups[g];
+        let head = slot.wrapping_sub(g as u64);
+        if void {
+            if kind != WaveKind::Accept {
+                for broke in [slot, head] {
+                    if let Some(s) = self.sessions.get_mut(&broke) {
+                        s.broken = true;
+                        s.fail_releases(|| broken(head));
+                    }
+                }
+                if let Some(set) = self.sets.get_mut(&head) {
+                    set.fail_releases(|| broken(head));
+                }
+            }
+            return;
+        }
+        let s = self.sessions.get_mut(&slot).expect("indices() checked every session");
+        match kind {
+            WaveKind::Class => {
+                for (j, &c) in out.iter().enumerate() {
+                    s.symbols[s.classified + j] = c as u32;
+                }
+                s.classified += out.len();
+            }
+            WaveKind::Step => {
+                s.state = out[0];
+                s.symbols.pop_front();
+                self.pending -= 1;
+                if let Some(o) = self.per_owner.get_mut(&s.owner) {
+                    o.1 -= 1;
+                }
+                s.classified = s.classified.saturating_sub(1);
+                s.steps += 1;
+                if plan.accept.is_none() {
+                    s.answer_state_releases(low_mask(plan.output_bits()));
+                }
+            }
+            // A set's group output goes to the set's combination (the leader's marker
+            // for it is done); the shares stay as the lookup gave them, since additive
+            // counts are summed before any reduction.
+            WaveKind::Accept if m.is_set() => {
+                if s.releases.front().is_some_and(|r| r.at == s.steps) {
+                    s.releases.pop_front();
+                }
+                let steps = s.steps;
+                if let Some(set) = self.sets.get_mut(&head) {
+                    set.record(g, m.plan.groups.len(), steps, out[0]);
+                    settle::<S>(m, set);
+                }
+            }
+            WaveKind::Accept => {
+                let share = (vec![out[0] & low_mask(plan.output_bits())], s.steps);
+                match s.releases.front() {
+                    Some(r) if r.at == s.steps => s.releases.pop_front().expect("checked").answer(Ok(share)),
+                    // Server 1, before the release arrived (see `early`).
+                    _ => {
+                        self.early.insert(slot, share);
+                    }
+                }
+            }
+            WaveKind::Combine => {}
+        }
+    }
+
+    /// Writes level `l`'s node shares into set session `slot`'s combination.
+    fn apply_level(&mut self, m: &Machine, l: usize, slot: Slot, out: &[u64]) {
+        let Some(set) = self.sets.get_mut(&slot) else { return };
+        let Some(i) = set.current(m.plan.levels.len()) else { return };
+        let c = &mut set.combining[i];
+        if c.values.len() == l + 1 {
+            c.values.push(out.to_vec());
+            settle::<S>(m, set);
+        }
+    }
+
     /// One server's output shares for a wave's lookups.
     fn lookup(&self, plan: &WavePlan, taken: &Taken<S>, u: &[u64]) -> Result<Vec<u64>, ProtocolError> {
-        let table = table_of(&self.machines[plan.machine as usize], plan.kind).expect("width() checked the table");
+        let table = self.machines.table(plan.lane, plan.kind).expect("width() checked the table");
         let mut out = vec![0u64; u.len()];
         let mut at = 0;
         for (keys, range) in &taken.parts {
@@ -433,6 +557,45 @@ impl<'a, S: Sharing> Core<'a, S> {
             other => Some(other),
         }
     }
+}
+
+/// Runs the local levels of every release of a set session whose groups' outputs
+/// are in, then answers the releases whose combination is done.
+fn settle<S: Sharing>(m: &Machine, set: &mut SetSession) {
+    for c in set.combining.iter_mut().filter(|c| !c.values.is_empty()) {
+        local_levels::<S>(&m.plan, &mut c.values, 1);
+    }
+    answer_combined(set, m.plan.levels.len(), low_mask(m.plan.out_bits));
+}
+
+/// Answers the client's releases whose combination (of `levels` levels) is done,
+/// oldest first. At server 1 a combination done before its release arrived waits for
+/// it, and one whose release never came (its client gave up) gives way to a later
+/// release.
+fn answer_combined(set: &mut SetSession, levels: usize, mask: u64) {
+    while let Some(c) = set.combining.front().filter(|c| c.values.len() == levels + 1) {
+        match set.replies.front() {
+            Some(r) if r.at == c.at => {
+                let c = set.combining.pop_front().expect("checked");
+                let r = set.replies.pop_front().expect("checked");
+                let values = c.values.into_iter().last().expect("at least the groups' outputs");
+                r.answer(Ok((values.into_iter().map(|v| v & mask).collect(), c.at)));
+            }
+            Some(r) if r.at > c.at => {
+                set.combining.pop_front();
+            }
+            _ => break,
+        }
+    }
+}
+
+/// The most lookups of a wave of `kind` formed from `ready` waiting
+/// sessions: like the batch engine's chunks, at least two waves above [`MIN_SPLIT`]
+/// ready sessions, so a server has one to compute while the other's openings travel.
+/// Class and combine waves take several lookups a session, up to four times as many.
+fn wave_lookups(ready: usize, o: &Options, kind: WaveKind) -> usize {
+    let max = ready.div_ceil(2).max(MIN_SPLIT).min(o.max_wave);
+    if matches!(kind, WaveKind::Class | WaveKind::Combine) { max * 4 } else { max }
 }
 
 /// A wave the leader has sent and not yet finished.
@@ -535,7 +698,9 @@ impl<'a, S: Sharing> Leader<'a, S> {
         };
         let Some(req) = self.core.handle_common(req) else {
             if let Some(slot) = touched {
-                self.enqueue(slot);
+                for g in self.core.members(slot) {
+                    self.enqueue(g);
+                }
             }
             return;
         };
@@ -544,15 +709,21 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 let slot = self.next_slot;
                 let r = self.core.open(machine, owner, slot);
                 if r.is_ok() {
-                    self.next_slot = self.next_slot.wrapping_add(1);
+                    self.next_slot = self.next_slot.wrapping_add(self.core.members(slot).len() as u64);
                 }
                 reply.fulfil(r);
             }
             Request::Close { slot, owner, reply } => {
                 let r = self.core.owned(slot, owner).map(|s| s.closed = true);
-                if r.is_ok() && !self.core.sessions[&slot].in_flight {
-                    self.core.forget(slot);
-                    self.drops.push(slot);
+                if r.is_ok() {
+                    for g in self.core.members(slot) {
+                        let s = self.core.sessions.get_mut(&g).expect("a set session's groups stay together");
+                        s.closed = true;
+                        if !s.in_flight {
+                            self.core.forget(g);
+                            self.drops.push(g);
+                        }
+                    }
                 }
                 reply.fulfil(r);
             }
@@ -560,17 +731,33 @@ impl<'a, S: Sharing> Leader<'a, S> {
         }
     }
 
-    /// Puts every session that has work into its ready queue (after a request or a
-    /// wave touched it).
+    /// Puts a session that has work into its ready queue (after a request or a wave
+    /// touched it).
     fn enqueue(&mut self, slot: Slot) {
         let Some(s) = self.core.sessions.get_mut(&slot) else { return };
         if s.queued {
             return;
         }
-        let plan = &self.core.machines[s.machine as usize].plan;
+        let plan = self.core.machines.group(s.lane).expect("sessions are on group lanes");
         if let Some(kind) = s.next_wave(plan.classes.is_some(), plan.accept.is_some()) {
             s.queued = true;
-            self.ready.entry((s.machine, kind)).or_default().push_back(slot);
+            self.ready.entry((s.lane, kind)).or_default().push_back(slot);
+        }
+    }
+
+    /// Puts a set session whose oldest release waits for a level of its combination
+    /// into that level's ready queue.
+    fn enqueue_set(&mut self, slot: Slot) {
+        let Some(m) = self.core.machine_of(slot) else { return };
+        let Some(set) = self.core.sets.get_mut(&slot) else { return };
+        if set.queued || set.in_flight {
+            return;
+        }
+        if let Some(i) = set.current(m.plan.levels.len()) {
+            let level = set.combining[i].values.len() - 1;
+            set.queued = true;
+            let lane = m.first_lane + (m.plan.groups.len() + level) as u16;
+            self.ready.entry((lane, WaveKind::Combine)).or_default().push_back(slot);
         }
     }
 
@@ -579,13 +766,13 @@ impl<'a, S: Sharing> Leader<'a, S> {
     fn form(&mut self) -> Option<WavePlan> {
         self.ready.retain(|_, q| !q.is_empty());
         let plan = match self.ready.keys().nth(self.turn % self.ready.len().max(1)).copied() {
-            Some((machine, kind)) => {
+            Some((lane, kind)) => {
                 self.turn = self.turn.wrapping_add(1);
-                let entries = self.gather(machine, kind);
+                let entries = if kind == WaveKind::Combine { self.gather_sets(lane) } else { self.gather(lane, kind) };
                 if entries.is_empty() {
                     return self.form();
                 }
-                WavePlan { wave: self.wave, machine, kind, epoch: 0, first: 0, entries, drops: Vec::new() }
+                WavePlan { wave: self.wave, lane, kind, epoch: 0, first: 0, entries, drops: Vec::new() }
             }
             None if !self.drops.is_empty() => self.empty_plan(),
             None => return None,
@@ -600,7 +787,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
     fn empty_plan(&self) -> WavePlan {
         WavePlan {
             wave: self.wave,
-            machine: 0,
+            lane: 0,
             kind: WaveKind::Step,
             epoch: 0,
             first: 0,
@@ -609,15 +796,12 @@ impl<'a, S: Sharing> Leader<'a, S> {
         }
     }
 
-    /// Takes sessions from the `(machine, kind)` queue into a wave's entries.
-    fn gather(&mut self, machine: u16, kind: WaveKind) -> Vec<(Slot, u32)> {
-        let m = &self.core.machines[machine as usize].plan;
+    /// Takes sessions from the `(lane, kind)` queue into a wave's entries.
+    fn gather(&mut self, lane: u16, kind: WaveKind) -> Vec<(Slot, u32)> {
+        let m = self.core.machines.group(lane).expect("group lanes queue group sessions");
         let (classes, accept) = (m.classes.is_some(), m.accept.is_some());
-        let queue = self.ready.get_mut(&(machine, kind)).expect("chosen among the queues");
-        // Like the batch engine's chunks: at least two waves above MIN_SPLIT ready
-        // sessions, so a server has one to compute while the other's openings travel.
-        let max = queue.len().div_ceil(2).max(MIN_SPLIT).min(self.core.options.max_wave);
-        let cap = if kind == WaveKind::Class { max * 4 } else { max };
+        let queue = self.ready.get_mut(&(lane, kind)).expect("chosen among the queues");
+        let cap = wave_lookups(queue.len(), self.core.options, kind);
         let (mut entries, mut moved, mut lookups) = (Vec::new(), Vec::new(), 0usize);
         while lookups < cap {
             let Some(slot) = queue.pop_front() else { break };
@@ -644,9 +828,34 @@ impl<'a, S: Sharing> Leader<'a, S> {
         entries
     }
 
+    /// Takes set sessions from combine lane `lane`'s queue into a wave's entries: each
+    /// looks up every node of the level for its oldest release.
+    fn gather_sets(&mut self, lane: u16) -> Vec<(Slot, u32)> {
+        let Some((m, Part::Level(level))) = self.core.machines.lane(lane) else { return Vec::new() };
+        let (levels, nodes) = (m.plan.levels.len(), m.plan.levels[level as usize].nodes.len());
+        let queue = self.ready.get_mut(&(lane, WaveKind::Combine)).expect("chosen among the queues");
+        // A level has at most 4 × max_wave nodes (checked when the service starts).
+        let cap = wave_lookups(queue.len(), self.core.options, WaveKind::Combine).max(nodes);
+        let (mut entries, mut lookups) = (Vec::new(), 0usize);
+        while lookups + nodes <= cap {
+            let Some(slot) = queue.pop_front() else { break };
+            let Some(set) = self.core.sets.get_mut(&slot) else { continue };
+            set.queued = false;
+            let at = set.current(levels).map(|i| set.combining[i].values.len() - 1);
+            if set.in_flight || at != Some(level as usize) {
+                continue;
+            }
+            set.in_flight = true;
+            entries.push((slot, nodes as u32));
+            lookups += nodes;
+        }
+        entries.sort_unstable();
+        entries
+    }
+
     /// Sends a wave's plan and openings.
     fn open(&mut self, mut plan: WavePlan, to_peer: &mut BoxTx) -> Result<(), ProtocolError> {
-        let width = self.core.width(plan.machine, plan.kind).expect("waves are formed for existing lookups");
+        let width = self.core.width(plan.lane, plan.kind).expect("waves are formed for existing lookups");
         let pool = self.core.pools.get_mut(&width).expect("a pool per width");
         (plan.epoch, plan.first) = (pool.epoch(), pool.next());
         let taken = pool.take(plan.lookups())?;
@@ -669,6 +878,20 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let out = self.core.lookup(&f.plan, &f.taken, &u)?;
         drop(f.taken);
         self.core.apply(&f.plan, &out, &vec![false; f.plan.entries.len()]);
+        if f.plan.kind == WaveKind::Combine {
+            // A set closed meanwhile is gone; the others go on to their next level.
+            for &(slot, _) in &f.plan.entries {
+                if let Some(set) = self.core.sets.get_mut(&slot) {
+                    set.in_flight = false;
+                }
+                self.enqueue_set(slot);
+            }
+            return Ok(());
+        }
+        let set_group = match self.core.machines.lane(f.plan.lane) {
+            Some((m, Part::Group(g))) if m.is_set() && f.plan.kind == WaveKind::Accept => Some(u64::from(g)),
+            _ => None,
+        };
         for &(slot, _) in &f.plan.entries {
             let s = self.core.sessions.get_mut(&slot).expect("sessions in flight stay");
             s.in_flight = false;
@@ -678,26 +901,38 @@ impl<'a, S: Sharing> Leader<'a, S> {
             } else {
                 self.enqueue(slot);
             }
+            if let Some(g) = set_group {
+                self.enqueue_set(slot.wrapping_sub(g));
+            }
         }
         Ok(())
     }
 
     /// Forgets sessions idle for longer than the options allow (none waiting for a
-    /// release, in a wave, or with symbols still to apply).
+    /// release, in a wave, or with symbols still to apply; a set session when every
+    /// group is so and nothing is being combined).
     fn evict_idle(&mut self) {
         let (limit, now) = (self.core.options.idle_timeout.as_millis() as u64, super::session::clock_ms());
-        let idle: Vec<Slot> = self
-            .core
+        let core = &self.core;
+        let quiet = |slot: &Slot| {
+            core.sessions.get(slot).is_some_and(|s| !s.in_flight && s.releases.is_empty() && s.symbols.is_empty())
+        };
+        let idle: Vec<Vec<Slot>> = core
             .sessions
             .iter()
-            .filter(|(_, s)| {
-                !s.in_flight && s.releases.is_empty() && s.symbols.is_empty() && now.saturating_sub(s.last_used) > limit
+            .filter(|(slot, s)| {
+                matches!(core.machines.lane(s.lane), Some((_, Part::Group(0))))
+                    && now.saturating_sub(s.last_used) > limit
+                    && core.sets.get(slot).is_none_or(|set| !set.in_flight && set.replies.is_empty())
             })
-            .map(|(&slot, _)| slot)
+            .map(|(&slot, _)| core.members(slot))
+            .filter(|members| members.iter().all(quiet))
             .collect();
-        for slot in idle {
-            self.core.forget(slot);
-            self.drops.push(slot);
+        for members in idle {
+            for slot in members {
+                self.core.forget(slot);
+                self.drops.push(slot);
+            }
             self.core.stats.evicted.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -778,15 +1013,14 @@ impl<'a, S: Sharing> Follower<'a, S> {
     /// Runs one wave as the leader planned it.
     fn follow(&mut self, frame: &[u8], to_peer: &mut BoxTx) -> Result<(), ProtocolError> {
         let link = crate::transport::Link::S0ToS1;
-        let machines = self.core.machines;
-        let width_of =
-            |m: u16, k: WaveKind| machines.get(m as usize).and_then(|m| table_of(m, k)).map(Table::domain_bits);
+        let catalog = self.core.machines;
+        let width_of = |lane: u16, k: WaveKind| catalog.table(lane, k).map(Table::domain_bits);
         let (plan, leader) = WavePlan::decode(frame, link, self.wave, width_of)?;
         let bad = |detail: String| ProtocolError::Frame { link, detail };
         for &slot in &plan.drops {
             self.core.forget(slot);
         }
-        let width = width_of(plan.machine, plan.kind).expect("decode checked the machine");
+        let width = width_of(plan.lane, plan.kind).expect("decode checked the lane");
         let pool = self.core.pools.get_mut(&width).ok_or_else(|| bad(format!("no correlations of width {width}")))?;
         if (pool.epoch(), pool.next()) != (plan.epoch, plan.first) {
             return Err(bad(format!(

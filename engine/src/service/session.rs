@@ -33,8 +33,9 @@ pub type Owner = u64;
 /// the client passes it to server 1.
 pub type Slot = u64;
 
-/// An output share and the steps it covers.
-pub type OutputShare = (u64, u64);
+/// A release's output shares (one value for a machine, one per group or one combined
+/// value for a set) and the steps they cover.
+pub type OutputShare = (Vec<u64>, u64);
 
 /// A client request, as a server receives it. `Debug` shows no share.
 pub enum Request {
@@ -110,14 +111,15 @@ impl std::fmt::Debug for Request {
 pub struct Release {
     /// Steps the output must cover (every symbol pushed before the release).
     pub at: u64,
-    /// Where the share goes.
-    pub reply: Promise<Result<OutputShare, ServiceError>>,
+    /// Where the share goes; `None` in a set's group session, whose output goes to its
+    /// [`SetSession`].
+    pub reply: Option<Promise<Result<OutputShare, ServiceError>>>,
 }
 
 /// One session at one server. `Debug` shows counts, never shares.
 pub struct Session {
-    /// Which machine.
-    pub machine: u16,
+    /// Which lane (a group of a served machine: [`super::Lane`]).
+    pub lane: u16,
     /// Who opened it.
     pub owner: Owner,
     /// This server's share of the current state.
@@ -147,7 +149,7 @@ pub struct Session {
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
-            .field("machine", &self.machine)
+            .field("lane", &self.lane)
             .field("steps", &self.steps)
             .field("pending", &self.symbols.len())
             .field("classified", &self.classified)
@@ -159,10 +161,10 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// A fresh session of `machine` whose state share is `state`.
-    pub fn new(machine: u16, owner: Owner, state: u64) -> Session {
+    /// A fresh session on `lane` whose state share is `state`.
+    pub fn new(lane: u16, owner: Owner, state: u64) -> Session {
         Session {
-            machine,
+            lane,
             owner,
             state,
             steps: 0,
@@ -202,14 +204,93 @@ impl Session {
     pub fn answer_state_releases(&mut self, mask: u64) {
         while self.releases.front().is_some_and(|r| r.at == self.steps) {
             let r = self.releases.pop_front().expect("checked");
-            r.reply.fulfil(Ok((self.state & mask, self.steps)));
+            r.answer(Ok((vec![self.state & mask], self.steps)));
         }
     }
 
     /// Fails every pending release (the session is going away).
     pub fn fail_releases(&mut self, why: impl Fn() -> ServiceError) {
         for r in self.releases.drain(..) {
-            r.reply.fulfil(Err(why()));
+            r.answer(Err(why()));
+        }
+    }
+}
+
+impl Release {
+    /// Answers the client, if this release is a client's.
+    pub fn answer(self, r: Result<OutputShare, ServiceError>) {
+        if let Some(reply) = self.reply {
+            reply.fulfil(r);
+        }
+    }
+}
+
+/// One release of a set session being combined: every group's output at step `at`,
+/// then the values of each level of the combination.
+#[derive(Debug)]
+pub struct Combining {
+    /// The step the release covers.
+    pub at: u64,
+    /// Each group's output share, as its output lookup finishes.
+    pub outputs: Vec<Option<u64>>,
+    /// `values[0]`: the groups' outputs once all are in; `values[l + 1]`: what level `l`
+    /// produced.
+    pub values: Vec<Vec<u64>>,
+}
+
+/// What a server keeps for a set session besides its groups' sessions (kept under the
+/// slot of the first group, the one the client names). `Debug` shows counts only.
+#[derive(Default)]
+pub struct SetSession {
+    /// Releases being combined, oldest first (their `at` is non-decreasing).
+    pub combining: VecDeque<Combining>,
+    /// The client's releases not yet answered, oldest first.
+    pub replies: VecDeque<Release>,
+    /// In a combine wave that is in flight (leader).
+    pub in_flight: bool,
+    /// Waiting in the leader's ready queue of a combine lane.
+    pub queued: bool,
+}
+
+impl std::fmt::Debug for SetSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetSession")
+            .field("combining", &self.combining.len())
+            .field("replies", &self.replies.len())
+            .field("in_flight", &self.in_flight)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SetSession {
+    /// Records group `g`'s output share at step `at` (of `groups`): the first release at
+    /// that step still without it takes it.
+    pub fn record(&mut self, g: usize, groups: usize, at: u64, share: u64) {
+        let slot = match self.combining.iter().position(|c| c.at == at && c.outputs[g].is_none()) {
+            Some(i) => i,
+            None => {
+                self.combining.push_back(Combining { at, outputs: vec![None; groups], values: Vec::new() });
+                self.combining.len() - 1
+            }
+        };
+        let c = &mut self.combining[slot];
+        c.outputs[g] = Some(share);
+        if c.values.is_empty() && c.outputs.iter().all(Option::is_some) {
+            c.values.push(c.outputs.iter().map(|o| o.expect("all in")).collect());
+        }
+    }
+
+    /// Where the oldest release not fully combined (of `levels` levels) is, if its
+    /// groups' outputs are all in: the level it needs next is `values.len() − 1`.
+    pub fn current(&self, levels: usize) -> Option<usize> {
+        let i = self.combining.iter().position(|c| c.values.len() <= levels)?;
+        (!self.combining[i].values.is_empty()).then_some(i)
+    }
+
+    /// Fails every pending release (the session is going away).
+    pub fn fail_releases(&mut self, why: impl Fn() -> ServiceError) {
+        for r in self.replies.drain(..) {
+            r.answer(Err(why()));
         }
     }
 }

@@ -2,8 +2,8 @@
 //! wave of lookups, sent with the leader's openings in one frame.
 //!
 //! ```text
-//! header (tag 6, wave id, lookups) | machine u16 | kind u8 | epoch u64 | first u64 |
-//! entries (varint) | drops (varint) | per entry: slot delta (varint) [, count (varint) for class waves] |
+//! header (tag 6, wave id, lookups) | lane u16 | kind u8 | epoch u64 | first u64 |
+//! entries (varint) | drops (varint) | per entry: slot delta (varint) [, count (varint) for class and combine waves] |
 //! drop slot deltas (varint) | the leader's openings, packed at the lookup width
 //! ```
 //!
@@ -30,8 +30,12 @@ pub enum WaveKind {
     Class,
     /// One transition of each session.
     Step,
-    /// `[s ∈ F]` of each session's current state, for its oldest release.
+    /// `[s ∈ F]` (or a group's output) of each session's current state, for its oldest
+    /// release.
     Accept,
+    /// One level of a set's combination: `count` nodes of each set session, over the
+    /// outputs of its oldest release still being combined.
+    Combine,
 }
 
 impl WaveKind {
@@ -40,10 +44,15 @@ impl WaveKind {
             WaveKind::Class => 0,
             WaveKind::Step => 1,
             WaveKind::Accept => 2,
+            WaveKind::Combine => 3,
         }
     }
     fn from_code(c: u8) -> Option<WaveKind> {
-        [WaveKind::Class, WaveKind::Step, WaveKind::Accept].into_iter().find(|k| k.code() == c)
+        [WaveKind::Class, WaveKind::Step, WaveKind::Accept, WaveKind::Combine].into_iter().find(|k| k.code() == c)
+    }
+    /// Whether an entry carries its count of lookups (else one).
+    fn counted(self) -> bool {
+        matches!(self, WaveKind::Class | WaveKind::Combine)
     }
 }
 
@@ -52,15 +61,16 @@ impl WaveKind {
 pub struct WavePlan {
     /// The wave's number (consecutive from 0 on a leader–follower link).
     pub wave: u32,
-    /// Which served machine (index in the servers' shared list).
-    pub machine: u16,
+    /// Which lane ([`super::Lane`]: index in the servers' shared list).
+    pub lane: u16,
     /// What is looked up.
     pub kind: WaveKind,
     /// The epoch of the correlation pool the wave draws from.
     pub epoch: u64,
     /// Number of the wave's first correlation in that pool.
     pub first: u64,
-    /// `(slot, lookups)` per session, slots increasing; lookups is 1 but for class waves.
+    /// `(slot, lookups)` per session, slots increasing; lookups is 1 but for class and
+    /// combine waves.
     pub entries: Vec<(u64, u32)>,
     /// Sessions the leader has forgotten (closed or evicted), slots increasing; the
     /// follower forgets them too.
@@ -84,7 +94,7 @@ impl WavePlan {
         f.push(TAG_PLAN);
         f.extend_from_slice(&self.wave.to_le_bytes());
         f.extend_from_slice(&(openings.len() as u32).to_le_bytes());
-        f.extend_from_slice(&self.machine.to_le_bytes());
+        f.extend_from_slice(&self.lane.to_le_bytes());
         f.push(self.kind.code());
         f.extend_from_slice(&self.epoch.to_le_bytes());
         f.extend_from_slice(&self.first.to_le_bytes());
@@ -94,7 +104,7 @@ impl WavePlan {
         for &(slot, count) in &self.entries {
             varint(&mut f, delta(prev, slot));
             prev = Some(slot);
-            if self.kind == WaveKind::Class {
+            if self.kind.counted() {
                 varint(&mut f, u64::from(count));
             }
         }
@@ -108,8 +118,8 @@ impl WavePlan {
     }
 
     /// Decodes a plan frame expected to be wave `wave`; returns the plan and the
-    /// leader's openings, unpacked at the width `width_of(machine, kind)` gives (or an
-    /// error naming an unknown machine). Every field is checked: a truncated,
+    /// leader's openings, unpacked at the width `width_of(lane, kind)` gives (or an
+    /// error naming an unknown lane). Every field is checked: a truncated,
     /// reordered or oversized plan is a clear error on `link`.
     pub fn decode(
         frame: &[u8],
@@ -132,11 +142,11 @@ impl WavePlan {
         if lookups > MAX_WAVE_LOOKUPS {
             return Err(bad(format!("{lookups} lookups in one wave; at most {MAX_WAVE_LOOKUPS}")));
         }
-        let machine = u16::from_le_bytes(r.bytes(2).ok_or_else(short)?.try_into().expect("2 bytes"));
+        let lane = u16::from_le_bytes(r.bytes(2).ok_or_else(short)?.try_into().expect("2 bytes"));
         let code = r.bytes(1).ok_or_else(short)?[0];
         let kind = WaveKind::from_code(code).ok_or_else(|| bad(format!("unknown wave kind {code}")))?;
-        let width = width_of(machine, kind)
-            .ok_or_else(|| bad(format!("plan names machine {machine}, which has no {kind:?} lookups")))?;
+        let width = width_of(lane, kind)
+            .ok_or_else(|| bad(format!("plan names lane {lane}, which has no {kind:?} lookups")))?;
         let epoch = r.u64().ok_or_else(short)?;
         let first = r.u64().ok_or_else(short)?;
         let (n, d) = (r.varint().ok_or_else(short)?, r.varint().ok_or_else(short)?);
@@ -158,7 +168,7 @@ impl WavePlan {
         };
         for _ in 0..n {
             let slot = next_slot(&mut r, &mut prev)?;
-            let count = if kind == WaveKind::Class { r.varint().ok_or_else(short)? } else { 1 };
+            let count = if kind.counted() { r.varint().ok_or_else(short)? } else { 1 };
             if count == 0 || count > lookups as u64 {
                 return Err(bad(format!("session slot {slot}: {count} lookups")));
             }
@@ -169,7 +179,7 @@ impl WavePlan {
         for _ in 0..d {
             drops.push(next_slot(&mut r, &mut prev)?);
         }
-        let plan = WavePlan { wave, machine, kind, epoch, first, entries, drops };
+        let plan = WavePlan { wave, lane, kind, epoch, first, entries, drops };
         if plan.lookups() != lookups {
             return Err(bad(format!("entries hold {} lookups, the header says {lookups}", plan.lookups())));
         }
@@ -240,7 +250,7 @@ mod tests {
     fn plan(kind: WaveKind) -> WavePlan {
         WavePlan {
             wave: 9,
-            machine: 1,
+            lane: 1,
             kind,
             epoch: 0xdead_beef,
             first: 5000,
@@ -252,9 +262,9 @@ mod tests {
     #[test]
     fn plans_round_trip_with_their_openings() {
         let width_of = |m: u16, _| (m == 1).then_some(13);
-        for kind in [WaveKind::Class, WaveKind::Step] {
+        for kind in [WaveKind::Class, WaveKind::Step, WaveKind::Combine] {
             let mut p = plan(kind);
-            if kind == WaveKind::Step {
+            if !kind.counted() {
                 p.entries.iter_mut().for_each(|e| e.1 = 1);
             }
             let open: Vec<u64> = (0..p.lookups() as u64).map(|i| (i * 977) % 8192).collect();
@@ -263,7 +273,7 @@ mod tests {
             // Consecutive slots cost a byte each (and a byte for a small class count).
             let consecutive = WavePlan { entries: (100..1100).map(|s| (s, 1)).collect(), drops: vec![], ..p.clone() };
             let f2 = consecutive.encode(&vec![0; 1000], 13);
-            let per_entry = if kind == WaveKind::Class { 2 } else { 1 };
+            let per_entry = if kind.counted() { 2 } else { 1 };
             assert_eq!(f2.len(), HEADER + 19 + 2 + 2 + per_entry * 1000 - 1 + packed_len(1000, 13));
         }
     }
@@ -278,8 +288,8 @@ mod tests {
         assert!(err(&f[..f.len() - 1], 9).contains("openings of"));
         assert!(err(&f[..20], 9).contains("truncated"));
         let mut g = f.clone();
-        g[9] = 7; // machine 7
-        assert!(err(&g, 9).contains("machine 7"));
+        g[9] = 7; // lane 7
+        assert!(err(&g, 9).contains("lane 7"));
         let mut g = f.clone();
         g[0] = 3;
         assert!(err(&g, 9).contains("tag 3"));

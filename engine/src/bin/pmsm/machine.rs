@@ -83,11 +83,15 @@ impl MachineArgs {
     }
 }
 
-/// A served machine from `--machine NAME=FILE[,protocol=P][,reveal=R]`: a `.json`
-/// table, or any other file as regular expressions one per line (contains semantics,
-/// the default state limit). Protocol lookup-xor and the machine's natural output
-/// unless given.
+/// A served machine from `--machine NAME=FILE[,protocol=P][,reveal=R][,grouping=G]`: a
+/// `.json` table; a `.toml` gitleaks configuration, served as a rule set; or any other
+/// file as regular expressions one per line (contains semantics, the default state
+/// limit): one machine, or a rule set (rule ids its line numbers) under `reveal=any`,
+/// `rules` or `count`. Protocol lookup-xor, and the machine's natural output (`rules`
+/// for a gitleaks set) unless given.
 pub fn served(spec: &str) -> Result<pmsm_engine::service::net::MachineSpec, String> {
+    use pmsm_engine::dfa::set::Policy;
+    use pmsm_engine::service::Served;
     let bad = |m: String| format!("--machine {spec:?}: {m}");
     let mut parts = spec.split(',');
     let head = parts.next().unwrap_or_default();
@@ -95,26 +99,67 @@ pub fn served(spec: &str) -> Result<pmsm_engine::service::net::MachineSpec, Stri
     if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         return Err(bad("a machine name has 1 to 128 letters, digits, '-', '_' or '.'".into()));
     }
-    let path = Path::new(file);
-    let dfa = if path.extension().is_some_and(|e| e == "json") {
-        json::load(path)
-    } else {
-        RuleFile::read(path).and_then(|r| {
-            let patterns: Vec<String> = r.patterns().map(String::from).collect();
-            regex::compile(&patterns, &regex::RegexConfig::default()).map_err(|e| r.locate(0, e))
-        })
-    }
-    .map_err(|e| bad(e.to_string()))?;
-    let mut protocol = Protocol::LookupXor;
-    let mut reveal = Reveal::from(dfa.natural_output());
+    let (mut protocol, mut reveal, mut grouping) = (Protocol::LookupXor, None::<String>, Grouping::Cost);
     for opt in parts {
         match opt.split_once('=') {
             Some(("protocol", p)) => protocol = p.parse().map_err(|e: String| bad(e))?,
-            Some(("reveal", r)) => reveal = r.parse().map_err(|e: String| bad(e))?,
-            _ => return Err(bad(format!("unknown option {opt:?} (protocol=P or reveal=R)"))),
+            Some(("reveal", r)) => reveal = Some(r.to_string()),
+            Some(("grouping", g)) => grouping = g.parse().map_err(|e: String| bad(e))?,
+            _ => return Err(bad(format!("unknown option {opt:?} (protocol=P, reveal=R or grouping=G)"))),
         }
     }
-    Ok(pmsm_engine::service::net::MachineSpec { name: name.to_string(), dfa, protocol, reveal })
+    let path = Path::new(file);
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let policy = match (reveal.as_deref(), extension) {
+        (Some(r @ ("any" | "rules" | "count")), "json") => {
+            return Err(bad(format!("reveal={r} is a rule set's policy; a .json table reveals state or accept")));
+        }
+        (Some(r), _) if r.parse::<Policy>().is_ok() => Some(r.parse::<Policy>().expect("checked")),
+        (None, "toml") => Some(Policy::Rules),
+        (Some(r), "toml") => return Err(bad(format!("a gitleaks set reveals any, rules or count, not {r:?}"))),
+        _ => None,
+    };
+    let served = match policy {
+        Some(policy) => {
+            let args = MachineArgs {
+                dfa: None,
+                gitleaks: (extension == "toml").then(|| path.to_path_buf()),
+                grouping,
+                regex: Vec::new(),
+                regex_file: (extension != "toml").then(|| path.to_path_buf()),
+                full_match: false,
+                alphabet: None,
+                max_states: regex::DEFAULT_MAX_STATES,
+            };
+            let loaded = crate::sets::load(&args, policy, protocol, ClassMode::Auto).map_err(|e| bad(e.to_string()))?;
+            if !loaded.refused.is_empty() {
+                eprintln!(
+                    "pmsm: machine {name}: {} of {} rules run, {} refused (`pmsm info` names them and why)",
+                    loaded.set.ids().len(),
+                    loaded.set.ids().len() + loaded.refused.len(),
+                    loaded.refused.len()
+                );
+            }
+            Served::Set(loaded.set)
+        }
+        None => {
+            let dfa = if extension == "json" {
+                json::load(path)
+            } else {
+                RuleFile::read(path).and_then(|r| {
+                    let patterns: Vec<String> = r.patterns().map(String::from).collect();
+                    regex::compile(&patterns, &regex::RegexConfig::default()).map_err(|e| r.locate(0, e))
+                })
+            }
+            .map_err(|e| bad(e.to_string()))?;
+            let reveal = match reveal {
+                Some(r) => r.parse().map_err(|e: String| bad(e))?,
+                None => Reveal::from(dfa.natural_output()),
+            };
+            Served::Dfa(dfa, reveal)
+        }
+    };
+    Ok(pmsm_engine::service::net::MachineSpec { name: name.to_string(), served, protocol })
 }
 
 /// The facts `pmsm info` reports. Index widths are the protocols' (at least one bit

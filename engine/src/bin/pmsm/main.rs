@@ -465,7 +465,12 @@ fn run(cli: Cli) -> Result<Done, Failure> {
             let outputs: Vec<InstanceOutput> = answers
                 .iter()
                 .zip(&encoded)
-                .map(|(a, i)| InstanceOutput { final_state: None, accept: Some(a.any()), symbols: i.len() })
+                .map(|(a, i)| InstanceOutput {
+                    final_state: None,
+                    accept: Some(a.any()),
+                    symbols: i.len(),
+                    answer: Some(a.clone()),
+                })
                 .collect();
             let printed = Printed {
                 outputs: &outputs,
@@ -491,6 +496,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                     final_state: Some(s),
                     accept: Some(m.is_accepting(s)),
                     symbols: input.len(),
+                    answer: None,
                 })
                 .collect();
             let printed = Printed {
@@ -573,7 +579,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 transitions: run.transitions,
                 seconds: run.seconds,
                 bits: None,
-                answers: None,
+                answers: run.answers.as_ref().map(|(a, ids)| (a.as_slice(), ids.as_slice())),
                 extra,
             };
             output::print(&mut out, &printed, args.run.output.json).map_err(io)?;

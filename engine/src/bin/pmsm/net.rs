@@ -146,7 +146,9 @@ pub struct ServeArgs {
 pub struct ServiceArgs {
     /// Serve this machine as a service (repeatable): NAME=FILE, a `.json` table or a
     /// file of regular expressions, optionally `,protocol=lookup-xor|lookup-ring` and
-    /// `,reveal=state|accept` (fixed here: clients cannot choose). The servers and the
+    /// `,reveal=state|accept` (fixed here: clients cannot choose); a rule set: a `.toml`
+    /// gitleaks configuration, or a file of regular expressions with
+    /// `,reveal=any|rules|count` (and `,grouping=cost|alone|fill`). The servers and the
     /// dealer must be given the same machines. Without it the party serves batch
     /// sessions of the machine given by --dfa/--regex.
     #[arg(long = "machine", value_name = "NAME=FILE", conflicts_with_all = ["dfa", "regex", "regex_file", "sessions"])]
@@ -396,6 +398,8 @@ pub struct ServiceRun {
     pub seconds: f64,
     /// The machine's protocol.
     pub protocol: String,
+    /// A rule set's answers (one per input) and its rule ids (under `rules`).
+    pub answers: Option<(Vec<pmsm_engine::dfa::set::Answer>, Vec<String>)>,
 }
 
 fn service_failed(e: ServiceError) -> Failure {
@@ -434,11 +438,17 @@ pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure>
         outputs.push(client.release(&mut s).map_err(service_failed)?);
         client.close(s).map_err(service_failed)?;
     }
+    let answers = client
+        .interface()
+        .set
+        .as_ref()
+        .map(|set| (outputs.iter().filter_map(|o| o.answer.clone()).collect(), set.ids.clone()));
     Ok(ServiceRun {
         outputs,
         transitions: encoded.iter().map(Vec::len).sum(),
         seconds: start.elapsed().as_secs_f64(),
         protocol: client.interface().protocol.name().to_string(),
+        answers,
     })
 }
 
@@ -460,6 +470,10 @@ pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Re
         }
         if let Some(s) = o.final_state {
             v["final_state"] = serde_json::json!(s);
+        }
+        if let (Some(a), Some(set)) = (&o.answer, &client.interface().set) {
+            let (key, value) = crate::sets::answer_json(a, &set.ids);
+            v[key] = value;
         }
         writeln!(out, "{v}").and_then(|()| out.flush()).map_err(io)
     };

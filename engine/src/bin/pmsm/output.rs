@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn accepted_needs_every_accept_bit() {
-        let o = |final_state, accept| InstanceOutput { final_state, accept, symbols: 0 };
+        let o = |final_state, accept| InstanceOutput { final_state, accept, symbols: 0, answer: None };
         assert_eq!(printed(&[o(None, Some(false)), o(None, Some(true))]).accepted(), Some(true));
         assert_eq!(printed(&[o(None, Some(false))]).accepted(), Some(false));
         assert_eq!(printed(&[o(Some(1), None)]).accepted(), None);

@@ -14,7 +14,7 @@ use crate::party::sharing::{Ring, Xor};
 use crate::process::listen::{Accepts, Listener, Opens};
 use crate::process::{Assembly, NetOptions, SessionId};
 use crate::protocol::ProtocolError;
-use crate::service::{self, dealer::fill, widths};
+use crate::service::{self, dealer::fill};
 use crate::transport::tcp::{self, Stream};
 use crate::transport::tls::{Identity, Role};
 use crate::transport::{BoxTx, Link, frame};
@@ -66,10 +66,10 @@ impl NetDealer {
         if cfg.pool_depth < 2 {
             return Err(bad("the pool depth is at least 2".into()));
         }
-        let families = service::families(cfg.machines.into_iter().map(|m| (m.name, m.dfa, m.protocol, m.reveal)))?;
-        let fingerprint = fingerprint_of(families.iter().flatten().map(|m| &m.interface));
+        let families = service::families(cfg.machines.into_iter().map(|m| (m.name, m.served, m.protocol)))?;
+        let fingerprint = fingerprint_of(families.iter().flat_map(|c| &c.machines).map(|m| &m.interface));
         let pools: BTreeSet<(u8, u32)> =
-            (0..2u8).flat_map(|f| widths(&families[f as usize]).into_iter().map(move |w| (f, w))).collect();
+            (0..2u8).flat_map(|f| families[f as usize].widths().into_iter().map(move |w| (f, w))).collect();
         let threads = service::dealer_pool(cfg.threads)?;
         let opts = NetOptions {
             handshake_timeout: cfg.limits.handshake_timeout,

@@ -20,7 +20,7 @@ use crate::process::{Conn, Fingerprint};
 use crate::protocol::ProtocolError;
 use crate::service::reply::{self, Promise};
 use crate::service::session::{Owner, Request, Slot};
-use crate::service::{Machine, ServiceError, Stats};
+use crate::service::{Catalog, ServiceError, Stats};
 use crate::transport::Link;
 use crate::transport::frame::{self, Frame};
 use crate::transport::tls::{Identity, Role, check_peer_role};
@@ -54,10 +54,10 @@ struct Entry {
 pub(crate) struct Directory(HashMap<String, Entry>);
 
 impl Directory {
-    pub(crate) fn new(families: &[Vec<Machine>; 2]) -> Directory {
+    pub(crate) fn new(families: &[Catalog; 2]) -> Directory {
         let mut d = HashMap::new();
-        for (family, machines) in families.iter().enumerate() {
-            for (i, m) in machines.iter().enumerate() {
+        for (family, catalog) in families.iter().enumerate() {
+            for (i, m) in catalog.machines.iter().enumerate() {
                 let json = m.interface.to_json();
                 let entry = Entry { family, index: i as u16, json, share_bits: m.interface.symbol_bits };
                 d.insert(m.name.clone(), entry);

@@ -20,25 +20,23 @@ pub mod remote;
 pub mod server;
 pub mod wire;
 
-use crate::dfa::Dfa;
 use crate::process::Fingerprint;
 use crate::protocol::{Protocol, Reveal};
-use crate::service::Interface;
+use crate::service::{Interface, Served};
 use std::time::Duration;
 
 pub use remote::{Connect, connect, connect_async};
 
-/// A machine to serve: its name, table and the owner's protocol and policy.
+/// A machine to serve: its name, the machine (a table and its policy, or a set) and
+/// the owner's protocol.
 #[derive(Debug)]
 pub struct MachineSpec {
     /// The name clients ask for.
     pub name: String,
     /// The machine.
-    pub dfa: Dfa,
+    pub served: Served,
     /// Its lookup protocol.
     pub protocol: Protocol,
-    /// What a release gives.
-    pub reveal: Reveal,
 }
 
 /// Limits of a listening party's network layer.
@@ -71,6 +69,9 @@ pub fn fingerprint_of<'a>(interfaces: impl IntoIterator<Item = &'a Interface>) -
         ctx.update(&i.fingerprint.0);
         ctx.update(i.protocol.to_string().as_bytes());
         ctx.update(&[0, u8::from(i.reveal == Reveal::Accept)]);
+        if let Some(set) = &i.set {
+            ctx.update(set.policy.name().as_bytes());
+        }
     }
     Fingerprint(ctx.finish().as_ref().try_into().expect("32 bytes"))
 }

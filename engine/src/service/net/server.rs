@@ -13,6 +13,7 @@
 //! generation, so no correlation is used twice across reconnects.
 
 use super::front::{self, Directory};
+use super::wire::MAX_RELEASED;
 use super::{MachineSpec, NetLimits, fingerprint_of};
 use crate::party::sharing::{Ring, Sharing, Xor};
 use crate::process::hello::{Ack, Hello, VERSION};
@@ -20,7 +21,7 @@ use crate::process::{self, Conn, Fingerprint, NetOptions, SessionId};
 use crate::protocol::ProtocolError;
 use crate::service::pool::Pool;
 use crate::service::session::Request;
-use crate::service::{self, Context, Machine, Options, ServiceError, Stats, widths};
+use crate::service::{self, Catalog, Context, Options, ServiceError, Stats};
 use crate::transport::frame::{self, Frame};
 use crate::transport::tcp::{self, LinkCloser, TcpRx};
 use crate::transport::tls::{Identity, Role};
@@ -140,7 +141,7 @@ struct Shared {
     identity: Identity,
     peer: Option<String>,
     dealer: String,
-    families: [Arc<Vec<Machine>>; 2],
+    families: [Arc<Catalog>; 2],
     options: Options,
     limits: NetLimits,
     fingerprint: Fingerprint,
@@ -176,8 +177,17 @@ impl NetServer {
         if cfg.party == Party::P1 && cfg.peer.is_none() {
             return Err(bad("server 1 needs server 0's address (--peer)".into()));
         }
-        let families = service::families(cfg.machines.into_iter().map(|m| (m.name, m.dfa, m.protocol, m.reveal)))?;
-        let fingerprint = fingerprint_of(families.iter().flatten().map(|m| &m.interface));
+        let families = service::families(cfg.machines.into_iter().map(|m| (m.name, m.served, m.protocol)))?;
+        service::check_machines(&cfg.options, &families)?;
+        if let Some(m) = families.iter().flat_map(|c| &c.machines).find(|m| m.interface.values() > MAX_RELEASED) {
+            return Err(bad(format!(
+                "machine {:?} releases {} values (one per group); a release over the network carries at most \
+                 {MAX_RELEASED}: group its rules (--grouping cost or fill)",
+                m.name,
+                m.interface.values()
+            )));
+        }
+        let fingerprint = fingerprint_of(families.iter().flat_map(|c| &c.machines).map(|m| &m.interface));
         let directory = Directory::new(&families);
         let [xor, ring] = families;
         let gate = Arc::new(Gate::down(&waiting(cfg.party)));
@@ -459,7 +469,7 @@ impl Generation {
         let link = if s.party == Party::P0 { Link::DealerToS0 } else { Link::DealerToS1 };
         let mut dialed = Vec::new();
         for p in &peer {
-            for w in widths(&s.families[p.family as usize]) {
+            for w in s.families[p.family as usize].widths() {
                 let spec = [&[p.family][..], &w.to_le_bytes()].concat();
                 let hello = Hello {
                     version: VERSION,

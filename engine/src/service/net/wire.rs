@@ -11,7 +11,8 @@
 //!           push 1: offset u64 | count u32 | packed shares
 //!           release 2: at u64
 //!           close 3: —
-//! Answer:   id u32 | 0 | open: slot u64 · push: total u64 · release: share u64, steps u64
+//! Answer:   id u32 | 0 | open: slot u64 · push: total u64 ·
+//!                      release: steps u64 | width u8 | values u16 | shares packed at width
 //!           id u32 | 1 | error (see `encode_error`)
 //! ```
 //!
@@ -20,6 +21,7 @@
 //! limit is small and fixed. Nothing here is secret except the push's shares, which
 //! `Debug` never shows.
 
+use crate::protocol::bits::{pack_into, packed_len, unpack};
 use crate::service::ServiceError;
 use crate::service::session::Slot;
 use crate::transport::frame::cut;
@@ -37,6 +39,9 @@ pub const MAX_CONTROL: usize = 2048;
 pub const MAX_PUSH_SYMBOLS: usize = crate::service::client::MAX_PUSH;
 /// Largest push message: its header and 64 Ki shares of up to 64 bits.
 pub const MAX_PUSH: usize = 4 + 1 + 8 + 8 + 4 + 8 * MAX_PUSH_SYMBOLS;
+/// Most values one release gives (a set's groups under its `rules` policy: at 64 bits
+/// a value, an answer stays within [`MAX_CONTROL`]).
+pub const MAX_RELEASED: usize = 240;
 /// Largest welcome (the interface's alphabet can name up to 2^16 symbols).
 pub const MAX_WELCOME: usize = 4 << 20;
 
@@ -83,14 +88,15 @@ pub struct RequestMsg {
 }
 
 /// A successful answer's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Value {
     /// An opened session's slot.
     Opened(Slot),
     /// Symbols pushed into the session in all.
     Pushed(u64),
-    /// An output share and the steps it covers.
-    Released(u64, u64),
+    /// The output shares (one per value the machine releases: [`MAX_RELEASED`] at
+    /// most) and the steps they cover.
+    Released(Vec<u64>, u64),
     /// Closed.
     Closed,
 }
@@ -229,13 +235,18 @@ impl AnswerMsg {
         match &self.result {
             Ok(v) => {
                 out.push(0);
-                match *v {
+                match v {
                     Value::Opened(s) => out.extend_from_slice(&[&[0u8][..], &s.to_le_bytes()].concat()),
                     Value::Pushed(n) => out.extend_from_slice(&[&[1u8][..], &n.to_le_bytes()].concat()),
-                    Value::Released(share, steps) => {
+                    Value::Released(shares, steps) => {
+                        // Shares are at most the machine's output width: packed at the
+                        // width of the widest, a set's many values stay small.
+                        let width = 64 - shares.iter().fold(0, |a, &v| a | v).leading_zeros().min(63);
                         out.push(2);
-                        out.extend_from_slice(&share.to_le_bytes());
                         out.extend_from_slice(&steps.to_le_bytes());
+                        out.push(width as u8);
+                        out.extend_from_slice(&(shares.len() as u16).to_le_bytes());
+                        pack_into(shares, width, &mut out);
                     }
                     Value::Closed => out.push(3),
                 }
@@ -256,7 +267,16 @@ impl AnswerMsg {
             0 => Ok(match r.u8()? {
                 0 => Value::Opened(r.u64()?),
                 1 => Value::Pushed(r.u64()?),
-                2 => Value::Released(r.u64()?, r.u64()?),
+                2 => {
+                    let steps = r.u64()?;
+                    let width = u32::from(r.u8()?);
+                    let n = u16::from_le_bytes(r.take(2)?.try_into().expect("2 bytes")) as usize;
+                    if !(1..=64).contains(&width) || n == 0 || n > MAX_RELEASED {
+                        return Err(format!("a release of {n} values of {width} bits"));
+                    }
+                    let rest = r.take(packed_len(n, width))?;
+                    Value::Released(unpack(rest, width, n).ok_or("release shares")?, steps)
+                }
                 3 => Value::Closed,
                 c => return Err(format!("unknown answer value {c}")),
             }),
@@ -384,7 +404,9 @@ mod tests {
         let results = [
             Ok(Value::Opened(5)),
             Ok(Value::Pushed(9)),
-            Ok(Value::Released(1, 2)),
+            Ok(Value::Released(vec![1], 2)),
+            Ok(Value::Released(vec![0], 7)),
+            Ok(Value::Released((0..200).map(|v| v * 3).collect(), 1 << 40)),
             Ok(Value::Closed),
             Err(ServiceError::UnknownSession { session: 4, idle_seconds: 600 }),
             Err(ServiceError::NotOwner { session: 4 }),

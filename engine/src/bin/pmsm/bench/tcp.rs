@@ -251,6 +251,7 @@ pub fn run(
             final_state: v["final_state"].as_u64().map(|s| s as u32),
             accept: v["accept"].as_bool(),
             symbols: v["symbols"].as_u64().unwrap_or(0) as usize,
+            answer: None,
         })
         .collect();
     let parties = [
