@@ -128,8 +128,9 @@ pub fn chi_square_two_sample(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn what_a_server_receives_is_uniform_and_independent_of_the_input() {
     // The seed's machine: n = ks + ka = 3, so openings live in Z_8 (7 degrees of
-    // freedom; the 0.1 % critical value is 24.32). Two fixed inputs, many instances.
-    const CRITICAL_7_DOF: f64 = 24.32;
+    // freedom). Two fixed inputs, many instances. The 0.01 % critical value, 29.88,
+    // keeps the suite's false alarms rare; a leak moves the statistic far past it.
+    const CRITICAL_7_DOF: f64 = 29.88;
     for protocol in [Protocol::LookupXor, Protocol::LookupRing] {
         let engine = Engine::builder(ab())
             .protocol(protocol)

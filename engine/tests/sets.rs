@@ -129,10 +129,11 @@ fn gitleaks_rules_equal_the_regex_crate_on_their_samples() {
 fn the_combinations_openings_are_uniform_and_independent_of_the_input() {
     use crate::protocol::{chi_square_two_sample, chi_square_uniform, histogram, openings};
     use pmsm_engine::transport::Link;
-    // 7 degrees of freedom (3 bits) or 3 (2 bits): 0.1 % critical values.
+    // 7 degrees of freedom (3 bits) or 3 (2 bits): 0.01 % critical values (rare false
+    // alarms; a leak moves the statistic far past them).
     let rules: Vec<(String, String)> = ["a", "b", "c"].iter().map(|p| (p.to_string(), p.to_string())).collect();
     let (ok, _) = compile_rules(&rules, &RegexConfig::default());
-    for (protocol, width, critical) in [(Protocol::LookupXor, 3u32, 24.32), (Protocol::LookupRing, 2, 16.27)] {
+    for (protocol, width, critical) in [(Protocol::LookupXor, 3u32, 29.88), (Protocol::LookupRing, 2, 21.11)] {
         let set = group(ok.clone(), Policy::Any, Grouping::Alone, protocol, ClassMode::Auto, 1 << 10).unwrap();
         let engine = Engine::set_builder(set).protocol(protocol).chunk(4000).build().unwrap();
         let sample = |text: &[u8]| {

@@ -38,24 +38,26 @@ async fn read_full<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> std::io::
     Ok(n)
 }
 
-/// Writes the whole frames queued on `rx` to `w`, flushing whenever the queue runs
-/// empty; when every sender is gone, shuts `w` down (TLS close_notify). Ends at the
-/// first write error.
+/// Most bytes of queued frames joined into one write.
+const COALESCE: usize = 64 << 10;
+
+/// Writes the whole frames queued on `rx` to `w`: the frames queued at once (up to
+/// [`COALESCE`] bytes) joined into one write and flushed, so a busy connection sends
+/// one TLS record and one system call for many answers; when every sender is gone,
+/// shuts `w` down (TLS close_notify). Ends at the first write error.
 pub fn spawn_writer<W: AsyncWrite + Unpin + Send + 'static>(
     mut w: W,
     mut rx: mpsc::Receiver<Vec<u8>>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        while let Some(frame) = rx.recv().await {
-            if w.write_all(&frame).await.is_err() {
-                return;
-            }
-            while let Ok(frame) = rx.try_recv() {
-                if w.write_all(&frame).await.is_err() {
-                    return;
+        while let Some(mut batch) = rx.recv().await {
+            while batch.len() < COALESCE {
+                match rx.try_recv() {
+                    Ok(frame) => batch.extend_from_slice(&frame),
+                    Err(_) => break,
                 }
             }
-            if w.flush().await.is_err() {
+            if w.write_all(&batch).await.is_err() || w.flush().await.is_err() {
                 return;
             }
         }

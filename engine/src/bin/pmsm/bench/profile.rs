@@ -10,6 +10,7 @@
 //! phases = true                              # also time online-only and offline-only
 //! mode = "batch"                             # or "service": each input one session (bench/service.rs)
 //! clients = 64                               # service: client threads
+//! connections = 0                            # service over tcp: connections they share (0: one each)
 //! idle_sessions = 0                          # service: idle sessions opened to measure memory
 //! stream_sessions = 0                        # service: sessions of the streaming workload
 //! stream_pushes = 100                        # service: pushes (1–20 symbols) per streaming session
@@ -62,6 +63,10 @@ pub struct Profile {
     /// Service mode: client threads driving the sessions.
     #[serde(default = "default_clients")]
     pub clients: usize,
+    /// Service mode over tcp: client connections (pairs, one to each server) the
+    /// threads share, round robin (0: one per thread).
+    #[serde(default)]
+    pub connections: usize,
     /// Service mode: idle sessions opened afterwards to measure memory per session.
     #[serde(default)]
     pub idle_sessions: usize,

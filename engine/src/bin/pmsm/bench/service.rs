@@ -189,13 +189,33 @@ pub fn run(
         backend.transport(),
         inputs.len()
     );
+    // Over tcp the threads may share fewer connections (`connections`), whose requests
+    // then travel together; in process each thread is a client of its own.
+    let shared: Vec<Client> = match (&backend, checked.profile.connections) {
+        (Backend::Tcp(..), n) if n > 0 => {
+            (0..n.min(clients)).map(|_| backend.connect()).collect::<Result<_, _>>().map_err(|e| failed(&e))?
+        }
+        _ => Vec::new(),
+    };
+    let connections = match &backend {
+        Backend::Tcp(..) if shared.is_empty() => clients,
+        Backend::Tcp(..) => shared.len(),
+        Backend::InProc(_) => 0,
+    };
     let start = Instant::now();
     let per_thread: Vec<Result<Vec<f64>, String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..clients)
             .map(|t| {
-                let (backend, want) = (&backend, &want);
+                let (backend, want, shared) = (&backend, &want, &shared);
                 scope.spawn(move || -> Result<Vec<f64>, String> {
-                    let client = backend.connect()?;
+                    let own;
+                    let client = match shared.get(t % shared.len().max(1)) {
+                        Some(c) => c,
+                        None => {
+                            own = backend.connect()?;
+                            &own
+                        }
+                    };
                     let mine: Vec<usize> = (t..inputs.len()).step_by(clients).collect();
                     let mut sessions = Vec::with_capacity(mine.len());
                     for &n in &mine {
@@ -280,6 +300,7 @@ pub fn run(
         "batch": inputs.len(),
         "sessions": inputs.len(),
         "clients": clients,
+        "connections": connections,
         "transitions": transitions,
         "seconds": seconds,
         "transitions_per_sec": rate,
