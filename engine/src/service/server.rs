@@ -120,9 +120,8 @@ impl<'a, S: Sharing> Core<'a, S> {
     }
 
     /// The slots of the groups of the session the client knows as `slot`.
-    fn members(&self, slot: Slot) -> Vec<Slot> {
-        let groups = self.machine_of(slot).map_or(1, |m| m.plan.groups.len() as u64);
-        (0..groups).map(|g| slot.wrapping_add(g)).collect()
+    fn members(&self, slot: Slot) -> Members {
+        Members { next: slot, left: self.machine_of(slot).map_or(1, |m| m.plan.groups.len() as u64) }
     }
 
     fn unknown(&self, slot: Slot) -> ServiceError {
@@ -155,7 +154,7 @@ impl<'a, S: Sharing> Core<'a, S> {
 
     /// Whether a group session of the set session `slot` is broken (server 1).
     fn any_broken(&self, slot: Slot) -> bool {
-        self.members(slot).iter().any(|m| self.sessions.get(m).is_some_and(|s| s.broken))
+        self.members(slot).any(|m| self.sessions.get(&m).is_some_and(|s| s.broken))
     }
 
     /// Opens `slot` (and, for a set, one slot per further group after it) for `owner`,
@@ -220,7 +219,7 @@ impl<'a, S: Sharing> Core<'a, S> {
         if self.any_broken(slot) {
             return Err(broken(slot));
         }
-        let most = members.iter().map(|g| self.sessions.get(g).map_or(0, |s| s.symbols.len())).max().unwrap_or(0);
+        let most = members.map(|g| self.sessions.get(&g).map_or(0, |s| s.symbols.len())).max().unwrap_or(0);
         if most + count > max {
             return Err(ServiceError::Limit(format!(
                 "session {slot} would hold {} symbols not yet applied; at most {max}",
@@ -233,7 +232,7 @@ impl<'a, S: Sharing> Core<'a, S> {
         // Every group holds its copy of the symbols, and each copy counts. Server 0 may
         // hold up to the lookups in flight more than server 1 (which decides), as for
         // one session above.
-        let held = count * members.len();
+        let held = count * members.left as usize;
         let slack = if self.party == Party::P0 { 4 * self.options.window * self.options.max_wave } else { 0 };
         let mine = self.per_owner.get(&owner).map_or(0, |o| o.1);
         if mine + held > self.options.max_pending_per_client + slack {
@@ -250,8 +249,8 @@ impl<'a, S: Sharing> Core<'a, S> {
                 self.options.max_pending_total
             )));
         }
-        for g in &members {
-            let s = self.sessions.get_mut(g).expect("a set session's groups stay together");
+        for g in members {
+            let s = self.sessions.get_mut(&g).expect("a set session's groups stay together");
             s.symbols.extend(values.iter().map(|&v| v as u32));
         }
         self.pending += held;
@@ -598,6 +597,25 @@ fn wave_lookups(ready: usize, o: &Options, kind: WaveKind) -> usize {
     if matches!(kind, WaveKind::Class | WaveKind::Combine) { max * 4 } else { max }
 }
 
+/// The slots of a session's groups, in order: the client's slot, then one more per
+/// further group of a set.
+#[derive(Clone, Copy, Debug)]
+struct Members {
+    next: Slot,
+    left: u64,
+}
+
+impl Iterator for Members {
+    type Item = Slot;
+    fn next(&mut self) -> Option<Slot> {
+        (self.left > 0).then(|| {
+            self.left -= 1;
+            self.next = self.next.wrapping_add(1);
+            self.next.wrapping_sub(1)
+        })
+    }
+}
+
 /// A wave the leader has sent and not yet finished.
 struct InFlight<S: Sharing> {
     plan: WavePlan,
@@ -709,7 +727,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 let slot = self.next_slot;
                 let r = self.core.open(machine, owner, slot);
                 if r.is_ok() {
-                    self.next_slot = self.next_slot.wrapping_add(self.core.members(slot).len() as u64);
+                    self.next_slot = self.next_slot.wrapping_add(self.core.members(slot).left);
                 }
                 reply.fulfil(r);
             }
@@ -917,7 +935,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let quiet = |slot: &Slot| {
             core.sessions.get(slot).is_some_and(|s| !s.in_flight && s.releases.is_empty() && s.symbols.is_empty())
         };
-        let idle: Vec<Vec<Slot>> = core
+        let idle: Vec<Members> = core
             .sessions
             .iter()
             .filter(|(slot, s)| {
@@ -926,7 +944,10 @@ impl<'a, S: Sharing> Leader<'a, S> {
                     && core.sets.get(slot).is_none_or(|set| !set.in_flight && set.replies.is_empty())
             })
             .map(|(&slot, _)| core.members(slot))
-            .filter(|members| members.iter().all(quiet))
+            .filter(|&members| {
+                let mut each = members;
+                each.all(|m| quiet(&m))
+            })
             .collect();
         for members in idle {
             for slot in members {
