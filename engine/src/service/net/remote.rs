@@ -4,8 +4,9 @@
 //!
 //! Each connection has a writer task (frames queued by the client, flushed when the
 //! queue runs empty) and a reader task (answers fulfil the waiting promise of their
-//! number), on a small tokio runtime the connections own, so the client's own threads
-//! or executor never run network I/O. A connection that ends fails every request
+//! number), on the process's client runtime ([`runtime`]: a few I/O threads every
+//! network client shares), so the client's own threads or executor never run network
+//! I/O. A connection that ends fails every request
 //! waiting on it with the reason, and every later one at once.
 
 use super::io;
@@ -75,11 +76,29 @@ pub(crate) enum Sent {
     Down,
 }
 
-/// Both servers' connections and the runtime their tasks run on.
+/// Both servers' connections (their tasks run on [`runtime`]).
 pub(crate) struct Remote {
     conns: Vec<Conn>,
     writers: Vec<tokio::task::JoinHandle<()>>,
-    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// The tokio runtime of every network client of this process, started on first use:
+/// up to four I/O threads however many clients there are (a thread a client cost more
+/// in context switches than its I/O on a small machine: 64 clients were 64 threads).
+fn runtime() -> Result<&'static tokio::runtime::Runtime, ServiceError> {
+    static RUNTIME: std::sync::OnceLock<Result<tokio::runtime::Runtime, String>> = std::sync::OnceLock::new();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(4);
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(threads)
+                .thread_name("pmsm-client-io")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ServiceError::Unavailable(format!("cannot start the clients' network threads: {e}")))
 }
 
 impl std::fmt::Debug for Remote {
@@ -90,15 +109,15 @@ impl std::fmt::Debug for Remote {
 
 impl Drop for Remote {
     fn drop(&mut self) {
-        // The writers end when their queues close: they flush and send TLS close_notify.
+        // The writers end when their queues close: they flush and send TLS close_notify
+        // on the shared runtime. Outside an async context, wait (a second at most) so a
+        // process that exits next has said goodbye; inside one, never block.
         self.conns.clear();
-        let Some(rt) = self.runtime.take() else { return };
+        let writers = std::mem::take(&mut self.writers);
         if tokio::runtime::Handle::try_current().is_ok() {
-            // Dropped inside an async context (a tokio task): no blocking there.
-            rt.shutdown_background();
             return;
         }
-        let writers = std::mem::take(&mut self.writers);
+        let Ok(rt) = runtime() else { return };
         rt.block_on(async {
             let _ = tokio::time::timeout(Duration::from_secs(1), async {
                 for w in writers {
@@ -107,7 +126,6 @@ impl Drop for Remote {
             })
             .await;
         });
-        rt.shutdown_background();
     }
 }
 
@@ -156,12 +174,7 @@ pub fn connect(identity: &Identity, how: &Connect) -> Result<Client, ServiceErro
 
 /// [`connect`] without blocking the caller's thread (any executor).
 pub async fn connect_async(identity: &Identity, how: &Connect) -> Result<Client, ServiceError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("pmsm-client-io")
-        .enable_all()
-        .build()
-        .map_err(|e| ServiceError::Unavailable(format!("cannot start the client's network thread: {e}")))?;
+    let runtime = runtime()?;
     let failure = Arc::new(Mutex::new(None));
     let mut conns = Vec::new();
     let mut interfaces = Vec::new();
@@ -185,7 +198,7 @@ pub async fn connect_async(identity: &Identity, how: &Connect) -> Result<Client,
         check_pin(pin, &interface.fingerprint)?;
     }
     let (conns, writers) = conns.into_iter().unzip();
-    let remote = Remote { conns, writers, runtime: Some(runtime) };
+    let remote = Remote { conns, writers };
     Ok(Client {
         interface,
         machine: 0,
