@@ -364,6 +364,49 @@ fn slow_handshakes_and_session_floods_do_not_lock_out_a_real_client() {
     assert!(logs.contains("no TLS handshake and hello within 2 s"), "{logs}");
 }
 
+/// A peer that sends the start of a TLS record and then a byte a second (each within
+/// the read timeout) is cut off at the handshake deadline by a listener of the
+/// blocking kind (the dealer's), and the refusal says why.
+#[test]
+fn a_dribbling_peer_is_cut_off_at_the_handshake_deadline() {
+    let dir = Scratch::new("dribble");
+    let (_, path) = machine_file(&dir, 13);
+    write_dev_certs(std::path::Path::new(&dir.path("certs"))).unwrap();
+    let args: Vec<String> = ["dealer", "--certs", &dir.path("certs"), "--listen", "127.0.0.1:0"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(["--machine".into(), format!("m={path}"), "--handshake-timeout".into(), "2".into()])
+        .collect();
+    let dealer = Proc::start(&args, &dir.path("dealer.log"));
+    let mut s = TcpStream::connect(&dealer.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    // A handshake record header announcing 512 bytes: the TLS layer waits for them.
+    s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+    let start = Instant::now();
+    let closed = loop {
+        let mut b = [0u8; 64];
+        match std::io::Read::read(&mut s, &mut b) {
+            Ok(0) => break Some(start.elapsed()),
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock && e.kind() != std::io::ErrorKind::TimedOut => {
+                break Some(start.elapsed());
+            }
+            _ => {}
+        }
+        if start.elapsed() > Duration::from_secs(8) {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(950));
+        if s.write_all(&[0]).is_err() {
+            break Some(start.elapsed());
+        }
+    };
+    let closed = closed.expect("the dribbler held its connection for 8 s");
+    assert!(closed >= Duration::from_millis(1500) && closed < Duration::from_millis(4500), "{closed:?}");
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(dir.path("dealer.log")).unwrap();
+    assert!(log.contains("no TLS handshake and hello within 2 s"), "{log}");
+}
+
 /// `GET path` on a plain-HTTP address: (status line, body).
 fn http_get(addr: &str, path: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).unwrap();

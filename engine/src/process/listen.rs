@@ -1,7 +1,9 @@
 //! The accepting side: a TCP listener whose connections are handshaken on their own
 //! threads and parked in a registry until their session claims them.
 //!
-//! Each accepted connection gets: the handshake timeout for TLS and the hello; a check
+//! Each accepted connection gets: the handshake timeout for TLS and the hello, as one
+//! deadline for both (a [`Deadlines`] reaper shuts down a socket that outlives it, so a
+//! peer that dribbles a byte now and then cannot hold a slot however it paces them); a check
 //! that its link is one this party accepts, that the dialer's certificate names the
 //! role the link needs, and that its machine fingerprint is ours. Then it waits, parked
 //! by (session, link), until a session takes it ([`Listener::take`]) — or is refused
@@ -104,6 +106,7 @@ impl Listener {
         let (announce, sessions) = unbounded();
         let registry = Arc::new(Registry { state: Mutex::default(), changed: Condvar::new(), announce });
         let reg = registry.clone();
+        let deadlines = Deadlines::start()?;
         let ctx = Arc::new((identity, fingerprint, accepts, opts));
         std::thread::Builder::new()
             .name("pmsm-accept".into())
@@ -120,10 +123,15 @@ impl Listener {
                         }
                         continue;
                     }
-                    let (reg, ctx, held) = (reg.clone(), ctx.clone(), busy.clone());
+                    let (reg, ctx, held, deadlines) = (reg.clone(), ctx.clone(), busy.clone(), deadlines.clone());
                     let spawned = std::thread::Builder::new().name("pmsm-handshake".into()).spawn(move || {
                         let (identity, fingerprint, accepts, opts) = &*ctx;
-                        handshake(&reg, identity, *fingerprint, accepts, opts, sock);
+                        let mut watch = deadlines.watch(&sock, opts.handshake_timeout);
+                        let late = handshake(&reg, identity, *fingerprint, accepts, opts, sock, &mut watch);
+                        if late {
+                            let secs = opts.handshake_timeout.as_secs_f64();
+                            log_refusal(identity, watch.from, &format!("no TLS handshake and hello within {secs} s"));
+                        }
                         held.fetch_sub(1, Ordering::AcqRel);
                     });
                     if spawned.is_err() {
@@ -166,8 +174,91 @@ fn log_refusal(identity: &Identity, from: SocketAddr, reason: &str) {
     eprintln!("pmsm {}: refused a connection from {from}: {reason}", identity.role());
 }
 
+/// Shuts down accepted sockets whose handshake outlives its deadline (one thread a
+/// listener, looking four times a second). A read timeout alone bounds each read, not
+/// the handshake: a peer sending a byte just before every timeout would hold its
+/// thread and slot for ever.
+#[derive(Clone)]
+struct Deadlines(Arc<Mutex<Watched>>);
+
+/// The last watch number, and each watched socket (a clone) with its deadline.
+type Watched = (u64, HashMap<u64, (Instant, TcpStream)>);
+
+/// A socket under watch; unwatched when dropped.
+struct Watch {
+    deadlines: Deadlines,
+    id: Option<u64>,
+    from: SocketAddr,
+}
+
+impl Deadlines {
+    fn start() -> Result<Deadlines, String> {
+        let d = Deadlines(Arc::default());
+        let reaper = d.clone();
+        std::thread::Builder::new()
+            .name("pmsm-deadlines".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(Duration::from_millis(250));
+                    let now = Instant::now();
+                    let mut st = reaper.lock();
+                    st.1.retain(|_, (deadline, sock)| {
+                        let late = *deadline <= now;
+                        if late {
+                            let _ = sock.shutdown(std::net::Shutdown::Both);
+                        }
+                        !late
+                    });
+                    // The listener is gone once only this thread holds the list.
+                    if Arc::strong_count(&reaper.0) == 1 {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the handshake deadline thread: {e}"))?;
+        Ok(d)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Watched> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Watches `sock` until `within` has passed (or the watch is dropped).
+    fn watch(&self, sock: &TcpStream, within: Duration) -> Watch {
+        let from = sock.peer_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        let id = sock.try_clone().ok().map(|clone| {
+            let mut st = self.lock();
+            st.0 += 1;
+            let id = st.0;
+            st.1.insert(id, (Instant::now() + within, clone));
+            id
+        });
+        Watch { deadlines: self.clone(), id, from }
+    }
+}
+
+impl Watch {
+    /// Whether the deadline passed (the reaper shut the socket down).
+    fn expired(&self) -> bool {
+        self.id.is_some_and(|id| !self.deadlines.lock().1.contains_key(&id))
+    }
+
+    /// Ends the watch (the handshake and hello are done in time).
+    fn disarm(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.deadlines.lock().1.remove(&id);
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.disarm();
+    }
+}
+
 /// Handshakes one accepted socket and parks it; refuses it if it fails a check or its
-/// session never claims it.
+/// session never claims it. Returns whether it failed for its deadline (`watch`).
 fn handshake(
     reg: &Registry,
     identity: &Identity,
@@ -175,23 +266,46 @@ fn handshake(
     accepts: &[Accepts],
     opts: &NetOptions,
     sock: TcpStream,
-) {
-    let Ok(from) = sock.peer_addr() else { return };
+    watch: &mut Watch,
+) -> bool {
+    let Ok(from) = sock.peer_addr() else { return false };
     let _ = sock.set_nodelay(true);
     if tcp::set_timeouts(&sock, Some(opts.handshake_timeout)).is_err() {
-        return;
+        return false;
     }
     let mut stream = match identity.accept(sock) {
         Ok(s) => s,
-        Err(e) => return log_refusal(identity, from, &e.to_string()),
+        Err(_) if watch.expired() => return true,
+        Err(e) => {
+            log_refusal(identity, from, &e.to_string());
+            return false;
+        }
     };
     let hello = match frame::read_frame(&mut stream, super::MAX_HELLO) {
         Ok(Some(Frame::Data(b))) => Hello::decode(&b),
         Ok(Some(Frame::Abort(r))) => Err(format!("the dialer aborted: {r}")),
         Ok(None) => Err("closed before its hello".into()),
+        Err(_) if watch.expired() => return true,
         Err(e) => Err(format!("hello: {e}")),
     };
-    let conn = Conn::Accepted(Box::new(stream));
+    // In time: from here the session timeout governs how long the connection waits.
+    watch.disarm();
+    park(reg, identity, fingerprint, accepts, opts, from, Conn::Accepted(Box::new(stream)), hello);
+    false
+}
+
+/// Checks a handshaken connection's hello and parks it until its session claims it.
+#[allow(clippy::too_many_arguments)]
+fn park(
+    reg: &Registry,
+    identity: &Identity,
+    fingerprint: Fingerprint,
+    accepts: &[Accepts],
+    opts: &NetOptions,
+    from: SocketAddr,
+    conn: Conn,
+    hello: Result<Hello, String>,
+) {
     let refuse = |conn: Conn, reason: String| {
         log_refusal(identity, from, &reason);
         conn.refuse(&reason);
