@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import threading
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -129,6 +130,35 @@ def test_bad_identity_and_unreachable_server(cluster: Cluster, tmp_path: Path) -
     # Nothing listens on port 1 of the loopback.
     with pytest.raises(pmsm.ServiceUnavailableError, match="server 0 at 127.0.0.1:1"):
         pmsm.connect("m0", "127.0.0.1:1", cluster.servers[1], certs=cluster.certs, timeout=5)
+
+
+def test_threads_share_a_network_client(clients: Dict[str, pmsm.Client]) -> None:
+    m, plain, _, _ = MACHINES["m2"]
+    client = clients["m2"]
+    errors: List[str] = []
+
+    def work(seed: int) -> None:
+        try:
+            r = random.Random(seed)
+            s = client.open()
+            so_far: List[int] = []
+            for _ in range(10):
+                pushed = [r.randrange(m.symbols) for _ in range(r.randrange(1, 6))]
+                client.push(s, pushed)
+                so_far.extend(pushed)
+                got = client.release(s).final_state
+                if got != plain.run(so_far):
+                    errors.append(f"thread {seed}: {got} after {so_far}")
+            client.close(s)
+        except pmsm.Error as e:  # a thread's exception would not fail the test by itself
+            errors.append(f"thread {seed}: {e!r}")
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
 
 
 def test_async_sessions_run_concurrently(cluster: Cluster, clients: Dict[str, pmsm.Client]) -> None:
