@@ -1,8 +1,11 @@
-//! `pmsm.Engine`: the batch engine (four parties in this process).
+//! `pmsm.Engine`: the batch engine (four parties in this process), over one machine or
+//! a machine set.
 
 use crate::errors::{Failure, detached};
 use crate::inputs::{Input, extract_all};
 use crate::machine::Dfa;
+use crate::set::MachineSet;
+use pmsm_engine::dfa::set::{Answer, Policy};
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use pmsm_engine::transport::Link;
 use pmsm_engine::{InstanceOutput, Report};
@@ -24,11 +27,37 @@ pub fn reveal_of(reveal: Option<&str>, dfa: &pmsm_engine::dfa::Dfa) -> Result<Re
     }
 }
 
-/// A private DFA evaluator over one machine.
+/// A private DFA evaluator over one machine or a machine set.
 #[pyclass(frozen, module = "pmsm._native")]
 #[derive(Debug)]
 pub struct Engine {
     inner: pmsm_engine::Engine,
+}
+
+/// What an engine runs.
+enum Target {
+    One(pmsm_engine::dfa::Dfa),
+    Set(Py<MachineSet>),
+}
+
+/// One answer of a set as a tuple `(any, rule ids or None, number matched or None, symbols)`.
+fn answer_tuple<'py>(py: Python<'py>, ids: &[String], a: &Answer, symbols: usize) -> PyResult<Bound<'py, PyTuple>> {
+    let (rules, count) = match a {
+        Answer::Any(_) => (None, None),
+        Answer::Rules(hit) => {
+            (Some(ids.iter().zip(hit).filter(|(_, h)| **h).map(|(id, _)| id.clone()).collect::<Vec<_>>()), None)
+        }
+        Answer::Count(c) => (None, Some(*c)),
+    };
+    PyTuple::new(
+        py,
+        [
+            a.any().into_pyobject(py)?.to_owned().into_any(),
+            rules.into_pyobject(py)?.into_any(),
+            count.into_pyobject(py)?.into_any(),
+            symbols.into_pyobject(py)?.into_any(),
+        ],
+    )
 }
 
 /// One output as a tuple `(final_state, accept, symbols)`.
@@ -79,19 +108,41 @@ impl Engine {
     #[pyo3(signature = (machine, protocol = "lookup-xor", reveal = None, classes = "auto", chunk = None, threads = None))]
     fn new(
         py: Python<'_>,
-        machine: &Dfa,
+        machine: &Bound<'_, PyAny>,
         protocol: &str,
         reveal: Option<&str>,
         classes: &str,
         chunk: Option<usize>,
         threads: Option<usize>,
     ) -> PyResult<Engine> {
-        let dfa = machine.inner.clone();
+        let target = if let Ok(d) = machine.cast::<Dfa>() {
+            Target::One(d.get().inner.clone())
+        } else if let Ok(s) = machine.cast::<MachineSet>() {
+            Target::Set(s.clone().unbind())
+        } else {
+            let got = machine.get_type().name().map_or_else(|_| "?".to_string(), |n| n.to_string());
+            return Err(
+                Failure::Raised("InputError", format!("Engine takes a Dfa or a MachineSet, got {got}")).into_pyerr(py)
+            );
+        };
         let inner = detached(py, || {
             let protocol: Protocol = setting(protocol)?;
-            let reveal = reveal_of(reveal, &dfa)?;
             let classes: ClassMode = setting(classes)?;
-            let mut b = pmsm_engine::Engine::builder(dfa).protocol(protocol).reveal(reveal).classes(classes);
+            let mut b = match target {
+                Target::One(dfa) => {
+                    let reveal = reveal_of(reveal, &dfa)?;
+                    pmsm_engine::Engine::builder(dfa).protocol(protocol).reveal(reveal)
+                }
+                Target::Set(set) => {
+                    let set = set.get();
+                    let policy: Policy = match reveal {
+                        Some(r) => setting(r)?,
+                        None => set.policy(),
+                    };
+                    pmsm_engine::Engine::set_builder(set.grouped_for(policy, protocol)?).protocol(protocol)
+                }
+            };
+            b = b.classes(classes);
             if let Some(c) = chunk {
                 b = b.chunk(c);
             }
@@ -109,10 +160,20 @@ impl Engine {
         self.inner.protocol().name()
     }
 
-    /// What the client learns: `"state"` or `"accept"`.
+    /// What the client learns: `"state"` or `"accept"`; for a set `"any"`, `"rules"`
+    /// or `"count"`.
     #[getter]
     fn reveal(&self) -> String {
-        self.inner.settings().reveal.to_string()
+        match self.inner.set() {
+            Some(set) => set.policy().name().to_string(),
+            None => self.inner.settings().reveal.to_string(),
+        }
+    }
+
+    /// Whether the engine runs a machine set.
+    #[getter]
+    fn is_set(&self) -> bool {
+        self.inner.set().is_some()
     }
 
     /// The machine.
@@ -130,8 +191,17 @@ impl Engine {
         let inputs = extract_all(inputs)?;
         let report = detached(py, || Ok(self.inner.run(&self.encode(inputs)?)?))?;
         let outputs = PyList::empty(py);
-        for o in &report.outputs {
-            outputs.append(output_tuple(py, o)?)?;
+        match self.inner.set() {
+            None => {
+                for o in &report.outputs {
+                    outputs.append(output_tuple(py, o)?)?;
+                }
+            }
+            Some(set) => {
+                for (a, o) in report.answers.iter().zip(&report.outputs) {
+                    outputs.append(answer_tuple(py, set.ids(), a, o.symbols)?)?;
+                }
+            }
         }
         Ok((outputs, report_dict(py, &report)?))
     }
@@ -154,6 +224,15 @@ impl Engine {
 
     fn __repr__(&self) -> String {
         let d = self.inner.dfa();
+        if let Some(set) = self.inner.set() {
+            return format!(
+                "Engine(protocol={:?}, reveal={:?}, rules={}, groups={})",
+                self.inner.protocol().name(),
+                set.policy().name(),
+                set.ids().len(),
+                set.groups().len()
+            );
+        }
         format!(
             "Engine(protocol={:?}, reveal={:?}, states={}, symbols={})",
             self.inner.protocol().name(),

@@ -67,6 +67,8 @@ fn class_of(e: &pmsm_engine::Error) -> &'static str {
             ServiceError::UnknownMachine { .. } => "UnknownMachineError",
             ServiceError::UnknownSession { .. } => "SessionClosedError",
             ServiceError::Stopped { .. } => "ServiceStoppedError",
+            ServiceError::Unavailable(_) => "ServiceUnavailableError",
+            ServiceError::PinMismatch { .. } => "PinMismatchError",
             ServiceError::Symbol(d) => dfa_class(d),
             _ => "ServiceError",
         },

@@ -15,6 +15,7 @@ mod errors;
 mod inputs;
 mod machine;
 mod service;
+mod set;
 
 use pyo3::prelude::*;
 
@@ -33,9 +34,14 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(machine::compile, m)?)?;
     m.add_function(wrap_pyfunction!(machine::compile_file, m)?)?;
     m.add_function(wrap_pyfunction!(machine::random_dfa, m)?)?;
+    m.add_class::<set::MachineSet>()?;
+    m.add_function(wrap_pyfunction!(set::gitleaks, m)?)?;
+    m.add_function(wrap_pyfunction!(set::machine_set, m)?)?;
     m.add_class::<engine::Engine>()?;
     m.add_class::<service::Service>()?;
     m.add_class::<service::Client>()?;
     m.add_class::<service::Session>()?;
+    m.add_function(wrap_pyfunction!(service::connect, m)?)?;
+    m.add_function(wrap_pyfunction!(service::connect_then, m)?)?;
     Ok(())
 }

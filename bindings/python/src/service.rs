@@ -1,4 +1,6 @@
-//! `pmsm.Service`, its clients and sessions (the in-process back end).
+//! `pmsm.Service`, its clients and sessions (the in-process back end), and
+//! `pmsm.connect`: the same `Client` over the network (the engine's
+//! `service::net::connect`, TLS 1.3 to both servers).
 //!
 //! Blocking calls run with the interpreter released. The `*_then` forms are what the
 //! Python layer's `async` methods await: each runs the blocking call on a thread of its
@@ -14,9 +16,12 @@ use crate::engine::{link_dict, output_tuple, reveal_of, setting};
 use crate::errors::{Failure, detached};
 use crate::inputs::Input;
 use crate::machine::Dfa;
+use pmsm_engine::service::net::Connect;
 use pmsm_engine::service::{self, Options, ServiceError};
+use pmsm_engine::transport::tls::{Identity, Role};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -145,6 +150,89 @@ impl Service {
             Some(s) => detached(py, || Ok(s.shutdown()?)),
         }
     }
+}
+
+/// What `connect` needs, gathered while attached (paths and names only: the key file
+/// is read by the engine, its contents never pass through Python).
+struct Remote {
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    how: Connect,
+}
+
+impl Remote {
+    fn new(
+        machine: String,
+        servers: [String; 2],
+        (ca, cert, key): (PathBuf, PathBuf, PathBuf),
+        pin: Option<String>,
+        timeout: f64,
+    ) -> Result<Remote, Failure> {
+        if !(timeout.is_finite() && timeout > 0.0) {
+            return Err(Failure::Raised("ParameterError", format!("timeout must be positive, got {timeout}")));
+        }
+        let how = Connect { servers, machine, pin, timeout: Duration::from_secs_f64(timeout) };
+        Ok(Remote { ca, cert, key, how })
+    }
+
+    /// Loads the client identity and connects to both servers (blocking).
+    fn connect(&self) -> Result<service::Client, Failure> {
+        let identity = Identity::from_files(Role::Client, &self.ca, &self.cert, &self.key)
+            .map_err(|e| Failure::Raised("ParameterError", format!("client identity: {e}")))?;
+        Ok(pmsm_engine::service::net::connect(&identity, &self.how)?)
+    }
+}
+
+fn remote_client(inner: service::Client, name: String) -> Client {
+    Client { inner: Arc::new(inner), name }
+}
+
+/// A client of the service over the network: one TLS connection to each server.
+#[pyfunction]
+#[pyo3(signature = (machine, server0, server1, ca, cert, key, pin = None, timeout = 10.0))]
+#[allow(clippy::too_many_arguments)]
+pub fn connect(
+    py: Python<'_>,
+    machine: String,
+    server0: String,
+    server1: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    pin: Option<String>,
+    timeout: f64,
+) -> PyResult<Client> {
+    let remote =
+        Remote::new(machine, [server0, server1], (ca, cert, key), pin, timeout).map_err(|e| e.into_pyerr(py))?;
+    let inner = detached(py, || remote.connect())?;
+    Ok(remote_client(inner, remote.how.machine))
+}
+
+/// `connect` on a thread of its own; `done(ok, value)` gets the `Client` or the
+/// exception.
+#[pyfunction]
+#[pyo3(signature = (machine, server0, server1, ca, cert, key, pin, timeout, done))]
+#[allow(clippy::too_many_arguments)]
+pub fn connect_then(
+    py: Python<'_>,
+    machine: String,
+    server0: String,
+    server1: String,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+    pin: Option<String>,
+    timeout: f64,
+    done: Py<PyAny>,
+) -> PyResult<()> {
+    let remote =
+        Remote::new(machine, [server0, server1], (ca, cert, key), pin, timeout).map_err(|e| e.into_pyerr(py))?;
+    Client::spawn(py, done, move || {
+        let inner = remote.connect()?;
+        let client = remote_client(inner, remote.how.machine);
+        Ok(Box::new(move |py: Python<'_>| Ok(Py::new(py, client)?.into_any())) as Deliver)
+    })
 }
 
 /// Where a session's handle is.

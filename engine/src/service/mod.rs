@@ -97,6 +97,15 @@ pub enum ServiceError {
     /// (network back end): nothing was applied; retry later.
     #[error("unavailable: {0}")]
     Unavailable(String),
+    /// The servers' machine does not have the fingerprint the client pinned (network
+    /// back end; nothing was sent but the hello).
+    #[error("the servers' machine has fingerprint {fingerprint}, not the pinned {pinned}")]
+    PinMismatch {
+        /// The servers' machine's SHA-256 (hex).
+        fingerprint: String,
+        /// The pinned prefix (lowercase hex).
+        pinned: String,
+    },
     /// The service is not running.
     #[error("the service stopped: {reason}")]
     Stopped {

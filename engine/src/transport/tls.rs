@@ -145,9 +145,14 @@ impl Identity {
     /// (e.g. a named client's, [`ClientName::file_stem`]).
     pub fn load_named(dir: &Path, role: Role, stem: &str) -> Result<Identity, TlsError> {
         let file = |name: String| dir.join(name);
-        let ca = file("ca.pem".into());
-        let cert = file(format!("{stem}.pem"));
-        let key = file(format!("{stem}.key"));
+        Identity::from_files(role, &file("ca.pem".into()), &file(format!("{stem}.pem")), &file(format!("{stem}.key")))
+    }
+
+    /// Loads an identity for `role` from three files of any names: the CA certificate
+    /// `ca`, this party's certificate chain `cert` and its PKCS#8 private key `key`
+    /// (PEM). Errors name the file.
+    pub fn from_files(role: Role, ca: &Path, cert: &Path, key: &Path) -> Result<Identity, TlsError> {
+        let (ca, cert, key) = (ca.to_path_buf(), cert.to_path_buf(), key.to_path_buf());
         let read_certs = |p: &PathBuf| -> Result<Vec<CertificateDer<'static>>, TlsError> {
             let certs = CertificateDer::pem_file_iter(p)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())

@@ -9,16 +9,22 @@ the output policy releases (the final state, or just the accept bit).
 **Threat model:** semi-honest servers that do *not* collude. If the two servers pool
 what they hold, they learn every state and every symbol.
 
-This package runs the Rust engine in process: all four parties (client, two servers,
-dealer) are threads of the calling process, talking over the engine's in-process
-transport; every byte between them is counted. The computation runs with the GIL
+The batch engine and :class:`Service` run the Rust engine in process: all four
+parties (client, two servers, dealer) are threads of the calling process, talking over
+the engine's in-process transport; every byte between them is counted. :func:`connect`
+is the client of a service whose dealer and servers are processes of their own
+(``pmsm dealer`` and ``pmsm serve``), over TLS 1.3. Every call waits with the GIL
 released.
 
 - Machines: :class:`Dfa` (``Dfa.from_json``), :func:`compile` and :func:`compile_file`
   (regular expressions), :func:`random_dfa`.
-- Batch: ``Engine(machine, protocol="lookup-xor", reveal=None).run(inputs)``.
-- Service: :class:`Service` (long-lived servers, streaming sessions), its
-  :class:`Client` and :class:`Session`, with ``async`` variants for asyncio.
+- Machine sets: :func:`gitleaks` (a gitleaks TOML file) and :func:`machine_set`
+  (``(rule_id, regex)`` pairs): many rules over one input, with per-rule results.
+- Batch: ``Engine(machine, protocol="lookup-xor", reveal=None).run(inputs)``, and
+  ``Engine(machine_set, reveal="any" | "rules" | "count").run(texts)``.
+- Service: :class:`Service` (long-lived servers, streaming sessions, in process) or
+  :func:`connect` (the same :class:`Client` over the network), and :class:`Session`,
+  with ``async`` variants for asyncio.
 - Errors: :class:`Error` and its subclasses.
 
 Inputs are text (``str``, ``bytes``, ``bytearray``: encoded with the machine's
@@ -32,10 +38,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 from typing import (
     Any,
     Callable,
     Dict,
+    Generic,
     Iterable,
     List,
     Mapping,
@@ -46,6 +54,7 @@ from typing import (
     Tuple,
     TypeVar,
     Union,
+    overload,
 )
 
 from . import _native
@@ -56,13 +65,15 @@ from ._errors import (
     InputError,
     ParameterError,
     ProtocolError,
+    PinMismatchError,
     ServiceError,
     ServiceStoppedError,
+    ServiceUnavailableError,
     SessionClosedError,
     UnknownMachineError,
     UnknownSymbolError,
 )
-from ._native import Dfa, Session, random_dfa
+from ._native import Dfa, MachineSet, Session, random_dfa
 
 
 __version__: str = _native.__version__
@@ -78,12 +89,19 @@ __all__ = [
     "compile",
     "compile_file",
     "random_dfa",
+    "MachineSet",
+    "gitleaks",
+    "machine_set",
     "Engine",
     "Output",
     "RunResult",
+    "SetOutput",
+    "SetRunResult",
     "Service",
     "Client",
     "Session",
+    "connect",
+    "connect_async",
     "Input",
     "PROTOCOLS",
     "FIELD_MODULUS",
@@ -98,6 +116,8 @@ __all__ = [
     "UnknownMachineError",
     "SessionClosedError",
     "ServiceStoppedError",
+    "ServiceUnavailableError",
+    "PinMismatchError",
 ]
 
 
@@ -138,6 +158,75 @@ class RunResult(NamedTuple):
     (server 0's time per round)."""
 
 
+class SetOutput(NamedTuple):
+    """What the client learned about one input from a machine set."""
+
+    any: bool
+    """Whether some rule matched (every policy tells this much)."""
+    rules: Optional[List[str]]
+    """The ids of the rules that matched, in the set's order, under ``"rules"`` (else
+    ``None``)."""
+    matched: Optional[int]
+    """How many rules matched, under ``"count"`` (else ``None``). (Not ``count``: a
+    tuple's method of that name.)"""
+    symbols: int
+    """Symbols consumed."""
+
+
+class SetRunResult(NamedTuple):
+    """The result of :meth:`Engine.run` on a machine set."""
+
+    outputs: List[SetOutput]
+    """One output per input, in input order."""
+    report: Dict[str, Any]
+    """The run's measurements, as :attr:`RunResult.report`."""
+
+
+def gitleaks(
+    path: PathLike,
+    reveal: str = "rules",
+    grouping: str = "cost",
+    max_states: int = 20_000,
+) -> MachineSet:
+    """A machine set from a gitleaks TOML configuration (``[[rules]]`` with ``id`` and
+    ``regex``), as ``pmsm info --gitleaks``.
+
+    Each rule's regex is compiled alone, in ASCII mode as Go reads it (``\\w``,
+    ``\\d``, ``\\b`` are ASCII); only the regex is a machine (``keywords``,
+    ``entropy``, allowlists are not evaluated). Rules without a regex (path-only) and
+    rules that do not compile (a syntax Rust's regex does not read, or more than
+    ``max_states`` states) are listed in :attr:`MachineSet.refused` with the reason.
+    ``reveal`` is the set's policy: ``"any"`` (one bit), ``"rules"`` (which rules
+    matched) or ``"count"`` (how many); ``grouping`` is ``"cost"`` (join rules while the
+    product costs no more than its parts), ``"alone"`` or ``"fill"``.
+
+    Raises :class:`DfaError` for a file that cannot be read, TOML that does not parse
+    (with its line), a rule without an ``id`` or with a non-string ``regex`` (naming the
+    rule), or a set where no rule compiles; :class:`ParameterError` for an unknown
+    policy or grouping.
+    """
+    return _native.gitleaks(os.fspath(path), reveal, grouping, max_states)
+
+
+def machine_set(
+    rules: Union[Mapping[str, str], Iterable[Tuple[str, str]]],
+    reveal: str = "rules",
+    full_match: bool = False,
+    grouping: str = "cost",
+    max_states: int = 20_000,
+) -> MachineSet:
+    """A machine set from ``(rule_id, regex)`` pairs (or a mapping of ids to regexes),
+    each compiled alone in Rust ``regex`` syntax with byte semantics; the rule accepts
+    when the input contains a match (``full_match=True``: when all of it matches).
+    Rules that do not compile are listed in :attr:`MachineSet.refused`. ``reveal``,
+    ``grouping`` and ``max_states`` as in :func:`gitleaks`.
+
+    Raises :class:`DfaError` for no rules, an id given twice, or a set where no rule
+    compiles."""
+    pairs = list(rules.items()) if isinstance(rules, Mapping) else [(str(i), str(p)) for i, p in rules]
+    return _native.machine_set(pairs, reveal, full_match, grouping, max_states)
+
+
 def compile(
     patterns: Union[str, Sequence[str]],
     full_match: bool = False,
@@ -176,8 +265,12 @@ def _outputs(raw: Iterable[Tuple[Optional[int], Optional[bool], int]]) -> List[O
     return [make(t) for t in raw]
 
 
-class Engine:
-    """A private DFA evaluator: four parties over one machine, in this process.
+O = TypeVar("O", Output, SetOutput)
+
+
+class Engine(Generic[O]):
+    """A private DFA evaluator: four parties over one machine or a machine set, in
+    this process.
 
     ``protocol`` is ``"lookup-xor"`` (default: XOR shares, bit-sliced table),
     ``"lookup-ring"`` (additive shares in Z_2^64), or the seed's ``"seed-dpf"`` and
@@ -190,15 +283,44 @@ class Engine:
     An engine is immutable and thread-safe: several threads may call :meth:`run` at
     once (each run starts its own parties).
 
+    Over a :class:`MachineSet` (``Engine(machine_set, reveal="rules")``), every group
+    of the set reads the same secret input (each symbol shared once) and
+    :meth:`run` gives one :class:`SetOutput` per text: the any bit, and the matching
+    rule ids (``reveal="rules"``) or their number (``reveal="count"``). ``reveal`` is
+    then ``"any"``, ``"rules"`` or ``"count"`` (``None``: the set's own policy); the
+    lookups only.
+
     Raises :class:`ParameterError` for an unknown protocol, output policy or class
     mode, and for a machine too large for the protocol.
     """
 
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_machine")
+
+    @overload
+    def __init__(
+        self: Engine[Output],
+        machine: Dfa,
+        protocol: str = ...,
+        reveal: Optional[str] = ...,
+        classes: str = ...,
+        chunk: Optional[int] = ...,
+        threads: Optional[int] = ...,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Engine[SetOutput],
+        machine: MachineSet,
+        protocol: str = ...,
+        reveal: Optional[str] = ...,
+        classes: str = ...,
+        chunk: Optional[int] = ...,
+        threads: Optional[int] = ...,
+    ) -> None: ...
 
     def __init__(
         self,
-        machine: Dfa,
+        machine: Union[Dfa, MachineSet],
         protocol: str = "lookup-xor",
         reveal: Optional[str] = None,
         classes: str = "auto",
@@ -206,6 +328,7 @@ class Engine:
         threads: Optional[int] = None,
     ) -> None:
         self._native = _native.Engine(machine, protocol, reveal, classes, chunk, threads)
+        self._machine = machine
 
     @property
     def protocol(self) -> str:
@@ -214,15 +337,22 @@ class Engine:
 
     @property
     def reveal(self) -> str:
-        """What the client learns: ``"state"`` or ``"accept"``."""
+        """What the client learns: ``"state"`` or ``"accept"`` (a set: ``"any"``,
+        ``"rules"`` or ``"count"``)."""
         return self._native.reveal
 
     @property
-    def machine(self) -> Dfa:
-        """The machine."""
-        return self._native.machine
+    def machine(self) -> Union[Dfa, MachineSet]:
+        """The machine or machine set."""
+        return self._machine
 
-    def run(self, inputs: Iterable[Input]) -> RunResult:
+    @overload
+    def run(self: Engine[Output], inputs: Iterable[Input]) -> RunResult: ...
+
+    @overload
+    def run(self: Engine[SetOutput], inputs: Iterable[Input]) -> SetRunResult: ...
+
+    def run(self, inputs: Iterable[Input]) -> Union[RunResult, SetRunResult]:
         """Runs every input privately, as one batch of independent instances.
 
         Every symbol is checked before anything is sent: an unknown one raises
@@ -230,6 +360,8 @@ class Engine:
         raises :class:`ProtocolError` with its root cause.
         """
         raw, report = self._native.run(inputs)
+        if self._native.is_set:
+            return SetRunResult([SetOutput._make(t) for t in raw], report)
         return RunResult(_outputs(raw), report)
 
     def __repr__(self) -> str:
@@ -272,7 +404,9 @@ def _identity(value: T) -> T:
 
 
 class Client:
-    """A connection to the service for one machine (:meth:`Service.connect`).
+    """A connection to the service for one machine: in process
+    (:meth:`Service.connect`) or over the network (:func:`connect`), the same class
+    and the same calls either way.
 
     The client knows only the machine's public :attr:`interface` (name, fingerprint,
     alphabet, share widths, protocol and output policy), never its table. It is
@@ -377,8 +511,8 @@ class Service:
     blocks queued per width), ``dealer_threads`` (0: all cores).
 
     This is the **in-process** back end: the dealer and both servers are threads of
-    this process. A network back end (servers and dealer as their own processes) is
-    not available from Python yet.
+    this process. For servers and a dealer that are processes of their own
+    (``pmsm serve``, ``pmsm dealer``), use :func:`connect`.
 
     Use it as a context manager, or call :meth:`shutdown`.
     """
@@ -463,3 +597,96 @@ class Service:
     def __repr__(self) -> str:
         names = ", ".join(i["name"] for i in self.interfaces()) if self.running else ""
         return f"Service(machines=[{names}], running={self.running})"
+
+
+_PIN = re.compile(r"[0-9a-fA-F]{16,64}")
+
+
+def _remote_args(
+    certs: Optional[PathLike],
+    identity: Optional[str],
+    ca: Optional[PathLike],
+    cert: Optional[PathLike],
+    key: Optional[PathLike],
+    pin: Optional[str],
+) -> Tuple[str, str, str]:
+    """The three identity files, from ``certs`` and/or the explicit paths; checks the pin."""
+    stem = "client" if identity is None else f"client-{identity}"
+    folder = None if certs is None else os.fspath(certs)
+    files: List[str] = []
+    for what, given, default in (("ca", ca, "ca.pem"), ("cert", cert, f"{stem}.pem"), ("key", key, f"{stem}.key")):
+        if given is not None:
+            files.append(os.fspath(given))
+        elif folder is not None:
+            files.append(os.path.join(folder, default))
+        else:
+            raise ParameterError(f"connect needs {what}= (a PEM file) or certs= (a folder made by `pmsm certs`)")
+    if pin is not None and not _PIN.fullmatch(pin):
+        raise ParameterError(f"a pinned fingerprint is 16 to 64 hex digits, not {pin!r}")
+    return files[0], files[1], files[2]
+
+
+def connect(
+    machine: str,
+    server0: str,
+    server1: str,
+    *,
+    certs: Optional[PathLike] = None,
+    identity: Optional[str] = None,
+    ca: Optional[PathLike] = None,
+    cert: Optional[PathLike] = None,
+    key: Optional[PathLike] = None,
+    pin: Optional[str] = None,
+    timeout: float = 10.0,
+) -> Client:
+    """A :class:`Client` of the service over the network, for ``machine``.
+
+    ``server0`` and ``server1`` are the servers' ``HOST:PORT`` (as ``pmsm serve``
+    prints them: ``listening HOST:PORT``). The client speaks TLS 1.3 to each and
+    presents a certificate for the ``client`` role signed by the servers' CA: give
+    the folder ``pmsm certs --out DIR`` wrote as ``certs`` (``ca.pem``, ``client.pem``,
+    ``client.key``; ``identity="NAME"`` takes ``client-NAME.pem`` / ``.key``, as
+    ``pmsm certs --client NAME``), or the files as ``ca``, ``cert`` and ``key``
+    (explicit files win over ``certs``). ``pin`` (16 to 64 hex digits) refuses the
+    servers unless their machine's SHA-256 fingerprint starts with it. ``timeout``
+    (seconds) bounds connecting, the TLS handshake and the servers' welcome, per
+    server.
+
+    The client learns the machine's public interface only, and its sessions work as
+    in process: ``open``, ``push``, ``release``, ``close`` and their ``*_async``
+    forms. Calls wait with the GIL released.
+
+    Raises :class:`UnknownMachineError` (the servers do not serve ``machine``; the
+    message names what they serve), :class:`PinMismatchError`,
+    :class:`ServiceUnavailableError` (a server cannot be reached, refused the TLS
+    handshake, or gave no welcome in time), :class:`ParameterError` (missing or
+    unreadable certificate files, a malformed pin, a bad timeout).
+    Later calls raise :class:`ServiceStoppedError` once a server's connection ends,
+    or :class:`ServiceUnavailableError` while the servers are not linked.
+    """
+    files = _remote_args(certs, identity, ca, cert, key, pin)
+    return Client(_native.connect(machine, server0, server1, *files, pin, timeout))
+
+
+async def connect_async(
+    machine: str,
+    server0: str,
+    server1: str,
+    *,
+    certs: Optional[PathLike] = None,
+    identity: Optional[str] = None,
+    ca: Optional[PathLike] = None,
+    cert: Optional[PathLike] = None,
+    key: Optional[PathLike] = None,
+    pin: Optional[str] = None,
+    timeout: float = 10.0,
+) -> Client:
+    """:func:`connect` without blocking the event loop (the connection is made on a
+    thread of its own)."""
+    files = _remote_args(certs, identity, ca, cert, key, pin)
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Client] = loop.create_future()
+    _native.connect_then(
+        machine, server0, server1, *files, pin, timeout, _future_callback(loop, future, Client)
+    )
+    return await future

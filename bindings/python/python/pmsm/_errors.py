@@ -19,6 +19,8 @@ __all__ = [
     "UnknownMachineError",
     "SessionClosedError",
     "ServiceStoppedError",
+    "ServiceUnavailableError",
+    "PinMismatchError",
 ]
 
 
@@ -66,3 +68,14 @@ class SessionClosedError(ServiceError):
 
 class ServiceStoppedError(ServiceError):
     """The service is not running (shut down, or a server failed: the reason says)."""
+
+
+class ServiceUnavailableError(ServiceError):
+    """A server cannot be reached (refused, timed out, TLS failed), or is not linked
+    with the other server and the dealer just now: nothing was applied; retry later
+    (network back end)."""
+
+
+class PinMismatchError(ServiceError):
+    """The servers' machine does not have the fingerprint the client pinned (network
+    back end): the client refuses the servers before opening any session."""

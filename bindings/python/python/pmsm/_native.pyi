@@ -2,7 +2,23 @@
 
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, final
 
-__all__ = ["__version__", "FIELD_MODULUS", "Client", "Dfa", "Engine", "Service", "Session", "compile", "compile_file", "random_dfa"]
+__all__ = [
+    "__version__",
+    "FIELD_MODULUS",
+    "Client",
+    "Dfa",
+    "Engine",
+    "MachineSet",
+    "Service",
+    "Session",
+    "compile",
+    "compile_file",
+    "connect",
+    "connect_then",
+    "gitleaks",
+    "machine_set",
+    "random_dfa",
+]
 
 __version__: str
 FIELD_MODULUS: int
@@ -71,12 +87,43 @@ def random_dfa(states: int, symbols: int, seed: int = 0) -> Dfa:
     """A uniformly random machine, reproducible from ``seed``."""
 
 @final
+class MachineSet:
+    """Rules grouped into product machines (immutable; shared freely between threads)."""
+
+    @property
+    def ids(self) -> List[str]:
+        """The ids of the rules that have a machine, in the order given."""
+    @property
+    def policy(self) -> str:
+        """The set's policy: ``"any"``, ``"rules"`` or ``"count"``."""
+    @property
+    def refused(self) -> List[Tuple[str, str]]:
+        """The rules without a machine, as ``(id, reason)``."""
+    def info(self) -> Dict[str, Any]:
+        """The rules, the refused ones and the groups."""
+    def matches(self, text: bytes) -> List[str]:
+        """Plaintext reference: the ids of the rules that match ``text``."""
+    def __len__(self) -> int: ...
+
+def gitleaks(path: str, reveal: str = "rules", grouping: str = "cost", max_states: int = 20000) -> MachineSet:
+    """A machine set from a gitleaks TOML configuration."""
+
+def machine_set(
+    rules: Sequence[Tuple[str, str]],
+    reveal: str = "rules",
+    full_match: bool = False,
+    grouping: str = "cost",
+    max_states: int = 20000,
+) -> MachineSet:
+    """A machine set from ``(rule_id, regex)`` pairs."""
+
+@final
 class Engine:
-    """A private DFA evaluator over one machine."""
+    """A private DFA evaluator over one machine or a machine set."""
 
     def __new__(
         cls,
-        machine: Dfa,
+        machine: Union[Dfa, MachineSet],
         protocol: str = "lookup-xor",
         reveal: Optional[str] = None,
         classes: str = "auto",
@@ -91,8 +138,11 @@ class Engine:
         """What the client learns."""
     @property
     def machine(self) -> Dfa:
-        """The machine."""
-    def run(self, inputs: Any) -> Tuple[List[_OutputTuple], Dict[str, Any]]:
+        """The machine (a set: its first group's)."""
+    @property
+    def is_set(self) -> bool:
+        """Whether the engine runs a machine set."""
+    def run(self, inputs: Any) -> Tuple[List[Any], Dict[str, Any]]:
         """Runs every input privately."""
     def _time_rust_api(self, texts: Sequence[bytes], repeats: int) -> List[Tuple[float, float]]:
         """The Rust API alone on the same engine (for measuring the binding)."""
@@ -167,3 +217,28 @@ class Client:
         """``release`` on a thread."""
     def close_then(self, session: Session, done: _Done) -> None:
         """``close`` on a thread."""
+
+def connect(
+    machine: str,
+    server0: str,
+    server1: str,
+    ca: str,
+    cert: str,
+    key: str,
+    pin: Optional[str] = None,
+    timeout: float = 10.0,
+) -> Client:
+    """A client of the service over the network."""
+
+def connect_then(
+    machine: str,
+    server0: str,
+    server1: str,
+    ca: str,
+    cert: str,
+    key: str,
+    pin: Optional[str],
+    timeout: float,
+    done: _Done,
+) -> None:
+    """``connect`` on a thread; ``done(ok, value)`` gets the result."""

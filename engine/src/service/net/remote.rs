@@ -219,9 +219,7 @@ fn check_pin(pin: &str, fingerprint: &Fingerprint) -> Result<(), ServiceError> {
         )));
     }
     if !full.starts_with(&pin) {
-        return Err(ServiceError::BadRequest(format!(
-            "the servers' machine has fingerprint {full}, not the pinned {pin}"
-        )));
+        return Err(ServiceError::PinMismatch { fingerprint: full, pinned: pin });
     }
     Ok(())
 }
