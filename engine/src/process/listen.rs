@@ -2,7 +2,7 @@
 //! threads and parked in a registry until their session claims them.
 //!
 //! Each accepted connection gets: the handshake timeout for TLS and the hello, as one
-//! deadline for both (a [`Deadlines`] reaper shuts down a socket that outlives it, so a
+//! deadline for both (a `Deadlines` reaper shuts down a socket that outlives it, so a
 //! peer that dribbles a byte now and then cannot hold a slot however it paces them); a check
 //! that its link is one this party accepts, that the dialer's certificate names the
 //! role the link needs, and that its machine fingerprint is ours. Then it waits, parked

@@ -4,7 +4,7 @@
 //!
 //! Each connection has a writer task (frames queued by the client, flushed when the
 //! queue runs empty) and a reader task (answers fulfil the waiting promise of their
-//! number), on the process's client runtime ([`runtime`]: a few I/O threads every
+//! number), on the process's client runtime (`runtime`: a few I/O threads every
 //! network client shares), so the client's own threads or executor never run network
 //! I/O. A connection that ends fails every request
 //! waiting on it with the reason, and every later one at once.
