@@ -409,7 +409,7 @@ impl Program {
                 }
             }
             let out = self.step_circuit(t).eval_plain(&inputs, w);
-            merge_step(&mut state, &out, &active, l, w);
+            merge_step(&mut state, w, &out, w, &active, l);
         }
         let out = self.release.eval_plain(&state, w);
         texts
@@ -437,14 +437,15 @@ pub fn lane_mask(active: impl Iterator<Item = bool>, w: usize) -> Vec<u64> {
     m
 }
 
-/// Writes a step's outputs (`D'`, `hit'`, `w_cur`) into the state (the inputs of the
-/// next step, `E` aside), in the lanes of `active` only: a text that has ended keeps its
-/// state. Linear in shares (a public mask), so each server applies it to its own.
-pub fn merge_step(state: &mut [u64], out: &[u64], active: &[u64], l: StepLayout, w: usize) {
+/// Writes a step's outputs (`D'`, `hit'`, `w_cur`, `ow` words each) into the state (the
+/// inputs of the next step, `E` aside, `sw ≥ ow` words each), in the lanes of `active`
+/// only: a text that has ended keeps its state. Linear in shares (a public mask), so
+/// each server applies it to its own.
+pub fn merge_step(state: &mut [u64], sw: usize, out: &[u64], ow: usize, active: &[u64], l: StepLayout) {
     let put = |state: &mut [u64], to: usize, from: usize| {
-        for k in 0..w {
-            let s = &mut state[to * w + k];
-            *s = (out[from * w + k] & active[k]) | (*s & !active[k]);
+        for k in 0..ow {
+            let s = &mut state[to * sw + k];
+            *s = (out[from * ow + k] & active[k]) | (*s & !active[k]);
         }
     };
     for p in 0..l.positions {
@@ -481,6 +482,7 @@ fn build(set: &NfaSet, l: StepLayout, part: Part) -> Circuit {
         Part::Step => (Boundary::Middle, Boundary::Middle),
         Part::Release => (Boundary::End, Boundary::End),
     };
+    let mut b_of: std::collections::HashMap<Vec<bool>, Wire> = std::collections::HashMap::new();
     let mut next_d = Vec::with_capacity(l.positions);
     let mut hits = Vec::with_capacity(l.rules);
     let mut base = 0usize;
@@ -514,13 +516,21 @@ fn build(set: &NfaSet, l: StepLayout, part: Part) -> Circuit {
             for p in 0..m {
                 // B[p] from the class one-hot: the XOR of its classes, or the complement
                 // of the XOR of the others (the one-hot sums to one), whichever is shorter.
-                let inside: Vec<Wire> = (0..l.classes).filter(|&c| classes_of[p][c]).map(|c| e[c]).collect();
-                let bp = if 2 * inside.len() <= l.classes {
-                    b.xor_all(&inside)
-                } else {
-                    let outside: Vec<Wire> = (0..l.classes).filter(|&c| !classes_of[p][c]).map(|c| e[c]).collect();
-                    let x = b.xor_all(&outside);
-                    b.not(x)
+                let bp = match b_of.get(&classes_of[p]) {
+                    Some(w) => *w,
+                    None => {
+                        let inside: Vec<Wire> = (0..l.classes).filter(|&c| classes_of[p][c]).map(|c| e[c]).collect();
+                        let bp = if 2 * inside.len() <= l.classes {
+                            b.xor_all(&inside)
+                        } else {
+                            let outside: Vec<Wire> =
+                                (0..l.classes).filter(|&c| !classes_of[p][c]).map(|c| e[c]).collect();
+                            let x = b.xor_all(&outside);
+                            b.not(x)
+                        };
+                        b_of.insert(classes_of[p].clone(), bp);
+                        bp
+                    }
                 };
                 let [always, if_wb, if_not] = std::mem::take(&mut preds[p]);
                 let mut terms = vec![b.cond(firsts[p], wb)];

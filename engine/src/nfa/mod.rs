@@ -15,6 +15,7 @@
 
 pub mod circuit;
 pub mod position;
+pub mod protocol;
 pub mod simulate;
 pub mod triples;
 
