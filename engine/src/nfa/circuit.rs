@@ -426,6 +426,44 @@ impl Program {
     }
 }
 
+/// A program's size and its predicted traffic per symbol (per text, per server; the
+/// per-step seeds and frame headers aside, which a batch shares).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ProgramCost {
+    /// Rules.
+    pub rules: usize,
+    /// Positions in all.
+    pub positions: usize,
+    /// Symbol classes.
+    pub classes: usize,
+    /// ANDs of the first step, of every later step, and of the release.
+    pub ands: [usize; 3],
+    /// AND layers (rounds) of the first step, of every later step, and of the release.
+    pub rounds: [usize; 3],
+    /// Bits a server sends its peer per symbol: `2·ANDs` of a step (`d`, `e`) plus the
+    /// 8-bit symbol opening.
+    pub server_bits_per_symbol: usize,
+    /// Bits the dealer sends server 1 per symbol: one `c` bit per AND plus the symbol
+    /// lookup's correlation (8-bit mask share, 256-bit one-hot table share).
+    pub dealer_bits_per_symbol: usize,
+}
+
+impl Program {
+    /// Its [`ProgramCost`].
+    pub fn cost(&self) -> ProgramCost {
+        let c = [&self.first, &self.step, &self.release];
+        ProgramCost {
+            rules: self.layout.rules,
+            positions: self.layout.positions,
+            classes: self.layout.classes,
+            ands: c.map(Circuit::and_count),
+            rounds: c.map(Circuit::rounds),
+            server_bits_per_symbol: 2 * self.step.and_count() + 8,
+            dealer_bits_per_symbol: self.step.and_count() + 8 + 256,
+        }
+    }
+}
+
 /// Bit `i` set where `active` yields true, over `w` words.
 pub fn lane_mask(active: impl Iterator<Item = bool>, w: usize) -> Vec<u64> {
     let mut m = vec![0u64; w];
