@@ -190,12 +190,31 @@ impl Builder {
                 Gate::Input(_) | Gate::Const(_) => {}
             }
         }
-        let max = self.depth.iter().copied().max().unwrap_or(0) as usize;
+        // Keep the live gates only, renumbered in order (operands stay earlier).
+        let mut new_id = vec![u32::MAX; n];
+        let mut gates = Vec::new();
+        let mut depth = Vec::new();
+        for i in (0..n).filter(|&i| live[i] || matches!(self.gates[i], Gate::Input(_))) {
+            let g = {
+                let m = |a: u32| new_id[a as usize];
+                match self.gates[i] {
+                    Gate::Xor(a, b) => Gate::Xor(m(a), m(b)),
+                    Gate::And(a, b) => Gate::And(m(a), m(b)),
+                    Gate::Not(a) => Gate::Not(m(a)),
+                    g => g,
+                }
+            };
+            new_id[i] = gates.len() as u32;
+            gates.push(g);
+            depth.push(self.depth[i]);
+        }
+        let outputs: Vec<u32> = outputs.iter().map(|o| new_id[*o as usize]).collect();
+        let max = depth.iter().copied().max().unwrap_or(0) as usize;
         let mut ands = vec![Vec::new(); max];
         let mut linear = vec![Vec::new(); max + 1];
-        for i in (0..n).filter(|&i| live[i]) {
-            let d = self.depth[i] as usize;
-            match self.gates[i] {
+        for (i, g) in gates.iter().enumerate() {
+            let d = depth[i] as usize;
+            match g {
                 Gate::And(..) => ands[d - 1].push(i as u32),
                 Gate::Input(_) => {} // set before evaluation
                 _ => linear[d].push(i as u32),
@@ -205,7 +224,7 @@ impl Builder {
             ands.pop();
         }
         linear.truncate(ands.len() + 1);
-        Circuit { gates: self.gates, inputs: self.inputs, outputs, ands, linear }
+        Circuit { gates, inputs: self.inputs, outputs, ands, linear }
     }
 }
 

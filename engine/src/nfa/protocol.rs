@@ -113,18 +113,17 @@ fn frame(tag: u8, id: u32, body: &[u8]) -> Vec<u8> {
 }
 
 fn words_frame(tag: u8, id: u32, head: &[u8], words: &[u64]) -> Vec<u8> {
-    let mut f = Vec::with_capacity(HEAD + head.len() + 8 * words.len());
+    let payload: &[u8] = bytemuck::cast_slice(words); // little-endian (kernels assert it)
+    let mut f = Vec::with_capacity(HEAD + head.len() + payload.len());
     f.push(tag);
     f.extend_from_slice(&id.to_le_bytes());
     f.extend_from_slice(head);
-    for w in words {
-        f.extend_from_slice(&w.to_le_bytes());
-    }
+    f.extend_from_slice(payload);
     f
 }
 
 /// The body of a frame that must carry `tag`, `id` and `len` body bytes.
-fn body(f: &[u8], link: Link, tag: u8, id: u32, len: usize, what: &str) -> Result<Vec<u8>, ProtocolError> {
+fn body<'f>(f: &'f [u8], link: Link, tag: u8, id: u32, len: usize, what: &str) -> Result<&'f [u8], ProtocolError> {
     let bad = |detail: String| ProtocolError::Frame { link, detail };
     if f.len() < HEAD || f[0] != tag {
         return Err(bad(format!("expected {what} (tag {tag:#x}), got a frame of {} bytes", f.len())));
@@ -136,11 +135,14 @@ fn body(f: &[u8], link: Link, tag: u8, id: u32, len: usize, what: &str) -> Resul
     if f.len() - HEAD != len {
         return Err(bad(format!("{what}: {} body bytes, expected {len}", f.len() - HEAD)));
     }
-    Ok(f[HEAD..].to_vec())
+    Ok(&f[HEAD..])
 }
 
 fn to_words(b: &[u8]) -> Vec<u64> {
-    b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
+    let n = b.len() / 8;
+    let mut v = vec![0u64; n];
+    bytemuck::cast_slice_mut::<u64, u8>(&mut v).copy_from_slice(&b[..8 * n]);
+    v
 }
 
 /// Runs `program` privately on `texts`: two server threads, a dealer thread and the
@@ -246,7 +248,8 @@ fn recv_triples(
 ) -> Result<StepTriples, ProtocolError> {
     let link = if party == Party::P0 { Link::DealerToS0 } else { Link::DealerToS1 };
     let c1_words = if party == Party::P0 { 0 } else { circuit.and_count() * words };
-    let b = body(&ends.from_dealer.recv()?, link, TAG_TRIPLES, id as u32, 16 + 8 * c1_words, "triples")?;
+    let frame = ends.from_dealer.recv()?;
+    let b = body(&frame, link, TAG_TRIPLES, id as u32, 16 + 8 * c1_words, "triples")?;
     let seed = u128::from_le_bytes(b[..16].try_into().expect("16 bytes"));
     Ok(StepTriples::new(party, seed, to_words(&b[16..])))
 }
@@ -287,7 +290,8 @@ fn run_server(program: &Program, plan: &Plan, party: Party, mut ends: ServerEnds
         if b == 0 { (Link::ClientToS0, Link::DealerToS0) } else { (Link::ClientToS1, Link::DealerToS1) };
     let peer_link = ends.from_peer.link();
     let l = program.layout;
-    let a = body(&ends.from_client.recv()?, from_client, TAG_INPUT, 0, plan.total, "byte shares")?;
+    let input = ends.from_client.recv()?;
+    let a = body(&input, from_client, TAG_INPUT, 0, plan.total, "byte shares")?;
     // One round of symbol lookups for every byte: class one-hot shares, `cw` words each.
     let cw = l.classes.div_ceil(64);
     let mut class_bits = vec![0u64; plan.total * cw];
@@ -296,7 +300,8 @@ fn run_server(program: &Program, plan: &Plan, party: Party, mut ends: ServerEnds
         let (masks, keys) = corr.into_parts();
         let opened: Vec<u8> = a.iter().zip(&masks).map(|(a, r)| a ^ *r as u8).collect();
         ends.to_peer.send(frame(TAG_SYMBOLS, 0, &opened))?;
-        let peer = body(&ends.from_peer.recv()?, peer_link, TAG_SYMBOLS, 0, plan.total, "symbol openings")?;
+        let peer_frame = ends.from_peer.recv()?;
+        let peer = body(&peer_frame, peer_link, TAG_SYMBOLS, 0, plan.total, "symbol openings")?;
         let per = DpfKey::<BitLeaf>::leaves_for(8);
         let mut leaves = vec![BitLeaf::default(); plan.total * per];
         keys.expand(0..plan.total, &mut leaves, None)?;
@@ -392,6 +397,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[cfg(feature = "gitleaks")]
+    #[test]
+    fn the_whole_gitleaks_set_runs_privately_and_equals_regex() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../datasets/gitleaks/gitleaks.toml");
+        let config = crate::dfa::gitleaks::GitleaksConfig::read(&path).unwrap();
+        let patterns: Vec<String> = config.rules.iter().map(|r| r.pattern()).collect();
+        let set = NfaSet::compile(&patterns, &NfaConfig::default()).unwrap();
+        let program = Program::new(&set);
+        let positives = std::fs::read_to_string(path.with_file_name("positives.txt")).unwrap();
+        let negatives = std::fs::read_to_string(path.with_file_name("negatives.txt")).unwrap();
+        let texts: Vec<&[u8]> =
+            positives.lines().step_by(40).chain(negatives.lines().step_by(50)).map(str::as_bytes).collect();
+        let report = run(&program, &texts, None).unwrap();
+        let mut hits = 0;
+        for (i, t) in texts.iter().enumerate() {
+            for (r, p) in patterns.iter().enumerate() {
+                let truth = regex::bytes::Regex::new(p).unwrap().is_match(t);
+                assert_eq!(report.hits[i][r], truth, "{} on {:?}", config.rules[r].id, String::from_utf8_lossy(t));
+                hits += usize::from(truth);
+            }
+        }
+        assert!(hits >= 12, "{hits} hits: the planted texts must match their rules");
     }
 
     #[test]

@@ -28,6 +28,7 @@
 use pmsm_kernels::Party;
 use pmsm_kernels::prg::FixedKeyPrg;
 use pmsm_kernels::rng::SecretRng;
+use rayon::prelude::*;
 
 /// Stream tags (bits 120.. of the tweak): which share a stream holds.
 const STREAM_X: u128 = 1 << 120;
@@ -69,12 +70,16 @@ pub fn deal(layers: &[usize], rng: &mut SecretRng) -> DealtStep {
     let mut c1 = Vec::with_capacity(total);
     for (l, &n) in layers.iter().enumerate() {
         let mut s = [vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n]];
-        let [x0, y0, c0, x1, y1] = &mut s;
-        expand(seeds[0], STREAM_X, l as u32, x0);
-        expand(seeds[0], STREAM_Y, l as u32, y0);
-        expand(seeds[0], STREAM_C, l as u32, c0);
-        expand(seeds[1], STREAM_X, l as u32, x1);
-        expand(seeds[1], STREAM_Y, l as u32, y1);
+        let jobs = [
+            (seeds[0], STREAM_X),
+            (seeds[0], STREAM_Y),
+            (seeds[0], STREAM_C),
+            (seeds[1], STREAM_X),
+            (seeds[1], STREAM_Y),
+        ];
+        // The five streams in parallel (rayon): the dealer expands five, a server two or three.
+        s.par_iter_mut().zip(jobs).for_each(|(out, (seed, stream))| expand(seed, stream, l as u32, out));
+        let [x0, y0, c0, x1, y1] = &s;
         c1.extend((0..n).map(|k| ((x0[k] ^ x1[k]) & (y0[k] ^ y1[k])) ^ c0[k]));
     }
     DealtStep { seeds, c1 }
