@@ -206,8 +206,8 @@ fn run_client(
     let rules = program.layout.rules;
     let w = plan.lens.len().div_ceil(64);
     let len = 8 * rules * w;
-    let o0 = to_words(&body(&from0.recv()?, Link::S0ToClient, TAG_OUTPUT, 0, len, "hit shares")?);
-    let o1 = to_words(&body(&from1.recv()?, Link::S1ToClient, TAG_OUTPUT, 0, len, "hit shares")?);
+    let o0 = to_words(body(&from0.recv()?, Link::S0ToClient, TAG_OUTPUT, 0, len, "hit shares")?);
+    let o1 = to_words(body(&from1.recv()?, Link::S1ToClient, TAG_OUTPUT, 0, len, "hit shares")?);
     let mut hits = vec![Vec::new(); texts.len()];
     for (k, &i) in plan.order.iter().enumerate() {
         hits[i] = (0..rules).map(|r| (o0[r * w + k / 64] ^ o1[r * w + k / 64]) >> (k % 64) & 1 == 1).collect();
@@ -273,8 +273,7 @@ fn eval_shared(
         let mine = t.open(x, y);
         let tag_id = (id as u32) << 6 | layer as u32;
         ends.to_peer.send(words_frame(TAG_AND, tag_id, &[], &mine))?;
-        let peer =
-            to_words(&body(&ends.from_peer.recv()?, peer_link, TAG_AND, tag_id, 8 * mine.len(), "AND openings")?);
+        let peer = to_words(body(&ends.from_peer.recv()?, peer_link, TAG_AND, tag_id, 8 * mine.len(), "AND openings")?);
         Ok::<Vec<u64>, ProtocolError>(t.finish(party, &mine, &peer))
     })?;
     if !triples.is_spent() {
