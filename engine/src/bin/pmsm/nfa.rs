@@ -119,7 +119,7 @@ pub fn bench(m: &MachineArgs, texts: &[PathBuf], max_positions: usize, repeat: u
     }))
 }
 
-/// The text form of [`bench`]'s result.
+/// The text form of [`bench()`]'s result.
 pub fn bench_text(v: &Value) -> String {
     let mut s = format!(
         "NFA path, {} rules on {} texts ({} bytes): {:.3} s, {:.0} bytes/s (plaintext RegexSet {:.0} bytes/s); {} hits, all equal to regex::bytes\n\
