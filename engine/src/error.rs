@@ -13,6 +13,9 @@ pub enum Error {
     /// Running a protocol.
     #[error(transparent)]
     Protocol(#[from] ProtocolError),
+    /// Building a rule set on the NFA path.
+    #[error(transparent)]
+    Nfa(#[from] crate::nfa::NfaError),
     /// Using the service.
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),

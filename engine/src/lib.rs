@@ -35,6 +35,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod input;
+pub mod nfa;
 pub mod party;
 pub mod poly;
 pub mod process;

@@ -480,3 +480,27 @@ fn rule_sets_answer_per_rule_with_their_ids() {
     let o = pmsm(&["run", "--gitleaks", &gitleaks, "--reveal", "state", "--input", "x"]);
     assert!(stderr(&o).contains("a rule set releases any, rules or count"), "{}", stderr(&o));
 }
+
+#[test]
+fn the_nfa_path_is_described_and_benchmarked() {
+    let o = pmsm(&["info", "--path", "nfa", "-e", "a[0-9]{3}\\b", "-e", "^x", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["cost"]["rules"], 2);
+    assert_eq!(v["cost"]["positions"], 5);
+    assert!(v["cost"]["ands"][1].as_u64().unwrap() > 0 && v["cost"]["rounds"][1].as_u64().unwrap() > 0);
+    let o = pmsm(&["info", "--path", "nfa", "-e", "(?m)^a"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("rule 1 (\"(?m)^a\"): unsupported on the NFA path: the look-around multi-line"),
+        "{}",
+        stderr(&o)
+    );
+    let dir = Scratch::new("nfa");
+    let texts = dir.file("texts.txt", "xa123 b\nno match here\na1234\n");
+    let o = pmsm(&["bench-nfa", "-e", "a[0-9]{3}\\b", "-e", "^x", "--texts", &texts, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["texts"].clone(), v["hits"].clone(), v["verified"].clone()), (json!(3), json!(2), json!(true)));
+    assert!(v["bits_per_input_byte"]["s0_to_s1"].as_f64().unwrap() > 0.0);
+}

@@ -13,6 +13,7 @@ mod files;
 mod gitleaks;
 mod machine;
 mod net;
+mod nfa;
 mod output;
 mod sets;
 
@@ -85,6 +86,32 @@ enum Command {
         /// The protocol whose cost model groups a set.
         #[arg(long, default_value = "lookup-xor")]
         protocol: Protocol,
+        /// The path to describe: dfa (the machine or set), or nfa (the rules' position
+        /// automata as one bit-sliced circuit: positions, ANDs and rounds per step).
+        #[arg(long, default_value = "dfa", value_parser = ["dfa", "nfa"])]
+        path: String,
+        /// On the NFA path, refuse a rule with more positions than this.
+        #[arg(long, default_value_t = pmsm_engine::nfa::DEFAULT_MAX_POSITIONS)]
+        max_positions: usize,
+    },
+    /// Run a rule set privately on the bit-parallel NFA path (client, both servers and
+    /// dealer in process), every hit checked against regex::bytes: throughput and bits
+    /// per input byte on every link.
+    BenchNfa {
+        #[command(flatten)]
+        machine: MachineArgs,
+        /// Text files, one text per line (empty lines skipped).
+        #[arg(long, required = true, num_args = 1..)]
+        texts: Vec<PathBuf>,
+        /// Refuse a rule with more positions than this.
+        #[arg(long, default_value_t = pmsm_engine::nfa::DEFAULT_MAX_POSITIONS)]
+        max_positions: usize,
+        /// Runs; the fastest is reported.
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Texts with secrets planted from each rule of a gitleaks configuration (every
     /// one checked against its rule) and clean texts that no rule matches.
@@ -424,7 +451,27 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 output::count(m.symbols(), "symbol")
             );
         }
-        Command::Info { file: None, machine, json: as_json, reveal, protocol }
+        Command::Info { file: None, machine, json: as_json, path, max_positions, .. } if path == "nfa" => {
+            let (ids, _, set) = nfa::load(&machine, max_positions).map_err(|m| usage(&m))?;
+            let v = nfa::describe(&ids, &set);
+            if as_json {
+                writeln!(out, "{v}").map_err(io)?;
+            } else {
+                writeln!(out, "{}", nfa::describe_text(&v)).map_err(io)?;
+            }
+        }
+        Command::Info { file: Some(_), path, .. } if path == "nfa" => {
+            return Err(usage("--path nfa describes rules (--regex, --regex-file or --gitleaks), not a DFA file"));
+        }
+        Command::BenchNfa { machine, texts, max_positions, repeat, json: as_json } => {
+            let v = nfa::bench(&machine, &texts, max_positions, repeat).map_err(|m| usage(&m))?;
+            if as_json {
+                writeln!(out, "{v}").map_err(io)?;
+            } else {
+                write!(out, "{}", nfa::bench_text(&v)).map_err(io)?;
+            }
+        }
+        Command::Info { file: None, machine, json: as_json, reveal, protocol, .. }
             if machine.gitleaks.is_some() || reveal.is_some() =>
         {
             let policy = reveal.unwrap_or(Policy::Rules);
