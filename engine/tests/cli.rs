@@ -496,6 +496,9 @@ fn the_nfa_path_is_described_and_benchmarked() {
         "{}",
         stderr(&o)
     );
+    let o = pmsm(&["info", "--path", "nfa", "-e", "ab", "--full-match"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--full-match is not supported there"), "{}", stderr(&o));
     let dir = Scratch::new("nfa");
     let texts = dir.file("texts.txt", "xa123 b\nno match here\na1234\n");
     let o = pmsm(&["bench-nfa", "-e", "a[0-9]{3}\\b", "-e", "^x", "--texts", &texts, "--json"]);

@@ -10,6 +10,13 @@ use std::path::PathBuf;
 
 /// The set the machine options name, on the NFA path, with its rule ids.
 pub fn load(m: &MachineArgs, max_positions: usize) -> Result<(Vec<String>, Vec<String>, NfaSet), String> {
+    // Options the NFA path does not evaluate are refused, never ignored.
+    if m.full_match {
+        return Err("the NFA path answers whether a text contains a match: --full-match is not supported there".into());
+    }
+    if m.alphabet.is_some() {
+        return Err("the NFA path reads bytes: --alphabet is not supported there".into());
+    }
     let rules = sets::rules(m).map_err(|e| e.to_string())?;
     let (ids, patterns): (Vec<String>, Vec<String>) = rules.into_iter().unzip();
     let cfg = NfaConfig { max_positions, ..Default::default() };
