@@ -41,7 +41,7 @@ enum Target {
 }
 
 /// One answer of a set as a tuple `(any, rule ids or None, number matched or None, symbols)`.
-fn answer_tuple<'py>(py: Python<'py>, ids: &[String], a: &Answer, symbols: usize) -> PyResult<Bound<'py, PyTuple>> {
+pub fn answer_tuple<'py>(py: Python<'py>, ids: &[String], a: &Answer, symbols: usize) -> PyResult<Bound<'py, PyTuple>> {
     let (rules, count) = match a {
         Answer::Any(_) => (None, None),
         Answer::Rules(hit) => {

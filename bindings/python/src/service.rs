@@ -12,10 +12,11 @@
 //! round trip of milliseconds, and concurrency is not capped by a pool's size, so the
 //! service's waves fill with as many sessions as the caller has in flight.
 
-use crate::engine::{link_dict, output_tuple, reveal_of, setting};
+use crate::engine::{answer_tuple, link_dict, reveal_of, setting};
 use crate::errors::{Failure, detached};
 use crate::inputs::Input;
 use crate::machine::Dfa;
+use crate::set::MachineSet;
 use pmsm_engine::service::net::Connect;
 use pmsm_engine::service::{self, Options, ServiceError};
 use pmsm_engine::transport::tls::{Identity, Role};
@@ -48,14 +49,16 @@ impl Service {
 
 #[pymethods]
 impl Service {
-    /// `machines`: `(name, machine, protocol, reveal or None)` tuples.
+    /// `machines`: `(name, machine, protocol, reveal or None)` tuples; `sets`: `(name,
+    /// machine set, protocol)` tuples (each released under its set's policy).
     #[new]
-    #[pyo3(signature = (machines, *, max_wave = None, window = None, idle_timeout = None, max_sessions = None,
+    #[pyo3(signature = (machines, *, sets = Vec::new(), max_wave = None, window = None, idle_timeout = None, max_sessions = None,
         max_sessions_per_client = None, max_pending = None, pool_depth = None, dealer_threads = None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
         machines: Vec<(String, PyRef<'_, Dfa>, String, Option<String>)>,
+        sets: Vec<(String, PyRef<'_, MachineSet>, String)>,
         max_wave: Option<usize>,
         window: Option<usize>,
         idle_timeout: Option<f64>,
@@ -66,6 +69,7 @@ impl Service {
         dealer_threads: Option<usize>,
     ) -> PyResult<Service> {
         let machines: Vec<_> = machines.into_iter().map(|(n, d, p, r)| (n, d.inner.clone(), p, r)).collect();
+        let sets: Vec<_> = sets.into_iter().map(|(n, s, p)| (n, s.grouped().clone(), p)).collect();
         let inner = detached(py, || {
             let d = Options::default();
             let idle_timeout = match idle_timeout {
@@ -90,6 +94,9 @@ impl Service {
             for (name, dfa, protocol, reveal) in machines {
                 let reveal = reveal_of(reveal.as_deref(), &dfa)?;
                 b = b.machine(&name, dfa, setting(&protocol)?, reveal);
+            }
+            for (name, set, protocol) in sets {
+                b = b.set(&name, set, setting(&protocol)?);
             }
             Ok(b.start()?)
         })?;
@@ -346,8 +353,36 @@ fn do_push(c: &service::Client, s: &mut service::Session, data: Push) -> Result<
     Ok(())
 }
 
-fn deliver_output(o: pmsm_engine::InstanceOutput) -> Deliver {
-    Box::new(move |py| Ok(output_tuple(py, &o)?.into_any().unbind()))
+/// A release as `(final_state, accept, symbols, set answer or None)`; the set answer is
+/// `(any, rule ids or None, number matched or None, symbols)` (`ids`: the interface's
+/// rule ids, under `rules`).
+fn release_tuple<'py>(
+    py: Python<'py>,
+    o: &pmsm_engine::InstanceOutput,
+    ids: &[String],
+) -> PyResult<Bound<'py, PyTuple>> {
+    let answer = match &o.answer {
+        Some(a) => answer_tuple(py, ids, a, o.symbols)?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    PyTuple::new(
+        py,
+        [
+            o.final_state.into_pyobject(py)?.into_any(),
+            o.accept.into_pyobject(py)?.into_any(),
+            o.symbols.into_pyobject(py)?.into_any(),
+            answer,
+        ],
+    )
+}
+
+/// The rule ids a client's releases name (a set under `rules`; else none).
+fn rule_ids(c: &service::Client) -> Vec<String> {
+    c.interface().set.as_ref().map(|s| s.ids.clone()).unwrap_or_default()
+}
+
+fn deliver_output(o: pmsm_engine::InstanceOutput, ids: Vec<String>) -> Deliver {
+    Box::new(move |py| Ok(release_tuple(py, &o, &ids)?.into_any().unbind()))
 }
 
 impl Client {
@@ -413,7 +448,8 @@ impl Client {
         })
     }
 
-    /// The output after every symbol pushed so far, as `(final_state, accept, symbols)`.
+    /// The output after every symbol pushed so far, as `(final_state, accept, symbols,
+    /// set answer or None)`.
     fn release<'py>(&self, py: Python<'py>, session: &Bound<'py, Session>) -> PyResult<Bound<'py, PyTuple>> {
         let session = session.get();
         let o = detached(py, || {
@@ -422,7 +458,7 @@ impl Client {
             session.put(s);
             Ok(r?)
         })?;
-        output_tuple(py, &o)
+        release_tuple(py, &o, &rule_ids(&self.inner))
     }
 
     /// Ends `session`.
@@ -471,7 +507,7 @@ impl Client {
             let mut s = sess.take()?;
             let r = client.release(&mut s);
             sess.put(s);
-            Ok(deliver_output(r?))
+            Ok(deliver_output(r?, rule_ids(&client)))
         })
     }
 

@@ -38,6 +38,11 @@ pub struct MachineSet {
 }
 
 impl MachineSet {
+    /// The grouped set (what an engine or a service runs).
+    pub(crate) fn grouped(&self) -> &set::MachineSet {
+        &self.grouped
+    }
+
     /// Groups the rules that compiled; refuses a set where none did.
     fn build(
         rules: Vec<SetRule>,

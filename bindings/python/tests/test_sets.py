@@ -3,6 +3,7 @@ Python's ``re`` (ASCII) on the vendored planted and clean texts."""
 
 from __future__ import annotations
 
+import random
 import re
 from pathlib import Path
 from typing import Dict, List
@@ -179,3 +180,41 @@ def test_set_error_paths(tmp_path: Path) -> None:
         pmsm.Engine(s, reveal="state")
     with pytest.raises(pmsm.InputError, match="Dfa or a MachineSet"):
         pmsm.Engine("a*")  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("reveal", ["rules", "count", "any"])
+@pytest.mark.parametrize("protocol", ["lookup-xor", "lookup-ring"])
+def test_a_served_set_releases_its_policy_like_the_plaintext_set(reveal: str, protocol: str) -> None:
+    rules = {"key": r"key=[0-9]{3}", "word": r"secret", "end": r"z$"}
+    rule_set = pmsm.machine_set(rules, reveal=reveal, grouping="alone")
+    rng = random.Random(7)
+    with pmsm.Service({"leaks": (rule_set, protocol)}, max_wave=4, window=3) as service:
+        client = service.connect("leaks")
+        sessions = [(client.open(), bytearray()) for _ in range(6)]
+        for _ in range(60):
+            s, text = sessions[rng.randrange(len(sessions))]
+            part = bytes(rng.choice(b"key=0123 secretz") for _ in range(rng.randrange(1, 9)))
+            client.push(s, part)
+            text.extend(part)
+            want = rule_set.matches(bytes(text))
+            got = client.release_set(s)
+            assert got.any == bool(want) and got.symbols == len(text)
+            assert client.release(s).accept == bool(want)
+            if reveal == "rules":
+                assert got.rules == want and got.matched is None
+            elif reveal == "count":
+                assert got.matched == len(want) and got.rules is None
+            else:
+                assert got.rules is None and got.matched is None
+        for s, _ in sessions:
+            client.close(s)
+
+
+def test_release_set_on_a_machine_that_is_not_a_set_is_refused() -> None:
+    ab = pmsm.random_dfa(4, 2, seed=1)
+    with pmsm.Service({"ab": ab}) as service:
+        client = service.connect("ab")
+        s = client.open()
+        with pytest.raises(pmsm.ParameterError, match="not a rule set"):
+            client.release_set(s)
+        client.close(s)

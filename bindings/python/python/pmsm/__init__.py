@@ -403,6 +403,16 @@ def _identity(value: T) -> T:
     return value
 
 
+def _release_output(raw: _native._ReleaseTuple) -> Output:
+    return Output(raw[0], raw[1], raw[2])
+
+
+def _release_set_output(machine: str, raw: _native._ReleaseTuple) -> SetOutput:
+    if raw[3] is None:
+        raise ParameterError(f"machine {machine!r} is not a rule set: use release()")
+    return SetOutput._make(raw[3])
+
+
 class Client:
     """A connection to the service for one machine: in process
     (:meth:`Service.connect`) or over the network (:func:`connect`), the same class
@@ -449,8 +459,15 @@ class Client:
 
     def release(self, session: Session) -> Output:
         """The output after every symbol pushed so far (final state or accept bit, as
-        the machine's policy says). The session goes on from the same state."""
-        return Output._make(self._native.release(session))
+        the machine's policy says; for a rule set, ``accept`` says whether any rule
+        matched). The session goes on from the same state."""
+        return _release_output(self._native.release(session))
+
+    def release_set(self, session: Session) -> SetOutput:
+        """For a served rule set: the answer after every symbol pushed so far, under
+        the set's policy (which rules matched, how many, or whether any did). A machine
+        that is not a set raises :class:`ParameterError`."""
+        return _release_set_output(self.machine, self._native.release(session))
 
     def close(self, session: Session) -> None:
         """Ends ``session``; using it again raises :class:`SessionClosedError`."""
@@ -479,7 +496,17 @@ class Client:
         """:meth:`release` without blocking the event loop."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Output] = loop.create_future()
-        self._native.release_then(session, _future_callback(loop, future, Output._make))
+        self._native.release_then(session, _future_callback(loop, future, _release_output))
+        return await future
+
+    async def release_set_async(self, session: Session) -> SetOutput:
+        """:meth:`release_set` without blocking the event loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[SetOutput] = loop.create_future()
+        machine = self.machine
+        self._native.release_then(
+            session, _future_callback(loop, future, lambda raw: _release_set_output(machine, raw))
+        )
         return await future
 
     async def close_async(self, session: Session) -> None:
@@ -493,8 +520,10 @@ class Client:
         return repr(self._native)
 
 
-Served = Union[Dfa, Tuple[Dfa, str], Tuple[Dfa, str, Optional[str]]]
-"""A served machine: a :class:`Dfa`, or ``(dfa, protocol)``, or ``(dfa, protocol, reveal)``."""
+Served = Union[Dfa, Tuple[Dfa, str], Tuple[Dfa, str, Optional[str]], MachineSet, Tuple[MachineSet, str]]
+"""A served machine: a :class:`Dfa`, or ``(dfa, protocol)``, or ``(dfa, protocol,
+reveal)``; or a :class:`MachineSet`, or ``(set, protocol)`` (released under the set's
+policy: read it with :meth:`Client.release_set`)."""
 
 
 class Service:
@@ -535,20 +564,26 @@ class Service:
         dealer_threads: Optional[int] = None,
     ) -> None:
         specs: List[Tuple[str, Dfa, str, Optional[str]]] = []
+        sets: List[Tuple[str, MachineSet, str]] = []
         for name, served in machines.items():
             if isinstance(served, Dfa):
                 specs.append((name, served, protocol, reveal))
-            elif isinstance(served, tuple) and len(served) == 2:
+            elif isinstance(served, MachineSet):
+                sets.append((name, served, protocol))
+            elif isinstance(served, tuple) and len(served) == 2 and isinstance(served[0], MachineSet):
+                sets.append((name, served[0], served[1]))
+            elif isinstance(served, tuple) and len(served) == 2 and isinstance(served[0], Dfa):
                 specs.append((name, served[0], served[1], reveal))
-            elif isinstance(served, tuple) and len(served) == 3:
+            elif isinstance(served, tuple) and len(served) == 3 and isinstance(served[0], Dfa):
                 specs.append((name, served[0], served[1], served[2]))
             else:
                 raise InputError(
-                    f"machine {name!r}: expected a Dfa, (dfa, protocol) or (dfa, protocol, reveal),"
-                    f" got {type(served).__name__}"
+                    f"machine {name!r}: expected a Dfa, (dfa, protocol), (dfa, protocol, reveal),"
+                    f" a MachineSet or (set, protocol), got {type(served).__name__}"
                 )
         self._native = _native.Service(
             specs,
+            sets=sets,
             max_wave=max_wave,
             window=window,
             idle_timeout=idle_timeout,

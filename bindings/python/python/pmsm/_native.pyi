@@ -24,6 +24,8 @@ __version__: str
 FIELD_MODULUS: int
 
 _OutputTuple = Tuple[Optional[int], Optional[bool], int]
+_SetOutputTuple = Tuple[bool, Optional[List[str]], Optional[int], int]
+_ReleaseTuple = Tuple[Optional[int], Optional[bool], int, Optional[_SetOutputTuple]]
 _Done = Callable[[bool, Any], None]
 
 @final
@@ -155,6 +157,7 @@ class Service:
         cls,
         machines: Sequence[Tuple[str, Dfa, str, Optional[str]]],
         *,
+        sets: Sequence[Tuple[str, MachineSet, str]] = ...,
         max_wave: Optional[int] = None,
         window: Optional[int] = None,
         idle_timeout: Optional[float] = None,
@@ -205,8 +208,8 @@ class Client:
         """Opens a session."""
     def push(self, session: Session, data: Any) -> None:
         """Pushes text or symbol indices."""
-    def release(self, session: Session) -> _OutputTuple:
-        """The output so far."""
+    def release(self, session: Session) -> _ReleaseTuple:
+        """The output so far, and a set's answer (or ``None``)."""
     def close(self, session: Session) -> None:
         """Ends the session."""
     def open_then(self, done: _Done) -> None:
