@@ -309,6 +309,25 @@ impl<'a, S: Sharing> Core<'a, S> {
         }
     }
 
+    /// Closes the session `slot` of `owner` (every group of a set). From here it no
+    /// longer counts against the client's sessions, though waves in flight (and, at
+    /// server 1, plans until the leader's drop arrives) may still name it: a client that
+    /// closed a session may open another at once.
+    fn close(&mut self, slot: Slot, owner: Owner) -> Result<(), ServiceError> {
+        self.owned(slot, owner)?;
+        for g in self.members(slot) {
+            if let Some(s) = self.sessions.get_mut(&g)
+                && !s.closed
+            {
+                s.closed = true;
+                if let Some(o) = self.per_owner.get_mut(&s.owner) {
+                    o.0 -= 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Forgets a session (one group's, or a client's first group and its set's
     /// combination): its pending releases fail.
     fn forget(&mut self, slot: Slot) {
@@ -321,9 +340,12 @@ impl<'a, S: Sharing> Core<'a, S> {
             s.fail_releases(|| unknown.clone());
             self.pending -= s.symbols.len();
             if let Some(o) = self.per_owner.get_mut(&s.owner) {
-                o.0 -= 1;
+                // A closed session stopped counting when it was closed.
+                if !s.closed {
+                    o.0 -= 1;
+                }
                 o.1 -= s.symbols.len();
-                if o.0 == 0 {
+                if o.0 == 0 && o.1 == 0 {
                     self.per_owner.remove(&s.owner);
                 }
             }
@@ -732,11 +754,10 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 reply.fulfil(r);
             }
             Request::Close { slot, owner, reply } => {
-                let r = self.core.owned(slot, owner).map(|s| s.closed = true);
+                let r = self.core.close(slot, owner);
                 if r.is_ok() {
                     for g in self.core.members(slot) {
                         let s = self.core.sessions.get_mut(&g).expect("a set session's groups stay together");
-                        s.closed = true;
                         if !s.in_flight {
                             self.core.forget(g);
                             self.drops.push(g);
@@ -1024,9 +1045,7 @@ impl<'a, S: Sharing> Follower<'a, S> {
             }
             // The leader forgets the session and tells this server with its next plan:
             // until then waves may still name it.
-            Request::Close { slot, owner, reply } => {
-                reply.fulfil(self.core.owned(slot, owner).map(|s| s.closed = true))
-            }
+            Request::Close { slot, owner, reply } => reply.fulfil(self.core.close(slot, owner)),
             _ => {}
         }
     }
