@@ -17,6 +17,7 @@
 //! - [`process`]: the parties as processes, over TCP with mutual TLS.
 //! - [`Engine`]: the embedding API of the batch engine.
 //! - [`service`]: long-lived servers, streaming sessions, waves across sessions.
+//! - [`store`]: durable sessions, one crash-safe file per server.
 //!
 //! # Features
 //!
@@ -41,6 +42,7 @@ pub mod poly;
 pub mod process;
 pub mod protocol;
 pub mod service;
+pub mod store;
 pub mod transport;
 
 pub use engine::{DEFAULT_CHUNK, Engine, EngineBuilder, InstanceOutput, LinkBytes, Predealt, Report, Settings};

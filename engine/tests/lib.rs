@@ -12,6 +12,8 @@ mod seed;
 mod service;
 mod service_net;
 mod sets;
+mod store;
+mod store_net;
 
 /// The seed's machine, from `datasets/ab.json`.
 pub fn ab() -> pmsm_engine::dfa::Dfa {

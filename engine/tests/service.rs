@@ -313,9 +313,12 @@ fn what_server_1_receives_is_uniform_and_independent_of_the_input() {
                 c.close(s).unwrap();
             }
             service.shutdown().unwrap();
-            // Every plan server 1 received, decoded in order: the leader's step openings.
+            // Every plan server 1 received, decoded in order (after the leader's session
+            // list, the run's first frame): the leader's step openings.
             let mut opened = Vec::new();
-            for (wave, frame) in rx.try_iter().enumerate() {
+            let frames: Vec<Vec<u8>> = rx.try_iter().collect();
+            assert_eq!(frames[0], [&[0u8][..], &0u64.to_le_bytes()].concat(), "no store, no sessions");
+            for (wave, frame) in frames.into_iter().skip(1).enumerate() {
                 let (plan, open) = WavePlan::decode(&frame, Link::S0ToS1, wave as u32, |_, _| Some(3)).unwrap();
                 if plan.kind == WaveKind::Step {
                     opened.extend(open);

@@ -16,9 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A party process (stderr to a file); killed on drop.
-struct Proc {
+pub(crate) struct Proc {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Proc {
@@ -41,29 +41,40 @@ impl Drop for Proc {
 }
 
 /// Dealer and two servers serving `machines` (`--machine` values).
-struct Cluster {
-    dir: Scratch,
+pub(crate) struct Cluster {
+    pub(crate) dir: Scratch,
     machines: Vec<String>,
     extra: Vec<String>,
-    dealer: Option<Proc>,
-    s0: Option<Proc>,
-    s1: Option<Proc>,
+    /// Each server keeps its sessions in `s0.redb` / `s1.redb` of the folder.
+    stores: bool,
+    pub(crate) dealer: Option<Proc>,
+    pub(crate) s0: Option<Proc>,
+    pub(crate) s1: Option<Proc>,
 }
 
 impl Cluster {
-    fn start(dir: Scratch, machines: &[String], extra: &[&str]) -> Cluster {
+    pub(crate) fn start(dir: Scratch, machines: &[String], extra: &[&str]) -> Cluster {
+        Cluster::start_with(dir, machines, extra, false)
+    }
+
+    /// [`Cluster::start`] with a session store for each server.
+    pub(crate) fn start_durable(dir: Scratch, machines: &[String], extra: &[&str]) -> Cluster {
+        Cluster::start_with(dir, machines, extra, true)
+    }
+
+    fn start_with(dir: Scratch, machines: &[String], extra: &[&str], stores: bool) -> Cluster {
         write_dev_certs(std::path::Path::new(&dir.path("certs"))).unwrap();
         let mut c = Cluster {
             dir,
             machines: machines.to_vec(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            stores,
             dealer: None,
             s0: None,
             s1: None,
         };
         c.dealer = Some(c.party(&["dealer"], "127.0.0.1:0", "dealer.log"));
-        let d = c.dealer.as_ref().unwrap().addr.clone();
-        c.s0 = Some(c.party(&["serve", "--party", "0", "--dealer", &d], "127.0.0.1:0", "s0.log"));
+        c.restart_s0("127.0.0.1:0");
         c.restart_s1("127.0.0.1:0");
         c
     }
@@ -76,26 +87,37 @@ impl Cluster {
         }
         if role[0] == "serve" {
             a.extend(self.extra.iter().cloned());
+            if self.stores {
+                a.extend(["--store".into(), self.dir.path(&format!("s{}.redb", role[2]))]);
+            }
         }
         Proc::start(&a, &self.dir.path(log))
     }
 
-    fn restart_s1(&mut self, listen: &str) {
+    /// Starts server 0 (again) on `listen` (its earlier process, if any, killed first).
+    pub(crate) fn restart_s0(&mut self, listen: &str) {
+        drop(self.s0.take());
+        let d = self.dealer.as_ref().unwrap().addr.clone();
+        self.s0 = Some(self.party(&["serve", "--party", "0", "--dealer", &d], listen, "s0.log"));
+    }
+
+    pub(crate) fn restart_s1(&mut self, listen: &str) {
+        drop(self.s1.take());
         let (s0, d) = (self.s0.as_ref().unwrap().addr.clone(), self.dealer.as_ref().unwrap().addr.clone());
         self.s1 = Some(self.party(&["serve", "--party", "1", "--peer", &s0, "--dealer", &d], listen, "s1.log"));
     }
 
-    fn restart_dealer(&mut self) {
+    pub(crate) fn restart_dealer(&mut self) {
         let addr = self.dealer.as_ref().unwrap().addr.clone();
         drop(self.dealer.take());
         self.dealer = Some(self.party(&["dealer"], &addr, "dealer.log"));
     }
 
-    fn servers(&self) -> [String; 2] {
+    pub(crate) fn servers(&self) -> [String; 2] {
         [self.s0.as_ref().unwrap().addr.clone(), self.s1.as_ref().unwrap().addr.clone()]
     }
 
-    fn connect(&self, machine: &str) -> Result<Client, ServiceError> {
+    pub(crate) fn connect(&self, machine: &str) -> Result<Client, ServiceError> {
         let identity = Identity::load(std::path::Path::new(&self.dir.path("certs")), Role::Client).unwrap();
         let how =
             Connect { servers: self.servers(), machine: machine.into(), pin: None, timeout: Duration::from_secs(10) };
@@ -103,7 +125,7 @@ impl Cluster {
     }
 
     /// A client once the servers are linked (a fresh connection answers a session).
-    fn connect_when_linked(&self, machine: &str) -> Client {
+    pub(crate) fn connect_when_linked(&self, machine: &str) -> Client {
         let start = Instant::now();
         loop {
             if let Ok(c) = self.connect(machine)
@@ -117,7 +139,7 @@ impl Cluster {
         }
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         ["dealer.log", "s0.log", "s1.log"]
             .iter()
             .map(|l| format!("== {l}\n{}", std::fs::read_to_string(self.dir.path(l)).unwrap_or_default()))
@@ -125,7 +147,7 @@ impl Cluster {
     }
 }
 
-fn machine_file(dir: &Scratch, seed: u64) -> (Dfa, String) {
+pub(crate) fn machine_file(dir: &Scratch, seed: u64) -> (Dfa, String) {
     let mut rng = WorkloadRng::seed_from_u64(seed);
     let dfa = random_dfa(9, 5, &mut rng);
     let path = dir.path(&format!("m{seed}.json"));

@@ -191,6 +191,9 @@ pub enum ProtocolError {
     /// A link failed.
     #[error(transparent)]
     Transport(#[from] crate::transport::TransportError),
+    /// A server's session store failed (durable sessions).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A DPF operation failed (malformed key).
     #[error("DPF: {0}")]
     Dpf(#[from] pmsm_kernels::dpf::DpfError),

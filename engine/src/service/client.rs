@@ -78,7 +78,8 @@ impl Client {
 
     /// Pushes symbol indices (each below the alphabet's size, checked before anything
     /// is sent); they are applied in order after every earlier push. Returns once both
-    /// servers hold the push.
+    /// servers hold the push; when they keep session stores ([`Interface::durable`]),
+    /// once both committed its last step, so it survives a restart of either.
     pub fn push(&self, session: &mut Session, symbols: &[u32]) -> Result<(), ServiceError> {
         block_on(self.push_async(session, symbols))
     }
@@ -103,6 +104,14 @@ impl Client {
         block_on(self.close_async(session))
     }
 
+    /// Takes up session `id`, opened earlier by this client's identity (another
+    /// connection, another process, or before the servers restarted on their stores),
+    /// at the steps both servers settled: pushes go on from [`Session::pushed`]. A push
+    /// that never returned may not have been applied; resend from there.
+    pub fn resume(&self, id: u64) -> Result<Session, ServiceError> {
+        block_on(self.resume_async(id))
+    }
+
     /// [`Client::open`] without blocking the caller's thread.
     pub async fn open_async(&self) -> Result<Session, ServiceError> {
         let (machine, owner) = (self.machine, self.owner);
@@ -114,6 +123,27 @@ impl Client {
             return Err(e);
         }
         Ok(Session { slot, pushed: 0 })
+    }
+
+    /// [`Client::resume`] without blocking the caller's thread.
+    pub async fn resume_async(&self, id: u64) -> Result<Session, ServiceError> {
+        let steps = self.settled(id, 0).await?;
+        Ok(Session { slot: id, pushed: steps })
+    }
+
+    /// Waits until both servers settled (applied and, durable, committed) the first
+    /// `at` symbols of session `slot`; returns the steps they agree on.
+    async fn settled(&self, slot: Slot, at: u64) -> Result<u64, ServiceError> {
+        let owner = self.owner;
+        let t1 = self.ticket(1, |reply| Request::Sync { slot, owner, at, reply }).await?;
+        let t0 = self.ticket(0, |reply| Request::Sync { slot, owner, at, reply }).await?;
+        let (n0, n1) = (self.answer(t0).await?, self.answer(t1).await?);
+        if n0 != n1 {
+            return Err(ServiceError::BadRequest(format!(
+                "session {slot}: server 0 settled {n0} steps and server 1 {n1} (a push is still being applied; retry)"
+            )));
+        }
+        Ok(n0)
     }
 
     /// [`Client::push`] without blocking the caller's thread.
@@ -152,6 +182,9 @@ impl Client {
             }
         }
         session.pushed = want;
+        if self.interface.durable {
+            self.settled(slot, want).await?;
+        }
         Ok(())
     }
 

@@ -34,6 +34,8 @@ pub struct Interface {
     pub output_bits: u32,
     /// A machine set's output; `None` for a single machine.
     pub set: Option<SetOutput>,
+    /// The servers keep sessions in stores: a push returns once both committed it.
+    pub durable: bool,
 }
 
 /// What a release of a machine set gives.
@@ -76,6 +78,8 @@ struct Wire {
     output_bits: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     set: Option<SetWire>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    durable: bool,
 }
 
 impl Interface {
@@ -90,6 +94,7 @@ impl Interface {
             symbol_bits: plan.symbol_share_bits(),
             output_bits: plan.output_bits(),
             set: None,
+            durable: false,
         }
     }
 
@@ -111,6 +116,7 @@ impl Interface {
                 ids: if rules { set.ids().to_vec() } else { Vec::new() },
                 groups: if rules { set.groups().iter().map(|g| g.rules.clone()).collect() } else { Vec::new() },
             }),
+            durable: false,
         }
     }
 
@@ -171,6 +177,7 @@ impl Interface {
                 ids: o.ids.clone(),
                 groups: o.groups.clone(),
             }),
+            durable: self.durable,
         };
         serde_json::to_string(&w).expect("an interface serialises")
     }
@@ -234,6 +241,7 @@ impl Interface {
             symbol_bits: w.symbol_bits,
             output_bits: w.output_bits,
             set,
+            durable: w.durable,
         })
     }
 }

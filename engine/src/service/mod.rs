@@ -45,6 +45,7 @@ use crate::party::sharing::{Ring, Sharing, Xor};
 use crate::protocol::plan::{Plan, Table};
 use crate::protocol::set::SetPlan;
 use crate::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
+use crate::store::Store;
 use crate::transport::inproc::link_pair;
 use crate::transport::{BoxRx, BoxTx, Counted, Counters, Link, TransportError};
 use crossbeam_channel::{Sender, bounded};
@@ -52,6 +53,7 @@ use pmsm_kernels::Party;
 use pmsm_kernels::rng::{RngCore, SecretRng};
 use session::Request;
 use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -175,6 +177,12 @@ pub struct Stats {
     /// Correlations decoded at the servers' pools and not yet used, after the last wave
     /// took some (blocks still queued on a dealer link are not counted).
     pub pool_ready: AtomicU64,
+    /// Session store commits (both servers count; 0 without stores).
+    pub commits: AtomicU64,
+    /// Sessions written by those commits.
+    pub committed_sessions: AtomicU64,
+    /// Microseconds spent committing.
+    pub commit_micros: AtomicU64,
 }
 
 /// A machine to serve: one DFA under the owner's output policy, or a machine set
@@ -305,6 +313,7 @@ pub struct ServiceBuilder {
     machines: Vec<(String, Served, Protocol)>,
     options: Options,
     tap: Option<(Link, Sender<Vec<u8>>)>,
+    stores: Option<[PathBuf; 2]>,
 }
 
 impl ServiceBuilder {
@@ -328,6 +337,15 @@ impl ServiceBuilder {
         self
     }
 
+    /// Keeps sessions in a session store per server (`server0`, `server1`: files, made
+    /// if missing, [`crate::store`]): a service started again on the same stores goes
+    /// on with every session whose pushes were acknowledged, and a push returns only
+    /// once both servers committed it.
+    pub fn stores(mut self, server0: impl Into<PathBuf>, server1: impl Into<PathBuf>) -> Self {
+        self.stores = Some([server0.into(), server1.into()]);
+        self
+    }
+
     /// Sends a copy of every frame sent on `link` (between the servers or from the
     /// dealer) to `to`: for auditing what a party receives (the privacy tests use it).
     pub fn observe(mut self, link: Link, to: Sender<Vec<u8>>) -> Self {
@@ -342,8 +360,18 @@ impl ServiceBuilder {
             return Err(ProtocolError::Parameter("a service needs a machine".into()).into());
         }
         check(&o)?;
-        let families = families(self.machines)?;
+        let mut families = families(self.machines)?;
         check_machines(&o, &families)?;
+        let stores = match &self.stores {
+            Some([p0, p1]) => {
+                let open = |p: &PathBuf, party| Store::open(p, party).map(Arc::new).map_err(ProtocolError::from);
+                [Some(open(p0, Party::P0)?), Some(open(p1, Party::P1)?)]
+            }
+            None => [None, None],
+        };
+        if stores[0].is_some() {
+            durable(&mut families);
+        }
         let dealer = dealer_pool(o.dealer_threads)?;
         let counters = Counters::default();
         let stats = Arc::new(Stats::default());
@@ -369,12 +397,22 @@ impl ServiceBuilder {
                 dealer: Some(Arc::clone(&dealer)),
                 failure: Arc::clone(&failure),
                 tap: self.tap.clone(),
+                stores: stores.clone(),
+                family: f as u8,
             };
             let (inboxes, handles) = if f == 0 { spawn::<Xor>(ctx) } else { spawn::<Ring>(ctx) }?;
             service.inboxes.push(inboxes);
             service.threads.extend(handles);
         }
         Ok(service)
+    }
+}
+
+/// Marks every machine's interface durable (its servers keep session stores), so
+/// clients wait for both servers' commits before a push returns.
+pub(crate) fn durable(families: &mut [Catalog; 2]) {
+    for m in families.iter_mut().flat_map(|c| c.machines.iter_mut()) {
+        m.interface.durable = true;
     }
 }
 
@@ -484,6 +522,21 @@ impl Service {
     /// A client connection for machine `name` (a new client identity: sessions it
     /// opens are its own).
     pub fn connect(&self, name: &str) -> Result<Client, ServiceError> {
+        self.client(name, self.next_owner.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A client connection for machine `name` as the client the embedder calls `who`
+    /// (it authenticates its callers): every connection with the same `who` owns the
+    /// same sessions, also after the service restarts on its stores (as a client
+    /// certificate does over the network).
+    pub fn connect_as(&self, name: &str, who: &str) -> Result<Client, ServiceError> {
+        let digest = ring::digest::digest(&ring::digest::SHA256, who.as_bytes());
+        let named = u64::from_le_bytes(digest.as_ref()[..8].try_into().expect("8 bytes"));
+        // The top bit apart from [`Service::connect`]'s counted identities.
+        self.client(name, named | 1 << 63)
+    }
+
+    fn client(&self, name: &str, owner: session::Owner) -> Result<Client, ServiceError> {
         let Some((family, machine, interface)) = self.directory.get(name) else {
             let mut served: Vec<&str> = self.directory.keys().map(String::as_str).collect();
             served.sort_unstable();
@@ -492,7 +545,7 @@ impl Service {
         Ok(Client {
             interface: interface.clone(),
             machine: *machine,
-            owner: self.next_owner.fetch_add(1, Ordering::Relaxed),
+            owner,
             route: Route::InProcess(self.inboxes[*family].clone()),
             counters: self.counters.clone(),
             failure: Arc::clone(&self.failure),
@@ -549,6 +602,10 @@ pub(crate) struct Context {
     pub(crate) dealer: Option<Arc<rayon::ThreadPool>>,
     pub(crate) failure: Arc<Mutex<Option<String>>>,
     pub(crate) tap: Option<(Link, Sender<Vec<u8>>)>,
+    /// Each server's session store (in process both; over the network this server's),
+    /// and the family's code in it (0 XOR, 1 ring).
+    pub(crate) stores: [Option<Arc<Store>>; 2],
+    pub(crate) family: u8,
 }
 
 /// The dealer's key-generation threads (`threads` 0: one per core).
@@ -637,7 +694,10 @@ fn spawn<S: Sharing>(ctx: Context) -> Result<Running, crate::Error> {
     let [pools0, pools1] = pools;
     let (to1, from0) = counted(Link::S0ToS1, o.window + 2);
     let (to0, from1) = counted(Link::S1ToS0, o.window + 2);
-    let (in0, closed0, h0) = spawn_server::<S>(&ctx, Party::P0, pools0, to1, from1, 0)?;
+    // Slots from a random base, as over the network: a service started again on its
+    // stores numbers its new sessions away from the ones it kept.
+    let first_slot = SecretRng::from_os().next_u64() >> 2;
+    let (in0, closed0, h0) = spawn_server::<S>(&ctx, Party::P0, pools0, to1, from1, first_slot)?;
     let (in1, closed1, h1) = spawn_server::<S>(&ctx, Party::P1, pools1, to0, from0, 0)?;
     handles.extend(h0.into_iter().chain(h1));
     Ok((Inboxes { to: [in0, in1], closed: [closed0, closed1] }, handles))
@@ -669,10 +729,11 @@ pub(crate) fn spawn_server<S: Sharing>(
     };
     let c = Arc::clone(&closed);
     let mut handles = Vec::new();
+    let store = ctx.stores[party.index()].clone().map(|s| (s, ctx.family));
     if party == Party::P0 {
         handles.push(thread("server 0".into(), &ctx.failure, move || {
-            let core = server::Core::<S>::new(Party::P0, &m, &o, &st, pools);
-            let r = server::Leader::new(core, first_slot).run(&inbox, to_peer, from_peer);
+            let r = server::Core::<S>::new(Party::P0, &m, &o, &st, pools, store)
+                .and_then(|core| server::Leader::new(core, first_slot).run(&inbox, to_peer, from_peer));
             finish(&c, &inbox);
             r
         })?);
@@ -692,8 +753,8 @@ pub(crate) fn spawn_server<S: Sharing>(
         }
     })?);
     handles.push(thread("server 1".into(), &ctx.failure, move || {
-        let core = server::Core::<S>::new(Party::P1, &m, &o, &st, pools);
-        let r = server::Follower::new(core).run(&inbox, to_peer, plans);
+        let r = server::Core::<S>::new(Party::P1, &m, &o, &st, pools, store)
+            .and_then(|core| server::Follower::new(core).run(&inbox, to_peer, plans));
         finish(&c, &inbox);
         r
     })?);

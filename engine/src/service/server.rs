@@ -9,8 +9,20 @@
 //! the follower answers each plan with its openings at once and finishes the wave, and
 //! the leader finishes its oldest wave when those arrive. A session is in at most one
 //! wave in flight, so a wave never reads a share an earlier wave has yet to write.
+//!
+//! With session stores ([`crate::store`]) both servers commit at *checkpoints*: the
+//! leader marks a plan of no lookups as one (when it is idle, or [`COMMIT_EVERY`] after
+//! the last), the follower commits when it reaches it, the leader when it finishes it,
+//! so each commits its sessions exactly as the waves before the checkpoint left them.
+//! One transaction carries every step since the last checkpoint. The leader sends a
+//! checkpoint only once its previous one is committed, and the follower answers one
+//! only once its previous one is committed, so the stores are never more than one
+//! checkpoint apart. A new session's record may be committed at any time (it has no
+//! step yet). Each run of the servers starts by exchanging their session lists and
+//! agreeing on every session's step ([`crate::store::reconcile`]).
 
 use super::pool::{Pool, Taken};
+use super::reply::Promise;
 use super::session::{OutputShare, Owner, Release, Request, Session, SetSession, Slot};
 use super::wave::{WaveKind, WavePlan};
 use super::{Catalog, Machine, Options, Part, ServiceError, Stats};
@@ -20,10 +32,12 @@ use crate::protocol::ProtocolError;
 use crate::protocol::bits::{low_mask, unpack};
 use crate::protocol::plan::Table;
 use crate::protocol::wire::{decode_openings, encode_openings};
+use crate::store::{SessionRecord, Store, reconcile};
 use crate::transport::{BoxRx, BoxTx, TransportError};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use pmsm_kernels::Party;
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -33,6 +47,12 @@ pub const CLASS_AHEAD: usize = 256;
 /// Fewest sessions a wave is cut to when the ready ones are split in two (the batch
 /// engine's smallest chunk).
 const MIN_SPLIT: usize = 64;
+
+/// The longest the leader lets steps, opens and syncs wait for a checkpoint while it
+/// has other work (an idle leader checkpoints at once). A commit costs about the same
+/// for a few sessions as for thousands (its `fsync` dominates: 4 ms on this project's
+/// machine), so a checkpoint carries every step since the last.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(200);
 
 /// How often the leader looks for idle sessions to evict.
 const SWEEP: Duration = Duration::from_millis(500);
@@ -57,6 +77,32 @@ fn broken(slot: Slot) -> ServiceError {
     ))
 }
 
+/// A server's session store and what changed since its last commit.
+struct Durable {
+    store: Arc<Store>,
+    /// The share family's code in the store (0 XOR, 1 ring).
+    family: u8,
+    /// Per lane: the store's number of its machine and the group (group lanes only).
+    lanes: Vec<Option<(u32, u16)>>,
+    /// Group sessions stepped since the last checkpoint, with their steps and state
+    /// share at it.
+    dirty: HashMap<Slot, (u64, u64)>,
+    /// Sessions opened since they were last committed.
+    fresh: Vec<Slot>,
+    /// Sessions forgotten since the last commit.
+    gone: Vec<Slot>,
+    /// Opens, answered once committed.
+    opens: Vec<(Promise<Result<Slot, ServiceError>>, Slot)>,
+    /// Loaded sessions' steps and shares at the checkpoint before (until the servers
+    /// agree).
+    loaded_prev: HashMap<Slot, (u64, u64)>,
+    /// When the last checkpoint was.
+    last: Instant,
+}
+
+/// A sync waiting for its session's steps: the step and where the answer goes.
+type Sync = (u64, Promise<Result<u64, ServiceError>>);
+
 /// What both servers keep: the machines, the sessions and the pools.
 pub struct Core<'a, S: Sharing> {
     party: Party,
@@ -76,19 +122,26 @@ pub struct Core<'a, S: Sharing> {
     early: HashMap<Slot, OutputShare>,
     pools: HashMap<u32, Pool<S>>,
     stopping: bool,
+    /// The session store, if sessions are durable.
+    durable: Option<Durable>,
+    /// Syncs not yet answered, by the client's slot.
+    syncs: HashMap<Slot, Vec<Sync>>,
 }
 
 impl<'a, S: Sharing> Core<'a, S> {
-    /// A server with no sessions, drawing correlations from `pools` (one per width).
+    /// A server drawing correlations from `pools` (one per width), with no sessions,
+    /// or with those `store` holds for share family `family` (sessions of machines no
+    /// longer served stay in the store, untouched).
     pub fn new(
         party: Party,
         machines: &'a Catalog,
         options: &'a Options,
         stats: &'a Stats,
         pools: Vec<Pool<S>>,
-    ) -> Self {
+        store: Option<(Arc<Store>, u8)>,
+    ) -> Result<Self, ProtocolError> {
         let pools = pools.into_iter().map(|p| (p.width(), p)).collect();
-        Core {
+        let mut core = Core {
             party,
             machines,
             options,
@@ -100,6 +153,239 @@ impl<'a, S: Sharing> Core<'a, S> {
             early: HashMap::new(),
             pools,
             stopping: false,
+            durable: None,
+            syncs: HashMap::new(),
+        };
+        if let Some((store, family)) = store {
+            core.load(store, family)?;
+        }
+        Ok(core)
+    }
+
+    /// Takes the sessions of `store` (family `family`) whose machine is served.
+    fn load(&mut self, store: Arc<Store>, family: u8) -> Result<(), ProtocolError> {
+        let named: Vec<_> = self.machines.machines.iter().map(|m| (m.name.as_str(), m.interface.fingerprint)).collect();
+        let ids = store.machine_ids(&named)?;
+        let mut lanes = Vec::new();
+        let mut by_id = HashMap::new();
+        for (m, &id) in self.machines.machines.iter().zip(&ids) {
+            by_id.insert(id, m);
+            let groups = m.plan.groups.len();
+            lanes.resize(usize::from(m.first_lane) + groups + m.plan.levels.len(), None);
+            for g in 0..groups {
+                lanes[usize::from(m.first_lane) + g] = Some((id, g as u16));
+            }
+        }
+        let mut loaded_prev = HashMap::new();
+        for (slot, r) in store.load(family)? {
+            let Some(m) = by_id.get(&r.machine).filter(|m| usize::from(r.group) < m.plan.groups.len()) else {
+                continue;
+            };
+            let mut s = Session::new(m.first_lane + r.group, r.owner, r.state);
+            s.steps = r.steps;
+            self.sessions.insert(slot, s);
+            loaded_prev.insert(slot, (r.prev_steps, r.prev));
+            if r.group == 0 && m.is_set() {
+                self.sets.insert(slot, SetSession::default());
+            }
+            self.per_owner.entry(r.owner).or_default().0 += 1;
+            self.stats.sessions.fetch_add(1, Ordering::Relaxed);
+        }
+        let (dirty, fresh, gone, opens, last) = (HashMap::new(), Vec::new(), Vec::new(), Vec::new(), Instant::now());
+        self.durable = Some(Durable { store, family, lanes, dirty, fresh, gone, opens, loaded_prev, last });
+        Ok(())
+    }
+
+    /// Every session this server holds, its steps and its steps at the checkpoint
+    /// before (for the servers to agree on).
+    fn held(&self) -> Vec<reconcile::Held> {
+        let before = |slot: &Slot, s: &Session| {
+            self.durable.as_ref().and_then(|d| d.loaded_prev.get(slot)).map_or(s.steps, |p| p.0)
+        };
+        self.sessions.iter().map(|(&slot, s)| (slot, s.steps, before(&slot, s))).collect()
+    }
+
+    /// Keeps the sessions both servers agreed on, at the agreed step (back to the
+    /// checkpoint before where this server was a checkpoint ahead); forgets the rest,
+    /// and a set session missing any group; commits.
+    fn settle_agreed(&mut self, agreed: &[(Slot, u64)]) -> Result<(), ProtocolError> {
+        let agreed: HashMap<Slot, u64> = agreed.iter().copied().collect();
+        let mut drop: Vec<Slot> = self.sessions.keys().filter(|s| !agreed.contains_key(s)).copied().collect();
+        let catalog = self.machines;
+        for (&slot, s) in &self.sessions {
+            if matches!(catalog.lane(s.lane), Some((_, Part::Group(0))))
+                && self.members(slot).any(|g| !agreed.contains_key(&g))
+            {
+                drop.extend(self.members(slot));
+            }
+        }
+        drop.sort_unstable();
+        drop.dedup();
+        for slot in drop {
+            self.forget(slot);
+        }
+        let prevs = self.durable.as_mut().map(|d| std::mem::take(&mut d.loaded_prev)).unwrap_or_default();
+        for (slot, &steps) in &agreed {
+            let Some(s) = self.sessions.get_mut(slot) else { continue };
+            if s.steps != steps {
+                let Some(&(prev_steps, prev)) = prevs.get(slot).filter(|p| p.0 == steps) else {
+                    return Err(ProtocolError::Parameter(format!("session {slot} cannot go back to step {steps}")));
+                };
+                s.state = prev;
+                s.steps = prev_steps;
+                if let Some(d) = self.durable.as_mut() {
+                    // Committed at the other server's checkpoint, which is its own
+                    // checkpoint before too.
+                    d.dirty.insert(*slot, (prev_steps, prev));
+                }
+            }
+        }
+        self.commit()
+    }
+
+    /// Starts a run of the servers: sends this server's session list (and whether it
+    /// keeps a store) as the first frame to the other server, reads the other's with
+    /// `first`, and keeps the sessions both agree on ([`reconcile::agree`]). Both servers
+    /// keep a store or neither does.
+    fn agree(
+        &mut self,
+        to_peer: &mut BoxTx,
+        first: impl FnOnce(crate::transport::Link) -> Result<Vec<u8>, TransportError>,
+    ) -> Result<(), ProtocolError> {
+        let durable = self.durable.is_some();
+        let mine = self.held();
+        to_peer.send([&[u8::from(durable)][..], &reconcile::encode(&mine)].concat())?;
+        let link =
+            if self.party == Party::P0 { crate::transport::Link::S1ToS0 } else { crate::transport::Link::S0ToS1 };
+        let frame = first(link)?;
+        let bad = |detail: String| ProtocolError::Frame { link, detail };
+        let (&flag, list) = frame.split_first().ok_or_else(|| bad("an empty session list".into()))?;
+        if flag > 1 {
+            return Err(bad(format!("a session list flagged {flag}")));
+        }
+        if (flag == 1) != durable {
+            let (me, peer) = (self.party.index(), 1 - self.party.index());
+            let (with, without) = if durable { (me, peer) } else { (peer, me) };
+            return Err(ProtocolError::Parameter(format!(
+                "server {with} keeps a session store and server {without} does not: give both --store, or neither"
+            )));
+        }
+        let theirs = reconcile::decode(list, self.options.max_sessions).map_err(bad)?;
+        if !durable {
+            return Ok(());
+        }
+        self.settle_agreed(&reconcile::agree(&mine, &theirs))
+    }
+
+    /// Whether the leader should send a checkpoint now: something waits for one, and
+    /// `idle` (nothing else to plan) or [`COMMIT_EVERY`] passed.
+    fn checkpoint_due(&self, idle: bool) -> bool {
+        self.durable.as_ref().is_some_and(|d| {
+            let waiting = !d.dirty.is_empty() || !d.fresh.is_empty() || !d.gone.is_empty() || !d.opens.is_empty();
+            waiting && (idle || d.last.elapsed() >= COMMIT_EVERY)
+        })
+    }
+
+    /// Whether opened sessions wait for their first commit (the follower commits them
+    /// when idle: a session without a step may be committed at any time).
+    fn fresh_waiting(&self) -> bool {
+        self.durable.as_ref().is_some_and(|d| !d.fresh.is_empty())
+    }
+
+    /// Commits, at a checkpoint, every change since the last (a no-op without a store or
+    /// without changes), then answers the opens and syncs waiting for it.
+    pub(crate) fn commit(&mut self) -> Result<(), ProtocolError> {
+        self.write(false)
+    }
+
+    /// Commits the sessions opened since their last commit only (not a checkpoint).
+    fn commit_fresh(&mut self) -> Result<(), ProtocolError> {
+        self.write(true)
+    }
+
+    fn write(&mut self, fresh_only: bool) -> Result<(), ProtocolError> {
+        let Some(d) = self.durable.as_mut() else { return Ok(()) };
+        if !fresh_only {
+            d.last = Instant::now();
+        }
+        let mut stepped = Vec::new();
+        let changed = !d.fresh.is_empty() || (!fresh_only && (!d.dirty.is_empty() || !d.gone.is_empty()));
+        if changed {
+            let now = crate::store::record_now();
+            let mut upserts = Vec::with_capacity(d.dirty.len() + d.fresh.len());
+            let mut record = |slot: Slot, at: Option<(u64, u64)>| {
+                let s = self.sessions.get(&slot)?;
+                let &Some((machine, group)) = d.lanes.get(usize::from(s.lane))? else { return None };
+                let (owner, steps, state) = (s.owner, s.steps, s.state);
+                let (prev_steps, prev) = at.unwrap_or((steps, state));
+                let r =
+                    SessionRecord { machine, group, owner, steps, state, prev_steps, prev, created: 0, last_used: now };
+                upserts.push((slot, r));
+                Some(slot.wrapping_sub(u64::from(group)))
+            };
+            for slot in std::mem::take(&mut d.fresh) {
+                // A fresh session stepped since (it cannot before its open is
+                // committed at both servers) waits for the checkpoint.
+                if !d.dirty.contains_key(&slot) {
+                    record(slot, None);
+                }
+            }
+            if !fresh_only {
+                for (slot, at) in std::mem::take(&mut d.dirty) {
+                    stepped.extend(record(slot, Some(at)));
+                }
+            }
+            let gone = if fresh_only { Vec::new() } else { std::mem::take(&mut d.gone) };
+            let t = Instant::now();
+            d.store.commit(d.family, &upserts, &gone)?;
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            self.stats.committed_sessions.fetch_add(upserts.len() as u64, Ordering::Relaxed);
+            self.stats.commit_micros.fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+        }
+        for (reply, slot) in d.opens.drain(..) {
+            reply.fulfil(Ok(slot));
+        }
+        stepped.sort_unstable();
+        stepped.dedup();
+        for head in stepped {
+            self.answer_syncs(head);
+        }
+        Ok(())
+    }
+
+    /// Stops writing to the store (the run is ending: what is in memory goes, what is
+    /// committed stays).
+    fn detach_store(&mut self) {
+        self.durable = None;
+    }
+
+    /// The steps of session `slot` (a client's) every group has applied and, with a
+    /// store, committed; `None` while a group has a step (or its open) not yet committed.
+    fn settled_steps(&self, head: Slot) -> Option<u64> {
+        let dirty = |g: &Slot| self.durable.as_ref().is_some_and(|d| d.dirty.contains_key(g) || d.fresh.contains(g));
+        let mut least = u64::MAX;
+        for g in self.members(head) {
+            if dirty(&g) {
+                return None;
+            }
+            least = least.min(self.sessions.get(&g)?.steps);
+        }
+        Some(least)
+    }
+
+    /// Answers the syncs of session `head` its groups' settled steps now cover.
+    fn answer_syncs(&mut self, head: Slot) {
+        if !self.syncs.contains_key(&head) {
+            return;
+        }
+        let Some(at) = self.settled_steps(head) else { return };
+        let waiting = self.syncs.remove(&head).unwrap_or_default();
+        let (done, left): (Vec<Sync>, Vec<Sync>) = waiting.into_iter().partition(|(want, _)| *want <= at);
+        for (_, reply) in done {
+            reply.fulfil(Ok(at));
+        }
+        if !left.is_empty() {
+            self.syncs.insert(head, left);
         }
     }
 
@@ -183,6 +469,9 @@ impl<'a, S: Sharing> Core<'a, S> {
         for (g, at) in slots.enumerate() {
             let state = S::init(self.party, m.plan.groups[g].start);
             self.sessions.insert(at, Session::new(m.first_lane + g as u16, owner, state));
+            if let Some(d) = self.durable.as_mut() {
+                d.fresh.push(at);
+            }
         }
         if m.is_set() {
             self.sets.insert(slot, SetSession::default());
@@ -260,13 +549,7 @@ impl<'a, S: Sharing> Core<'a, S> {
 
     /// Records a release; answers it at once when it reveals the state and is due (or,
     /// at server 1, when its output was computed before it arrived).
-    fn release(
-        &mut self,
-        slot: Slot,
-        owner: Owner,
-        at: u64,
-        reply: super::reply::Promise<Result<OutputShare, ServiceError>>,
-    ) {
+    fn release(&mut self, slot: Slot, owner: Owner, at: u64, reply: Promise<Result<OutputShare, ServiceError>>) {
         if self.stopping {
             return reply.fulfil(Err(ServiceError::Stopped { reason: "the server is shutting down".into() }));
         }
@@ -309,6 +592,28 @@ impl<'a, S: Sharing> Core<'a, S> {
         }
     }
 
+    /// Answers an open: at once, or with a store once the session is committed.
+    fn answer_open(&mut self, r: Result<Slot, ServiceError>, reply: Promise<Result<Slot, ServiceError>>) {
+        match (r, self.durable.as_mut()) {
+            (Ok(slot), Some(d)) => d.opens.push((reply, slot)),
+            (r, _) => reply.fulfil(r),
+        }
+    }
+
+    /// Answers with the session's steps once every symbol before `at` is applied (and,
+    /// with a store, committed) at this server.
+    fn sync(&mut self, slot: Slot, owner: Owner, at: u64, reply: Promise<Result<u64, ServiceError>>) {
+        let pushed = match self.session(slot, owner) {
+            Err(e) => return reply.fulfil(Err(e)),
+            Ok(s) => s.pushed(),
+        };
+        if at > pushed {
+            return reply.fulfil(Err(out_of_step(slot, pushed, at)));
+        }
+        self.syncs.entry(slot).or_default().push((at, reply));
+        self.answer_syncs(slot);
+    }
+
     /// Closes the session `slot` of `owner` (every group of a set). From here it no
     /// longer counts against the client's sessions, though waves in flight (and, at
     /// server 1, plans until the leader's drop arrives) may still name it: a client that
@@ -333,6 +638,15 @@ impl<'a, S: Sharing> Core<'a, S> {
     fn forget(&mut self, slot: Slot) {
         self.early.remove(&slot);
         let unknown = self.unknown(slot);
+        for (_, reply) in self.syncs.remove(&slot).unwrap_or_default() {
+            reply.fulfil(Err(unknown.clone()));
+        }
+        if let Some(d) = self.durable.as_mut()
+            && self.sessions.contains_key(&slot)
+        {
+            d.dirty.remove(&slot);
+            d.gone.push(slot);
+        }
         if let Some(mut set) = self.sets.remove(&slot) {
             set.fail_releases(|| unknown.clone());
         }
@@ -495,7 +809,11 @@ impl<'a, S: Sharing> Core<'a, S> {
                 s.classified += out.len();
             }
             WaveKind::Step => {
-                s.state = out[0];
+                let before = std::mem::replace(&mut s.state, out[0]);
+                if let Some(d) = self.durable.as_mut() {
+                    // The first step since the last checkpoint keeps where it was.
+                    d.dirty.entry(slot).or_insert((s.steps, before));
+                }
                 s.symbols.pop_front();
                 self.pending -= 1;
                 if let Some(o) = self.per_owner.get_mut(&s.owner) {
@@ -531,6 +849,10 @@ impl<'a, S: Sharing> Core<'a, S> {
                 }
             }
             WaveKind::Combine => {}
+        }
+        // Without a store a step is settled once applied; with one, once committed.
+        if kind == WaveKind::Step && self.durable.is_none() {
+            self.answer_syncs(head);
         }
     }
 
@@ -569,6 +891,10 @@ impl<'a, S: Sharing> Core<'a, S> {
             }
             Request::Release { slot, owner, at, reply } => {
                 self.release(slot, owner, at, reply);
+                None
+            }
+            Request::Sync { slot, owner, at, reply } => {
+                self.sync(slot, owner, at, reply);
                 None
             }
             Request::Stop => {
@@ -658,6 +984,8 @@ pub struct Leader<'a, S: Sharing> {
     drops: Vec<Slot>,
     wave: u32,
     flight: VecDeque<InFlight<S>>,
+    /// A checkpoint is in flight (durable only).
+    checkpointing: bool,
 }
 
 impl<'a, S: Sharing> Leader<'a, S> {
@@ -673,6 +1001,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
             drops: Vec::new(),
             wave: 0,
             flight: VecDeque::new(),
+            checkpointing: false,
         }
     }
 
@@ -687,6 +1016,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let mut swept = Instant::now();
         let mut beat = Instant::now();
         let mut open = true;
+        self.core.agree(&mut to_peer, |_| from_peer.recv())?;
         loop {
             while let Ok(req) = inbox.try_recv() {
                 self.handle(req);
@@ -694,6 +1024,17 @@ impl<'a, S: Sharing> Leader<'a, S> {
             if swept.elapsed() >= SWEEP {
                 self.evict_idle();
                 swept = Instant::now();
+            }
+            // A checkpoint when nothing else can be planned, or when due; one at a time
+            // (the next leaves once this server committed the last).
+            let idle = self.ready.values().all(VecDeque::is_empty);
+            if !self.checkpointing && self.flight.len() < self.core.options.window && self.core.checkpoint_due(idle) {
+                let mut plan = self.empty_plan();
+                plan.checkpoint = true;
+                plan.drops = std::mem::take(&mut self.drops);
+                plan.drops.sort_unstable();
+                self.checkpointing = true;
+                self.open(plan, &mut to_peer)?;
             }
             while !self.core.stopping && self.flight.len() < self.core.options.window {
                 match self.form() {
@@ -746,12 +1087,18 @@ impl<'a, S: Sharing> Leader<'a, S> {
         };
         match req {
             Request::Open { machine, owner, reply, .. } => {
+                // Past any kept session (from the store) the slots would run into.
+                let groups =
+                    self.core.machines.machines.get(machine as usize).map_or(1, |m| m.plan.groups.len() as u64);
+                while (0..groups).any(|g| self.core.sessions.contains_key(&self.next_slot.wrapping_add(g))) {
+                    self.next_slot = self.next_slot.wrapping_add(1);
+                }
                 let slot = self.next_slot;
                 let r = self.core.open(machine, owner, slot);
                 if r.is_ok() {
                     self.next_slot = self.next_slot.wrapping_add(self.core.members(slot).left);
                 }
-                reply.fulfil(r);
+                self.core.answer_open(r, reply);
             }
             Request::Close { slot, owner, reply } => {
                 let r = self.core.close(slot, owner);
@@ -811,7 +1158,16 @@ impl<'a, S: Sharing> Leader<'a, S> {
                 if entries.is_empty() {
                     return self.form();
                 }
-                WavePlan { wave: self.wave, lane, kind, epoch: 0, first: 0, entries, drops: Vec::new() }
+                WavePlan {
+                    wave: self.wave,
+                    lane,
+                    kind,
+                    epoch: 0,
+                    first: 0,
+                    entries,
+                    drops: Vec::new(),
+                    checkpoint: false,
+                }
             }
             None if !self.drops.is_empty() => self.empty_plan(),
             None => return None,
@@ -832,6 +1188,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
             first: 0,
             entries: Vec::new(),
             drops: Vec::new(),
+            checkpoint: false,
         }
     }
 
@@ -917,6 +1274,13 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let out = self.core.lookup(&f.plan, &f.taken, &u)?;
         drop(f.taken);
         self.core.apply(&f.plan, &out, &vec![false; f.plan.entries.len()]);
+        if f.plan.checkpoint {
+            // Every wave before it is finished here, none after it: the follower
+            // committed the same state when it reached the checkpoint.
+            self.core.commit()?;
+            self.checkpointing = false;
+            return Ok(());
+        }
         if f.plan.kind == WaveKind::Combine {
             // A set closed meanwhile is gone; the others go on to their next level.
             for &(slot, _) in &f.plan.entries {
@@ -1000,6 +1364,11 @@ impl<'a, S: Sharing> Follower<'a, S> {
         plans: Receiver<Result<Vec<u8>, TransportError>>,
     ) -> Result<(), ProtocolError> {
         let (mut inbox_open, never) = (true, crossbeam_channel::never());
+        let first = |link| match plans.recv() {
+            Ok(frame) => frame,
+            Err(_) => Err(TransportError::Disconnected { link }),
+        };
+        self.core.agree(&mut to_peer, first)?;
         loop {
             crossbeam_channel::select! {
                 recv(if inbox_open { inbox } else { &never }) -> req => match req {
@@ -1022,8 +1391,16 @@ impl<'a, S: Sharing> Follower<'a, S> {
                     Ok(Err(TransportError::Disconnected { .. })) | Err(_) => break,
                     Ok(Err(e)) => return Err(e.into()),
                 },
+                default(COMMIT_EVERY) => {}
+            }
+            // New sessions have no step yet: committed whenever this server is idle.
+            if self.core.fresh_waiting() && plans.is_empty() && inbox.is_empty() {
+                self.core.commit_fresh()?;
             }
         }
+        // What was committed at the last checkpoint stays in the store for the next run
+        // (committing more here could put this store two checkpoints ahead).
+        self.core.detach_store();
         let slots: Vec<Slot> = self.core.sessions.keys().copied().collect();
         for slot in slots {
             self.core.forget(slot);
@@ -1041,7 +1418,7 @@ impl<'a, S: Sharing> Follower<'a, S> {
                     Some(slot) => self.core.open(machine, owner, slot),
                     None => Err(ServiceError::BadRequest("server 1 opens the slot server 0 gave".into())),
                 };
-                reply.fulfil(r);
+                self.core.answer_open(r, reply);
             }
             // The leader forgets the session and tells this server with its next plan:
             // until then waves may still name it.
@@ -1059,6 +1436,11 @@ impl<'a, S: Sharing> Follower<'a, S> {
         let bad = |detail: String| ProtocolError::Frame { link, detail };
         for &slot in &plan.drops {
             self.core.forget(slot);
+        }
+        // Every wave before the checkpoint is applied here, none after it: the leader
+        // commits the same state when it finishes it.
+        if plan.checkpoint {
+            self.core.commit()?;
         }
         let width = width_of(plan.lane, plan.kind).expect("decode checked the lane");
         let pool = self.core.pools.get_mut(&width).ok_or_else(|| bad(format!("no correlations of width {width}")))?;

@@ -79,6 +79,18 @@ pub enum Request {
         /// The output share and the step count it is for.
         reply: Promise<Result<OutputShare, ServiceError>>,
     },
+    /// Answers with the session's steps once every symbol before `at` is applied here
+    /// (and, with a session store, committed): a durable push is acknowledged so.
+    Sync {
+        /// The session.
+        slot: Slot,
+        /// Who asks.
+        owner: Owner,
+        /// The symbols that must be settled (at most those pushed).
+        at: u64,
+        /// The session's settled steps.
+        reply: Promise<Result<u64, ServiceError>>,
+    },
     /// Ends the session; pending releases fail.
     Close {
         /// The session.
@@ -100,6 +112,7 @@ impl std::fmt::Debug for Request {
                 write!(f, "Push(slot {slot}, {count} symbols at {offset}, <redacted>)")
             }
             Request::Release { slot, at, .. } => write!(f, "Release(slot {slot} at {at})"),
+            Request::Sync { slot, at, .. } => write!(f, "Sync(slot {slot} at {at})"),
             Request::Close { slot, .. } => write!(f, "Close(slot {slot})"),
             Request::Stop => f.write_str("Stop"),
         }

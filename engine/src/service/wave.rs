@@ -2,7 +2,7 @@
 //! wave of lookups, sent with the leader's openings in one frame.
 //!
 //! ```text
-//! header (tag 6, wave id, lookups) | lane u16 | kind u8 | epoch u64 | first u64 |
+//! header (tag 6, wave id, lookups) | lane u16 | kind u8 (bit 7: a checkpoint) | epoch u64 | first u64 |
 //! entries (varint) | drops (varint) | per entry: slot delta (varint) [, count (varint) for class and combine waves] |
 //! drop slot deltas (varint) | the leader's openings, packed at the lookup width
 //! ```
@@ -75,6 +75,9 @@ pub struct WavePlan {
     /// Sessions the leader has forgotten (closed or evicted), slots increasing; the
     /// follower forgets them too.
     pub drops: Vec<u64>,
+    /// A checkpoint (servers with session stores; a plan of no lookups): each server
+    /// commits its sessions as every wave before this one left them.
+    pub checkpoint: bool,
 }
 
 impl WavePlan {
@@ -95,7 +98,7 @@ impl WavePlan {
         f.extend_from_slice(&self.wave.to_le_bytes());
         f.extend_from_slice(&(openings.len() as u32).to_le_bytes());
         f.extend_from_slice(&self.lane.to_le_bytes());
-        f.push(self.kind.code());
+        f.push(self.kind.code() | if self.checkpoint { 0x80 } else { 0 });
         f.extend_from_slice(&self.epoch.to_le_bytes());
         f.extend_from_slice(&self.first.to_le_bytes());
         varint(&mut f, self.entries.len() as u64);
@@ -144,7 +147,11 @@ impl WavePlan {
         }
         let lane = u16::from_le_bytes(r.bytes(2).ok_or_else(short)?.try_into().expect("2 bytes"));
         let code = r.bytes(1).ok_or_else(short)?[0];
-        let kind = WaveKind::from_code(code).ok_or_else(|| bad(format!("unknown wave kind {code}")))?;
+        let checkpoint = code & 0x80 != 0;
+        let kind = WaveKind::from_code(code & 0x7f).ok_or_else(|| bad(format!("unknown wave kind {code}")))?;
+        if checkpoint && lookups > 0 {
+            return Err(bad(format!("a checkpoint with {lookups} lookups (it has none)")));
+        }
         let width = width_of(lane, kind)
             .ok_or_else(|| bad(format!("plan names lane {lane}, which has no {kind:?} lookups")))?;
         let epoch = r.u64().ok_or_else(short)?;
@@ -179,7 +186,7 @@ impl WavePlan {
         for _ in 0..d {
             drops.push(next_slot(&mut r, &mut prev)?);
         }
-        let plan = WavePlan { wave, lane, kind, epoch, first, entries, drops };
+        let plan = WavePlan { wave, lane, kind, epoch, first, entries, drops, checkpoint };
         if plan.lookups() != lookups {
             return Err(bad(format!("entries hold {} lookups, the header says {lookups}", plan.lookups())));
         }
@@ -256,6 +263,7 @@ mod tests {
             first: 5000,
             entries: vec![(3, 2), (4, 1), (300, 4), (u64::MAX, 1)],
             drops: vec![0, 2, 1 << 40],
+            checkpoint: false,
         }
     }
 
@@ -298,5 +306,12 @@ mod tests {
         let at = HEADER + 2 + 1 + 16 + 2 + 2; // the second entry's delta, after the first's delta and count
         r[at] = 0;
         assert!(err(&r, 9).contains("not increasing"), "{}", err(&r, 9));
+        // A checkpoint carries no lookups; one that claims some is refused.
+        let empty = WavePlan { entries: vec![], checkpoint: true, ..p.clone() };
+        let c = empty.encode(&[], 13);
+        assert_eq!(WavePlan::decode(&c, Link::S0ToS1, 9, width_of).unwrap(), (empty, vec![]));
+        let mut g = f.clone();
+        g[HEADER + 2] |= 0x80;
+        assert!(err(&g, 9).contains("a checkpoint with"), "{}", err(&g, 9));
     }
 }

@@ -16,6 +16,7 @@ mod net;
 mod nfa;
 mod output;
 mod sets;
+mod store;
 
 use clap::{Parser, Subcommand};
 use machine::MachineArgs;
@@ -193,6 +194,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Inspect or tidy a server's session store (`pmsm serve --store FILE`).
+    #[command(subcommand)]
+    Store(store::StoreCommand),
     /// Write a seeded random DFA (xoshiro; a workload, not a secret).
     RandomDfa {
         /// Number of states.
@@ -616,6 +620,9 @@ fn run(cli: Cli) -> Result<Done, Failure> {
         Command::Client(args) if args.service_machine.is_some() => {
             let name = args.service_machine.clone().expect("checked");
             let run = net::service_run(&args, &name)?;
+            if let Some(id) = run.kept {
+                writeln!(out, "{}", json!({"type": "session", "session": id.to_string()})).map_err(io)?;
+            }
             let mut extra = serde_json::Map::new();
             extra.insert("transport".into(), json!("tcp"));
             extra.insert("mode".into(), json!("service"));
@@ -681,6 +688,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 write!(out, "{}", comm::text(&v)).map_err(io)?;
             }
         }
+        Command::Store(cmd) => write!(out, "{}", store::run(&cmd)?).map_err(io)?,
         Command::RandomDfa { states, symbols, seed, out: path } => {
             check_random_size(states, symbols)?;
             let m = random_dfa(states, symbols, &mut WorkloadRng::seed_from_u64(seed));

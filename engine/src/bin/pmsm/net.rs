@@ -135,6 +135,11 @@ pub struct ServeArgs {
     /// address (service mode; bind it to a private interface).
     #[arg(long, value_name = "ADDR", requires = "machines")]
     metrics: Option<String>,
+    /// Keep sessions in this session store (a file, made owner-only if missing): they
+    /// survive restarts of either server, and a push is acknowledged once both servers
+    /// committed it. Both servers need one (service mode; see `pmsm store stats`).
+    #[arg(long, value_name = "FILE", requires = "machines")]
+    store: Option<PathBuf>,
     #[command(flatten)]
     sessions: Sessions,
     #[command(flatten)]
@@ -239,6 +244,16 @@ pub struct ClientArgs {
     /// as it arrives, printing one JSON line per release.
     #[arg(long, requires = "service_machine", conflicts_with_all = ["input", "inputs", "symbol_inputs"])]
     pub stream: bool,
+    /// Leave the session open at the end (its id printed first, one JSON line
+    /// `{"type": "session", "session": "ID"}`), for a later `--session ID`. Every input goes into that one
+    /// session, a release after each. Servers with session stores keep it across
+    /// restarts; others until it is idle for their idle timeout.
+    #[arg(long, requires = "service_machine")]
+    pub keep: bool,
+    /// Push into session ID (opened with --keep by the same client identity) instead of
+    /// opening one: every input goes on from where it stands, a release after each.
+    #[arg(long, value_name = "ID", requires = "service_machine")]
+    pub session: Option<u64>,
     /// When to release in --stream mode: after every line, or only at the end.
     #[arg(long, default_value = "line", value_parser = ["line", "end"], requires = "stream")]
     release_every: String,
@@ -303,6 +318,7 @@ fn serve_service(args: &ServeArgs, party: Party, role: Role) -> Result<(), Failu
         options: args.service.options()?,
         limits: limits(&args.common, &args.sessions)?,
         metrics: args.metrics.clone(),
+        store: args.store.clone(),
     };
     let server = NetServer::start(cfg).map_err(|e| Failure { message: e.to_string(), code: 2 })?;
     announce(server.local_addr(), role)?;
@@ -400,6 +416,8 @@ pub struct ServiceRun {
     pub protocol: String,
     /// A rule set's answers (one per input) and its rule ids (under `rules`).
     pub answers: Option<(Vec<pmsm_engine::dfa::set::Answer>, Vec<String>)>,
+    /// The session left open (`--keep`).
+    pub kept: Option<u64>,
 }
 
 fn service_failed(e: ServiceError) -> Failure {
@@ -419,8 +437,16 @@ fn service_client(args: &ClientArgs, name: &str) -> Result<Client, Failure> {
     pmsm_engine::service::net::connect(&identity, &how).map_err(service_failed)
 }
 
-/// One session per input: open, push, release, close. Unknown characters are refused
-/// before anything is sent.
+/// The session `--session` names (taken up), or a new one.
+fn first_session(args: &ClientArgs, client: &Client) -> Result<pmsm_engine::service::Session, Failure> {
+    match args.session {
+        Some(id) => client.resume(id).map_err(service_failed),
+        None => client.open().map_err(service_failed),
+    }
+}
+
+/// One session per input: open, push, release, close; with --keep or --session, every
+/// input into one session. Unknown characters are refused before anything is sent.
 pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure> {
     let client = service_client(args, name)?;
     let texts: Vec<Vec<u8>> = args.run.inputs.texts()?;
@@ -432,11 +458,25 @@ pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure>
         .map_err(|e| Failure { message: e.to_string(), code: 2 })?;
     let start = std::time::Instant::now();
     let mut outputs = Vec::with_capacity(encoded.len());
-    for symbols in &encoded {
-        let mut s = client.open().map_err(service_failed)?;
-        client.push(&mut s, symbols).map_err(service_failed)?;
-        outputs.push(client.release(&mut s).map_err(service_failed)?);
-        client.close(s).map_err(service_failed)?;
+    let mut kept = None;
+    if args.keep || args.session.is_some() {
+        let mut s = first_session(args, &client)?;
+        for symbols in &encoded {
+            client.push(&mut s, symbols).map_err(service_failed)?;
+            outputs.push(client.release(&mut s).map_err(service_failed)?);
+        }
+        if args.keep {
+            kept = Some(s.id());
+        } else {
+            client.close(s).map_err(service_failed)?;
+        }
+    } else {
+        for symbols in &encoded {
+            let mut s = client.open().map_err(service_failed)?;
+            client.push(&mut s, symbols).map_err(service_failed)?;
+            outputs.push(client.release(&mut s).map_err(service_failed)?);
+            client.close(s).map_err(service_failed)?;
+        }
     }
     let answers = client
         .interface()
@@ -449,6 +489,7 @@ pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure>
         seconds: start.elapsed().as_secs_f64(),
         protocol: client.interface().protocol.name().to_string(),
         answers,
+        kept,
     })
 }
 
@@ -457,8 +498,11 @@ pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure>
 pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Result<(), Failure> {
     let client = service_client(args, name)?;
     let io = |e: std::io::Error| Failure { message: format!("standard input or output: {e}"), code: 1 };
-    let mut session = client.open().map_err(service_failed)?;
+    let mut session = first_session(args, &client)?;
     let id = session.id();
+    if args.keep {
+        writeln!(out, "{}", serde_json::json!({"type": "session", "session": id.to_string()})).map_err(io)?;
+    }
     let every_line = args.release_every == "line";
     let print = |out: &mut dyn Write, line: Option<usize>, o: &InstanceOutput| -> Result<(), Failure> {
         let mut v = serde_json::json!({"type": "release", "session": id, "symbols": o.symbols});
@@ -504,5 +548,5 @@ pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Re
         let o = client.release(&mut session).map_err(service_failed)?;
         print(out, None, &o)?;
     }
-    client.close(session).map_err(service_failed)
+    if args.keep { Ok(()) } else { client.close(session).map_err(service_failed) }
 }

@@ -47,6 +47,8 @@ struct Entry {
     index: u16,
     json: String,
     share_bits: u32,
+    /// Sessions live in the servers' stores, beyond any generation.
+    durable: bool,
 }
 
 /// Served machines by name.
@@ -59,7 +61,8 @@ impl Directory {
         for (family, catalog) in families.iter().enumerate() {
             for (i, m) in catalog.machines.iter().enumerate() {
                 let json = m.interface.to_json();
-                let entry = Entry { family, index: i as u16, json, share_bits: m.interface.symbol_bits };
+                let (share_bits, durable) = (m.interface.symbol_bits, m.interface.durable);
+                let entry = Entry { family, index: i as u16, json, share_bits, durable };
                 d.insert(m.name.clone(), entry);
             }
         }
@@ -345,12 +348,13 @@ async fn client(
     if let Some(why) = why {
         log(ctx.party, &format!("client {from}: {why}"));
     }
-    // The client is gone: so are the sessions it opened here.
+    // The client is gone: so are the sessions it opened here (durable sessions outlive
+    // their client's connections and processes; they end when closed or evicted).
     let opened: Vec<(Slot, u64)> = lock(&conn.opened).drain().collect();
     if let Ok((generation, inbox, closed)) = ctx.gate.route(conn.entry.family) {
         let q = Queue { inbox: &inbox, closed: &closed, server: ctx.party.index() };
         for (slot, g) in opened {
-            if g == generation {
+            if g == generation && !conn.entry.durable {
                 let (reply, _) = reply::pair();
                 q.queue(Request::Close { slot, owner, reply }).await;
             }
@@ -432,7 +436,8 @@ async fn run(conn: &ClientConn, gate: &Gate, msg: RequestMsg) -> AnswerMsg {
         Err(e) => return AnswerMsg { id, result: Err(e) },
     };
     let (slot, owner, b) = (msg.slot, conn.owner, conn.party.index());
-    if !matches!(msg.op, Op::Open(_)) {
+    // A session outlives its generation only in the servers' stores.
+    if !matches!(msg.op, Op::Open(_)) && !conn.entry.durable {
         let mut opened = lock(&conn.opened);
         if opened.get(&slot).is_some_and(|&g| g != generation) {
             opened.remove(&slot);
@@ -462,6 +467,7 @@ async fn run(conn: &ClientConn, gate: &Gate, msg: RequestMsg) -> AnswerMsg {
         Op::Release(at) => {
             q.call(|reply| Request::Release { slot, owner, at, reply }).await.map(|(s, n)| Value::Released(s, n))
         }
+        Op::Sync(at) => q.call(|reply| Request::Sync { slot, owner, at, reply }).await.map(Value::Synced),
         Op::Close => {
             let r = q.call(|reply| Request::Close { slot, owner, reply }).await;
             if r.is_ok() {

@@ -86,6 +86,9 @@ pub(crate) fn render(party: usize, stats: &Stats, net: &NetStats, gate: &Gate) -
     metric("pushes_total", "counter", "Pushes taken.", get(&stats.pushes));
     metric("evicted_total", "counter", "Sessions evicted for idleness.", get(&stats.evicted));
     metric("pool_correlations", "gauge", "Correlations ready in this server's pools.", get(&stats.pool_ready));
+    metric("store_commits_total", "counter", "Session store commits (0 without --store).", get(&stats.commits));
+    metric("store_committed_sessions_total", "counter", "Sessions written by them.", get(&stats.committed_sessions));
+    metric("store_commit_microseconds_total", "counter", "Time spent committing.", get(&stats.commit_micros));
     metric("connections", "gauge", "Client connections open.", get(&net.connections));
     metric("linked", "gauge", "1 while the links to the other parties are up.", u64::from(gate.generation().is_some()));
     metric("generation", "gauge", "Times the links were made since start (0: never).", gate.generation().unwrap_or(0));

@@ -49,6 +49,7 @@ enum Waiting {
     Open(Promise<Result<Slot, ServiceError>>),
     Push(Promise<Result<u64, ServiceError>>),
     Release(Promise<Result<OutputShare, ServiceError>>),
+    Sync(Promise<Result<u64, ServiceError>>),
     Close(Promise<Result<(), ServiceError>>),
 }
 
@@ -151,6 +152,7 @@ impl Remote {
             Request::Release { slot, at, reply, .. } => {
                 (RequestMsg { id, slot, op: Op::Release(at) }, Waiting::Release(reply))
             }
+            Request::Sync { slot, at, reply, .. } => (RequestMsg { id, slot, op: Op::Sync(at) }, Waiting::Sync(reply)),
             Request::Close { slot, reply, .. } => (RequestMsg { id, slot, op: Op::Close }, Waiting::Close(reply)),
             Request::Stop => return Sent::Queued,
         };
@@ -288,10 +290,12 @@ fn answer(pending: &Pending, a: AnswerMsg) {
         (Waiting::Open(p), Ok(Value::Opened(s))) => p.fulfil(Ok(s)),
         (Waiting::Push(p), Ok(Value::Pushed(n))) => p.fulfil(Ok(n)),
         (Waiting::Release(p), Ok(Value::Released(s, n))) => p.fulfil(Ok((s, n))),
+        (Waiting::Sync(p), Ok(Value::Synced(n))) => p.fulfil(Ok(n)),
         (Waiting::Close(p), Ok(Value::Closed)) => p.fulfil(Ok(())),
         (Waiting::Open(p), r) => p.fulfil(r.and_then(|v| Err(odd(&v)))),
         (Waiting::Push(p), r) => p.fulfil(r.and_then(|v| Err(odd(&v)))),
         (Waiting::Release(p), r) => p.fulfil(r.and_then(|v| Err(odd(&v)))),
+        (Waiting::Sync(p), r) => p.fulfil(r.and_then(|v| Err(odd(&v)))),
         (Waiting::Close(p), r) => p.fulfil(r.and_then(|v| Err(odd(&v)))),
     }
 }

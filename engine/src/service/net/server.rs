@@ -22,6 +22,7 @@ use crate::protocol::ProtocolError;
 use crate::service::pool::Pool;
 use crate::service::session::Request;
 use crate::service::{self, Catalog, Context, Options, ServiceError, Stats};
+use crate::store::Store;
 use crate::transport::frame::{self, Frame};
 use crate::transport::tcp::{self, LinkCloser, TcpRx};
 use crate::transport::tls::{Identity, Role};
@@ -62,6 +63,9 @@ pub struct ServerConfig {
     pub limits: NetLimits,
     /// Where to serve `/metrics` and `/health` (plain HTTP), if anywhere.
     pub metrics: Option<String>,
+    /// The session store's file, if sessions are durable (the other server needs one
+    /// too): sessions then outlive generations and restarts of either server.
+    pub store: Option<std::path::PathBuf>,
 }
 
 /// Whether clients can be served now, and where their requests go.
@@ -150,6 +154,7 @@ struct Shared {
     gate: Arc<Gate>,
     stop: Arc<AtomicBool>,
     generations: AtomicU64,
+    store: Option<Arc<Store>>,
 }
 
 /// A running network server (see the module docs).
@@ -177,8 +182,15 @@ impl NetServer {
         if cfg.party == Party::P1 && cfg.peer.is_none() {
             return Err(bad("server 1 needs server 0's address (--peer)".into()));
         }
-        let families = service::families(cfg.machines.into_iter().map(|m| (m.name, m.served, m.protocol)))?;
+        let mut families = service::families(cfg.machines.into_iter().map(|m| (m.name, m.served, m.protocol)))?;
         service::check_machines(&cfg.options, &families)?;
+        let store = match &cfg.store {
+            Some(path) => Some(Arc::new(Store::open(path, cfg.party).map_err(ProtocolError::from)?)),
+            None => None,
+        };
+        if store.is_some() {
+            service::durable(&mut families);
+        }
         if let Some(m) = families.iter().flat_map(|c| &c.machines).find(|m| m.interface.values() > MAX_RELEASED) {
             return Err(bad(format!(
                 "machine {:?} releases {} values (one per group); a release over the network carries at most \
@@ -207,6 +219,7 @@ impl NetServer {
             gate: Arc::clone(&gate),
             stop: Arc::new(AtomicBool::new(false)),
             generations: AtomicU64::new(0),
+            store,
         });
         let front = front::Front::start(front::FrontConfig {
             listen: &cfg.listen,
@@ -528,6 +541,8 @@ impl Generation {
                 dealer: None,
                 failure: Arc::clone(&failure),
                 tap: None,
+                stores: if s.party == Party::P0 { [s.store.clone(), None] } else { [None, s.store.clone()] },
+                family: f as u8,
             };
             let first_slot = SecretRng::from_os().next_u64() >> 2;
             let pools = std::mem::take(&mut pools[f]);

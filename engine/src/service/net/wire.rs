@@ -61,6 +61,9 @@ pub enum Op {
     },
     /// Release at `at` symbols.
     Release(u64),
+    /// Answer once the first `at` symbols are settled (applied, and committed by a
+    /// durable server).
+    Sync(u64),
     /// Close.
     Close,
 }
@@ -71,6 +74,7 @@ impl std::fmt::Debug for Op {
             Op::Open(s) => write!(f, "Open({s:?})"),
             Op::Push { offset, count, .. } => write!(f, "Push({count} at {offset}, <redacted>)"),
             Op::Release(at) => write!(f, "Release(at {at})"),
+            Op::Sync(at) => write!(f, "Sync(at {at})"),
             Op::Close => f.write_str("Close"),
         }
     }
@@ -99,6 +103,8 @@ pub enum Value {
     Released(Vec<u64>, u64),
     /// Closed.
     Closed,
+    /// The session's settled steps.
+    Synced(u64),
 }
 
 /// An answer on the wire.
@@ -173,6 +179,7 @@ impl RequestMsg {
             Op::Push { shares, .. } => (1, 12 + shares.len()),
             Op::Release(_) => (2, 8),
             Op::Close => (3, 0),
+            Op::Sync(_) => (4, 8),
         };
         let slot = match self.op {
             Op::Open(s) => s.unwrap_or(u64::MAX),
@@ -188,7 +195,7 @@ impl RequestMsg {
                 out.extend_from_slice(&count.to_le_bytes());
                 out.extend_from_slice(shares);
             }
-            Op::Release(at) => out.extend_from_slice(&at.to_le_bytes()),
+            Op::Release(at) | Op::Sync(at) => out.extend_from_slice(&at.to_le_bytes()),
             Op::Open(_) | Op::Close => {}
         }
         out
@@ -219,6 +226,7 @@ impl RequestMsg {
             }
             2 => Op::Release(r.u64()?),
             3 => Op::Close,
+            4 => Op::Sync(r.u64()?),
             c => return Err(format!("unknown request code {c}")),
         };
         r.end()?;
@@ -249,6 +257,7 @@ impl AnswerMsg {
                         pack_into(shares, width, &mut out);
                     }
                     Value::Closed => out.push(3),
+                    Value::Synced(n) => out.extend_from_slice(&[&[4u8][..], &n.to_le_bytes()].concat()),
                 }
             }
             Err(e) => {
@@ -278,6 +287,7 @@ impl AnswerMsg {
                     Value::Released(unpack(rest, width, n).ok_or("release shares")?, steps)
                 }
                 3 => Value::Closed,
+                4 => Value::Synced(r.u64()?),
                 c => return Err(format!("unknown answer value {c}")),
             }),
             1 => Err(decode_error(&mut r)?),
@@ -395,6 +405,7 @@ mod tests {
             (0, Op::Open(Some(7))),
             (9, Op::Push { offset: 3, count: 3, shares: vec![1, 2, 3] }),
             (9, Op::Release(6)),
+            (9, Op::Sync(1 << 33)),
             (9, Op::Close),
         ];
         for (i, (slot, op)) in ops.into_iter().enumerate() {
@@ -408,6 +419,7 @@ mod tests {
             Ok(Value::Released(vec![0], 7)),
             Ok(Value::Released((0..200).map(|v| v * 3).collect(), 1 << 40)),
             Ok(Value::Closed),
+            Ok(Value::Synced(1 << 33)),
             Err(ServiceError::UnknownSession { session: 4, idle_seconds: 600 }),
             Err(ServiceError::NotOwner { session: 4 }),
             Err(ServiceError::Limit("too many".into())),

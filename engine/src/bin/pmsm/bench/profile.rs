@@ -14,6 +14,8 @@
 //! idle_sessions = 0                          # service: idle sessions opened to measure memory
 //! stream_sessions = 0                        # service: sessions of the streaming workload
 //! stream_pushes = 100                        # service: pushes (1–20 symbols) per streaming session
+//! store = false                              # service: the main workload again with session stores
+//! store_sessions = 0                         # service, inproc: reopen a store of this many sessions
 //!
 //! [[run]]
 //! label = "random 64 × 256"
@@ -78,6 +80,15 @@ pub struct Profile {
     /// Service mode: pushes per streaming session.
     #[serde(default = "default_stream_pushes")]
     pub stream_pushes: usize,
+    /// Service mode: the main workload once more with a session store per server
+    /// (durable sessions), beside the run without, in the same invocation.
+    #[serde(default)]
+    pub store: bool,
+    /// Service mode, in process: a store of this many sessions per server, then a
+    /// service started on the stores: the time until it serves (reopened and
+    /// reconciled) and the bytes per session on disk (0: none).
+    #[serde(default)]
+    pub store_sessions: usize,
     pub run: Vec<RunSpec>,
 }
 

@@ -166,20 +166,7 @@ pub fn run(
     let batch_bits = super::bits_per_transition(&batch.bytes, transitions);
     drop(engine);
 
-    let backend = match scratch {
-        None => Backend::InProc(
-            Service::builder()
-                .machine("bench", dfa.clone(), protocol, reveal)
-                .options(Options::default())
-                .start()
-                .map_err(|e| failed(&e))?,
-        ),
-        Some(scratch) => {
-            let procs = tcp::start_service(scratch, dfa, protocol, reveal)?;
-            let identity = Identity::load(&procs.certs, Role::Client).map_err(|e| failed(&e))?;
-            Backend::Tcp(procs, identity)
-        }
-    };
+    let backend = start(dfa, protocol, reveal, scratch, None).map_err(|e| failed(&e))?;
     backend.ready().map_err(|e| failed(&e))?;
     let clients = checked.profile.clients.min(inputs.len()).max(1);
     eprintln!(
@@ -189,61 +176,9 @@ pub fn run(
         backend.transport(),
         inputs.len()
     );
-    // Over tcp the threads may share fewer connections (`connections`), whose requests
-    // then travel together; in process each thread is a client of its own.
-    let shared: Vec<Client> = match (&backend, checked.profile.connections) {
-        (Backend::Tcp(..), n) if n > 0 => {
-            (0..n.min(clients)).map(|_| backend.connect()).collect::<Result<_, _>>().map_err(|e| failed(&e))?
-        }
-        _ => Vec::new(),
-    };
-    let connections = match &backend {
-        Backend::Tcp(..) if shared.is_empty() => clients,
-        Backend::Tcp(..) => shared.len(),
-        Backend::InProc(_) => 0,
-    };
-    let start = Instant::now();
-    let per_thread: Vec<Result<Vec<f64>, String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..clients)
-            .map(|t| {
-                let (backend, want, shared) = (&backend, &want, &shared);
-                scope.spawn(move || -> Result<Vec<f64>, String> {
-                    let own;
-                    let client = match shared.get(t % shared.len().max(1)) {
-                        Some(c) => c,
-                        None => {
-                            own = backend.connect()?;
-                            &own
-                        }
-                    };
-                    let mine: Vec<usize> = (t..inputs.len()).step_by(clients).collect();
-                    let mut sessions = Vec::with_capacity(mine.len());
-                    for &n in &mine {
-                        let mut s = client.open().map_err(|e| format!("session {n}: {e}"))?;
-                        let pushed = Instant::now();
-                        client.push(&mut s, &inputs[n]).map_err(|e| format!("session {n}: {e}"))?;
-                        sessions.push((n, s, pushed));
-                    }
-                    let mut latencies = Vec::with_capacity(mine.len());
-                    for (n, mut s, pushed) in sessions {
-                        let o = client.release(&mut s).map_err(|e| format!("session {n}: {e}"))?;
-                        latencies.push(pushed.elapsed().as_secs_f64());
-                        if (o.final_state, o.accept) != expected(dfa, reveal, want[n]) || o.symbols != inputs[n].len() {
-                            return Err(format!("session {n} differs from the plaintext evaluator"));
-                        }
-                        client.close(s).map_err(|e| format!("session {n}: {e}"))?;
-                    }
-                    Ok(latencies)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a client thread panicked".into()))).collect()
-    });
-    let seconds = start.elapsed().as_secs_f64();
-    let mut latencies = Vec::with_capacity(inputs.len());
-    for r in per_thread {
-        latencies.extend(r.map_err(|e| failed(&format!("{e}{}", backend.logs())))?);
-    }
+    let (seconds, latencies, connections) =
+        sessions_workload(&backend, checked.profile.connections, clients, dfa, reveal, inputs, &want)
+            .map_err(|e| failed(&e))?;
     // Over tcp the parties count their own frames; only the in-process service sees
     // every link's bytes.
     let bits = match &backend {
@@ -282,6 +217,50 @@ pub fn run(
         service.shutdown().map_err(|e| failed(&e))?;
     }
     let rate = transitions as f64 / seconds.max(1e-12);
+    // The same workload with session stores: the cost of durability, in this run.
+    let durable = if checked.profile.store {
+        let stores = StoreDir::new()?;
+        let backend = start(dfa, protocol, reveal, scratch, Some(&stores)).map_err(|e| failed(&e))?;
+        backend.ready().map_err(|e| failed(&e))?;
+        let (secs, lat, _) =
+            sessions_workload(&backend, checked.profile.connections, clients, dfa, reveal, inputs, &want)
+                .map_err(|e| failed(&e))?;
+        let mut commits = None;
+        if let Backend::InProc(service) = backend {
+            let st = service.stats();
+            let load = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+            let (n, written, micros) = (load(&st.commits), load(&st.committed_sessions), load(&st.commit_micros));
+            commits = Some(json!({
+                "commits": n,
+                "sessions_per_commit": written as f64 / n.max(1) as f64,
+                "ms_per_commit": micros as f64 / 1e3 / n.max(1) as f64,
+            }));
+            service.shutdown().map_err(|e| failed(&e))?;
+        }
+        let durable_rate = transitions as f64 / secs.max(1e-12);
+        eprintln!(
+            "pmsm bench: {:<34} {:<11} {:>10.0} transitions/s with session stores ({:.0} % of the service without)",
+            spec.label,
+            protocol.name(),
+            durable_rate,
+            100.0 * durable_rate / rate
+        );
+        Some(json!({
+            "seconds": secs,
+            "transitions_per_sec": durable_rate,
+            "ratio_to_service": durable_rate / rate,
+            "push_latency_ms": latency_ms(&lat),
+            // In process: both servers' commits.
+            "commits": commits,
+        }))
+    } else {
+        None
+    };
+    let reopen = match checked.profile.store_sessions {
+        0 => None,
+        _ if scratch.is_some() => return Err(failed(&"store_sessions is measured in process (transport inproc)")),
+        n => Some(reopen(dfa, protocol, reveal, n).map_err(|e| failed(&e))?),
+    };
     eprintln!(
         "pmsm bench: {:<34} {:<11} {:>10.0} transitions/s as a service, {:>10.0} as one batch ({:.0} %)",
         spec.label,
@@ -314,8 +293,245 @@ pub fn run(
         "idle_sessions": idle,
         "idle_push_latency_ms": idle_latency,
         "stream": stream,
+        "durable": durable,
+        "store_reopen": reopen,
         "verified": true,
     }))
+}
+
+/// A future of the bench's client threads.
+type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'a>>;
+
+/// Runs `futures` together on this thread (polling each when woken) and returns their
+/// outputs in order.
+fn all<T>(mut futures: Vec<Pending<'_, T>>) -> Vec<T> {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(std::sync::Arc::new(Unpark(std::thread::current())));
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut out: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    loop {
+        let mut waiting = false;
+        for (f, o) in futures.iter_mut().zip(&mut out).filter(|(_, o)| o.is_none()) {
+            match f.as_mut().poll(&mut cx) {
+                std::task::Poll::Ready(v) => *o = Some(v),
+                std::task::Poll::Pending => waiting = true,
+            }
+        }
+        if !waiting {
+            return out.into_iter().map(|o| o.expect("every future is done")).collect();
+        }
+        std::thread::park_timeout(Duration::from_millis(1));
+    }
+}
+
+/// A scratch folder for session stores, removed on drop.
+struct StoreDir(std::path::PathBuf);
+
+impl StoreDir {
+    fn new() -> Result<StoreDir, String> {
+        let dir = std::env::temp_dir().join(format!("pmsm-bench-stores-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        Ok(StoreDir(dir))
+    }
+
+    fn path(&self, b: usize) -> std::path::PathBuf {
+        self.0.join(format!("s{b}.redb"))
+    }
+}
+
+impl Drop for StoreDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The service for the bench's machine: in process (with session stores in `stores`,
+/// if given), or as processes over tcp (with stores of their own, if `stores`).
+fn start(
+    dfa: &Dfa,
+    protocol: Protocol,
+    reveal: Reveal,
+    scratch: Option<&tcp::Scratch>,
+    stores: Option<&StoreDir>,
+) -> Result<Backend, String> {
+    match scratch {
+        None => {
+            let mut b = Service::builder().machine("bench", dfa.clone(), protocol, reveal).options(Options::default());
+            if let Some(d) = stores {
+                b = b.stores(d.path(0), d.path(1));
+            }
+            b.start().map(Backend::InProc).map_err(|e| e.to_string())
+        }
+        Some(scratch) => {
+            let procs = tcp::start_service(scratch, dfa, protocol, reveal, stores.is_some())?;
+            let identity = Identity::load(&procs.certs, Role::Client).map_err(|e| e.to_string())?;
+            Ok(Backend::Tcp(procs, identity))
+        }
+    }
+}
+
+/// Writes `n` sessions into a fresh store per server (as a service of this machine
+/// leaves them), then starts a service on the stores: the seconds until it serves
+/// (both stores reopened, the session lists exchanged and agreed) and the bytes per
+/// session on disk.
+fn reopen(dfa: &Dfa, protocol: Protocol, reveal: Reveal, n: usize) -> Result<Value, String> {
+    use pmsm_engine::process::Fingerprint;
+    use pmsm_engine::store::{SessionRecord, Store, record_now};
+    use pmsm_kernels::Party;
+    let stores = StoreDir::new()?;
+    let family = u8::from(protocol == Protocol::LookupRing);
+    let filled = Instant::now();
+    // Stand-in shares (a workload: nothing is ever revealed from them).
+    let mut rng = WorkloadRng::seed_from_u64(5);
+    for (b, party) in [Party::P0, Party::P1].into_iter().enumerate() {
+        let store = Store::open(&stores.path(b), party).map_err(|e| e.to_string())?;
+        let id = store.machine_ids(&[("bench", Fingerprint::of(dfa))]).map_err(|e| e.to_string())?[0];
+        let now = record_now();
+        for chunk in (0..n as u64).collect::<Vec<_>>().chunks(100_000) {
+            let records: Vec<_> = chunk
+                .iter()
+                .map(|&slot| {
+                    let state = rng.below(1 << 16);
+                    let steps = slot % 1000;
+                    (
+                        slot,
+                        SessionRecord {
+                            machine: id,
+                            group: 0,
+                            owner: 1,
+                            steps,
+                            state,
+                            prev_steps: steps,
+                            prev: state,
+                            created: now,
+                            last_used: now,
+                        },
+                    )
+                })
+                .collect();
+            store.commit(family, &records, &[]).map_err(|e| e.to_string())?;
+        }
+    }
+    let fill_seconds = filled.elapsed().as_secs_f64();
+    let bytes: Vec<u64> = (0..2).map(|b| std::fs::metadata(stores.path(b)).map_or(0, |m| m.len())).collect();
+    let started = Instant::now();
+    let options = Options { max_sessions: n + 64, ..Options::default() };
+    let service = Service::builder()
+        .machine("bench", dfa.clone(), protocol, reveal)
+        .options(options)
+        .stores(stores.path(0), stores.path(1))
+        .start()
+        .map_err(|e| e.to_string())?;
+    let client = service.connect("bench").map_err(|e| e.to_string())?;
+    let s = client.open().map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    // Both servers hold every stored session and the new one.
+    let held = service.stats().sessions.load(std::sync::atomic::Ordering::Relaxed);
+    client.close(s).map_err(|e| e.to_string())?;
+    service.shutdown().map_err(|e| e.to_string())?;
+    if held != 2 * (n as u64 + 1) {
+        return Err(format!("the reopened service holds {held} group sessions, not {} (both servers)", 2 * (n + 1)));
+    }
+    let per_session: Vec<f64> = bytes.iter().map(|&b| b as f64 / n as f64).collect();
+    eprintln!(
+        "pmsm bench: a store of {n} sessions per server: reopened and reconciled in {seconds:.2} s; \
+         {:.0} / {:.0} bytes a session on disk (server 0 / 1); filled in {fill_seconds:.1} s",
+        per_session[0], per_session[1]
+    );
+    Ok(json!({
+        "sessions": n,
+        "seconds": seconds,
+        "bytes_per_session": per_session,
+        "fill_seconds": fill_seconds,
+    }))
+}
+
+/// Every input one session over `clients` threads (sharing `connections` over tcp; 0:
+/// one each): each thread opens and pushes all of its sessions, then releases (checked
+/// against `want`) and closes them. Returns the seconds, each push's latency to its
+/// release, and the connections used.
+fn sessions_workload(
+    backend: &Backend,
+    connections: usize,
+    clients: usize,
+    dfa: &Dfa,
+    reveal: Reveal,
+    inputs: &[Vec<u32>],
+    want: &[u32],
+) -> Result<(f64, Vec<f64>, usize), String> {
+    // Over tcp the threads may share fewer connections (`connections`), whose requests
+    // then travel together; in process each thread is a client of its own.
+    let shared: Vec<Client> = match (backend, connections) {
+        (Backend::Tcp(..), n) if n > 0 => (0..n.min(clients)).map(|_| backend.connect()).collect::<Result<_, _>>()?,
+        _ => Vec::new(),
+    };
+    let connections = match backend {
+        Backend::Tcp(..) if shared.is_empty() => clients,
+        Backend::Tcp(..) => shared.len(),
+        Backend::InProc(_) => 0,
+    };
+    let start = Instant::now();
+    let per_thread: Vec<Result<Vec<f64>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|t| {
+                let shared = &shared;
+                scope.spawn(move || -> Result<Vec<f64>, String> {
+                    let own;
+                    let client = match shared.get(t % shared.len().max(1)) {
+                        Some(c) => c,
+                        None => {
+                            own = backend.connect()?;
+                            &own
+                        }
+                    };
+                    let mine: Vec<usize> = (t..inputs.len()).step_by(clients).collect();
+                    // Every session opened and pushed at once (a durable push returns
+                    // only once committed, so one after the other would keep a single
+                    // session in flight).
+                    let opens = mine.iter().map(|_| Box::pin(client.open_async()) as Pending<'_, _>).collect();
+                    let opened = all(opens)
+                        .into_iter()
+                        .collect::<Result<Vec<Session>, pmsm_engine::service::ServiceError>>()
+                        .map_err(|e| e.to_string())?;
+                    let mut sessions: Vec<(usize, Session, Instant)> =
+                        mine.iter().zip(opened).map(|(&n, s)| (n, s, Instant::now())).collect();
+                    let pushes = sessions
+                        .iter_mut()
+                        .map(|(n, s, pushed)| {
+                            Box::pin(async move {
+                                *pushed = Instant::now();
+                                client.push_async(s, &inputs[*n]).await.map_err(|e| format!("session {n}: {e}"))
+                            }) as Pending<'_, _>
+                        })
+                        .collect();
+                    all(pushes).into_iter().collect::<Result<(), String>>()?;
+                    let mut latencies = Vec::with_capacity(mine.len());
+                    for (n, mut s, pushed) in sessions {
+                        let o = client.release(&mut s).map_err(|e| format!("session {n}: {e}"))?;
+                        latencies.push(pushed.elapsed().as_secs_f64());
+                        if (o.final_state, o.accept) != expected(dfa, reveal, want[n]) || o.symbols != inputs[n].len() {
+                            return Err(format!("session {n} differs from the plaintext evaluator"));
+                        }
+                        client.close(s).map_err(|e| format!("session {n}: {e}"))?;
+                    }
+                    Ok(latencies)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err("a client thread panicked".into()))).collect()
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let mut latencies = Vec::with_capacity(inputs.len());
+    for r in per_thread {
+        latencies.extend(r.map_err(|e| format!("{e}{}", backend.logs()))?);
+    }
+    Ok((seconds, latencies, connections))
 }
 
 /// Pushes of this many symbols into one session of an otherwise idle service, each

@@ -313,6 +313,7 @@ pub fn start_service(
     dfa: &Dfa,
     protocol: pmsm_engine::protocol::Protocol,
     reveal: pmsm_engine::protocol::Reveal,
+    store: bool,
 ) -> Result<ServiceProcs, String> {
     scratch.check()?;
     let machine = scratch.dir.join("service-machine.json");
@@ -328,11 +329,25 @@ pub fn start_service(
     let limits = ["--max-sessions-per-client", "4194304", "--max-sessions", "4194304", "--max-connections", "4096"];
     let log = |name: &str| scratch.dir.join(format!("service-{name}.log"));
     let (dealer, d) = listen("dealer", &args(&["dealer"]), log("dealer"))?;
+    // Fresh stores each time (a store of an earlier run holds its closed sessions' pages).
+    let store_of = |b: usize| -> Result<Vec<String>, String> {
+        if !store {
+            return Ok(Vec::new());
+        }
+        let path = scratch.dir.join(format!("service-s{b}.redb"));
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(format!("{}: {e}", path.display())),
+            _ => {}
+        }
+        Ok(vec!["--store".into(), s(&path)])
+    };
     let mut a0 = args(&["serve", "--party", "0", "--dealer", &d]);
     a0.extend(limits.map(String::from));
+    a0.extend(store_of(0)?);
     let (s0, a) = listen("server 0", &a0, log("s0"))?;
     let mut a1 = args(&["serve", "--party", "1", "--peer", &a, "--dealer", &d]);
     a1.extend(limits.map(String::from));
+    a1.extend(store_of(1)?);
     let (s1, b) = listen("server 1", &a1, log("s1"))?;
     Ok(ServiceProcs { procs: vec![dealer, s0, s1], servers: [a, b], certs: scratch.certs.clone() })
 }
