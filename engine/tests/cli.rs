@@ -336,6 +336,54 @@ fn comm_at_the_seeds_scale_meets_the_documented_bounds() {
     }
 }
 
+/// `pmsm comm`'s NFA row: measured from a private run's counters, it must agree with
+/// the circuit's own counts (2 bits per AND each way, one `c` bit per AND to server 1).
+#[test]
+fn comm_has_the_nfa_paths_row_and_it_agrees_with_the_circuit() {
+    let check = |v: &serde_json::Value| {
+        let n = &v["nfa"];
+        let ands = n["circuit"]["ands_per_step"].as_f64().unwrap();
+        let layers = n["circuit"]["and_layers_per_step"].as_f64().unwrap();
+        assert!(ands > 0.0 && layers > 0.0, "{n}");
+        let link = |l: &str| n["bits_per_byte"][l].as_f64().unwrap();
+        // Each way: 2 bits per AND plus the 8-bit symbol opening; the first step and the
+        // release (fewer ANDs) and frame headers stay within 5 %.
+        for l in ["s0_to_s1", "s1_to_s0"] {
+            let want = 2.0 * ands + 8.0;
+            assert!((link(l) - want).abs() <= 0.05 * want, "{l}: {} against {want}", link(l));
+        }
+        // The dealer sends server 1 one c bit per AND more than server 0.
+        let extra = link("dealer_to_s1") - link("dealer_to_s0");
+        assert!((extra - ands).abs() <= 0.05 * ands, "dealer: {extra} against {ands}");
+        // The client sends one 8-bit share of each byte to each server (and headers).
+        assert!((8.0..8.2).contains(&link("client_to_s0")) && (8.0..8.2).contains(&link("client_to_s1")), "{n}");
+        // Rounds: the step's layers, the lookup round and the release amortised.
+        let rounds = n["rounds"].as_f64().unwrap();
+        assert!(rounds >= layers - 0.5 && rounds <= layers + 0.5, "{rounds} rounds against {layers} layers");
+        assert_eq!(n["verified"], true);
+        n["total_bits"].as_f64().unwrap()
+    };
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["nfa"]["rules"], "the default DLP rules");
+    let small = check(&v);
+    // A rule file with a longer counted rule: more ANDs, more bits.
+    let s = Scratch::new("comm-nfa");
+    let rules = s.file("rules.txt", "# three rules\nAKIA[0-9A-Z]{16}\n[0-9a-f]{64}\nghp_[0-9A-Za-z]{36}\\b\n");
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16", "--rules", &rules, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(check(&v) > small, "a larger circuit sends more");
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16"]);
+    let text = stdout(&o);
+    assert!(text.contains("\nnfa-path ") && text.contains("s0_to_s1") && text.contains("ANDs in"), "{text}");
+    let bad = s.file("bad.txt", "a(\n");
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16", "--rules", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("the NFA row's rules"), "{}", stderr(&o));
+}
+
 #[test]
 fn patterns_may_start_with_a_hyphen() {
     let header = "-----BEGIN ([A-Z]+ )?PRIVATE KEY-----";

@@ -189,6 +189,10 @@ enum Command {
         /// Symbols per instance.
         #[arg(long, default_value_t = 2)]
         steps: usize,
+        /// The rules of the NFA path's row (a rule file, one regex per line) [default:
+        /// three DLP rules: AWS key id, US SSN shape, PEM private key header].
+        #[arg(long)]
+        rules: Option<PathBuf>,
         /// One JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -662,7 +666,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 eprintln!("pmsm: wrote {} into {}", files.join(", "), dir.display());
             }
         }
-        Command::Comm { dfa: file, states, symbols, steps, json: as_json } => {
+        Command::Comm { dfa: file, states, symbols, steps, rules, json: as_json } => {
             let m = match (file, states, symbols) {
                 (Some(f), _, _) => json::load(&f)?,
                 (None, Some(s), Some(a)) => {
@@ -674,7 +678,15 @@ fn run(cli: Cli) -> Result<Done, Failure> {
             if steps == 0 {
                 return Err(Failure { message: "--steps must be positive".into(), code: 2 });
             }
-            let v = comm::measure(&m, steps).map_err(|message| Failure { message, code: 2 })?;
+            let (patterns, source) = match &rules {
+                Some(path) => {
+                    let f = dfa::rules::RuleFile::read(path)?;
+                    (f.patterns().map(String::from).collect(), path.display().to_string())
+                }
+                None => (comm::DEFAULT_NFA_RULES.map(String::from).to_vec(), "the default DLP rules".to_string()),
+            };
+            let mut v = comm::measure(&m, steps).map_err(|message| Failure { message, code: 2 })?;
+            v["nfa"] = comm::measure_nfa(&patterns, &source).map_err(|message| Failure { message, code: 2 })?;
             if as_json {
                 writeln!(out, "{v}").map_err(io)?;
             } else {
