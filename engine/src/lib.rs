@@ -15,6 +15,7 @@
 //! - [`party`], [`transport`]: the four parties (client, two servers, dealer) and how
 //!   they talk.
 //! - [`process`]: the parties as processes, over TCP with mutual TLS.
+//! - [`cost`]: both paths' measured cost models and the choice of path per rule.
 //! - [`Engine`]: the embedding API of the batch engine.
 //! - [`service`]: long-lived servers, streaming sessions, waves across sessions.
 //! - [`store`]: durable sessions, one crash-safe file per server.
@@ -30,6 +31,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod cost;
 pub mod dfa;
 mod engine;
 mod error;

@@ -336,6 +336,54 @@ fn comm_at_the_seeds_scale_meets_the_documented_bounds() {
     }
 }
 
+/// `pmsm comm`'s NFA row: measured from a private run's counters, it must agree with
+/// the circuit's own counts (2 bits per AND each way, one `c` bit per AND to server 1).
+#[test]
+fn comm_has_the_nfa_paths_row_and_it_agrees_with_the_circuit() {
+    let check = |v: &serde_json::Value| {
+        let n = &v["nfa"];
+        let ands = n["circuit"]["ands_per_step"].as_f64().unwrap();
+        let layers = n["circuit"]["and_layers_per_step"].as_f64().unwrap();
+        assert!(ands > 0.0 && layers > 0.0, "{n}");
+        let link = |l: &str| n["bits_per_byte"][l].as_f64().unwrap();
+        // Each way: 2 bits per AND plus the 8-bit symbol opening; the first step and the
+        // release (fewer ANDs) and frame headers stay within 5 %.
+        for l in ["s0_to_s1", "s1_to_s0"] {
+            let want = 2.0 * ands + 8.0;
+            assert!((link(l) - want).abs() <= 0.05 * want, "{l}: {} against {want}", link(l));
+        }
+        // The dealer sends server 1 one c bit per AND more than server 0.
+        let extra = link("dealer_to_s1") - link("dealer_to_s0");
+        assert!((extra - ands).abs() <= 0.05 * ands, "dealer: {extra} against {ands}");
+        // The client sends one 8-bit share of each byte to each server (and headers).
+        assert!((8.0..8.2).contains(&link("client_to_s0")) && (8.0..8.2).contains(&link("client_to_s1")), "{n}");
+        // Rounds: the step's layers, the lookup round and the release amortised.
+        let rounds = n["rounds"].as_f64().unwrap();
+        assert!(rounds >= layers - 0.5 && rounds <= layers + 0.5, "{rounds} rounds against {layers} layers");
+        assert_eq!(n["verified"], true);
+        n["total_bits"].as_f64().unwrap()
+    };
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["nfa"]["rules"], "the default DLP rules");
+    let small = check(&v);
+    // A rule file with a longer counted rule: more ANDs, more bits.
+    let s = Scratch::new("comm-nfa");
+    let rules = s.file("rules.txt", "# three rules\nAKIA[0-9A-Z]{16}\n[0-9a-f]{64}\nghp_[0-9A-Za-z]{36}\\b\n");
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16", "--rules", &rules, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(check(&v) > small, "a larger circuit sends more");
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16"]);
+    let text = stdout(&o);
+    assert!(text.contains("\nnfa-path ") && text.contains("s0_to_s1") && text.contains("ANDs in"), "{text}");
+    let bad = s.file("bad.txt", "a(\n");
+    let o = pmsm(&["comm", "--states", "64", "--symbols", "16", "--rules", &bad]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("the NFA row's rules"), "{}", stderr(&o));
+}
+
 #[test]
 fn patterns_may_start_with_a_hyphen() {
     let header = "-----BEGIN ([A-Z]+ )?PRIVATE KEY-----";
@@ -506,4 +554,102 @@ fn the_nfa_path_is_described_and_benchmarked() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!((v["texts"].clone(), v["hits"].clone(), v["verified"].clone()), (json!(3), json!(2), json!(true)));
     assert!(v["bits_per_input_byte"]["s0_to_s1"].as_f64().unwrap() > 0.0);
+}
+
+/// `--path auto`: each rule on the cheaper path by the model, a rule the DFA path
+/// refuses on the NFA path; `bench-nfa --compare` measures both per rule and counts the
+/// picks that were the faster path; `--calibrate` fits the constants to its runs.
+#[test]
+fn the_path_of_each_rule_is_chosen_by_the_cost_model_and_measured() {
+    // 2^21 states on the DFA path (refused at 1,000), 22 positions on the NFA path.
+    let big = "[ab]*a[ab]{20}";
+    let o =
+        pmsm(&["info", "--path", "auto", "-e", "ab", "-e", big, "-e", "x[0-9]{3}", "--max-states", "1000", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let rows = v["rules"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows[1]["dfa"]["refused"].as_str().unwrap().contains("1000"), "{}", rows[1]);
+    assert_eq!(rows[1]["path"], "nfa", "a rule the DFA path refuses goes to the NFA path");
+    for r in rows {
+        let (d, n) = (r["dfa"]["predicted_ns_per_byte"].as_f64(), r["nfa"]["predicted_ns_per_byte"].as_f64().unwrap());
+        assert!(n > 0.0, "{r}");
+        if let Some(d) = d {
+            assert!(d > 0.0);
+            assert_eq!(r["path"], if n < d { "nfa" } else { "dfa" }, "{r}");
+        }
+    }
+    let (dp, np) = (&v["dfa_part"], &v["nfa_part"]);
+    let parts = dp["rules"].as_u64().unwrap_or(0) + np["rules"].as_u64().unwrap_or(0);
+    assert_eq!(parts, 3, "{v}");
+    let o = pmsm(&["info", "--path", "auto", "-e", "ab", "-e", big, "--max-states", "1000"]);
+    assert!(
+        stdout(&o).contains("→ nfa") && stdout(&o).contains("path auto: DFA part: 1 rule in 1 group"),
+        "{}",
+        stdout(&o)
+    );
+    let o = pmsm(&["info", "--path", "auto", "--dfa", "x.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = pmsm(&["info", "--path", "auto", "-e", "ab", "--full-match"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--full-match"), "{}", stderr(&o));
+
+    let dir = Scratch::new("paths");
+    let texts =
+        dir.file("texts.txt", "xa123 b ab\nno match here\na1234 x999\nbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\n");
+    let o = pmsm(&[
+        "bench-nfa",
+        "--compare",
+        "-e",
+        "ab",
+        "-e",
+        big,
+        "-e",
+        "x[0-9]{3}",
+        "--max-states",
+        "1000",
+        "--texts",
+        &texts,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!((v["rules"].clone(), v["both_paths"].clone(), v["measured"].clone()), (json!(3), json!(2), json!(2)));
+    let rows = v["rows"].as_array().unwrap();
+    let right = rows.iter().filter(|r| r["path"] == r["faster"]).count();
+    assert_eq!(v["picked_faster"], json!(right));
+    for r in rows {
+        let (d, n) =
+            (r["dfa"]["measured_ns_per_byte"].as_f64().unwrap(), r["nfa"]["measured_ns_per_byte"].as_f64().unwrap());
+        assert!(d > 0.0 && n > 0.0);
+        assert_eq!(r["faster"], if n < d { "nfa" } else { "dfa" }, "{r}");
+    }
+    assert!(v["picked_over_best"].as_f64().unwrap() >= 1.0);
+    let o = pmsm(&["bench-nfa", "--compare", "-e", big, "--max-states", "1000", "--texts", &texts]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no rule that both paths run"), "{}", stderr(&o));
+    let o = pmsm(&[
+        "bench-nfa",
+        "--calibrate",
+        "-e",
+        "ab",
+        "-e",
+        big,
+        "-e",
+        "x[0-9]{3}",
+        "-e",
+        "(?:a|bc|de|fg|hi)+z",
+        "--texts",
+        &texts,
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(v["nfa"]["rules"].as_array().unwrap().len(), 4);
+    assert!(v["nfa"]["fit"]["and_ns"].as_f64().unwrap().is_finite());
+    let ladder = v["dfa"]["ladder"].as_array().unwrap();
+    assert!(ladder.len() >= 5 && ladder.iter().all(|r| r["ns_per_lookup"].as_f64().unwrap() > 0.0));
+    assert!(v["dfa"]["fit"]["entry_ns"].as_f64().unwrap().is_finite());
+    let o = pmsm(&["bench-nfa", "--calibrate", "--compare", "-e", "ab", "--texts", &texts]);
+    assert_eq!(o.status.code(), Some(2));
 }

@@ -12,7 +12,7 @@
 //! Grouping ([`Grouping`]) is greedy over the rules in increasing size: a rule joins the
 //! group being built when the joined product costs no more per symbol than the two
 //! apart ([`Grouping::Cost`], with a caller's cost function: the protocol's measured
-//! model, `protocol::set::CostModel`), or while it fits a state budget
+//! model, `cost::CostModel`), or while it fits a state budget
 //! ([`Grouping::Fill`], the "one product of as many as fit" extreme), or never
 //! ([`Grouping::Alone`], one machine per rule). Every strategy answers the same.
 

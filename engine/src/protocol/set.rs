@@ -26,8 +26,9 @@
 //! combination's openings reveal nothing either; the client learns the policy's
 //! output and nothing of the groups' states or of which group matched under `any`.
 
-use super::plan::{Plan, RoundKind, SMALL_XOR_DOMAIN_BITS, Table, Widths};
+use super::plan::{Plan, RoundKind, Table, Widths};
 use super::{ClassMode, Protocol, ProtocolError, Reveal};
+use crate::cost::CostModel;
 use crate::dfa::DfaError;
 use crate::dfa::ceil_log2;
 use crate::dfa::set::{Grouping, MachineSet, Policy, SetRule};
@@ -211,68 +212,6 @@ fn combination(protocol: Protocol, policy: Policy, widths: &[(u32, u64)]) -> (Ve
 
 fn low(bits: u32) -> u64 {
     if bits >= 64 { u64::MAX } else { (1u64 << bits) - 1 }
-}
-
-/// Measured constants of the cost of one lookup, per symbol read, for grouping.
-///
-/// A machine of `n = ks + kx` index bits costs one step lookup per symbol, plus one
-/// class lookup over the `ka` symbol bits when it uses classes. A lookup over `2^n`
-/// entries costs `lookup_ns + entry_ns · 2^n` nanoseconds of the whole in-process run
-/// (both servers, dealer and client on two cores), with its own pair of constants up to
-/// [`SMALL_XOR_DOMAIN_BITS`] bits, where a server reads precomputed permuted copies of
-/// the table and the dealer sends table shares instead of DPF keys (measured: 227 ns at
-/// `n = 8`, 610 at 9). A set's cost per symbol is the sum over its machines. The
-/// constants come from runs of random machines at `n = 5 … 18` (README, "Machine sets").
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CostModel {
-    /// Fixed cost of one lookup over at most [`SMALL_XOR_DOMAIN_BITS`] bits, ns.
-    pub small_lookup_ns: f64,
-    /// Cost per table entry of such a lookup, ns.
-    pub small_entry_ns: f64,
-    /// Fixed cost of one larger lookup (the dealer's key pair, openings, framing), ns.
-    pub lookup_ns: f64,
-    /// Cost per table entry of a larger lookup (the DPF expansion and the table read), ns.
-    pub entry_ns: f64,
-}
-
-impl CostModel {
-    /// lookup-xor, fitted (least relative squares, `n = 5 … 8` and `9 … 18` apart) to
-    /// the best of three runs of random machines with 16 symbols, 2026-12-01, on this
-    /// session's two-core AVX2 machine: 130 ns a lookup at `n = 5`, 227 at 8, 610 at 9,
-    /// 4,847 at 14, 81,265 at 18.
-    pub const LOOKUP_XOR: CostModel =
-        CostModel { small_lookup_ns: 107.5, small_entry_ns: 0.401, lookup_ns: 553.0, entry_ns: 0.289 };
-    /// lookup-ring, fitted at `n = 8 … 14` (8,705 ns at 8, 574,140 at 14, on the machine
-    /// under load; the free fit's fixed part came out negative, so it is 0 and the cost
-    /// all per entry, at every size).
-    pub const LOOKUP_RING: CostModel =
-        CostModel { small_lookup_ns: 0.0, small_entry_ns: 36.1, lookup_ns: 0.0, entry_ns: 36.1 };
-
-    /// The measured model of `protocol` (the ring's for anything but lookup-xor).
-    pub fn of(protocol: Protocol) -> CostModel {
-        if protocol == Protocol::LookupXor { CostModel::LOOKUP_XOR } else { CostModel::LOOKUP_RING }
-    }
-
-    /// Predicted ns of one lookup over `2^n` entries.
-    pub fn lookup(&self, n: u32) -> f64 {
-        let entries = (n as f64).exp2();
-        if n <= SMALL_XOR_DOMAIN_BITS {
-            self.small_lookup_ns + self.small_entry_ns * entries
-        } else {
-            self.lookup_ns + self.entry_ns * entries
-        }
-    }
-
-    /// Predicted ns per symbol of a machine of `states`, `symbols` and `classes`.
-    pub fn machine(&self, states: usize, symbols: usize, classes: usize, mode: ClassMode) -> f64 {
-        let w = Widths::of(states, symbols, classes, mode);
-        self.lookup(w.n()) + if w.classes { self.lookup(w.ka) } else { 0.0 }
-    }
-
-    /// Predicted ns per symbol of a set: the sum over its machines.
-    pub fn set(&self, set: &MachineSet, mode: ClassMode) -> f64 {
-        set.groups().iter().map(|g| self.machine(g.dfa.states(), g.dfa.symbols(), g.dfa.classes().count(), mode)).sum()
-    }
 }
 
 /// Index bits of a machine's step lookup under `mode` (for reports).

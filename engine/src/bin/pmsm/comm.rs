@@ -1,18 +1,25 @@
 //! `pmsm comm`: measured bits per transition per link for every protocol at one size,
-//! beside the seed's analytical table (DESIGN §2).
+//! beside the seed's analytical table (DESIGN §2), and the NFA path's row for a rule set.
 //!
 //! Like with like: the seed's totals include its dealer's Beaver triples, so ours
 //! include the dealer's correlations. Per transition: client = client → servers,
 //! online = server ↔ server (both directions), offline = dealer → servers (both),
 //! output = servers → client amortised over the run; rounds = sequential server ↔
 //! server rounds per transition.
+//!
+//! The NFA path's row ([`measure_nfa`]) is per input byte (a transition of one text):
+//! [`NFA_TEXTS`] texts of [`NFA_TEXT_LEN`] random bytes run privately through the
+//! rules' circuit, every hit checked against `regex::bytes`, each link's bytes from the
+//! transport's counters and the rounds from the frames server 0 sends server 1.
 
 use pmsm_engine::dfa::Dfa;
 use pmsm_engine::dfa::random::random_input;
+use pmsm_engine::nfa::circuit::Program;
+use pmsm_engine::nfa::{NfaConfig, NfaSet, protocol as nfa_protocol};
 use pmsm_engine::protocol::{ClassMode, Protocol, ProtocolError, Reveal};
 use pmsm_engine::transport::Link;
 use pmsm_engine::{Engine, Report};
-use pmsm_kernels::rng::WorkloadRng;
+use pmsm_kernels::rng::{RngCore, WorkloadRng};
 use serde_json::{Value, json};
 
 /// The seed's table at its own scale (1024 states, 8-bit symbols), as printed.
@@ -128,6 +135,88 @@ pub fn measure(dfa: &Dfa, steps: usize) -> Result<Value, String> {
     }))
 }
 
+/// The NFA row's rules when `--rules` is not given: three DLP rules (AWS key id, US SSN
+/// shape, PEM header; `datasets/dlp/rules.txt`), a small set with counted repetitions,
+/// a word boundary and an alternation.
+pub const DEFAULT_NFA_RULES: [&str; 3] = [
+    "(?:AKIA|ASIA)[0-9A-Z]{16}",
+    "\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b",
+    "-----BEGIN (?:RSA |EC |DSA |OPENSSH )?PRIVATE KEY-----",
+];
+
+/// Texts of the NFA row's run: four full 64-instance words, so no lane idles.
+pub const NFA_TEXTS: usize = 256;
+
+/// Bytes of each text of the NFA row's run: the first step and the release (with fewer
+/// ANDs than a step) weigh `2 / NFA_TEXT_LEN` of the figures.
+pub const NFA_TEXT_LEN: usize = 64;
+
+/// The NFA path's row: `patterns` (named by `source` in the output) run privately on
+/// [`NFA_TEXTS`] random texts of [`NFA_TEXT_LEN`] bytes; measured bits per input byte on
+/// every link, rounds per step (server 0's frames to server 1 over the steps: the
+/// symbol-lookup round and the release amortised), beside the circuit's own counts.
+pub fn measure_nfa(patterns: &[String], source: &str) -> Result<Value, String> {
+    let set = NfaSet::compile(patterns, &NfaConfig::default()).map_err(|e| format!("the NFA row's rules: {e}"))?;
+    let program = Program::new(&set);
+    let mut rng = WorkloadRng::seed_from_u64(1);
+    let texts: Vec<Vec<u8>> = (0..NFA_TEXTS)
+        .map(|_| {
+            let mut t = vec![0u8; NFA_TEXT_LEN];
+            rng.fill_bytes(&mut t);
+            t
+        })
+        .collect();
+    let refs: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let r = nfa_protocol::run(&program, &refs, Some((Link::S0ToS1, tx))).map_err(|e| format!("NFA path: {e}"))?;
+    let frames = rx.try_iter().count();
+    for (k, p) in patterns.iter().enumerate() {
+        let re = regex::bytes::Regex::new(&format!("(?-u){p}")).map_err(|e| format!("{p}: {e}"))?;
+        if refs.iter().zip(&r.hits).any(|(t, h)| h[k] != re.is_match(t)) {
+            return Err(format!("NFA path: rule {} differs from regex::bytes", k + 1));
+        }
+    }
+    let bytes = (NFA_TEXTS * NFA_TEXT_LEN) as f64;
+    let per_byte = |l: Link| r.link_bytes(l) as f64 * 8.0 / bytes;
+    let links: serde_json::Map<String, Value> = [
+        Link::ClientToS0,
+        Link::ClientToS1,
+        Link::S0ToS1,
+        Link::S1ToS0,
+        Link::DealerToS0,
+        Link::DealerToS1,
+        Link::S0ToClient,
+        Link::S1ToClient,
+    ]
+    .iter()
+    .map(|l| (l.name().to_string(), json!(per_byte(*l))))
+    .collect();
+    let sum = |ls: &[Link]| ls.iter().map(|l| per_byte(*l)).sum::<f64>();
+    let (client, online, offline, output) = (
+        sum(&[Link::ClientToS0, Link::ClientToS1]),
+        sum(&[Link::S0ToS1, Link::S1ToS0]),
+        sum(&[Link::DealerToS0, Link::DealerToS1]),
+        sum(&[Link::S0ToClient, Link::S1ToClient]),
+    );
+    let cost = program.cost();
+    Ok(json!({
+        "rules": source,
+        "patterns": patterns,
+        "texts": NFA_TEXTS,
+        "text_bytes": NFA_TEXT_LEN,
+        "bits_per_byte": links,
+        "client_bits": client,
+        "online_bits": online,
+        "offline_bits": offline,
+        "output_bits": output,
+        "total_bits": client + online + offline + output,
+        "rounds": frames as f64 / NFA_TEXT_LEN as f64,
+        "circuit": {"ands_per_step": cost.ands[1], "and_layers_per_step": cost.rounds[1],
+            "ands": cost.ands, "and_layers": cost.rounds, "positions": cost.positions, "classes": cost.classes},
+        "verified": true,
+    }))
+}
+
 /// The readable table.
 pub fn text(v: &Value) -> String {
     let mut s = format!(
@@ -152,9 +241,39 @@ pub fn text(v: &Value) -> String {
             opt / f("total_bits"),
         ));
     }
+    if let Some(p) = v.get("nfa") {
+        let f = |k: &str| p[k].as_f64().unwrap_or(0.0);
+        s.push_str(&format!(
+            "{:<12} {:>10.1} {:>12.1} {:>12.1} {:>8.2} {:>12.1} {:>7.2}  (per input byte of a rule set)\n",
+            "nfa-path",
+            f("client_bits"),
+            f("online_bits"),
+            f("offline_bits"),
+            f("output_bits"),
+            f("total_bits"),
+            f("rounds"),
+        ));
+    }
     s.push_str(&format!("seed (analytical totals): naive {naive:.0}, optimised {opt:.0}\n"));
     for n in v["notes"].as_array().into_iter().flatten() {
         s.push_str(&format!("- {}\n", n.as_str().unwrap_or("")));
+    }
+    if let Some(p) = v.get("nfa") {
+        let c = &p["circuit"];
+        s.push_str(&format!(
+            "- nfa-path: {} ({} patterns, {} positions, {} symbol classes) on {} random texts of {} bytes, every hit checked against regex::bytes; the circuit has {} ANDs in {} layers a step (2 bits per AND each way between the servers, one c bit per AND from the dealer to server 1); rounds = server 0's frames to server 1 per step, the symbol-lookup round and the release included. Bits per input byte, per link:\n",
+            p["rules"].as_str().unwrap_or(""),
+            p["patterns"].as_array().map_or(0, Vec::len),
+            c["positions"],
+            c["classes"],
+            p["texts"],
+            p["text_bytes"],
+            c["ands_per_step"],
+            c["and_layers_per_step"],
+        ));
+        for (name, x) in p["bits_per_byte"].as_object().into_iter().flatten() {
+            s.push_str(&format!("    {name:<14} {:>12.1}\n", x.as_f64().unwrap_or(0.0)));
+        }
     }
     s
 }

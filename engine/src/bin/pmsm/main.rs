@@ -15,6 +15,7 @@ mod machine;
 mod net;
 mod nfa;
 mod output;
+mod paths;
 mod sets;
 mod store;
 
@@ -23,6 +24,7 @@ use machine::MachineArgs;
 use mimalloc::MiMalloc;
 use output::{OutputArgs, Printed};
 use pmsm_engine::Engine;
+use pmsm_engine::cost::PathChoice;
 use pmsm_engine::dfa::set::Policy;
 use pmsm_engine::dfa::{self, json, random::random_dfa};
 use pmsm_engine::input::{encode_lines, parse_symbol_inputs, split_lines};
@@ -87,9 +89,11 @@ enum Command {
         /// The protocol whose cost model groups a set.
         #[arg(long, default_value = "lookup-xor")]
         protocol: Protocol,
-        /// The path to describe: dfa (the machine or set), or nfa (the rules' position
-        /// automata as one bit-sliced circuit: positions, ANDs and rounds per step).
-        #[arg(long, default_value = "dfa", value_parser = ["dfa", "nfa"])]
+        /// The path to describe: dfa (the machine or set), nfa (the rules' position
+        /// automata as one bit-sliced circuit: positions, ANDs and rounds per step), or
+        /// auto (each rule on the path the cost model predicts cheaper; a rule one path
+        /// refuses on the other: both predictions per rule and the two parts' cost).
+        #[arg(long, default_value = "dfa", value_parser = ["dfa", "nfa", "auto"])]
         path: String,
         /// On the NFA path, refuse a rule with more positions than this.
         #[arg(long, default_value_t = pmsm_engine::nfa::DEFAULT_MAX_POSITIONS)]
@@ -110,6 +114,19 @@ enum Command {
         /// Runs; the fastest is reported.
         #[arg(long, default_value_t = 1)]
         repeat: usize,
+        /// Each rule that both paths run, alone on each (measured privately, the
+        /// fastest of --repeat runs), beside the cost model's prediction and pick: the
+        /// fraction of rules where it picked the faster path.
+        #[arg(long, conflicts_with = "calibrate")]
+        compare: bool,
+        /// Measure the cost model's constants: each rule alone on the NFA path and a
+        /// ladder of random machines on the DFA path, and their fits beside the
+        /// constants in use.
+        #[arg(long)]
+        calibrate: bool,
+        /// With --compare or --calibrate: every K-th rule only.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+        sample: u64,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -190,6 +207,10 @@ enum Command {
         /// Symbols per instance.
         #[arg(long, default_value_t = 2)]
         steps: usize,
+        /// The rules of the NFA path's row (a rule file, one regex per line) [default:
+        /// three DLP rules: AWS key id, US SSN shape, PEM private key header].
+        #[arg(long)]
+        rules: Option<PathBuf>,
         /// One JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -464,10 +485,40 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 writeln!(out, "{}", nfa::describe_text(&v)).map_err(io)?;
             }
         }
-        Command::Info { file: Some(_), path, .. } if path == "nfa" => {
-            return Err(usage("--path nfa describes rules (--regex, --regex-file or --gitleaks), not a DFA file"));
+        Command::Info { file: None, machine, json: as_json, path, max_positions, .. } if path == "auto" => {
+            let v = paths::describe(&machine, PathChoice::Auto, max_positions).map_err(|m| usage(&m))?;
+            if as_json {
+                writeln!(out, "{v}").map_err(io)?;
+            } else {
+                writeln!(out, "{}", paths::describe_text(&v)).map_err(io)?;
+            }
         }
-        Command::BenchNfa { machine, texts, max_positions, repeat, json: as_json } => {
+        Command::Info { file: Some(_), path, .. } if path != "dfa" => {
+            return Err(usage(&format!(
+                "--path {path} describes rules (--regex, --regex-file or --gitleaks), not a DFA file"
+            )));
+        }
+        Command::BenchNfa { machine, texts, max_positions, repeat, compare, calibrate, sample, json: as_json }
+            if compare || calibrate =>
+        {
+            let lines = paths::texts(&texts).map_err(|m| usage(&m))?;
+            let sample = sample as usize;
+            let (v, text) = if compare {
+                let v = paths::compare(&machine, &lines, max_positions, repeat, sample).map_err(|m| usage(&m))?;
+                let t = paths::compare_text(&v);
+                (v, t)
+            } else {
+                let v = paths::calibrate(&machine, &lines, max_positions, repeat, sample).map_err(|m| usage(&m))?;
+                let t = paths::calibrate_text(&v);
+                (v, t)
+            };
+            if as_json {
+                writeln!(out, "{v}").map_err(io)?;
+            } else {
+                write!(out, "{text}").map_err(io)?;
+            }
+        }
+        Command::BenchNfa { machine, texts, max_positions, repeat, json: as_json, .. } => {
             let v = nfa::bench(&machine, &texts, max_positions, repeat).map_err(|m| usage(&m))?;
             if as_json {
                 writeln!(out, "{v}").map_err(io)?;
@@ -669,7 +720,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 eprintln!("pmsm: wrote {} into {}", files.join(", "), dir.display());
             }
         }
-        Command::Comm { dfa: file, states, symbols, steps, json: as_json } => {
+        Command::Comm { dfa: file, states, symbols, steps, rules, json: as_json } => {
             let m = match (file, states, symbols) {
                 (Some(f), _, _) => json::load(&f)?,
                 (None, Some(s), Some(a)) => {
@@ -681,7 +732,15 @@ fn run(cli: Cli) -> Result<Done, Failure> {
             if steps == 0 {
                 return Err(Failure { message: "--steps must be positive".into(), code: 2 });
             }
-            let v = comm::measure(&m, steps).map_err(|message| Failure { message, code: 2 })?;
+            let (patterns, source) = match &rules {
+                Some(path) => {
+                    let f = dfa::rules::RuleFile::read(path)?;
+                    (f.patterns().map(String::from).collect(), path.display().to_string())
+                }
+                None => (comm::DEFAULT_NFA_RULES.map(String::from).to_vec(), "the default DLP rules".to_string()),
+            };
+            let mut v = comm::measure(&m, steps).map_err(|message| Failure { message, code: 2 })?;
+            v["nfa"] = comm::measure_nfa(&patterns, &source).map_err(|message| Failure { message, code: 2 })?;
             if as_json {
                 writeln!(out, "{v}").map_err(io)?;
             } else {

@@ -68,14 +68,7 @@ pub fn describe_text(v: &Value) -> String {
 /// `regex::bytes`; throughput and measured bits per input byte on every link.
 pub fn bench(m: &MachineArgs, texts: &[PathBuf], max_positions: usize, repeat: usize) -> Result<Value, String> {
     let (ids, patterns, set) = load(m, max_positions)?;
-    let mut lines: Vec<Vec<u8>> = Vec::new();
-    for path in texts {
-        let text = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        lines.extend(text.split(|b| *b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec));
-    }
-    if lines.is_empty() {
-        return Err("no text to run on (--texts: files of one text per line)".into());
-    }
+    let lines = crate::paths::texts(texts)?;
     let refs: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
     let bytes: usize = refs.iter().map(|t| t.len()).sum();
     let program = Program::new(&set);

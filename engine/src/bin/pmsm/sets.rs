@@ -4,12 +4,13 @@
 
 use crate::machine::MachineArgs;
 use crate::output::count;
+use pmsm_engine::cost::CostModel;
 use pmsm_engine::dfa::gitleaks::GitleaksConfig;
 use pmsm_engine::dfa::regex::RegexConfig;
 use pmsm_engine::dfa::rules::RuleFile;
 use pmsm_engine::dfa::set::{Answer, MachineSet, Policy, Refused, compile_rules};
 use pmsm_engine::dfa::{DfaError, ceil_log2};
-use pmsm_engine::protocol::set::{CostModel, group, step_bits};
+use pmsm_engine::protocol::set::{group, step_bits};
 use pmsm_engine::protocol::{ClassMode, Protocol};
 use serde_json::{Value, json};
 

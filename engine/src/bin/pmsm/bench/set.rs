@@ -7,12 +7,13 @@
 use super::profile::{Checked, err};
 use super::{Measured, bits_per_transition};
 use pmsm_engine::Engine;
+use pmsm_engine::cost::CostModel;
 use pmsm_engine::dfa::gitleaks::GitleaksConfig;
 use pmsm_engine::dfa::regex::RegexConfig;
 use pmsm_engine::dfa::rules::RuleFile;
 use pmsm_engine::dfa::set::{Answer, Grouping, Policy, compile_rules};
 use pmsm_engine::input::read_inputs;
-use pmsm_engine::protocol::set::{CostModel, group};
+use pmsm_engine::protocol::set::group;
 use serde_json::json;
 use std::time::Instant;
 
