@@ -317,7 +317,7 @@ fn what_server_1_receives_is_uniform_and_independent_of_the_input() {
             // list, the run's first frame): the leader's step openings.
             let mut opened = Vec::new();
             let frames: Vec<Vec<u8>> = rx.try_iter().collect();
-            assert_eq!(frames[0], [&[0u8][..], &0u64.to_le_bytes()].concat(), "no store, no sessions");
+            assert_eq!(frames[0], [&[0u8; 17][..], &0u64.to_le_bytes()].concat(), "no store, no sessions");
             for (wave, frame) in frames.into_iter().skip(1).enumerate() {
                 let (plan, open) = WavePlan::decode(&frame, Link::S0ToS1, wave as u32, |_, _| Some(3)).unwrap();
                 if plan.kind == WaveKind::Step {

@@ -124,6 +124,11 @@ fn stores_that_are_not_this_servers_are_refused() {
     // The servers' stores swapped: each is the other server's.
     let e = build(&p1, &p0).unwrap_err().to_string();
     assert!(e.contains("belongs to server 1") && e.contains("s1.redb"), "{e}");
+    // Server 1's store replaced by a new one: server 0's store ran beside another.
+    let other = build(&p0, &dir.join("new1.redb")).unwrap();
+    let e = other.connect("m").unwrap().open().unwrap_err().to_string();
+    assert!(e.contains("lost or replaced") && e.contains("s0.redb"), "{e}");
+    drop(other);
     // A store open in a running service cannot be opened again.
     let running = build(&p0, &p1).unwrap();
     let e = Store::open(&p0, Party::P0).unwrap_err().to_string();

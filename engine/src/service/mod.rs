@@ -630,24 +630,34 @@ pub(crate) fn thread(
     let what = name.clone();
     std::thread::Builder::new()
         .name(name.clone())
-        .spawn(move || {
-            let e = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-                Ok(Ok(())) => return,
-                Ok(Err(ProtocolError::Transport(TransportError::Disconnected { .. }))) => None,
-                Ok(Err(e)) => Some(format!("{name}: {e}")),
-                Err(_) => Some(format!("{name} panicked")),
-            };
-            let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
-            if slot.is_none() {
-                *slot = Some(e.unwrap_or_else(|| format!("{name}: a peer disconnected")));
-            } else if let (Some(e), Some(prev)) = (e, slot.as_ref()) {
-                // A root cause replaces a disconnection it caused.
-                if prev.ends_with("a peer disconnected") {
-                    *slot = Some(e);
-                }
-            }
+        .spawn(move || match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(r) => note_failure(&failure, &name, &r),
+            Err(_) => note(&failure, &name, Some(format!("{name} panicked"))),
         })
         .map_err(|e| ProtocolError::Parameter(format!("cannot start {what}: {e}")).into())
+}
+
+/// Records `r`'s error, if any, as the service's root cause (a disconnection only if
+/// nothing better is known). A server notes its own before it fails what is queued
+/// for it, so its clients are told why.
+pub(crate) fn note_failure(failure: &Mutex<Option<String>>, name: &str, r: &Result<(), ProtocolError>) {
+    match r {
+        Ok(()) => {}
+        Err(ProtocolError::Transport(TransportError::Disconnected { .. })) => note(failure, name, None),
+        Err(e) => note(failure, name, Some(format!("{name}: {e}"))),
+    }
+}
+
+fn note(failure: &Mutex<Option<String>>, name: &str, e: Option<String>) {
+    let mut slot = failure.lock().unwrap_or_else(|p| p.into_inner());
+    if slot.is_none() {
+        *slot = Some(e.unwrap_or_else(|| format!("{name}: a peer disconnected")));
+    } else if let (Some(e), Some(prev)) = (e, slot.as_ref()) {
+        // A root cause replaces a disconnection it caused.
+        if prev.ends_with("a peer disconnected") {
+            *slot = Some(e);
+        }
+    }
 }
 
 /// Where a client's requests go: the servers' queues in this process, or the network.
@@ -730,10 +740,12 @@ pub(crate) fn spawn_server<S: Sharing>(
     let c = Arc::clone(&closed);
     let mut handles = Vec::new();
     let store = ctx.stores[party.index()].clone().map(|s| (s, ctx.family));
+    let failure = Arc::clone(&ctx.failure);
     if party == Party::P0 {
         handles.push(thread("server 0".into(), &ctx.failure, move || {
             let r = server::Core::<S>::new(Party::P0, &m, &o, &st, pools, store)
                 .and_then(|core| server::Leader::new(core, first_slot).run(&inbox, to_peer, from_peer));
+            note_failure(&failure, "server 0", &r);
             finish(&c, &inbox);
             r
         })?);
@@ -755,6 +767,7 @@ pub(crate) fn spawn_server<S: Sharing>(
     handles.push(thread("server 1".into(), &ctx.failure, move || {
         let r = server::Core::<S>::new(Party::P1, &m, &o, &st, pools, store)
             .and_then(|core| server::Follower::new(core).run(&inbox, to_peer, plans));
+        note_failure(&failure, "server 1", &r);
         finish(&c, &inbox);
         r
     })?);

@@ -36,7 +36,7 @@ use crate::store::{SessionRecord, Store, reconcile};
 use crate::transport::{BoxRx, BoxTx, TransportError};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use pmsm_kernels::Party;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -88,7 +88,7 @@ struct Durable {
     /// share at it.
     dirty: HashMap<Slot, (u64, u64)>,
     /// Sessions opened since they were last committed.
-    fresh: Vec<Slot>,
+    fresh: HashSet<Slot>,
     /// Sessions forgotten since the last commit.
     gone: Vec<Slot>,
     /// Opens, answered once committed.
@@ -191,7 +191,8 @@ impl<'a, S: Sharing> Core<'a, S> {
             self.per_owner.entry(r.owner).or_default().0 += 1;
             self.stats.sessions.fetch_add(1, Ordering::Relaxed);
         }
-        let (dirty, fresh, gone, opens, last) = (HashMap::new(), Vec::new(), Vec::new(), Vec::new(), Instant::now());
+        let (dirty, fresh, gone, opens, last) =
+            (HashMap::new(), HashSet::new(), Vec::new(), Vec::new(), Instant::now());
         self.durable = Some(Durable { store, family, lanes, dirty, fresh, gone, opens, loaded_prev, last });
         Ok(())
     }
@@ -243,10 +244,12 @@ impl<'a, S: Sharing> Core<'a, S> {
         self.commit()
     }
 
-    /// Starts a run of the servers: sends this server's session list (and whether it
-    /// keeps a store) as the first frame to the other server, reads the other's with
-    /// `first`, and keeps the sessions both agree on ([`reconcile::agree`]). Both servers
-    /// keep a store or neither does.
+    /// Starts a run of the servers: sends this server's session list (whether it keeps
+    /// a store, and the store's id) as the first frame to the other server, reads the
+    /// other's with `first`, and keeps the sessions both agree on
+    /// ([`reconcile::agree`]). Both servers keep a store or neither does, and each store
+    /// runs only beside the store it first ran with (a store lost, replaced or from
+    /// another pair of servers is refused rather than let its sessions be dropped).
     fn agree(
         &mut self,
         to_peer: &mut BoxTx,
@@ -254,15 +257,18 @@ impl<'a, S: Sharing> Core<'a, S> {
     ) -> Result<(), ProtocolError> {
         let durable = self.durable.is_some();
         let mine = self.held();
-        to_peer.send([&[u8::from(durable)][..], &reconcile::encode(&mine)].concat())?;
+        let id = self.durable.as_ref().map_or([0; 16], |d| d.store.id());
+        to_peer.send([&[u8::from(durable)][..], &id, &reconcile::encode(&mine)].concat())?;
         let link =
             if self.party == Party::P0 { crate::transport::Link::S1ToS0 } else { crate::transport::Link::S0ToS1 };
         let frame = first(link)?;
         let bad = |detail: String| ProtocolError::Frame { link, detail };
-        let (&flag, list) = frame.split_first().ok_or_else(|| bad("an empty session list".into()))?;
-        if flag > 1 {
-            return Err(bad(format!("a session list flagged {flag}")));
+        let (&flag, rest) = frame.split_first().ok_or_else(|| bad("an empty session list".into()))?;
+        if flag > 1 || rest.len() < 16 {
+            return Err(bad(format!("a session list flagged {flag} of {} bytes", frame.len())));
         }
+        let (peer_id, list) = rest.split_at(16);
+        let peer_id: [u8; 16] = peer_id.try_into().expect("16 bytes");
         if (flag == 1) != durable {
             let (me, peer) = (self.party.index(), 1 - self.party.index());
             let (with, without) = if durable { (me, peer) } else { (peer, me) };
@@ -273,6 +279,9 @@ impl<'a, S: Sharing> Core<'a, S> {
         let theirs = reconcile::decode(list, self.options.max_sessions).map_err(bad)?;
         if !durable {
             return Ok(());
+        }
+        if let Some(d) = &self.durable {
+            d.store.pair_with(peer_id)?;
         }
         self.settle_agreed(&reconcile::agree(&mine, &theirs))
     }
@@ -327,7 +336,7 @@ impl<'a, S: Sharing> Core<'a, S> {
                 // A fresh session stepped since (it cannot before its open is
                 // committed at both servers) waits for the checkpoint.
                 if !d.dirty.contains_key(&slot) {
-                    record(slot, None);
+                    stepped.extend(record(slot, None));
                 }
             }
             if !fresh_only {
@@ -470,7 +479,7 @@ impl<'a, S: Sharing> Core<'a, S> {
             let state = S::init(self.party, m.plan.groups[g].start);
             self.sessions.insert(at, Session::new(m.first_lane + g as u16, owner, state));
             if let Some(d) = self.durable.as_mut() {
-                d.fresh.push(at);
+                d.fresh.insert(at);
             }
         }
         if m.is_set() {

@@ -80,6 +80,8 @@ pub struct Store {
     db: Database,
     path: PathBuf,
     party: Party,
+    /// Drawn when the store was made (meta key `id`).
+    id: [u8; 16],
 }
 
 impl std::fmt::Debug for Store {
@@ -138,9 +140,55 @@ impl Store {
             check_private(path).map_err(open_err)?;
         }
         let db = Database::create(path).map_err(|e| open_err(describe_open(&e)))?;
-        let store = Store { db, path: path.to_path_buf(), party };
+        let mut store = Store { db, path: path.to_path_buf(), party, id: [0; 16] };
         store.check_meta(fresh)?;
+        store.id = store.meta("id")?.and_then(|v| v.try_into().ok()).ok_or_else(|| StoreError::Foreign {
+            path: path.to_path_buf(),
+            detail: "its header's id is not 16 bytes (not a pmsm session store)".into(),
+        })?;
         Ok(store)
+    }
+
+    /// The store's id, drawn from the CSPRNG when it was made.
+    pub fn id(&self) -> [u8; 16] {
+        self.id
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let err = self.io("reading its header");
+        let txn = self.db.begin_read().map_err(|e| err(e.to_string()))?;
+        let meta = txn.open_table(META).map_err(|e| err(e.to_string()))?;
+        Ok(meta.get(key).map_err(|e| err(e.to_string()))?.map(|g| g.value().to_vec()))
+    }
+
+    /// Pairs this store with the other server's store `peer` (its id): recorded the
+    /// first time, refused afterwards for any other store (one lost and made anew,
+    /// replaced by a copy, or another pair's), since agreeing with it would drop or
+    /// mismatch sessions.
+    pub fn pair_with(&self, peer: [u8; 16]) -> Result<(), StoreError> {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        match self.meta("peer")? {
+            Some(known) if known == peer => Ok(()),
+            Some(known) => Err(StoreError::Foreign {
+                path: self.path.clone(),
+                detail: format!(
+                    "it ran beside the other server's store {}, and the other server now has store {}: \
+                     was a store lost or replaced? Start both servers on the stores they ran with, or \
+                     move both aside to start afresh",
+                    hex(&known),
+                    hex(&peer)
+                ),
+            }),
+            None => {
+                let err = self.io("recording the other server's store");
+                let txn = self.db.begin_write().map_err(|e| err(e.to_string()))?;
+                {
+                    let mut meta = txn.open_table(META).map_err(|e| err(e.to_string()))?;
+                    meta.insert("peer", peer.as_slice()).map_err(|e| err(e.to_string()))?;
+                }
+                txn.commit().map_err(|e| err(e.to_string()))
+            }
+        }
     }
 
     /// The store's file.
@@ -453,6 +501,19 @@ mod tests {
         assert_eq!(s.expire(7).unwrap(), 3);
         drop(s);
         assert_eq!(stats_of(&path).unwrap().sessions, 0);
+    }
+
+    #[test]
+    fn a_store_runs_only_beside_the_store_it_first_ran_with() {
+        let path = scratch("pair");
+        let s = Store::open(&path, Party::P0).unwrap();
+        s.pair_with([1; 16]).unwrap();
+        s.pair_with([1; 16]).unwrap();
+        drop(s);
+        let s = Store::open(&path, Party::P0).unwrap();
+        let e = s.pair_with([2; 16]).unwrap_err().to_string();
+        assert!(e.contains("01010101") && e.contains("02020202") && e.contains("lost or replaced"), "{e}");
+        assert_ne!(s.id(), [0; 16]);
     }
 
     #[test]

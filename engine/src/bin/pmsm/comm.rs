@@ -178,19 +178,8 @@ pub fn measure_nfa(patterns: &[String], source: &str) -> Result<Value, String> {
     }
     let bytes = (NFA_TEXTS * NFA_TEXT_LEN) as f64;
     let per_byte = |l: Link| r.link_bytes(l) as f64 * 8.0 / bytes;
-    let links: serde_json::Map<String, Value> = [
-        Link::ClientToS0,
-        Link::ClientToS1,
-        Link::S0ToS1,
-        Link::S1ToS0,
-        Link::DealerToS0,
-        Link::DealerToS1,
-        Link::S0ToClient,
-        Link::S1ToClient,
-    ]
-    .iter()
-    .map(|l| (l.name().to_string(), json!(per_byte(*l))))
-    .collect();
+    let links: serde_json::Map<String, Value> =
+        Link::ALL.iter().map(|l| (l.name().to_string(), json!(per_byte(*l)))).collect();
     let sum = |ls: &[Link]| ls.iter().map(|l| per_byte(*l)).sum::<f64>();
     let (client, online, offline, output) = (
         sum(&[Link::ClientToS0, Link::ClientToS1]),
