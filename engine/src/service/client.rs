@@ -107,7 +107,8 @@ impl Client {
     /// Takes up session `id`, opened earlier by this client's identity (another
     /// connection, another process, or before the servers restarted on their stores),
     /// at the steps both servers settled: pushes go on from [`Session::pushed`]. A push
-    /// that never returned may not have been applied; resend from there.
+    /// that never returned may be applied in part or not at all (never beyond what was
+    /// sent): resend its symbols from there.
     pub fn resume(&self, id: u64) -> Result<Session, ServiceError> {
         block_on(self.resume_async(id))
     }

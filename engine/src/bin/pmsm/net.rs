@@ -245,9 +245,9 @@ pub struct ClientArgs {
     #[arg(long, requires = "service_machine", conflicts_with_all = ["input", "inputs", "symbol_inputs"])]
     pub stream: bool,
     /// Leave the session open at the end (its id printed first, one JSON line
-    /// `{"type": "session", "session": "ID"}`), for a later `--session ID`. Every input goes into that one
-    /// session, a release after each. Servers with session stores keep it across
-    /// restarts; others until it is idle for their idle timeout.
+    /// `{"type": "session", "session": "ID"}`), for a later `--session ID`. Every input
+    /// goes into that one session, a release after each. Servers with session stores
+    /// keep it across restarts; others until it is idle for their idle timeout.
     #[arg(long, requires = "service_machine")]
     pub keep: bool,
     /// Push into session ID (opened with --keep by the same client identity) instead of
