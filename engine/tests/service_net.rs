@@ -45,8 +45,8 @@ pub(crate) struct Cluster {
     pub(crate) dir: Scratch,
     machines: Vec<String>,
     extra: Vec<String>,
-    /// Each server keeps its sessions in `s0.redb` / `s1.redb` of the folder.
-    stores: bool,
+    /// Each server's session store, if they keep one.
+    stores: Option<[String; 2]>,
     pub(crate) dealer: Option<Proc>,
     pub(crate) s0: Option<Proc>,
     pub(crate) s1: Option<Proc>,
@@ -54,15 +54,22 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     pub(crate) fn start(dir: Scratch, machines: &[String], extra: &[&str]) -> Cluster {
-        Cluster::start_with(dir, machines, extra, false)
+        Cluster::start_with(dir, machines, extra, None)
     }
 
-    /// [`Cluster::start`] with a session store for each server.
+    /// [`Cluster::start`] with a session store for each server: `s0.redb` and
+    /// `s1.redb` in the folder.
     pub(crate) fn start_durable(dir: Scratch, machines: &[String], extra: &[&str]) -> Cluster {
-        Cluster::start_with(dir, machines, extra, true)
+        let stores = [dir.path("s0.redb"), dir.path("s1.redb")];
+        Cluster::start_with(dir, machines, extra, Some(stores))
     }
 
-    fn start_with(dir: Scratch, machines: &[String], extra: &[&str], stores: bool) -> Cluster {
+    /// [`Cluster::start`] with the servers' session stores at `stores`.
+    pub(crate) fn start_durable_at(dir: Scratch, machines: &[String], extra: &[&str], stores: [String; 2]) -> Cluster {
+        Cluster::start_with(dir, machines, extra, Some(stores))
+    }
+
+    fn start_with(dir: Scratch, machines: &[String], extra: &[&str], stores: Option<[String; 2]>) -> Cluster {
         write_dev_certs(std::path::Path::new(&dir.path("certs"))).unwrap();
         let mut c = Cluster {
             dir,
@@ -87,8 +94,9 @@ impl Cluster {
         }
         if role[0] == "serve" {
             a.extend(self.extra.iter().cloned());
-            if self.stores {
-                a.extend(["--store".into(), self.dir.path(&format!("s{}.redb", role[2]))]);
+            if let Some(stores) = &self.stores {
+                let party: usize = role[2].parse().expect("serve --party N");
+                a.extend(["--store".into(), stores[party].clone()]);
             }
         }
         Proc::start(&a, &self.dir.path(log))

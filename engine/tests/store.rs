@@ -6,7 +6,7 @@ use pmsm_engine::dfa::regex::RegexConfig;
 use pmsm_engine::dfa::set::{Grouping, Policy, compile_rules};
 use pmsm_engine::protocol::set::group;
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
-use pmsm_engine::service::{Service, ServiceError};
+use pmsm_engine::service::{Options, Service, ServiceError};
 use pmsm_engine::store::{Store, stats_of};
 use pmsm_kernels::Party;
 use pmsm_kernels::rng::WorkloadRng;
@@ -75,6 +75,43 @@ fn sessions_survive_a_restart_on_their_stores() {
         }
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+#[test]
+fn a_store_short_of_room_refuses_new_work_and_keeps_the_sessions() {
+    let mut rng = WorkloadRng::seed_from_u64(16);
+    let dfa = random_dfa(20, 6, &mut rng);
+    let dir = scratch("room");
+    let (p0, p1) = (dir.join("s0.redb"), dir.join("s1.redb"));
+    let start = |reserve: u64| {
+        let options = Options { store_reserve: reserve, ..Options::default() };
+        Service::builder()
+            .machine("m", dfa.clone(), Protocol::LookupXor, Reveal::State)
+            .options(options)
+            .stores(&p0, &p1)
+    };
+    let service = start(0).start().unwrap();
+    let client = service.connect_as("m", "alice").unwrap();
+    let mut s = client.open().unwrap();
+    let history = random_input(6, 25, &mut rng);
+    client.push(&mut s, &history).unwrap();
+    let id = s.id();
+    drop(client);
+    service.shutdown().unwrap();
+    // No disk has this much room: nothing new is taken, what was acknowledged is kept.
+    let service = start(u64::MAX).start().unwrap();
+    let client = service.connect_as("m", "alice").unwrap();
+    let refused = client.open().unwrap_err().to_string();
+    assert!(refused.contains("under the reserve") && refused.contains("s0.redb"), "{refused}");
+    let mut s = client.resume(id).unwrap();
+    let refused = client.push(&mut s, &[1, 2]).unwrap_err().to_string();
+    assert!(refused.contains("under the reserve") && refused.contains("s1.redb"), "{refused}");
+    assert!(refused.contains("what was acknowledged is kept"), "{refused}");
+    assert_eq!(client.release(&mut s).unwrap().final_state, Some(dfa.run(&history)));
+    client.close(s).unwrap();
+    drop(client);
+    service.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

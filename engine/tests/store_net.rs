@@ -2,13 +2,17 @@
 //! with session stores, killed with SIGKILL at random moments of a streaming workload
 //! and restarted. Every acknowledged push survives, every release equals the plaintext
 //! machine on the symbols the servers settled, and a push that did not return is
-//! applied up to the step both servers committed, never beyond what was sent.
+//! applied up to the step both servers committed, never beyond what was sent; a
+//! [`Reconnecting`](pmsm_engine::service::net::Reconnecting) client beside it sees every
+//! push of its return. A store whose disk fills or turns read-only refuses new work
+//! and keeps what was acknowledged.
 
 use crate::process::Scratch;
 use crate::service_net::{Cluster, machine_file};
 use pmsm_engine::dfa::random::random_input;
 use pmsm_engine::service::{Client, ServiceError, Session};
 use pmsm_kernels::rng::WorkloadRng;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -88,7 +92,38 @@ fn killed_parties_lose_no_acknowledged_push() {
         connect(&identity, &how).ok()
     };
     let symbols = dfa.symbols();
+    // A second client leaves the mending to the library: every push of its returns,
+    // resent from the servers' committed steps across every kill.
+    let reconnecting = {
+        use pmsm_engine::service::net::{Connect, Reconnecting};
+        use pmsm_engine::transport::tls::{Identity, Role};
+        let identity = Identity::load(std::path::Path::new(&certs), Role::Client).unwrap();
+        let how = Connect { servers: servers.clone(), machine: "m".into(), pin: None, timeout: Duration::from_secs(5) };
+        Reconnecting::connect(&identity, &how, Duration::from_secs(60)).unwrap()
+    };
+    let resent = AtomicU64::new(0);
     std::thread::scope(|scope| {
+        let mending = scope.spawn(|| {
+            let mut rng = WorkloadRng::seed_from_u64(76);
+            let mut held: Vec<(Session, Vec<u32>)> =
+                (0..4).map(|_| (reconnecting.open().unwrap(), Vec::new())).collect();
+            while !stop.load(Ordering::SeqCst) {
+                let (s, acked) = &mut held[rng.below(4) as usize];
+                let piece = random_input(symbols, 1 + rng.below(12) as usize, &mut rng);
+                let before = Arc::as_ptr(&reconnecting.client());
+                reconnecting.push(s, &piece).unwrap_or_else(|e| panic!("session {}: {e}", s.id()));
+                acked.extend_from_slice(&piece);
+                resent.fetch_add(u64::from(before != Arc::as_ptr(&reconnecting.client())), Ordering::Relaxed);
+                if rng.below(4) == 0 {
+                    let out = reconnecting.release(s).unwrap();
+                    assert_eq!(out.final_state, Some(dfa.run(acked)), "mended session {}", s.id());
+                }
+            }
+            for (s, acked) in &mut held {
+                let out = reconnecting.release(s).unwrap();
+                assert_eq!(out.final_state, Some(dfa.run(acked)), "mended session {} at the end", s.id());
+            }
+        });
         let worker = scope.spawn(|| {
             let mut rng = WorkloadRng::seed_from_u64(77);
             let deadline = Instant::now() + Duration::from_secs(180);
@@ -126,7 +161,7 @@ fn killed_parties_lose_no_acknowledged_push() {
             }
         });
         let mut rng = WorkloadRng::seed_from_u64(78);
-        while kills.iter().sum::<usize>() < kills_wanted() && !worker.is_finished() {
+        while kills.iter().sum::<usize>() < kills_wanted() && !worker.is_finished() && !mending.is_finished() {
             std::thread::sleep(Duration::from_millis(150 + rng.below(600)));
             let who = rng.below(3) as usize;
             match who {
@@ -143,8 +178,10 @@ fn killed_parties_lose_no_acknowledged_push() {
             kills[who] += 1;
         }
         stop.store(true, Ordering::SeqCst);
-        if let Err(e) = worker.join() {
-            std::panic::resume_unwind(e);
+        for w in [worker, mending] {
+            if let Err(e) = w.join() {
+                std::panic::resume_unwind(e);
+            }
         }
     });
     let logs = cluster.logs();
@@ -156,7 +193,9 @@ fn killed_parties_lose_no_acknowledged_push() {
     let (interrupted, applied) = (INTERRUPTED.load(Ordering::Relaxed), APPLIED.load(Ordering::Relaxed));
     eprintln!(
         "kills (server 0, server 1, dealer) {kills:?}: {pushes} pushes acknowledged, {checked} releases checked, \
-         {interrupted} pushes interrupted ({applied} of their symbols had been committed)"
+         {interrupted} pushes interrupted ({applied} of their symbols had been committed); the reconnecting \
+         client connected again during {} pushes",
+        resent.load(Ordering::Relaxed)
     );
 }
 
@@ -234,4 +273,191 @@ fn a_kept_session_outlives_its_client_process_and_both_servers() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
+}
+
+/// A tmpfs mounted for a test (root only), unmounted on drop.
+struct Tmpfs(String);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (as `mount -o size=` takes it) at `at`; `None` when this
+    /// process may not mount.
+    fn mount(at: &str, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let opts = format!("size={size},mode=700");
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &opts, "tmpfs", at])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then(|| Tmpfs(at.to_string()))
+    }
+
+    /// `mount -o remount,<how>` (`ro` or `rw`).
+    fn remount(&self, how: &str) {
+        let opts = format!("remount,{how}");
+        let s = std::process::Command::new("mount").args(["-o", &opts, &self.0]).status().unwrap();
+        assert!(s.success(), "mount -o {opts} {}", self.0);
+    }
+
+    /// Bytes free for unprivileged writers, as `df` reports them.
+    fn free(&self) -> u64 {
+        let o = std::process::Command::new("df").args(["-B1", "--output=avail", &self.0]).output().unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        text.lines().nth(1).and_then(|l| l.trim().parse().ok()).unwrap_or_else(|| panic!("df said {text:?}"))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").args(["-l", &self.0]).status();
+    }
+}
+
+/// Calls `attempt` every 100 ms until it gives an answer, for at most `limit`.
+fn until<T>(limit: Duration, what: &str, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = attempt() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sessions as a client holds them: each with the symbols acknowledged.
+type Held = Vec<(Session, Vec<u32>)>;
+
+#[test]
+fn a_store_short_of_disk_room_refuses_new_pushes_and_keeps_what_was_acknowledged() {
+    let dir = Scratch::new("room");
+    let at = dir.path("disk");
+    let Some(disk) = Tmpfs::mount(&at, "16m") else {
+        eprintln!("skipped: mounting a tmpfs needs root (this test fills and remounts a real file system)");
+        return;
+    };
+    let (dfa, path) = machine_file(&dir, 22);
+    // Server 0's store on the small disk, with 4 MiB kept in reserve; server 1's beside.
+    let s0_store = format!("{at}/s0.redb");
+    let stores = [s0_store.clone(), dir.path("s1.redb")];
+    let machines = [format!("m={path},reveal=state")];
+    let mut cluster = Cluster::start_durable_at(dir, &machines, &["--store-reserve", "4"], stores);
+    let client = cluster.connect_when_linked("m");
+    let mut rng = WorkloadRng::seed_from_u64(79);
+    let mut held: Held = (0..4).map(|_| (client.open().unwrap(), Vec::new())).collect();
+    let symbols = dfa.symbols();
+    // One push into session `i`: acknowledged (kept in its history) or refused (why).
+    let mut push = |client: &Client, held: &mut Held, i: usize| {
+        let piece = random_input(symbols, 1 + rng.below(20) as usize, &mut rng);
+        let (s, acked) = &mut held[i];
+        match client.push(s, &piece) {
+            Ok(()) => {
+                acked.extend(piece);
+                None
+            }
+            Err(e) => Some(e.to_string()),
+        }
+    };
+    let check = |client: &Client, held: &mut Held, when: &str| {
+        for (s, acked) in held.iter_mut() {
+            let out = client.release(s).unwrap_or_else(|e| panic!("{when}: session {}: {e}", s.id()));
+            assert_eq!(out.final_state, Some(dfa.run(acked)), "{when}: session {}", s.id());
+        }
+    };
+    for i in 0..held.len() {
+        assert_eq!(push(&client, &mut held, i), None);
+    }
+
+    // Server 0's disk filled to under its reserve: server 1, which takes every push
+    // first, refuses them once a plan of the leader's says so (a heartbeat a second).
+    let ballast = format!("{at}/ballast");
+    std::fs::write(&ballast, vec![0u8; (disk.free() - (2 << 20)) as usize]).unwrap();
+    let refused = until(Duration::from_secs(10), "a push refused", || push(&client, &mut held, 0));
+    assert!(refused.contains("server 0's session store is short of disk room"), "{refused}");
+    assert!(refused.contains("what was acknowledged is kept"), "{refused}");
+    let opened = client.open().map(|s| s.id()).unwrap_err().to_string();
+    assert!(opened.contains("s0.redb") && opened.contains("under the reserve of 4194304"), "{opened}");
+    check(&client, &mut held, "disk short");
+    // Room again: pushes are taken again.
+    std::fs::remove_file(&ballast).unwrap();
+    until(Duration::from_secs(10), "a push taken again", || push(&client, &mut held, 1).is_none().then_some(()));
+    check(&client, &mut held, "room again");
+
+    // A store on a read-only file system (it cannot be remounted so while open for
+    // writing): server 0 restarted on it refuses to start, naming the file and why;
+    // once writable again it goes on with every acknowledged push.
+    drop(client);
+    let s0_addr = cluster.s0.as_ref().unwrap().addr.clone();
+    drop(cluster.s0.take());
+    disk.remount("ro");
+    let dealer = cluster.dealer.as_ref().unwrap().addr.clone();
+    let certs = cluster.dir.path("certs");
+    let o = pmsm(&[
+        "serve",
+        "--party",
+        "0",
+        "--dealer",
+        &dealer,
+        "--certs",
+        &certs,
+        "--listen",
+        "127.0.0.1:0",
+        "--machine",
+        &machines[0],
+        "--store",
+        &s0_store,
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&s0_store) && stderr.contains("Read-only file system"), "{stderr}");
+    disk.remount("rw");
+    cluster.restart_s0(&s0_addr);
+    let client = cluster.connect_when_linked("m");
+    for (s, acked) in held.iter_mut() {
+        *s = until(Duration::from_secs(10), "resumed", || client.resume(s.id()).ok());
+        assert_eq!(s.pushed() as usize, acked.len(), "session {}", s.id());
+    }
+    check(&client, &mut held, "writable again");
+    assert_eq!(push(&client, &mut held, 3), None);
+    check(&client, &mut held, "pushed again");
+    let logs = cluster.logs();
+    assert!(!logs.contains("panicked"), "{logs}");
+    // Unmounted before the cluster's folder (which holds the mount point) is removed.
+    drop(disk);
+}
+
+#[test]
+fn a_stream_goes_on_across_restarts_of_both_servers() {
+    use std::io::{BufRead, Write};
+    let dir = Scratch::new("stream");
+    let rules = dir.path("rules.txt");
+    std::fs::write(&rules, "abc[0-9]+z\n").unwrap();
+    let mut cluster = Cluster::start_durable(dir, &[format!("dlp={rules}")], &[]);
+    let _ = cluster.connect_when_linked("dlp");
+    let (certs, [s0, s1]) = (cluster.dir.path("certs"), cluster.servers());
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pmsm"))
+        .args(["client", "--certs", &certs, "--server0", &s0, "--server1", &s1, "--machine", "dlp", "--stream"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |text: &str| -> serde_json::Value {
+        writeln!(stdin, "{text}").unwrap();
+        stdin.flush().unwrap();
+        serde_json::from_str(&lines.next().expect("a release line").unwrap()).unwrap()
+    };
+    assert_eq!(send("xx abc")["accept"], false);
+    assert_eq!(send("12")["accept"], false);
+    // Both servers killed and started again: the client connects again and goes on.
+    cluster.restart_s0(&s0);
+    cluster.restart_s1(&s1);
+    let out = send("z");
+    assert_eq!((out["accept"].as_bool(), out["symbols"].as_u64()), (Some(true), Some(9)), "{out}");
+    // End of input: the client releases nothing more, closes the session and exits.
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

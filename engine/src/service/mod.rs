@@ -140,6 +140,10 @@ pub struct Options {
     pub pool_depth: usize,
     /// Threads of the dealer's key generation (0: all cores).
     pub dealer_threads: usize,
+    /// With session stores: the free bytes a store's disk keeps in reserve. Below it
+    /// (or on a read-only mount) new sessions and pushes are refused with the reason;
+    /// releases, closes and the commits of what was taken go on in the reserve.
+    pub store_reserve: u64,
 }
 
 impl Default for Options {
@@ -155,6 +159,7 @@ impl Default for Options {
             max_pending_total: 1 << 26,
             pool_depth: 8,
             dealer_threads: 0,
+            store_reserve: 64 << 20,
         }
     }
 }
@@ -421,6 +426,10 @@ pub(crate) fn check(o: &Options) -> Result<(), crate::Error> {
     if o.max_wave == 0 || o.window == 0 || o.pool_depth < 2 {
         let e = "a service needs positive wave and window sizes and a pool depth of at least 2";
         return Err(ProtocolError::Parameter(e.into()).into());
+    }
+    // A session counts its classified symbols in 32 bits.
+    if o.max_pending > u32::MAX as usize {
+        return Err(ProtocolError::Parameter(format!("max_pending {} is over 2^32 - 1", o.max_pending)).into());
     }
     // A wave takes its correlations before its plan leaves, and the dealer serves
     // server 0 before server 1: a wave needing more blocks than server 1's link holds

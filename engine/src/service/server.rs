@@ -14,16 +14,24 @@
 //! leader marks a plan of no lookups as one (when it is idle, or [`COMMIT_EVERY`] after
 //! the last), the follower commits when it reaches it, the leader when it finishes it,
 //! so each commits its sessions exactly as the waves before the checkpoint left them.
-//! One transaction carries every step since the last checkpoint. The leader sends a
-//! checkpoint only once its previous one is committed, and the follower answers one
-//! only once its previous one is committed, so the stores are never more than one
-//! checkpoint apart. A new session's record may be committed at any time (it has no
-//! step yet). Each run of the servers starts by exchanging their session lists and
-//! agreeing on every session's step ([`crate::store::reconcile`]).
+//! One transaction carries every step since the last checkpoint; it is a snapshot of
+//! records handed to the store's writer thread ([`crate::store::writer`]), so waves go
+//! on while it is written, and what waits for it (opens, syncs) is answered once it is
+//! durable. The leader sends a checkpoint only once its commit of the previous one is
+//! durable, and the follower answers one only once its commit of the previous one is,
+//! so the stores are never more than one checkpoint apart. A new session's record may
+//! be committed at any time (it has no step yet). Each run of the servers starts by
+//! exchanging their session lists and agreeing on every session's step
+//! ([`crate::store::reconcile`]).
+//!
+//! A store whose disk is read-only or under its reserve ([`Options::store_reserve`])
+//! takes no new work: its server refuses opens, and server 1, which takes every push
+//! first, refuses pushes when its own store or the leader's is short (each plan says
+//! whether the leader's is), so a push never reaches one server only.
 
 use super::pool::{Pool, Taken};
 use super::reply::Promise;
-use super::session::{OutputShare, Owner, Release, Request, Session, SetSession, Slot};
+use super::session::{NOT_STORED, OutputShare, Owner, Release, Request, Session, SetSession, Slot, SlotMap, SlotSet};
 use super::wave::{WaveKind, WavePlan};
 use super::{Catalog, Machine, Options, Part, ServiceError, Stats};
 use crate::party::server::{level_index, local_levels, lookup_range};
@@ -32,11 +40,12 @@ use crate::protocol::ProtocolError;
 use crate::protocol::bits::{low_mask, unpack};
 use crate::protocol::plan::Table;
 use crate::protocol::wire::{decode_openings, encode_openings};
+use crate::store::writer::{Writer, Written};
 use crate::store::{SessionRecord, Store, reconcile};
 use crate::transport::{BoxRx, BoxTx, TransportError};
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::Receiver;
 use pmsm_kernels::Party;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -54,6 +63,9 @@ const MIN_SPLIT: usize = 64;
 /// machine), so a checkpoint carries every step since the last.
 pub const COMMIT_EVERY: Duration = Duration::from_millis(200);
 
+/// How long a store's room check ([`Store::room`]) stands before it is made again.
+const ROOM_EVERY: Duration = Duration::from_millis(100);
+
 /// How often the leader looks for idle sessions to evict.
 const SWEEP: Duration = Duration::from_millis(500);
 /// An idle leader sends an empty wave this often, so either server learns within a
@@ -70,6 +82,11 @@ fn out_of_step(slot: Slot, here: u64, asked: u64) -> ServiceError {
     ))
 }
 
+/// The store's writer thread ended without an outcome (it panicked).
+fn writer_stopped() -> ProtocolError {
+    ProtocolError::Parameter("the session store's writer stopped".into())
+}
+
 /// A session whose shares no longer pair (server 1 missed a step the leader took).
 fn broken(slot: Slot) -> ServiceError {
     ServiceError::BadRequest(format!(
@@ -80,24 +97,40 @@ fn broken(slot: Slot) -> ServiceError {
 /// A server's session store and what changed since its last commit.
 struct Durable {
     store: Arc<Store>,
-    /// The share family's code in the store (0 XOR, 1 ring).
-    family: u8,
     /// Per lane: the store's number of its machine and the group (group lanes only).
     lanes: Vec<Option<(u32, u16)>>,
     /// Group sessions stepped since the last checkpoint, with their steps and state
     /// share at it.
-    dirty: HashMap<Slot, (u64, u64)>,
+    dirty: SlotMap<(u64, u64)>,
     /// Sessions opened since they were last committed.
-    fresh: HashSet<Slot>,
+    fresh: SlotSet,
     /// Sessions forgotten since the last commit.
     gone: Vec<Slot>,
     /// Opens, answered once committed.
     opens: Vec<(Promise<Result<Slot, ServiceError>>, Slot)>,
     /// Loaded sessions' steps and shares at the checkpoint before (until the servers
     /// agree).
-    loaded_prev: HashMap<Slot, (u64, u64)>,
+    loaded_prev: SlotMap<(u64, u64)>,
     /// When the last checkpoint was.
     last: Instant,
+    /// Writes the commits on a thread of its own.
+    writer: Writer,
+    /// Commits handed to the writer and not yet durable, oldest first.
+    writing: VecDeque<Batch>,
+    /// The last room check: when, and why the store is short of room (if it is).
+    room: (Instant, Option<String>),
+    /// Server 1: the leader's store was short of room at its last plan.
+    peer_short: bool,
+}
+
+/// A commit handed to the writer and what waits for it to be durable.
+struct Batch {
+    /// A checkpoint's (not only new sessions').
+    checkpoint: bool,
+    /// The sessions written and the steps their records hold.
+    records: Vec<(Slot, u64)>,
+    /// Opens answered once it is durable.
+    opens: Vec<(Promise<Result<Slot, ServiceError>>, Slot)>,
 }
 
 /// A sync waiting for its session's steps: the step and where the answer goes.
@@ -109,9 +142,9 @@ pub struct Core<'a, S: Sharing> {
     machines: &'a Catalog,
     options: &'a Options,
     stats: &'a Stats,
-    sessions: HashMap<Slot, Session>,
+    sessions: SlotMap<Session>,
     /// Set sessions' releases being combined, by the slot of their first group.
-    sets: HashMap<Slot, SetSession>,
+    sets: SlotMap<SetSession>,
     /// Per client: sessions open and symbols pending.
     per_owner: HashMap<Owner, (usize, usize)>,
     /// Symbols pending over every session.
@@ -119,13 +152,13 @@ pub struct Core<'a, S: Sharing> {
     /// Server 1 only: accept shares computed by a wave that reached this server before
     /// the release it answers (over the network the leader's plan can overtake a
     /// client's release to this server), by session: the share and its step.
-    early: HashMap<Slot, OutputShare>,
+    early: SlotMap<OutputShare>,
     pools: HashMap<u32, Pool<S>>,
     stopping: bool,
     /// The session store, if sessions are durable.
     durable: Option<Durable>,
     /// Syncs not yet answered, by the client's slot.
-    syncs: HashMap<Slot, Vec<Sync>>,
+    syncs: SlotMap<Vec<Sync>>,
 }
 
 impl<'a, S: Sharing> Core<'a, S> {
@@ -146,15 +179,15 @@ impl<'a, S: Sharing> Core<'a, S> {
             machines,
             options,
             stats,
-            sessions: HashMap::new(),
-            sets: HashMap::new(),
+            sessions: SlotMap::default(),
+            sets: SlotMap::default(),
             per_owner: HashMap::new(),
             pending: 0,
-            early: HashMap::new(),
+            early: SlotMap::default(),
             pools,
             stopping: false,
             durable: None,
-            syncs: HashMap::new(),
+            syncs: SlotMap::default(),
         };
         if let Some((store, family)) = store {
             core.load(store, family)?;
@@ -176,13 +209,17 @@ impl<'a, S: Sharing> Core<'a, S> {
                 lanes[usize::from(m.first_lane) + g] = Some((id, g as u16));
             }
         }
-        let mut loaded_prev = HashMap::new();
-        for (slot, r) in store.load(family)? {
+        let mut loaded_prev = SlotMap::default();
+        let records = store.load(family)?;
+        self.sessions.reserve(records.len());
+        loaded_prev.reserve(records.len());
+        for (slot, r) in records {
             let Some(m) = by_id.get(&r.machine).filter(|m| usize::from(r.group) < m.plan.groups.len()) else {
                 continue;
             };
             let mut s = Session::new(m.first_lane + r.group, r.owner, r.state);
             s.steps = r.steps;
+            s.behind = 0;
             self.sessions.insert(slot, s);
             loaded_prev.insert(slot, (r.prev_steps, r.prev));
             if r.group == 0 && m.is_set() {
@@ -192,8 +229,23 @@ impl<'a, S: Sharing> Core<'a, S> {
             self.stats.sessions.fetch_add(1, Ordering::Relaxed);
         }
         let (dirty, fresh, gone, opens, last) =
-            (HashMap::new(), HashSet::new(), Vec::new(), Vec::new(), Instant::now());
-        self.durable = Some(Durable { store, family, lanes, dirty, fresh, gone, opens, loaded_prev, last });
+            (SlotMap::default(), SlotSet::default(), Vec::new(), Vec::new(), Instant::now());
+        let (writer, writing) = (Writer::spawn(Arc::clone(&store), family)?, VecDeque::new());
+        let room = (last, store.room(self.options.store_reserve).err().map(|e| e.to_string()));
+        self.durable = Some(Durable {
+            store,
+            lanes,
+            dirty,
+            fresh,
+            gone,
+            opens,
+            loaded_prev,
+            last,
+            writer,
+            writing,
+            room,
+            peer_short: false,
+        });
         Ok(())
     }
 
@@ -210,7 +262,7 @@ impl<'a, S: Sharing> Core<'a, S> {
     /// checkpoint before where this server was a checkpoint ahead); forgets the rest,
     /// and a set session missing any group; commits.
     fn settle_agreed(&mut self, agreed: &[(Slot, u64)]) -> Result<(), ProtocolError> {
-        let agreed: HashMap<Slot, u64> = agreed.iter().copied().collect();
+        let agreed: SlotMap<u64> = agreed.iter().copied().collect();
         let mut drop: Vec<Slot> = self.sessions.keys().filter(|s| !agreed.contains_key(s)).copied().collect();
         let catalog = self.machines;
         for (&slot, s) in &self.sessions {
@@ -234,6 +286,7 @@ impl<'a, S: Sharing> Core<'a, S> {
                 };
                 s.state = prev;
                 s.steps = prev_steps;
+                s.behind = 0;
                 if let Some(d) = self.durable.as_mut() {
                     // Committed at the other server's checkpoint, which is its own
                     // checkpoint before too.
@@ -283,7 +336,8 @@ impl<'a, S: Sharing> Core<'a, S> {
         if let Some(d) = &self.durable {
             d.store.pair_with(peer_id)?;
         }
-        self.settle_agreed(&reconcile::agree(&mine, &theirs))
+        self.settle_agreed(&reconcile::agree(&mine, &theirs))?;
+        self.wait_written(|_| false)
     }
 
     /// Whether the leader should send a checkpoint now: something waits for one, and
@@ -301,8 +355,9 @@ impl<'a, S: Sharing> Core<'a, S> {
         self.durable.as_ref().is_some_and(|d| !d.fresh.is_empty())
     }
 
-    /// Commits, at a checkpoint, every change since the last (a no-op without a store or
-    /// without changes), then answers the opens and syncs waiting for it.
+    /// Commits, at a checkpoint, every change since the last (nothing to write without a
+    /// store or without changes); the opens and syncs it covers are answered once it is
+    /// durable ([`Core::note_written`]).
     pub(crate) fn commit(&mut self) -> Result<(), ProtocolError> {
         self.write(false)
     }
@@ -312,52 +367,139 @@ impl<'a, S: Sharing> Core<'a, S> {
         self.write(true)
     }
 
+    /// Hands the changes to the writer as one commit (a snapshot: the loop goes on).
     fn write(&mut self, fresh_only: bool) -> Result<(), ProtocolError> {
         let Some(d) = self.durable.as_mut() else { return Ok(()) };
         if !fresh_only {
             d.last = Instant::now();
         }
-        let mut stepped = Vec::new();
+        let opens = std::mem::take(&mut d.opens);
         let changed = !d.fresh.is_empty() || (!fresh_only && (!d.dirty.is_empty() || !d.gone.is_empty()));
-        if changed {
-            let now = crate::store::record_now();
-            let mut upserts = Vec::with_capacity(d.dirty.len() + d.fresh.len());
-            let mut record = |slot: Slot, at: Option<(u64, u64)>| {
-                let s = self.sessions.get(&slot)?;
-                let &Some((machine, group)) = d.lanes.get(usize::from(s.lane))? else { return None };
-                let (owner, steps, state) = (s.owner, s.steps, s.state);
-                let (prev_steps, prev) = at.unwrap_or((steps, state));
-                let r =
-                    SessionRecord { machine, group, owner, steps, state, prev_steps, prev, created: 0, last_used: now };
-                upserts.push((slot, r));
-                Some(slot.wrapping_sub(u64::from(group)))
-            };
-            for slot in std::mem::take(&mut d.fresh) {
-                // A fresh session stepped since (it cannot before its open is
-                // committed at both servers) waits for the checkpoint.
-                if !d.dirty.contains_key(&slot) {
-                    stepped.extend(record(slot, None));
+        if !changed {
+            // Nothing to write: durable once the commits before it are.
+            match d.writing.back_mut() {
+                Some(last) => {
+                    last.opens.extend(opens);
+                    last.checkpoint |= !fresh_only;
                 }
+                None => opens.into_iter().for_each(|(reply, slot)| reply.fulfil(Ok(slot))),
             }
-            if !fresh_only {
-                for (slot, at) in std::mem::take(&mut d.dirty) {
-                    stepped.extend(record(slot, Some(at)));
-                }
-            }
-            let gone = if fresh_only { Vec::new() } else { std::mem::take(&mut d.gone) };
-            let t = Instant::now();
-            d.store.commit(d.family, &upserts, &gone)?;
-            self.stats.commits.fetch_add(1, Ordering::Relaxed);
-            self.stats.committed_sessions.fetch_add(upserts.len() as u64, Ordering::Relaxed);
-            self.stats.commit_micros.fetch_add(t.elapsed().as_micros() as u64, Ordering::Relaxed);
+            return Ok(());
         }
-        for (reply, slot) in d.opens.drain(..) {
+        let now = crate::store::record_now();
+        let mut upserts = Vec::with_capacity(d.dirty.len() + d.fresh.len());
+        let mut record = |slot: Slot, at: Option<(u64, u64)>| {
+            let Some(s) = self.sessions.get(&slot) else { return };
+            let Some(&Some((machine, group))) = d.lanes.get(usize::from(s.lane)) else { return };
+            let (owner, steps, state) = (s.owner, s.steps, s.state);
+            let (prev_steps, prev) = at.unwrap_or((steps, state));
+            let r = SessionRecord { machine, group, owner, steps, state, prev_steps, prev, created: 0, last_used: now };
+            upserts.push((slot, r));
+        };
+        for slot in std::mem::take(&mut d.fresh) {
+            // A fresh session stepped since (it cannot before its open is committed at
+            // both servers) waits for the checkpoint.
+            if !d.dirty.contains_key(&slot) {
+                record(slot, None);
+            }
+        }
+        if !fresh_only {
+            for (slot, at) in std::mem::take(&mut d.dirty) {
+                record(slot, Some(at));
+            }
+        }
+        let gone = if fresh_only { Vec::new() } else { std::mem::take(&mut d.gone) };
+        let records = upserts.iter().map(|(slot, r)| (*slot, r.steps)).collect();
+        d.writer.submit(upserts, gone);
+        d.writing.push_back(Batch { checkpoint: !fresh_only, records, opens });
+        Ok(())
+    }
+
+    /// The writer's outcomes, to wait on beside other work (`None` without a store).
+    fn written(&self) -> Option<Receiver<Written>> {
+        self.durable.as_ref().map(|d| d.writer.written().clone())
+    }
+
+    /// Takes the oldest commit's outcome: once durable, its sessions' records count as
+    /// committed, its opens are answered and so are the syncs it covers. A failed commit
+    /// (a full or read-only disk) ends the run with the store's error.
+    fn note_written(&mut self, w: Written) -> Result<(), ProtocolError> {
+        let Some(d) = self.durable.as_mut() else { return Ok(()) };
+        let batch = d.writing.pop_front().expect("one outcome per commit handed over");
+        w.result?;
+        if w.transaction {
+            self.stats.commits.fetch_add(1, Ordering::Relaxed);
+            self.stats.commit_micros.fetch_add(w.micros, Ordering::Relaxed);
+        }
+        self.stats.committed_sessions.fetch_add(batch.records.len() as u64, Ordering::Relaxed);
+        for (reply, slot) in batch.opens {
             reply.fulfil(Ok(slot));
         }
-        stepped.sort_unstable();
-        stepped.dedup();
-        for head in stepped {
+        let mut heads = Vec::with_capacity(batch.records.len());
+        for (slot, steps) in batch.records {
+            if let Some(s) = self.sessions.get_mut(&slot) {
+                s.note_stored(steps);
+                heads.extend(self.machines.lane(s.lane).and_then(|(_, p)| match p {
+                    Part::Group(g) => Some(slot.wrapping_sub(u64::from(g))),
+                    Part::Level(_) => None,
+                }));
+            }
+        }
+        heads.sort_unstable();
+        heads.dedup();
+        for head in heads {
             self.answer_syncs(head);
+        }
+        Ok(())
+    }
+
+    /// Takes every outcome the writer has ready, without waiting.
+    fn poll_written(&mut self) -> Result<(), ProtocolError> {
+        while let Some(w) = self.durable.as_ref().and_then(|d| d.writer.written().try_recv().ok()) {
+            self.note_written(w)?;
+        }
+        Ok(())
+    }
+
+    /// Why this server's store cannot take new work (its disk is read-only or under the
+    /// reserve), checked at most every [`ROOM_EVERY`]; `None` with room or no store.
+    fn short_of_room(&mut self) -> Option<String> {
+        let reserve = self.options.store_reserve;
+        let d = self.durable.as_mut()?;
+        if d.room.0.elapsed() >= ROOM_EVERY {
+            d.room = (Instant::now(), d.store.room(reserve).err().map(|e| e.to_string()));
+        }
+        d.room.1.clone()
+    }
+
+    /// Why a push must be refused for room: server 1 takes every push first and
+    /// decides for both (its own store, and the leader's as its last plan said), so a
+    /// push never reaches one server only.
+    fn push_refused_for_room(&mut self) -> Option<String> {
+        if self.party != Party::P1 {
+            return None;
+        }
+        let peer_short = self.durable.as_ref().is_some_and(|d| d.peer_short);
+        self.short_of_room().or_else(|| {
+            peer_short.then(|| {
+                "server 0's session store is short of disk room; new sessions and pushes are refused until \
+                 there is room (what was acknowledged is kept)"
+                    .to_string()
+            })
+        })
+    }
+
+    /// Whether a checkpoint's commit is not yet durable.
+    fn checkpoint_writing(&self) -> bool {
+        self.durable.as_ref().is_some_and(|d| d.writing.iter().any(|b| b.checkpoint))
+    }
+
+    /// Waits for the writer's outcomes until `enough` holds of what is still being
+    /// written (`|_| false`: until every commit handed over is durable).
+    fn wait_written(&mut self, enough: impl Fn(&VecDeque<Batch>) -> bool) -> Result<(), ProtocolError> {
+        while let Some(d) = self.durable.as_ref().filter(|d| !d.writing.is_empty() && !enough(&d.writing)) {
+            let w = d.writer.written().recv().map_err(|_| writer_stopped())?;
+            self.note_written(w)?;
         }
         Ok(())
     }
@@ -369,15 +511,13 @@ impl<'a, S: Sharing> Core<'a, S> {
     }
 
     /// The steps of session `slot` (a client's) every group has applied and, with a
-    /// store, committed; `None` while a group has a step (or its open) not yet committed.
+    /// store, committed; `None` while a group's open is not yet committed.
     fn settled_steps(&self, head: Slot) -> Option<u64> {
-        let dirty = |g: &Slot| self.durable.as_ref().is_some_and(|d| d.dirty.contains_key(g) || d.fresh.contains(g));
+        let durable = self.durable.is_some();
         let mut least = u64::MAX;
         for g in self.members(head) {
-            if dirty(&g) {
-                return None;
-            }
-            least = least.min(self.sessions.get(&g)?.steps);
+            let s = self.sessions.get(&g)?;
+            least = least.min(if durable { s.stored_steps()? } else { s.steps });
         }
         Some(least)
     }
@@ -460,6 +600,9 @@ impl<'a, S: Sharing> Core<'a, S> {
         if self.stopping {
             return Err(ServiceError::Stopped { reason: "the server is shutting down".into() });
         }
+        if let Some(why) = self.short_of_room() {
+            return Err(ServiceError::Limit(why));
+        }
         let groups = m.plan.groups.len();
         if self.sessions.len() + groups > self.options.max_sessions {
             return Err(ServiceError::Limit(format!(
@@ -502,6 +645,9 @@ impl<'a, S: Sharing> Core<'a, S> {
     ) -> Result<u64, ServiceError> {
         if self.stopping {
             return Err(ServiceError::Stopped { reason: "the server is shutting down".into() });
+        }
+        if let Some(why) = self.push_refused_for_room() {
+            return Err(ServiceError::Limit(why));
         }
         // Server 1 takes a push first and decides the limit; server 0 may hold one
         // symbol more of a session than server 1 while a step of it is in flight (the
@@ -724,14 +870,14 @@ impl<'a, S: Sharing> Core<'a, S> {
         };
         match plan.kind {
             WaveKind::Class => {
-                let raw = s.symbols.range(s.classified..);
+                let raw = s.symbols.range(s.classified as usize..);
                 if raw.len() < k as usize {
                     return Some(format!("session {slot} has {} symbols to classify, not {k}", raw.len()));
                 }
                 out.extend(raw.take(k as usize).map(|&a| u64::from(a)));
             }
             WaveKind::Step => {
-                let ready = if group.classes.is_some() { s.classified } else { s.symbols.len() };
+                let ready = if group.classes.is_some() { s.classified as usize } else { s.symbols.len() };
                 if ready == 0 {
                     return Some(format!("session {slot} has no symbol to step on"));
                 }
@@ -813,15 +959,18 @@ impl<'a, S: Sharing> Core<'a, S> {
         match kind {
             WaveKind::Class => {
                 for (j, &c) in out.iter().enumerate() {
-                    s.symbols[s.classified + j] = c as u32;
+                    s.symbols[s.classified as usize + j] = c as u32;
                 }
-                s.classified += out.len();
+                s.classified += out.len() as u32;
             }
             WaveKind::Step => {
                 let before = std::mem::replace(&mut s.state, out[0]);
                 if let Some(d) = self.durable.as_mut() {
                     // The first step since the last checkpoint keeps where it was.
                     d.dirty.entry(slot).or_insert((s.steps, before));
+                    if s.behind != NOT_STORED {
+                        s.behind += 1;
+                    }
                 }
                 s.symbols.pop_front();
                 self.pending -= 1;
@@ -1026,18 +1175,21 @@ impl<'a, S: Sharing> Leader<'a, S> {
         let mut beat = Instant::now();
         let mut open = true;
         self.core.agree(&mut to_peer, |_| from_peer.recv())?;
+        let written = self.core.written().unwrap_or_else(crossbeam_channel::never);
         loop {
             while let Ok(req) = inbox.try_recv() {
                 self.handle(req);
             }
+            self.core.poll_written()?;
             if swept.elapsed() >= SWEEP {
                 self.evict_idle();
                 swept = Instant::now();
             }
             // A checkpoint when nothing else can be planned, or when due; one at a time
-            // (the next leaves once this server committed the last).
+            // (the next leaves once this server's commit of the last is durable).
             let idle = self.ready.values().all(VecDeque::is_empty);
-            if !self.checkpointing && self.flight.len() < self.core.options.window && self.core.checkpoint_due(idle) {
+            let one_at_a_time = !self.checkpointing && !self.core.checkpoint_writing();
+            if one_at_a_time && self.flight.len() < self.core.options.window && self.core.checkpoint_due(idle) {
                 let mut plan = self.empty_plan();
                 plan.checkpoint = true;
                 plan.drops = std::mem::take(&mut self.drops);
@@ -1066,10 +1218,13 @@ impl<'a, S: Sharing> Leader<'a, S> {
             if self.core.stopping || !open {
                 break;
             }
-            match inbox.recv_timeout(SWEEP) {
-                Ok(req) => self.handle(req),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => open = false,
+            crossbeam_channel::select! {
+                recv(inbox) -> req => match req {
+                    Ok(req) => self.handle(req),
+                    Err(_) => open = false,
+                },
+                recv(written) -> w => self.core.note_written(w.map_err(|_| writer_stopped())?)?,
+                default(SWEEP) => {}
             }
         }
         let slots: Vec<Slot> = self.core.sessions.keys().copied().collect();
@@ -1176,6 +1331,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
                     entries,
                     drops: Vec::new(),
                     checkpoint: false,
+                    short: false,
                 }
             }
             None if !self.drops.is_empty() => self.empty_plan(),
@@ -1198,6 +1354,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
             entries: Vec::new(),
             drops: Vec::new(),
             checkpoint: false,
+            short: false,
         }
     }
 
@@ -1215,7 +1372,9 @@ impl<'a, S: Sharing> Leader<'a, S> {
             match s.next_wave(classes, accept) {
                 Some(k) if k == kind => {
                     let n = match kind {
-                        WaveKind::Class => (s.symbols.len() - s.classified).min(CLASS_AHEAD).min(cap - lookups),
+                        WaveKind::Class => {
+                            (s.symbols.len() - s.classified as usize).min(CLASS_AHEAD).min(cap - lookups)
+                        }
                         _ => 1,
                     };
                     s.in_flight = true;
@@ -1265,6 +1424,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
         (plan.epoch, plan.first) = (pool.epoch(), pool.next());
         let taken = pool.take(plan.lookups())?;
         self.core.note_pools();
+        plan.short = self.core.short_of_room().is_some();
         let (index, _) =
             self.core.indices(&plan, false).map_err(|detail| ProtocolError::Frame { link: to_peer.link(), detail })?;
         let open: Vec<u64> = taken.masks.iter().zip(&index).map(|(&r, &i)| S::open(i, r, width)).collect();
@@ -1285,7 +1445,7 @@ impl<'a, S: Sharing> Leader<'a, S> {
         self.core.apply(&f.plan, &out, &vec![false; f.plan.entries.len()]);
         if f.plan.checkpoint {
             // Every wave before it is finished here, none after it: the follower
-            // committed the same state when it reached the checkpoint.
+            // commits the same state from when it reached the checkpoint.
             self.core.commit()?;
             self.checkpointing = false;
             return Ok(());
@@ -1378,8 +1538,10 @@ impl<'a, S: Sharing> Follower<'a, S> {
             Err(_) => Err(TransportError::Disconnected { link }),
         };
         self.core.agree(&mut to_peer, first)?;
+        let written = self.core.written().unwrap_or_else(crossbeam_channel::never);
         loop {
             crossbeam_channel::select! {
+                recv(written) -> w => self.core.note_written(w.map_err(|_| writer_stopped())?)?,
                 recv(if inbox_open { inbox } else { &never }) -> req => match req {
                     Ok(req) => self.handle(req),
                     Err(_) => inbox_open = false,
@@ -1446,9 +1608,15 @@ impl<'a, S: Sharing> Follower<'a, S> {
         for &slot in &plan.drops {
             self.core.forget(slot);
         }
+        if let Some(d) = self.core.durable.as_mut() {
+            d.peer_short = plan.short;
+        }
         // Every wave before the checkpoint is applied here, none after it: the leader
-        // commits the same state when it finishes it.
+        // commits the same state when it finishes it. This server answers a checkpoint
+        // only once its commit of the one before is durable (the stores stay at most
+        // one checkpoint apart); its own commit is written while the waves go on.
         if plan.checkpoint {
+            self.core.wait_written(|writing| !writing.iter().any(|b| b.checkpoint))?;
             self.core.commit()?;
         }
         let width = width_of(plan.lane, plan.kind).expect("decode checked the lane");

@@ -33,6 +33,36 @@ pub type Owner = u64;
 /// the client passes it to server 1.
 pub type Slot = u64;
 
+/// Hashes a [`Slot`] with one multiply (Fibonacci hashing) where std's SipHash takes
+/// tens of cycles: the servers look sessions up by slot on every wave and request.
+/// Slots are the leader's (a random base, then counting up), never a peer's choice, so
+/// no one can pick keys that collide; a request naming any slot only looks one up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlotHasher(u64);
+
+impl std::hash::Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Not a slot (unused by the maps below): fold the bytes in, still correct.
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        // The table takes its buckets from the low bits and its tags from the top 7:
+        // the multiply spreads every input bit into the top, the fold into the bottom.
+        let h = (self.0 ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 29);
+    }
+}
+
+/// A map keyed by slot ([`SlotHasher`]).
+pub type SlotMap<V> = std::collections::HashMap<Slot, V, std::hash::BuildHasherDefault<SlotHasher>>;
+/// A set of slots ([`SlotHasher`]).
+pub type SlotSet = std::collections::HashSet<Slot, std::hash::BuildHasherDefault<SlotHasher>>;
+
 /// A release's output shares (one value for a machine, one per group or one combined
 /// value for a set) and the steps they cover.
 pub type OutputShare = (Vec<u64>, u64);
@@ -142,8 +172,8 @@ pub struct Session {
     /// Shares of the symbols pushed and not yet applied, oldest first; for machines
     /// with symbol classes the first `classified` are already class shares.
     pub symbols: VecDeque<u32>,
-    /// How many of `symbols` are class shares.
-    pub classified: usize,
+    /// How many of `symbols` are class shares (at most `max_pending`: under 2^32).
+    pub classified: u32,
     /// Releases not yet answered, oldest first (their `at` is non-decreasing).
     pub releases: VecDeque<Release>,
     /// In a wave that is in flight (the leader puts a session in one wave at a time).
@@ -157,7 +187,14 @@ pub struct Session {
     pub broken: bool,
     /// Last request, in milliseconds of [`clock_ms`] (8 bytes where an `Instant` takes 16).
     pub last_used: u64,
+    /// With a session store: its steps not yet durable there ([`NOT_STORED`] until its
+    /// first commit is). A count rather than the step itself keeps an idle session in
+    /// its budget (see the test below).
+    pub behind: u32,
 }
+
+/// [`Session::behind`] of a session whose first commit is not yet durable.
+pub const NOT_STORED: u32 = u32::MAX;
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -189,7 +226,18 @@ impl Session {
             closed: false,
             broken: false,
             last_used: clock_ms(),
+            behind: NOT_STORED,
         }
+    }
+
+    /// With a session store: the steps durable there (`None` before its first commit is).
+    pub fn stored_steps(&self) -> Option<u64> {
+        (self.behind != NOT_STORED).then(|| self.steps - u64::from(self.behind))
+    }
+
+    /// With a session store: notes that its record of `steps` steps is durable.
+    pub fn note_stored(&mut self, steps: u64) {
+        self.behind = u32::try_from(self.steps.saturating_sub(steps)).unwrap_or(NOT_STORED - 1);
     }
 
     /// Symbols pushed in all.
@@ -210,7 +258,7 @@ impl Session {
         if !self.symbols.is_empty() && (!classes || self.classified > 0) {
             return Some(WaveKind::Step);
         }
-        (classes && self.symbols.len() > self.classified).then_some(WaveKind::Class)
+        (classes && self.symbols.len() > self.classified as usize).then_some(WaveKind::Class)
     }
 
     /// Answers every release that is due, when releases reveal the state share.
@@ -311,6 +359,28 @@ impl SetSession {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slot_hashes_spread_counting_slots() {
+        // Consecutive slots (the leader counts up) fill a table's buckets evenly and
+        // differ in their top bits (the table's tags).
+        let hash = |slot: Slot| {
+            std::hash::BuildHasher::hash_one(&std::hash::BuildHasherDefault::<SlotHasher>::default(), slot)
+        };
+        let base = 0x1234_5678_9abc_def0u64;
+        let mut buckets = [0u32; 64];
+        let mut tags = std::collections::HashSet::new();
+        for i in 0..64 * 64 {
+            let h = hash(base + i);
+            buckets[(h % 64) as usize] += 1;
+            tags.insert(h >> 57);
+        }
+        assert!(buckets.iter().all(|&n| (32..=96).contains(&n)), "{buckets:?}");
+        assert_eq!(tags.len(), 128);
+        let mut map = SlotMap::default();
+        map.insert(base, 1);
+        assert_eq!(map.get(&base), Some(&1));
+    }
 
     #[test]
     fn an_idle_session_stays_small() {

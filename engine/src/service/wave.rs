@@ -2,7 +2,7 @@
 //! wave of lookups, sent with the leader's openings in one frame.
 //!
 //! ```text
-//! header (tag 6, wave id, lookups) | lane u16 | kind u8 (bit 7: a checkpoint) | epoch u64 | first u64 |
+//! header (tag 6, wave id, lookups) | lane u16 | kind u8 (bit 7: a checkpoint; bit 6: the leader's store is short of room) | epoch u64 | first u64 |
 //! entries (varint) | drops (varint) | per entry: slot delta (varint) [, count (varint) for class and combine waves] |
 //! drop slot deltas (varint) | the leader's openings, packed at the lookup width
 //! ```
@@ -78,6 +78,9 @@ pub struct WavePlan {
     /// A checkpoint (servers with session stores; a plan of no lookups): each server
     /// commits its sessions as every wave before this one left them.
     pub checkpoint: bool,
+    /// The leader's session store is short of disk room: the follower, which takes
+    /// every push first, refuses new pushes for both (so none reaches one server only).
+    pub short: bool,
 }
 
 impl WavePlan {
@@ -98,7 +101,7 @@ impl WavePlan {
         f.extend_from_slice(&self.wave.to_le_bytes());
         f.extend_from_slice(&(openings.len() as u32).to_le_bytes());
         f.extend_from_slice(&self.lane.to_le_bytes());
-        f.push(self.kind.code() | if self.checkpoint { 0x80 } else { 0 });
+        f.push(self.kind.code() | if self.checkpoint { 0x80 } else { 0 } | if self.short { 0x40 } else { 0 });
         f.extend_from_slice(&self.epoch.to_le_bytes());
         f.extend_from_slice(&self.first.to_le_bytes());
         varint(&mut f, self.entries.len() as u64);
@@ -147,8 +150,8 @@ impl WavePlan {
         }
         let lane = u16::from_le_bytes(r.bytes(2).ok_or_else(short)?.try_into().expect("2 bytes"));
         let code = r.bytes(1).ok_or_else(short)?[0];
-        let checkpoint = code & 0x80 != 0;
-        let kind = WaveKind::from_code(code & 0x7f).ok_or_else(|| bad(format!("unknown wave kind {code}")))?;
+        let (checkpoint, short_of_room) = (code & 0x80 != 0, code & 0x40 != 0);
+        let kind = WaveKind::from_code(code & 0x3f).ok_or_else(|| bad(format!("unknown wave kind {code}")))?;
         if checkpoint && lookups > 0 {
             return Err(bad(format!("a checkpoint with {lookups} lookups (it has none)")));
         }
@@ -186,7 +189,7 @@ impl WavePlan {
         for _ in 0..d {
             drops.push(next_slot(&mut r, &mut prev)?);
         }
-        let plan = WavePlan { wave, lane, kind, epoch, first, entries, drops, checkpoint };
+        let plan = WavePlan { wave, lane, kind, epoch, first, entries, drops, checkpoint, short: short_of_room };
         if plan.lookups() != lookups {
             return Err(bad(format!("entries hold {} lookups, the header says {lookups}", plan.lookups())));
         }
@@ -264,6 +267,7 @@ mod tests {
             entries: vec![(3, 2), (4, 1), (300, 4), (u64::MAX, 1)],
             drops: vec![0, 2, 1 << 40],
             checkpoint: false,
+            short: false,
         }
     }
 
@@ -313,5 +317,10 @@ mod tests {
         let mut g = f.clone();
         g[HEADER + 2] |= 0x80;
         assert!(err(&g, 9).contains("a checkpoint with"), "{}", err(&g, 9));
+        // The leader's flag of a store short of room rides on any plan.
+        let flagged = WavePlan { short: true, ..p.clone() };
+        let (back, _) =
+            WavePlan::decode(&flagged.encode(&vec![1; p.lookups()], 13), Link::S0ToS1, 9, width_of).unwrap();
+        assert!(back.short && !back.checkpoint);
     }
 }

@@ -17,11 +17,13 @@
 //! a store at all. No share ever appears in an error or log line.
 //!
 //! Costs: one transaction with one `fsync` per checkpoint per server, whatever the
-//! number of waves and sessions since the last; 54 bytes of record and 9 of key a
-//! session, plus redb's B-tree pages (measured per session in the README).
+//! number of waves and sessions since the last, written by a thread of its own
+//! ([`writer`]) while the waves go on; 54 bytes of record and 9 of key a session, plus
+//! redb's B-tree pages (measured per session in the README).
 
 pub mod reconcile;
 pub mod record;
+pub mod writer;
 
 pub use record::SessionRecord;
 
@@ -62,6 +64,19 @@ pub enum StoreError {
         /// Whose it is.
         detail: String,
     },
+    /// The store's disk is read-only, or has less free room than the reserve: new
+    /// sessions and pushes are refused until there is room (releases, closes and
+    /// commits of what was taken go on, within the reserve).
+    #[error(
+        "session store {path}: {detail}; new sessions and pushes are refused until there is room \
+         (what was acknowledged is kept)"
+    )]
+    NoRoom {
+        /// The store's file.
+        path: PathBuf,
+        /// What is short.
+        detail: String,
+    },
     /// Reading or committing failed (a full or read-only disk, a damaged file).
     #[error("session store {path}: {op} failed: {detail}")]
     Io {
@@ -73,6 +88,9 @@ pub enum StoreError {
         detail: String,
     },
 }
+
+/// One commit's change: records to write (upserts), then sessions to delete.
+pub type Change<'a> = (&'a [(Slot, SessionRecord)], &'a [Slot]);
 
 /// A session store, open for one server. Thread-safe (both share families commit into
 /// it; redb runs one write transaction at a time).
@@ -309,25 +327,57 @@ impl Store {
     /// when this returns. An upsert whose `created` is 0 keeps the stored session's
     /// (a new session's is now).
     pub fn commit(&self, family: u8, upserts: &[(Slot, SessionRecord)], deletes: &[Slot]) -> Result<(), StoreError> {
+        self.commit_parts(family, &[(upserts, deletes)])
+    }
+
+    /// Commits several changes of family `family`, in order (each part's upserts, then
+    /// its deletes), as one transaction: what [`commit`](Self::commit) would do for each
+    /// part, with one `fsync` for all.
+    pub fn commit_parts(&self, family: u8, parts: &[Change<'_>]) -> Result<(), StoreError> {
         let err = self.io("committing sessions");
         let now = record_now();
         let txn = self.db.begin_write().map_err(|e| err(e.to_string()))?;
         {
             let mut t = txn.open_table(SESSIONS).map_err(|e| err(e.to_string()))?;
-            for &(slot, mut r) in upserts {
-                if r.created == 0 {
-                    let stored = t.get((family, slot)).map_err(|e| err(e.to_string()))?;
-                    r.created = stored.and_then(|v| SessionRecord::decode(v.value())).map_or(now, |old| old.created);
+            for &(upserts, deletes) in parts {
+                for &(slot, mut r) in upserts {
+                    if r.created == 0 {
+                        let stored = t.get((family, slot)).map_err(|e| err(e.to_string()))?;
+                        r.created =
+                            stored.and_then(|v| SessionRecord::decode(v.value())).map_or(now, |old| old.created);
+                    }
+                    t.insert((family, slot), r.encode().as_slice()).map_err(|e| err(e.to_string()))?;
                 }
-                t.insert((family, slot), r.encode().as_slice()).map_err(|e| err(e.to_string()))?;
-            }
-            for slot in deletes {
-                t.remove((family, *slot)).map_err(|e| err(e.to_string()))?;
+                for slot in deletes {
+                    t.remove((family, *slot)).map_err(|e| err(e.to_string()))?;
+                }
             }
             let mut meta = txn.open_table(META).map_err(|e| err(e.to_string()))?;
             meta.insert("last_commit", unix_now().to_le_bytes().as_slice()).map_err(|e| err(e.to_string()))?;
         }
         txn.commit().map_err(|e| err(e.to_string()))
+    }
+
+    /// Whether the store's disk can take new work: it is not mounted read-only and has
+    /// at least `reserve` bytes free for unprivileged writers. A statvfs call (about a
+    /// microsecond); on platforms without one, always room.
+    pub fn room(&self, reserve: u64) -> Result<(), StoreError> {
+        #[cfg(unix)]
+        {
+            use rustix::fs::{StatVfsMountFlags, statvfs};
+            let fs = statvfs(&self.path).map_err(|e| self.io("checking its disk")(e.to_string()))?;
+            let no_room = |detail: String| StoreError::NoRoom { path: self.path.clone(), detail };
+            if fs.f_flag.contains(StatVfsMountFlags::RDONLY) {
+                return Err(no_room("its file system is mounted read-only".into()));
+            }
+            let free = fs.f_bavail.saturating_mul(fs.f_frsize);
+            if free < reserve {
+                return Err(no_room(format!("its disk has {free} bytes free, under the reserve of {reserve}")));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = reserve;
+        Ok(())
     }
 
     /// Removes sessions that have not stepped since `before` (unix seconds); returns how

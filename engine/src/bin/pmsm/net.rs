@@ -10,8 +10,8 @@ use pmsm_engine::process::server::{Server, ServerConfig};
 use pmsm_engine::process::{NetError, NetOptions, run_sessions};
 use pmsm_engine::service::net::dealer::{DealerConfig as DealerConfig0, NetDealer};
 use pmsm_engine::service::net::server::{NetServer, ServerConfig as ServerConfig0};
-use pmsm_engine::service::net::{Connect, MachineSpec, NetLimits};
-use pmsm_engine::service::{Client, Options, ServiceError};
+use pmsm_engine::service::net::{Connect, MachineSpec, NetLimits, Reconnecting};
+use pmsm_engine::service::{Options, ServiceError};
 use pmsm_engine::transport::tls::{ClientName, Identity, Role};
 use pmsm_kernels::Party;
 use std::io::Write;
@@ -140,6 +140,11 @@ pub struct ServeArgs {
     /// committed it. Both servers need one (service mode; see `pmsm store stats`).
     #[arg(long, value_name = "FILE", requires = "machines")]
     store: Option<PathBuf>,
+    /// MiB of the store's disk kept free: below them (or when its file system is
+    /// read-only) new sessions and pushes are refused with the reason; releases,
+    /// closes and what was acknowledged are kept.
+    #[arg(long, value_name = "MIB", default_value_t = 64, requires = "store")]
+    store_reserve: u64,
     #[command(flatten)]
     sessions: Sessions,
     #[command(flatten)]
@@ -254,6 +259,11 @@ pub struct ClientArgs {
     /// opening one: every input goes on from where it stands, a release after each.
     #[arg(long, value_name = "ID", requires = "service_machine")]
     pub session: Option<u64>,
+    /// Servers with session stores: seconds a request waits for servers that went away
+    /// (it connects again, takes the session up where both committed it and resends
+    /// the rest of a push). Without stores a lost service fails at once.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "service_machine")]
+    patience: u64,
     /// When to release in --stream mode: after every line, or only at the end.
     #[arg(long, default_value = "line", value_parser = ["line", "end"], requires = "stream")]
     release_every: String,
@@ -315,7 +325,7 @@ fn serve_service(args: &ServeArgs, party: Party, role: Role) -> Result<(), Failu
         dealer: args.dealer.clone(),
         identity: args.common.identity(role)?,
         machines: args.service.machines()?,
-        options: args.service.options()?,
+        options: Options { store_reserve: args.store_reserve.saturating_mul(1 << 20), ..args.service.options()? },
         limits: limits(&args.common, &args.sessions)?,
         metrics: args.metrics.clone(),
         store: args.store.clone(),
@@ -425,8 +435,9 @@ fn service_failed(e: ServiceError) -> Failure {
     Failure { message: e.to_string(), code }
 }
 
-/// Connects to the service for `--machine`.
-fn service_client(args: &ClientArgs, name: &str) -> Result<Client, Failure> {
+/// Connects to the service for `--machine` (connecting again, with `--patience`, when
+/// servers with stores restart).
+fn service_client(args: &ClientArgs, name: &str) -> Result<Reconnecting, Failure> {
     let identity = args.common.client_identity(args.identity.as_ref())?;
     let how = Connect {
         servers: [args.server0.clone(), args.server1.clone()],
@@ -434,11 +445,12 @@ fn service_client(args: &ClientArgs, name: &str) -> Result<Client, Failure> {
         pin: args.pin.clone(),
         timeout: args.common.options()?.handshake_timeout,
     };
-    pmsm_engine::service::net::connect(&identity, &how).map_err(service_failed)
+    let patience = Duration::from_secs(args.patience);
+    Reconnecting::connect(&identity, &how, patience).map_err(service_failed)
 }
 
 /// The session `--session` names (taken up), or a new one.
-fn first_session(args: &ClientArgs, client: &Client) -> Result<pmsm_engine::service::Session, Failure> {
+fn first_session(args: &ClientArgs, client: &Reconnecting) -> Result<pmsm_engine::service::Session, Failure> {
     match args.session {
         Some(id) => client.resume(id).map_err(service_failed),
         None => client.open().map_err(service_failed),
@@ -449,11 +461,12 @@ fn first_session(args: &ClientArgs, client: &Client) -> Result<pmsm_engine::serv
 /// input into one session. Unknown characters are refused before anything is sent.
 pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure> {
     let client = service_client(args, name)?;
+    let interface = client.client().interface().clone();
     let texts: Vec<Vec<u8>> = args.run.inputs.texts()?;
     let encoded: Vec<Vec<u32>> = texts
         .iter()
         .enumerate()
-        .map(|(i, t)| client.interface().encode(t, i))
+        .map(|(i, t)| interface.encode(t, i))
         .collect::<Result<_, _>>()
         .map_err(|e| Failure { message: e.to_string(), code: 2 })?;
     let start = std::time::Instant::now();
@@ -478,16 +491,13 @@ pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure>
             client.close(s).map_err(service_failed)?;
         }
     }
-    let answers = client
-        .interface()
-        .set
-        .as_ref()
-        .map(|set| (outputs.iter().filter_map(|o| o.answer.clone()).collect(), set.ids.clone()));
+    let answers =
+        interface.set.as_ref().map(|set| (outputs.iter().filter_map(|o| o.answer.clone()).collect(), set.ids.clone()));
     Ok(ServiceRun {
         outputs,
         transitions: encoded.iter().map(Vec::len).sum(),
         seconds: start.elapsed().as_secs_f64(),
-        protocol: client.interface().protocol.name().to_string(),
+        protocol: interface.protocol.name().to_string(),
         answers,
         kept,
     })
@@ -497,6 +507,7 @@ pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure>
 /// release (after every line, or once at the end).
 pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Result<(), Failure> {
     let client = service_client(args, name)?;
+    let interface = client.client().interface().clone();
     let io = |e: std::io::Error| Failure { message: format!("standard input or output: {e}"), code: 1 };
     let mut session = first_session(args, &client)?;
     let id = session.id();
@@ -515,7 +526,7 @@ pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Re
         if let Some(s) = o.final_state {
             v["final_state"] = serde_json::json!(s);
         }
-        if let (Some(a), Some(set)) = (&o.answer, &client.interface().set) {
+        if let (Some(a), Some(set)) = (&o.answer, &interface.set) {
             let (key, value) = crate::sets::answer_json(a, &set.ids);
             v[key] = value;
         }
@@ -534,8 +545,7 @@ pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Re
         if line.last() == Some(&b'\n') {
             line.pop();
         }
-        let symbols = client
-            .interface()
+        let symbols = interface
             .encode(&line, n - 1)
             .map_err(|e| Failure { message: format!("standard input, line {n}: {e}"), code: 2 })?;
         client.push(&mut session, &symbols).map_err(service_failed)?;

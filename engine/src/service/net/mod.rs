@@ -10,12 +10,14 @@
 //!   the links are made anew, with new pools under a new epoch.
 //! - [`dealer::NetDealer`] keeps the pools of every generation full.
 //! - [`remote::connect`] gives a [`crate::service::Client`] over the network: the same
-//!   session API as in process.
+//!   session API as in process; [`Reconnecting`] wraps one that connects again when
+//!   durable servers restart, taking its sessions up where both servers committed.
 
 pub mod dealer;
 mod front;
 mod io;
 mod metrics;
+pub mod reconnect;
 pub mod remote;
 pub mod server;
 pub mod wire;
@@ -25,6 +27,7 @@ use crate::protocol::{Protocol, Reveal};
 use crate::service::{Interface, Served};
 use std::time::Duration;
 
+pub use reconnect::Reconnecting;
 pub use remote::{Connect, connect, connect_async};
 
 /// A machine to serve: its name, the machine (a table and its policy, or a set) and
