@@ -478,7 +478,13 @@ fn a_client_that_goes_away_has_its_sessions_closed_on_both_servers() {
     let sessions = |b: usize| gauge(&http_get(&metrics[b], "/metrics").1, "sessions");
     let mut held: Vec<_> = (0..5).map(|_| client.open().unwrap()).collect();
     client.push(&mut held[0], &[1, 2, 3]).unwrap();
-    assert_eq!([sessions(0), sessions(1)], [5, 5]);
+    // Server 1 forgets the probe session of `connect_when_linked` with the leader's
+    // next plan: within milliseconds, longer on a loaded machine.
+    let start = Instant::now();
+    while [sessions(0), sessions(1)] != [5, 5] {
+        assert!(start.elapsed() < Duration::from_secs(5), "sessions open: {} {}", sessions(0), sessions(1));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let body = http_get(&metrics[1], "/metrics").1;
     assert!(gauge(&body, "pushes_total") >= 1 && gauge(&body, "linked") == 1, "{body}");
     assert!(body.contains("pmsm_push_seconds_count{party=\"1\"} 1"), "{body}");

@@ -113,6 +113,13 @@ impl Client {
         block_on(self.resume_async(id))
     }
 
+    /// [`Client::resume`] once both servers settled at least the first `at` symbols of
+    /// session `id` (a push this client sent whole: it waits for its commits). A
+    /// server that holds fewer refuses at once, as out of step.
+    pub fn resume_at(&self, id: u64, at: u64) -> Result<Session, ServiceError> {
+        block_on(async { Ok(Session { slot: id, pushed: self.settled(id, at).await? }) })
+    }
+
     /// [`Client::open`] without blocking the caller's thread.
     pub async fn open_async(&self) -> Result<Session, ServiceError> {
         let (machine, owner) = (self.machine, self.owner);
@@ -133,18 +140,22 @@ impl Client {
     }
 
     /// Waits until both servers settled (applied and, durable, committed) the first
-    /// `at` symbols of session `slot`; returns the steps they agree on.
-    async fn settled(&self, slot: Slot, at: u64) -> Result<u64, ServiceError> {
+    /// `at` symbols of session `slot`; returns the steps they agree on. Two servers a
+    /// commit apart are asked again for the larger count (a few times at most).
+    async fn settled(&self, slot: Slot, mut at: u64) -> Result<u64, ServiceError> {
         let owner = self.owner;
-        let t1 = self.ticket(1, |reply| Request::Sync { slot, owner, at, reply }).await?;
-        let t0 = self.ticket(0, |reply| Request::Sync { slot, owner, at, reply }).await?;
-        let (n0, n1) = (self.answer(t0).await?, self.answer(t1).await?);
-        if n0 != n1 {
-            return Err(ServiceError::BadRequest(format!(
-                "session {slot}: server 0 settled {n0} steps and server 1 {n1} (a push is still being applied; retry)"
-            )));
+        for _ in 0..4 {
+            let t1 = self.ticket(1, |reply| Request::Sync { slot, owner, at, reply }).await?;
+            let t0 = self.ticket(0, |reply| Request::Sync { slot, owner, at, reply }).await?;
+            let (n0, n1) = (self.answer(t0).await?, self.answer(t1).await?);
+            if n0 == n1 {
+                return Ok(n0);
+            }
+            at = n0.max(n1);
         }
-        Ok(n0)
+        Err(ServiceError::BadRequest(format!(
+            "session {slot}: the servers settled different steps, up to {at} (a push is still being applied; retry)"
+        )))
     }
 
     /// [`Client::push`] without blocking the caller's thread.

@@ -622,6 +622,9 @@ impl<'a, S: Sharing> Core<'a, S> {
             let state = S::init(self.party, m.plan.groups[g].start);
             self.sessions.insert(at, Session::new(m.first_lane + g as u16, owner, state));
             if let Some(d) = self.durable.as_mut() {
+                // A slot forgotten since the last commit (server 1 opens the slot a
+                // client names) is written again, not deleted after.
+                d.gone.retain(|&g| g != at);
                 d.fresh.insert(at);
             }
         }
@@ -800,6 +803,7 @@ impl<'a, S: Sharing> Core<'a, S> {
             && self.sessions.contains_key(&slot)
         {
             d.dirty.remove(&slot);
+            d.fresh.remove(&slot);
             d.gone.push(slot);
         }
         if let Some(mut set) = self.sets.remove(&slot) {

@@ -3,27 +3,36 @@
 //!
 //! A [`Reconnecting`] client keeps what it needs to connect again (identity and
 //! addresses). When a request fails because the service went away (a connection lost
-//! or a run of the servers ended, [`ServiceError::Stopped`]; a server down or its
-//! servers linking again, [`ServiceError::Unavailable`]) it connects again, retrying
-//! until its patience runs out, and takes the session up at the steps both servers
-//! committed ([`Client::resume`]). A push it still holds is then sent again from
-//! there: the symbols both servers had committed are not sent twice, the rest are.
-//! Releases and closes are asked again. Other errors (a refusal, an unknown session)
-//! are returned as they are.
+//! or a run of the servers ended, [`ServiceError::Stopped`]) it connects again; while
+//! the servers are down or linking again ([`ServiceError::Unavailable`]) it asks again
+//! on the same connection; it pauses between attempts and gives up when its patience
+//! runs out. A push it still holds is then taken up where both servers settled it:
+//! once both hold every symbol of it and committed them, nothing is sent again;
+//! otherwise (a restart dropped what was not committed) the session is taken up at
+//! the steps both committed ([`Client::resume`]) and the rest is sent. Closes and, for
+//! machines that reveal their state, releases are asked again. Other errors (a
+//! refusal, an unknown session) are returned as they are.
 //!
-//! What it cannot mend: a push that reached one server only while both kept running
-//! (the client's own link to server 0 broke between the two requests). That session
-//! stays out of step (every later request says so) until it is closed.
+//! What it cannot mend:
+//! - a push that reached server 1 only while both servers kept running (the client's
+//!   own link to server 0 broke between the two requests): that session stays out of
+//!   step (every later request says so) until it is closed;
+//! - a release of an accept or rule-set machine cut off by a lost connection: the
+//!   servers pair each output lookup with the releases in the order they reached them,
+//!   so one may still hold the lost release; it is returned as the error rather than
+//!   asked again (a session of servers that restarted since is not affected).
 
 use super::remote::{Connect, connect};
 use crate::InstanceOutput;
+use crate::protocol::Reveal;
 use crate::service::ServiceError;
 use crate::service::client::{Client, Session};
 use crate::transport::tls::Identity;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Pause between attempts to reach the servers again.
+/// Pause before each new attempt to reach the servers.
 const RETRY: Duration = Duration::from_millis(100);
 
 /// A [`Client`] that connects again when the service went away (see the module docs).
@@ -34,11 +43,8 @@ pub struct Reconnecting {
     how: Connect,
     patience: Duration,
     client: Mutex<Arc<Client>>,
-}
-
-/// Whether `e` says the service went away (and another connection may find it back).
-fn went_away(e: &ServiceError) -> bool {
-    matches!(e, ServiceError::Stopped { .. } | ServiceError::Unavailable(_))
+    /// Connections made after the first.
+    reconnects: AtomicU64,
 }
 
 impl Reconnecting {
@@ -54,7 +60,7 @@ impl Reconnecting {
     pub fn new(client: Client, identity: &Identity, how: &Connect, patience: Duration) -> Reconnecting {
         let patience = if client.interface().durable { patience } else { Duration::ZERO };
         let client = Mutex::new(Arc::new(client));
-        Reconnecting { identity: identity.clone(), how: how.clone(), patience, client }
+        Reconnecting { identity: identity.clone(), how: how.clone(), patience, client, reconnects: AtomicU64::new(0) }
     }
 
     /// The connection in use now.
@@ -62,94 +68,127 @@ impl Reconnecting {
         Arc::clone(&self.client.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// A connection other than `lost`: the one another thread made already, or a new
-    /// one, retried until `deadline`.
+    /// How many times it connected again.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    /// A connection in place of `lost`: the one another thread made already, or a new
+    /// one (made outside the lock), tried until `deadline`.
     fn replace(&self, lost: &Arc<Client>, deadline: Instant, why: &ServiceError) -> Result<Arc<Client>, ServiceError> {
         loop {
-            {
-                let mut current = self.client.lock().unwrap_or_else(|p| p.into_inner());
-                if !Arc::ptr_eq(&current, lost) {
-                    return Ok(Arc::clone(&current));
+            let current = self.client();
+            if !Arc::ptr_eq(&current, lost) {
+                return Ok(current);
+            }
+            if let Ok(c) = connect(&self.identity, &self.how) {
+                let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+                if Arc::ptr_eq(&slot, lost) {
+                    *slot = Arc::new(c);
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
-                if let Ok(c) = connect(&self.identity, &self.how) {
-                    *current = Arc::new(c);
-                    return Ok(Arc::clone(&current));
-                }
+                return Ok(Arc::clone(&slot));
             }
             if Instant::now() >= deadline {
-                return Err(ServiceError::Unavailable(format!(
-                    "the servers did not come back within {:?} (the connection was lost: {why})",
-                    self.patience
-                )));
+                return Err(self.gave_up(why));
             }
             std::thread::sleep(RETRY);
         }
     }
 
-    /// Runs `attempt` on the connection in use; when the service went away, on the next
-    /// one, until `patience` from now.
-    fn retrying<T>(&self, mut attempt: impl FnMut(&Client) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
+    fn gave_up(&self, why: &ServiceError) -> ServiceError {
+        ServiceError::Unavailable(format!("the servers did not come back within {:?} ({why})", self.patience))
+    }
+
+    /// Runs `attempt` on the connection in use; when the service went away, again
+    /// after a pause (on a new connection if this one was lost), until `patience` from
+    /// now. `attempt` learns whether it is a retry.
+    fn retrying<T>(
+        &self,
+        mut attempt: impl FnMut(&Client, bool) -> Result<T, ServiceError>,
+    ) -> Result<T, ServiceError> {
         let deadline = Instant::now() + self.patience;
         let mut client = self.client();
+        let mut again = false;
         loop {
-            match attempt(&client) {
-                Err(e) if went_away(&e) && Instant::now() < deadline => {
-                    client = self.replace(&client, deadline, &e)?;
-                }
+            let e = match attempt(&client, again) {
+                Err(e @ (ServiceError::Stopped { .. } | ServiceError::Unavailable(_))) => e,
                 other => return other,
+            };
+            if Instant::now() + RETRY >= deadline {
+                return Err(if self.patience.is_zero() { e } else { self.gave_up(&e) });
             }
+            std::thread::sleep(RETRY);
+            if matches!(e, ServiceError::Stopped { .. }) {
+                client = self.replace(&client, deadline, &e)?;
+            }
+            again = true;
         }
     }
 
-    /// Opens a session (again on a new connection if the service went away: a session
-    /// opened on one server only is evicted there when idle).
+    /// Opens a session (asked again if the service went away: a session opened on one
+    /// server only is evicted there when idle).
     pub fn open(&self) -> Result<Session, ServiceError> {
-        self.retrying(Client::open)
+        self.retrying(|c, _| c.open())
     }
 
     /// Takes up session `id` at the steps both servers committed.
     pub fn resume(&self, id: u64) -> Result<Session, ServiceError> {
-        self.retrying(|c| c.resume(id))
+        self.retrying(|c, _| c.resume(id))
     }
 
     /// Pushes `symbols` into `session`; returns once both servers committed them. When
-    /// the service goes away meanwhile, takes the session up again and sends what of
-    /// `symbols` both servers had not committed.
+    /// the service goes away meanwhile, takes the session up again (see the module
+    /// docs) and sends what of `symbols` both servers had not committed.
     pub fn push(&self, session: &mut Session, symbols: &[u32]) -> Result<(), ServiceError> {
         let (id, start) = (session.id(), session.pushed());
         let end = start + symbols.len() as u64;
-        let mut again = false;
-        self.retrying(|c| {
-            if std::mem::replace(&mut again, true) {
-                // A new connection: the servers settled the session somewhere between
-                // the acknowledged symbols and the end of this push.
-                let at = c.resume(id)?;
-                if !(start..=end).contains(&at.pushed()) {
+        self.retrying(|c, again| {
+            if again {
+                *session = match c.resume_at(id, end) {
+                    // Both servers hold the whole push: committed now.
+                    Ok(s) => s,
+                    // A server holds less (a restart dropped what was not committed):
+                    // where both committed it.
+                    Err(ServiceError::BadRequest(_)) => c.resume(id)?,
+                    Err(e) => return Err(e),
+                };
+                if !(start..=end).contains(&session.pushed()) {
                     return Err(ServiceError::BadRequest(format!(
                         "session {id}: the servers hold {} symbols, this client acknowledged {start} and sent {end}",
-                        at.pushed()
+                        session.pushed()
                     )));
                 }
-                *session = at;
             }
             let from = (session.pushed() - start) as usize;
             c.push(session, &symbols[from..])
         })
     }
 
-    /// Releases `session` (as [`Client::release`]), asked again on a new connection
-    /// if the service went away.
+    /// Releases `session` (as [`Client::release`]); for a machine that reveals its
+    /// state, asked again if the service went away. For the others a lost release is
+    /// returned as the error (see the module docs); the next request connects again.
     pub fn release(&self, session: &mut Session) -> Result<InstanceOutput, ServiceError> {
-        self.retrying(|c| c.release(session))
+        let client = self.client();
+        let i = client.interface();
+        if i.reveal == Reveal::State && i.set.is_none() {
+            return self.retrying(|c, _| c.release(session));
+        }
+        client.release(session)
     }
 
-    /// Closes `session`, asked again on a new connection if the service went away.
+    /// Closes `session`, asked again if the service went away (a session one server
+    /// closed already counts as closed).
     pub fn close(&self, session: Session) -> Result<(), ServiceError> {
         let id = session.id();
         let mut first = Some(session);
-        self.retrying(|c| match first.take() {
+        self.retrying(|c, _| match first.take() {
             Some(s) => c.close(s),
-            None => c.resume(id).and_then(|s| c.close(s)),
+            None => match c.resume(id) {
+                Ok(s) => c.close(s),
+                Err(ServiceError::UnknownSession { .. }) => Ok(()),
+                Err(e) => Err(e),
+            },
         })
     }
 }
