@@ -985,6 +985,8 @@ impl<'a, S: Sharing> Core<'a, S> {
                 s.steps += 1;
                 if plan.accept.is_none() {
                     s.answer_state_releases(low_mask(plan.output_bits()));
+                } else if !m.is_set() {
+                    s.fail_passed_releases();
                 }
             }
             // A set's group output goes to the set's combination (the leader's marker

@@ -287,6 +287,20 @@ impl Session {
         }
     }
 
+    /// Fails the releases due at a step this session has passed (server 1, accept
+    /// policy): the leader answers each of its releases before the session steps on,
+    /// so such a release reached server 1 only (its client's link to server 0 was lost
+    /// between the two requests) and would otherwise hold back every later one.
+    pub fn fail_passed_releases(&mut self) {
+        while self.releases.front().is_some_and(|r| r.at < self.steps) {
+            let r = self.releases.pop_front().expect("checked");
+            let at = r.at;
+            r.answer(Err(ServiceError::BadRequest(format!(
+                "a release at {at} symbols reached server 1 only (the link to server 0 was lost); release again"
+            ))));
+        }
+    }
+
     /// Fails every pending release (the session is going away).
     pub fn fail_releases(&mut self, why: impl Fn() -> ServiceError) {
         for r in self.releases.drain(..) {
@@ -397,6 +411,24 @@ mod tests {
         let mut map = SlotMap::default();
         map.insert(base, 1);
         assert_eq!(map.get(&base), Some(&1));
+    }
+
+    #[test]
+    fn releases_a_session_stepped_past_are_failed_in_order() {
+        let mut s = Session::new(0, 1, 0);
+        let (r1, t1) = super::super::reply::pair();
+        let (r2, t2) = super::super::reply::pair();
+        s.releases.push_back(Release { at: 3, reply: Some(r1) });
+        s.releases.push_back(Release { at: 5, reply: Some(r2) });
+        s.steps = 4;
+        s.fail_passed_releases();
+        assert_eq!(s.releases.len(), 1, "the release at 5 is still due");
+        assert!(t1.wait().unwrap().unwrap_err().to_string().contains("server 1 only"));
+        s.steps = 5;
+        s.fail_passed_releases();
+        assert_eq!(s.releases.len(), 1, "a release due now is not failed");
+        drop(s);
+        assert!(t2.wait().is_err(), "dropped with the session");
     }
 
     #[test]

@@ -19,14 +19,16 @@
 //!   step (every later request says so) until it is closed;
 //! - a release of an accept or rule-set machine cut off by a lost connection: the
 //!   servers pair each output lookup with the releases in the order they reached them,
-//!   so one may still hold the lost release; it is returned as the error rather than
-//!   asked again (a session of servers that restarted since is not affected).
+//!   so server 1 may still hold the lost release; it is returned as the error rather
+//!   than asked again. Server 1 fails such a release once the session steps on, so
+//!   push before releasing again (a release at the same step may wait behind it); a
+//!   session of servers that restarted since is not affected.
 
 use super::remote::{Connect, connect};
 use crate::InstanceOutput;
 use crate::protocol::Reveal;
 use crate::service::ServiceError;
-use crate::service::client::{Client, Session};
+use crate::service::client::{Client, MAX_PUSH, Session};
 use crate::transport::tls::Identity;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -107,7 +109,8 @@ impl Reconnecting {
         &self,
         mut attempt: impl FnMut(&Client, bool) -> Result<T, ServiceError>,
     ) -> Result<T, ServiceError> {
-        let deadline = Instant::now() + self.patience;
+        let now = Instant::now();
+        let deadline = now.checked_add(self.patience).unwrap_or(now + Duration::from_secs(86_400 * 365));
         let mut client = self.client();
         let mut again = false;
         loop {
@@ -145,8 +148,11 @@ impl Reconnecting {
         let end = start + symbols.len() as u64;
         self.retrying(|c, again| {
             if again {
-                *session = match c.resume_at(id, end) {
-                    // Both servers hold the whole push: committed now.
+                // The part in flight when the service went away (a push travels in
+                // parts of MAX_PUSH symbols, each acknowledged before the next).
+                let part_end = (session.pushed() + MAX_PUSH as u64).min(end);
+                *session = match c.resume_at(id, part_end) {
+                    // Both servers hold that part: once it is committed, on from there.
                     Ok(s) => s,
                     // A server holds less (a restart dropped what was not committed):
                     // where both committed it.
