@@ -115,6 +115,29 @@ fn a_store_short_of_room_refuses_new_work_and_keeps_the_sessions() {
 }
 
 #[test]
+fn resume_at_waits_for_what_was_sent_and_refuses_more() {
+    let mut rng = WorkloadRng::seed_from_u64(17);
+    let dfa = random_dfa(12, 5, &mut rng);
+    let dir = scratch("resume-at");
+    let (p0, p1) = (dir.join("s0.redb"), dir.join("s1.redb"));
+    let service =
+        Service::builder().machine("m", dfa, Protocol::LookupXor, Reveal::State).stores(&p0, &p1).start().unwrap();
+    let client = service.connect_as("m", "alice").unwrap();
+    let mut s = client.open().unwrap();
+    client.push(&mut s, &random_input(5, 40, &mut rng)).unwrap();
+    // Both servers hold (and committed) the 40 symbols: taken up there.
+    assert_eq!(client.resume_at(s.id(), 40).unwrap().pushed(), 40);
+    assert_eq!(client.resume_at(s.id(), 7).unwrap().pushed(), 40);
+    // More than was sent is refused at once (no wait for symbols that never come).
+    let refused = client.resume_at(s.id(), 41).unwrap_err();
+    assert!(matches!(refused, ServiceError::BadRequest(_)), "{refused}");
+    client.close(s).unwrap();
+    drop(client);
+    service.shutdown().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn set_sessions_survive_a_restart() {
     let rules: Vec<(String, String)> =
         [("aws", "AKIA[0-9A-Z]{4}"), ("pw", "pass(word)?=[a-z]+"), ("tok", "tok_[a-f0-9]{3}")]

@@ -253,9 +253,11 @@ impl Session {
         (self.behind != NOT_STORED).then(|| self.steps - u64::from(self.behind))
     }
 
-    /// With a session store: notes that its record of `steps` steps is durable.
+    /// With a session store: notes that its record of `steps` steps is durable. A gap
+    /// of 2^32 - 1 steps or more (never, between two commits) counts as not stored,
+    /// which only delays answers.
     pub fn note_stored(&mut self, steps: u64) {
-        self.behind = u32::try_from(self.steps.saturating_sub(steps)).unwrap_or(NOT_STORED - 1);
+        self.behind = u32::try_from(self.steps.saturating_sub(steps)).unwrap_or(NOT_STORED);
     }
 
     /// Symbols pushed in all.
