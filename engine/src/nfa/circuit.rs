@@ -21,7 +21,7 @@
 //! ```
 
 use super::NfaSet;
-use super::position::{Boundary, Cond};
+use super::position::{Boundary, ByteSet, Cond};
 
 /// One gate. Operands are indices of earlier gates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -249,29 +249,32 @@ impl Circuit {
         self.inputs
     }
 
-    /// Evaluates on `w` words per wire. `inputs` holds input `i` at words
-    /// `[i·w, (i+1)·w)`; `flip` is whether this party applies NOT and constants (the
-    /// plaintext evaluation, or server 0 on shares; server 1 holds zero shares of
-    /// constants). `and_layer(l, x, y)` receives layer `l`'s operands (gate after gate,
-    /// `w` words each) and returns `x ∧ y` in the same layout. Returns the outputs,
-    /// `w` words each, output after output.
+    /// Evaluates on `w` words per wire. `input(i, words)` writes input `i`'s `w` words;
+    /// `flip` is whether this party applies NOT and constants (the plaintext
+    /// evaluation, or server 0 on shares; server 1 holds zero shares of constants).
+    /// `and_layer(l, layer)` sets layer `l`'s outputs from its operands ([`AndLayer`]).
+    /// `scratch` holds every wire's words and is reused from call to call (it grows to
+    /// `gates · w` words and is never cleared: each gate is written before it is read).
+    /// Returns the outputs, `w` words each, output after output.
     pub fn eval<E>(
         &self,
-        inputs: &[u64],
+        scratch: &mut Vec<u64>,
         w: usize,
         flip: bool,
-        mut and_layer: impl FnMut(usize, &[u64], &[u64]) -> Result<Vec<u64>, E>,
+        mut input: impl FnMut(usize, &mut [u64]),
+        mut and_layer: impl FnMut(usize, &mut AndLayer<'_>) -> Result<(), E>,
     ) -> Result<Vec<u64>, E> {
-        assert_eq!(inputs.len(), self.inputs * w, "circuit inputs: one block of w words per input");
-        let mut val = vec![0u64; self.gates.len() * w];
+        if scratch.len() < self.gates.len() * w {
+            scratch.resize(self.gates.len() * w, 0);
+        }
+        let val = &mut scratch[..self.gates.len() * w];
         let ones = if flip { !0u64 } else { 0 };
         for (i, g) in self.gates.iter().enumerate() {
             if let Gate::Input(k) = g {
-                let k = *k as usize;
-                val[i * w..(i + 1) * w].copy_from_slice(&inputs[k * w..(k + 1) * w]);
+                input(*k as usize, &mut val[i * w..(i + 1) * w]);
             }
         }
-        let linear = |val: &mut Vec<u64>, ids: &[u32]| {
+        let linear = |val: &mut [u64], ids: &[u32]| {
             for &i in ids {
                 let i = i as usize;
                 let (lo, out) = val.split_at_mut(i * w);
@@ -279,36 +282,24 @@ impl Circuit {
                 match self.gates[i] {
                     Gate::Const(b) => out.fill(if b { ones } else { 0 }),
                     Gate::Xor(a, b) => {
-                        let (a, b) = (a as usize * w, b as usize * w);
-                        for (k, o) in out.iter_mut().enumerate() {
-                            *o = lo[a + k] ^ lo[b + k];
+                        let (a, b) = (&lo[a as usize * w..][..w], &lo[b as usize * w..][..w]);
+                        for ((o, a), b) in out.iter_mut().zip(a).zip(b) {
+                            *o = a ^ b;
                         }
                     }
                     Gate::Not(a) => {
-                        let a = a as usize * w;
-                        for (k, o) in out.iter_mut().enumerate() {
-                            *o = lo[a + k] ^ ones;
+                        for (o, a) in out.iter_mut().zip(&lo[a as usize * w..][..w]) {
+                            *o = a ^ ones;
                         }
                     }
                     Gate::Input(_) | Gate::And(..) => unreachable!("linear lists hold neither"),
                 }
             }
         };
-        linear(&mut val, &self.linear[0]);
-        for (l, layer) in self.ands.iter().enumerate() {
-            let mut x = Vec::with_capacity(layer.len() * w);
-            let mut y = Vec::with_capacity(layer.len() * w);
-            for &g in layer {
-                let Gate::And(a, b) = self.gates[g as usize] else { unreachable!("AND layers hold ANDs") };
-                x.extend_from_slice(&val[a as usize * w..(a as usize + 1) * w]);
-                y.extend_from_slice(&val[b as usize * w..(b as usize + 1) * w]);
-            }
-            let z = and_layer(l, &x, &y)?;
-            assert_eq!(z.len(), x.len(), "an AND layer returns one block per gate");
-            for (j, &g) in layer.iter().enumerate() {
-                val[g as usize * w..(g as usize + 1) * w].copy_from_slice(&z[j * w..(j + 1) * w]);
-            }
-            linear(&mut val, &self.linear[l + 1]);
+        linear(val, &self.linear[0]);
+        for (l, ids) in self.ands.iter().enumerate() {
+            and_layer(l, &mut AndLayer { val, gates: &self.gates, ids, w })?;
+            linear(val, &self.linear[l + 1]);
         }
         let mut out = Vec::with_capacity(self.outputs.len() * w);
         for &o in &self.outputs {
@@ -317,13 +308,70 @@ impl Circuit {
         Ok(out)
     }
 
-    /// [`Circuit::eval`] in the clear.
+    /// [`Circuit::eval`] in the clear on inputs laid out `w` words per input, input after
+    /// input.
     pub fn eval_plain(&self, inputs: &[u64], w: usize) -> Vec<u64> {
-        let r: Result<Vec<u64>, std::convert::Infallible> =
-            self.eval(inputs, w, true, |_, x, y| Ok(x.iter().zip(y).map(|(a, b)| a & b).collect()));
+        assert_eq!(inputs.len(), self.inputs * w, "circuit inputs: one block of w words per input");
+        let r: Result<Vec<u64>, std::convert::Infallible> = self.eval(
+            &mut Vec::new(),
+            w,
+            true,
+            |i, out| out.copy_from_slice(&inputs[i * w..(i + 1) * w]),
+            |_, layer| {
+                layer.set(|_, a, b| a & b);
+                Ok(())
+            },
+        );
         match r {
             Ok(v) => v,
             Err(e) => match e {},
+        }
+    }
+}
+
+/// One AND layer during [`Circuit::eval`]: its gates' operand words, numbered
+/// `i = j·w + k` (gate `j` of the layer, instance word `k`), read and written in place.
+#[derive(Debug)]
+pub struct AndLayer<'a> {
+    val: &'a mut [u64],
+    gates: &'a [Gate],
+    ids: &'a [u32],
+    w: usize,
+}
+
+impl AndLayer<'_> {
+    /// AND words in the layer (gates × instance words).
+    pub fn words(&self) -> usize {
+        self.ids.len() * self.w
+    }
+
+    fn operands(&self, g: u32) -> (usize, usize) {
+        let Gate::And(a, b) = self.gates[g as usize] else { unreachable!("AND layers hold ANDs") };
+        (a as usize * self.w, b as usize * self.w)
+    }
+
+    /// Calls `f(i, x_i, y_i)` for every AND word, in order.
+    pub fn for_each(&self, mut f: impl FnMut(usize, u64, u64)) {
+        let w = self.w;
+        for (j, &g) in self.ids.iter().enumerate() {
+            let (a, b) = self.operands(g);
+            for (k, (x, y)) in self.val[a..a + w].iter().zip(&self.val[b..b + w]).enumerate() {
+                f(j * w + k, *x, *y);
+            }
+        }
+    }
+
+    /// Sets every AND word's output to `f(i, x_i, y_i)`, in order.
+    pub fn set(&mut self, mut f: impl FnMut(usize, u64, u64) -> u64) {
+        let w = self.w;
+        for (j, &g) in self.ids.iter().enumerate() {
+            let (a, b) = self.operands(g);
+            // Operands are earlier gates than their AND.
+            let (lo, hi) = self.val.split_at_mut(g as usize * w);
+            let out = &mut hi[..w];
+            for (k, ((o, x), y)) in out.iter_mut().zip(&lo[a..a + w]).zip(&lo[b..b + w]).enumerate() {
+                *o = f(j * w + k, *x, *y);
+            }
         }
     }
 }
@@ -546,29 +594,27 @@ fn build(set: &NfaSet, l: StepLayout, part: Part) -> Circuit {
     for (r, rule) in set.rules.iter().enumerate() {
         let m = rule.len();
         let dr = &d[base..base + m];
+        let mut ors = Disjunctions::default();
         // The rule's hit: earlier hits, an empty match here, a match ending before here.
         let mut terms = vec![hit[r], b.cond(rule.nullable_cond(at_last), wb)];
         if part != Part::First {
+            let mut ends: [Vec<(Wire, ByteSet)>; 3] = Default::default();
             for (p, c) in rule.last_conds(at_last).into_iter().enumerate() {
-                if c != Cond::Never {
-                    let cw = b.cond(c, wb);
-                    terms.push(b.and(cw, dr[p]));
+                if let Some(k) = cond_kind(c) {
+                    ends[k].push((dr[p], rule.bytes[p]));
                 }
             }
+            terms.push(ors.reach(&mut b, ends, wb));
         }
         hits.push(b.or_all(terms));
         if part != Part::Release {
             let classes_of: Vec<Vec<bool>> = rule.bytes.iter().map(|s| set.classes.classes_of(s)).collect();
             let firsts = rule.first_conds(at_first);
-            let mut preds: Vec<[Vec<Wire>; 3]> = vec![[Vec::new(), Vec::new(), Vec::new()]; m];
+            let mut preds: Vec<[Vec<(Wire, ByteSet)>; 3]> = vec![Default::default(); m];
             for &(q, p, c) in &rule.follow {
-                let k = match c {
-                    Cond::Always => 0,
-                    Cond::Wb => 1,
-                    Cond::NotWb => 2,
-                    Cond::Never => continue,
-                };
-                preds[p as usize][k].push(dr[q as usize]);
+                if let Some(k) = cond_kind(c) {
+                    preds[p as usize][k].push((dr[q as usize], rule.bytes[q as usize]));
+                }
             }
             for p in 0..m {
                 // B[p] from the class one-hot: the XOR of its classes, or the complement
@@ -589,19 +635,9 @@ fn build(set: &NfaSet, l: StepLayout, part: Part) -> Circuit {
                         bp
                     }
                 };
-                let [always, if_wb, if_not] = std::mem::take(&mut preds[p]);
-                let mut terms = vec![b.cond(firsts[p], wb)];
-                terms.extend(always);
-                if !if_wb.is_empty() {
-                    let o = b.or_all(if_wb);
-                    terms.push(b.and(wb, o));
-                }
-                if !if_not.is_empty() {
-                    let o = b.or_all(if_not);
-                    let nwb = b.not(wb);
-                    terms.push(b.and(nwb, o));
-                }
-                let reach = b.or_all(terms);
+                let first = b.cond(firsts[p], wb);
+                let from = ors.reach(&mut b, std::mem::take(&mut preds[p]), wb);
+                let reach = b.or_all(vec![first, from]);
                 next_d.push(b.and(bp, reach));
             }
         }
@@ -612,6 +648,118 @@ fn build(set: &NfaSet, l: StepLayout, part: Part) -> Circuit {
         _ => next_d.into_iter().chain(hits).chain([w_cur]).collect(),
     };
     b.finish(outputs)
+}
+
+/// Which of [`Disjunctions::reach`]'s groups a condition goes to (`None`: never).
+fn cond_kind(c: Cond) -> Option<usize> {
+    match c {
+        Cond::Always => Some(0),
+        Cond::Wb => Some(1),
+        Cond::NotWb => Some(2),
+        Cond::Never => None,
+    }
+}
+
+/// Disjunctions of state wires, each wire with the bytes its position reads, built with
+/// fewer ANDs than a plain tree (one cache per rule).
+///
+/// - A position's bit can be set only after a byte of its own set (`D'[q] = B[q] ∧ …`),
+///   so two positions with disjoint byte sets are never set at once and their `∨` is a
+///   free `⊕`; the same holds for the `wb` and `¬wb` terms. The terms are coloured
+///   greedily into groups of pairwise disjoint byte sets (each group one XOR), and only
+///   the groups pay ANDs: `groups − 1` instead of `terms − 1`.
+/// - Positions often share predecessors (every alternative after an optional run has
+///   the same ones): a disjunction already built over the same terms is reused, and one
+///   over a subset of them stands in for that subset. That may deepen the tree (the
+///   gitleaks set: 10 AND layers a step become 11), but an AND layer costs a step about
+///   as much as 60 ANDs in process, and the reuse saves about 3,000 ANDs there.
+#[derive(Default)]
+struct Disjunctions {
+    /// Built disjunctions: their terms (sorted), the wire, the union of their bytes.
+    done: Vec<(Vec<Wire>, Wire, ByteSet)>,
+}
+
+impl Disjunctions {
+    /// `⋁ always ∨ (wb ∧ ⋁ if_wb) ∨ (¬wb ∧ ⋁ if_not)`.
+    fn reach(&mut self, b: &mut Builder, [always, if_wb, if_not]: [Vec<(Wire, ByteSet)>; 3], wb: Wire) -> Wire {
+        let mut items = always;
+        let mut conditional = Vec::new();
+        for (terms, cond) in [(if_wb, Cond::Wb), (if_not, Cond::NotWb)] {
+            if terms.is_empty() {
+                continue;
+            }
+            let bytes = union_of(&terms);
+            let o = self.or(b, terms);
+            let c = b.cond(cond, wb);
+            conditional.push((b.and(c, o), bytes));
+        }
+        if let [(x, sx), (y, sy)] = conditional[..] {
+            let o = b.xor(x, y); // exclusive: wb and ¬wb
+            items.push((o, sx.union(&sy)));
+        } else {
+            items.extend(conditional);
+        }
+        self.or(b, items)
+    }
+
+    /// The disjunction of `items`.
+    fn or(&mut self, b: &mut Builder, mut items: Vec<(Wire, ByteSet)>) -> Wire {
+        items.sort_by_key(|(w, _)| *w);
+        items.dedup_by_key(|(w, _)| *w);
+        if items.len() < 2 {
+            return items.first().map_or_else(|| b.constant(false), |(w, _)| *w);
+        }
+        let key: Vec<Wire> = items.iter().map(|(w, _)| *w).collect();
+        if let Some((_, w, _)) = self.done.iter().find(|(k, ..)| *k == key) {
+            return *w;
+        }
+        // Largest built subsets first, each standing in for its terms.
+        let mut left = key.clone();
+        let mut parts = Vec::new();
+        loop {
+            let best = self
+                .done
+                .iter()
+                .filter(|(k, ..)| k.len() < key.len() && is_subset(k, &left))
+                .max_by_key(|(k, ..)| k.len());
+            let Some((k, w, bytes)) = best else { break };
+            left.retain(|x| k.binary_search(x).is_err());
+            parts.push((*w, *bytes));
+        }
+        parts.extend(items.iter().filter(|(w, _)| left.binary_search(w).is_ok()).copied());
+        let wire = or_disjoint(b, parts);
+        self.done.push((key, wire, union_of(&items)));
+        wire
+    }
+}
+
+/// Whether sorted `a` is within sorted `b`.
+fn is_subset(a: &[Wire], b: &[Wire]) -> bool {
+    let mut it = b.iter();
+    a.iter().all(|x| it.any(|y| y == x))
+}
+
+fn union_of(items: &[(Wire, ByteSet)]) -> ByteSet {
+    items.iter().fold(ByteSet::default(), |u, (_, s)| u.union(s))
+}
+
+/// The disjunction of wires with their byte sets, groups of pairwise disjoint sets
+/// XORed first (see [`Disjunctions`]).
+fn or_disjoint(b: &mut Builder, mut items: Vec<(Wire, ByteSet)>) -> Wire {
+    // Larger sets first: they conflict most, so they open the groups.
+    items.sort_by_key(|(_, s)| std::cmp::Reverse(s.len()));
+    let mut groups: Vec<(ByteSet, Vec<Wire>)> = Vec::new();
+    for (w, s) in items {
+        match groups.iter_mut().find(|(u, _)| u.is_disjoint(&s)) {
+            Some((u, ws)) => {
+                *u = u.union(&s);
+                ws.push(w);
+            }
+            None => groups.push((s, vec![w])),
+        }
+    }
+    let terms: Vec<Wire> = groups.iter().map(|(_, ws)| b.xor_all(ws)).collect();
+    b.or_all(terms)
 }
 
 fn first_byte(s: &super::position::ByteSet) -> u8 {

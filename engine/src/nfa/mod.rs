@@ -278,6 +278,20 @@ mod tests {
         }
     }
 
+    #[test]
+    fn disjunctions_xor_disjoint_terms_and_share_predecessors() {
+        let ands = |p: &str| {
+            let set = NfaSet::compile(&[p.to_string()], &NfaConfig::default()).unwrap();
+            circuit::Program::new(&set).step.and_count()
+        };
+        // `d` after any of three disjoint bytes: one XOR, then `d`'s class AND; the hit's OR.
+        assert_eq!(ands("(?:a|b|c)d"), 2);
+        // X1, X2 and the final `x` each one AND beside `D` of the one before; `=` and `:`
+        // share one OR of {z, X1, X2} ({z} and X1 in one group, X2 in another: one AND)
+        // and pay their class ANDs; the hit ORs `=` ⊕ `x`.
+        assert_eq!(ands("z[xy]{0,2}(?:=|:x)"), 7);
+    }
+
     #[cfg(feature = "gitleaks")]
     #[test]
     fn every_gitleaks_rule_equals_regex() {

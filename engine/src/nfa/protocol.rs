@@ -112,16 +112,6 @@ fn frame(tag: u8, id: u32, body: &[u8]) -> Vec<u8> {
     f
 }
 
-fn words_frame(tag: u8, id: u32, head: &[u8], words: &[u64]) -> Vec<u8> {
-    let payload: &[u8] = bytemuck::cast_slice(words); // little-endian (kernels assert it)
-    let mut f = Vec::with_capacity(HEAD + head.len() + payload.len());
-    f.push(tag);
-    f.extend_from_slice(&id.to_le_bytes());
-    f.extend_from_slice(head);
-    f.extend_from_slice(payload);
-    f
-}
-
 /// The body of a frame that must carry `tag`, `id` and `len` body bytes.
 fn body<'f>(f: &'f [u8], link: Link, tag: u8, id: u32, len: usize, what: &str) -> Result<&'f [u8], ProtocolError> {
     let bad = |detail: String| ProtocolError::Frame { link, detail };
@@ -139,10 +129,46 @@ fn body<'f>(f: &'f [u8], link: Link, tag: u8, id: u32, len: usize, what: &str) -
 }
 
 fn to_words(b: &[u8]) -> Vec<u64> {
-    let n = b.len() / 8;
-    let mut v = vec![0u64; n];
-    bytemuck::cast_slice_mut::<u64, u8>(&mut v).copy_from_slice(&b[..8 * n]);
-    v
+    b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes"))).collect()
+}
+
+/// A frame of words built without a zeroed buffer: words gather on the stack and are
+/// appended a block at a time.
+struct WordFrame {
+    frame: Vec<u8>,
+    buf: [u64; 128],
+    n: usize,
+}
+
+impl WordFrame {
+    fn new(tag: u8, id: u32, head: &[u8], words: usize) -> WordFrame {
+        let mut frame = Vec::with_capacity(HEAD + head.len() + 8 * words);
+        frame.push(tag);
+        frame.extend_from_slice(&id.to_le_bytes());
+        frame.extend_from_slice(head);
+        WordFrame { frame, buf: [0; 128], n: 0 }
+    }
+
+    #[inline]
+    fn push(&mut self, w: u64) {
+        if self.n == self.buf.len() {
+            self.frame.extend_from_slice(bytemuck::cast_slice(&self.buf));
+            self.n = 0;
+        }
+        self.buf[self.n] = w;
+        self.n += 1;
+    }
+
+    fn extend(&mut self, words: &[u64]) {
+        self.frame.extend_from_slice(bytemuck::cast_slice(&self.buf[..self.n]));
+        self.n = 0;
+        self.frame.extend_from_slice(bytemuck::cast_slice(words));
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.frame.extend_from_slice(bytemuck::cast_slice(&self.buf[..self.n]));
+        self.frame
+    }
 }
 
 /// Runs `program` privately on `texts`: two server threads, a dealer thread and the
@@ -224,9 +250,13 @@ fn run_dealer(program: &Program, plan: &Plan, ends: DealerEnds, mut rng: SecretR
     }
     let mut step = |id: usize, circuit: &super::circuit::Circuit, words: usize| -> Result<(), ProtocolError> {
         let layers: Vec<usize> = circuit.layer_sizes().iter().map(|g| g * words).collect();
-        let dealt = triples::deal(&layers, &mut rng);
-        to0.send(frame(TAG_TRIPLES, id as u32, &dealt.seeds[0].to_le_bytes()))?;
-        to1.send(words_frame(TAG_TRIPLES, id as u32, &dealt.seeds[1].to_le_bytes(), &dealt.c1))?;
+        let total: usize = layers.iter().sum();
+        let mut f1 = WordFrame::new(TAG_TRIPLES, id as u32, &[0; 16], total);
+        let seeds = triples::deal(&layers, &mut rng, |c| f1.extend(c));
+        let mut f1 = f1.finish();
+        f1[HEAD..HEAD + 16].copy_from_slice(&seeds[1].to_le_bytes());
+        to0.send(frame(TAG_TRIPLES, id as u32, &seeds[0].to_le_bytes()))?;
+        to1.send(f1)?;
         Ok(())
     };
     for t in 0..plan.steps() {
@@ -254,31 +284,40 @@ fn recv_triples(
     Ok(StepTriples::new(party, seed, to_words(&b[16..])))
 }
 
-/// Evaluates `circuit` on this server's shares, one exchange per AND layer.
+/// Evaluates `circuit` on this server's shares, one exchange per AND layer (its
+/// openings `d_b, e_b` interleaved, two words per AND word). `input(i, words)` writes
+/// input `i`'s shares; `scratch` is the circuit's reused wire buffer.
 fn eval_shared(
     ends: &mut ServerEnds,
     party: Party,
     id: usize,
     circuit: &super::circuit::Circuit,
-    inputs: &[u64],
     words: usize,
+    input: impl FnMut(usize, &mut [u64]),
+    scratch: &mut Vec<u64>,
 ) -> Result<Vec<u64>, ProtocolError> {
     let mut triples = recv_triples(ends, party, id, circuit, words)?;
     let peer_link = ends.from_peer.link();
-    let out = circuit.eval(inputs, words, party == Party::P0, |layer, x, y| {
-        let dealer = if party == Party::P0 { Link::DealerToS0 } else { Link::DealerToS1 };
+    let dealer = if party == Party::P0 { Link::DealerToS0 } else { Link::DealerToS1 };
+    let out = circuit.eval(scratch, words, party == Party::P0, input, |layer, and| {
+        let n = and.words();
         let t = triples
-            .next_layer(x.len())
+            .next_layer(n)
             .ok_or_else(|| ProtocolError::Frame { link: dealer, detail: format!("step {id}: too few triples") })?;
-        let mine = t.open(x, y);
         let tag_id = (id as u32) << 6 | layer as u32;
-        ends.to_peer.send(words_frame(TAG_AND, tag_id, &[], &mine))?;
-        let peer = to_words(body(&ends.from_peer.recv()?, peer_link, TAG_AND, tag_id, 8 * mine.len(), "AND openings")?);
-        Ok::<Vec<u64>, ProtocolError>(t.finish(party, &mine, &peer))
+        let mut mine = WordFrame::new(TAG_AND, tag_id, &[], 2 * n);
+        and.for_each(|i, u, v| {
+            let [d, e] = t.open(i, u, v);
+            mine.push(d);
+            mine.push(e);
+        });
+        ends.to_peer.send(mine.finish())?;
+        let peer = to_words(body(&ends.from_peer.recv()?, peer_link, TAG_AND, tag_id, 16 * n, "AND openings")?);
+        and.set(t.finish(party, &peer));
+        Ok::<(), ProtocolError>(())
     })?;
     if !triples.is_spent() {
-        let link = if party == Party::P0 { Link::DealerToS0 } else { Link::DealerToS1 };
-        return Err(ProtocolError::Frame { link, detail: format!("step {id}: more triples dealt than used") });
+        return Err(ProtocolError::Frame { link: dealer, detail: format!("step {id}: more triples dealt than used") });
     }
     Ok(out)
 }
@@ -318,21 +357,23 @@ fn run_server(program: &Program, plan: &Plan, party: Party, mut ends: ServerEnds
     // The state: every input wire of the step circuit, `w` words each.
     let w = plan.lens.len().div_ceil(64);
     let mut state = vec![0u64; l.inputs() * w];
+    let mut scratch = Vec::new();
+    let classes = l.e_at()..l.e_at() + l.classes;
     for t in 0..plan.steps() {
         let (n, wt) = (plan.active(t), plan.words(t));
-        let mut inputs = vec![0u64; l.inputs() * wt];
-        for wire in 0..l.inputs() {
-            inputs[wire * wt..(wire + 1) * wt].copy_from_slice(&state[wire * w..wire * w + wt]);
-        }
-        inputs[l.e_at() * wt..(l.e_at() + l.classes) * wt].fill(0);
-        for i in 0..n {
-            let s = plan.offsets[i] + t;
-            for c in 0..l.classes {
-                let bit = class_bits[s * cw + c / 64] >> (c % 64) & 1;
-                inputs[(l.e_at() + c) * wt + i / 64] |= bit << (i % 64);
+        let input = |k: usize, words: &mut [u64]| {
+            if classes.contains(&k) {
+                let c = k - l.e_at();
+                words.fill(0);
+                for i in 0..n {
+                    let bit = class_bits[(plan.offsets[i] + t) * cw + c / 64] >> (c % 64) & 1;
+                    words[i / 64] |= bit << (i % 64);
+                }
+            } else {
+                words.copy_from_slice(&state[k * w..k * w + wt]);
             }
-        }
-        let out = eval_shared(&mut ends, party, t, program.step_circuit(t), &inputs, wt)?;
+        };
+        let out = eval_shared(&mut ends, party, t, program.step_circuit(t), wt, input, &mut scratch)?;
         let active = lane_mask((0..n).map(|_| true), wt);
         merge_step(&mut state, w, &out, wt, &active, l);
     }
@@ -348,11 +389,8 @@ fn run_server(program: &Program, plan: &Plan, party: Party, mut ends: ServerEnds
     }
     if plan.active(0) > 0 {
         let wr = plan.words(0);
-        let mut inputs = vec![0u64; l.inputs() * wr];
-        for wire in 0..l.inputs() {
-            inputs[wire * wr..(wire + 1) * wr].copy_from_slice(&state[wire * w..wire * w + wr]);
-        }
-        let out = eval_shared(&mut ends, party, plan.steps(), &program.release, &inputs, wr)?;
+        let input = |k: usize, words: &mut [u64]| words.copy_from_slice(&state[k * w..k * w + wr]);
+        let out = eval_shared(&mut ends, party, plan.steps(), &program.release, wr, input, &mut scratch)?;
         let active = lane_mask((0..plan.active(0)).map(|_| true), wr);
         for r in 0..l.rules {
             for k in 0..wr {
@@ -360,7 +398,9 @@ fn run_server(program: &Program, plan: &Plan, party: Party, mut ends: ServerEnds
             }
         }
     }
-    ends.to_client.send(words_frame(TAG_OUTPUT, 0, &[], &hits))?;
+    let mut f = WordFrame::new(TAG_OUTPUT, 0, &[], hits.len());
+    f.extend(&hits);
+    ends.to_client.send(f.finish())?;
     Ok(())
 }
 
@@ -498,8 +538,9 @@ mod tests {
         let program = Program::new(&set);
         let layers: Vec<usize> = program.step.layer_sizes();
         let mut rng = SecretRng::from_seed([1; 32]);
-        let dealt = triples::deal(&layers, &mut rng);
-        let mut t = StepTriples::new(Party::P1, dealt.seeds[1], dealt.c1);
+        let mut c1 = Vec::new();
+        let seeds = triples::deal(&layers, &mut rng, |c| c1.extend_from_slice(c));
+        let mut t = StepTriples::new(Party::P1, seeds[1], c1);
         for &n in &layers {
             assert!(t.next_layer(n).is_some());
         }

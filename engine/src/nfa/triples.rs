@@ -19,16 +19,18 @@
 //! ```compile_fail
 //! # use pmsm_engine::nfa::triples::LayerTriples;
 //! # use pmsm_kernels::Party;
-//! fn twice(t: LayerTriples, mine: &[u64], peer: &[u64]) {
-//!     let _ = t.finish(Party::P0, mine, peer);
-//!     let _ = t.finish(Party::P0, mine, peer); // error[E0382]: use of moved value
+//! fn twice(t: LayerTriples<'_>, peer: &[u64]) {
+//!     let _ = t.finish(Party::P0, peer);
+//!     let _ = t.finish(Party::P0, peer); // error[E0382]: use of moved value
 //! }
 //! ```
+//!
+//! Costs per AND word (64 instances): the dealer expands five stream words, server 0
+//! three and server 1 two; nothing is buffered beyond one layer's streams.
 
 use pmsm_kernels::Party;
 use pmsm_kernels::prg::FixedKeyPrg;
 use pmsm_kernels::rng::SecretRng;
-use rayon::prelude::*;
 
 /// Stream tags (bits 120.. of the tweak): which share a stream holds.
 const STREAM_X: u128 = 1 << 120;
@@ -37,52 +39,54 @@ const STREAM_Y: u128 = 2 << 120;
 /// See [`STREAM_X`].
 const STREAM_C: u128 = 3 << 120;
 
-/// `out.len()` words of the stream `(seed, stream, layer)`.
-fn expand(seed: u128, stream: u128, layer: u32, out: &mut [u64]) {
+/// Blocks of the stream `(seed, stream, layer)` from block `first` on, into `out`.
+fn expand_blocks(seed: u128, stream: u128, layer: u32, first: usize, out: &mut [u128]) {
     let base = seed ^ stream ^ (u128::from(layer) << 64);
-    let mut blocks: Vec<u128> = (0..out.len().div_ceil(2) as u128).map(|i| base ^ i).collect();
-    FixedKeyPrg::get().hash_in_place(&mut blocks);
-    for (k, o) in out.iter_mut().enumerate() {
-        let b = blocks[k / 2];
-        *o = if k % 2 == 0 { b as u64 } else { (b >> 64) as u64 };
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = base ^ (first + i) as u128;
     }
+    FixedKeyPrg::get().hash_in_place(out);
 }
 
-/// The dealer's output for one step: server 0's seed, server 1's seed and its `c_1`
-/// words (layer after layer).
-pub struct DealtStep {
-    /// Per server, its seed.
-    pub seeds: [u128; 2],
-    /// Server 1's `c` shares, `Σ layers` words.
-    pub c1: Vec<u64>,
+/// The first `words` words of the stream `(seed, stream, layer)` (two a block).
+fn expand(seed: u128, stream: u128, layer: u32, words: usize) -> Vec<u64> {
+    let mut out = Vec::with_capacity(words);
+    let mut buf = [0u128; 64];
+    for first in (0..words.div_ceil(2)).step_by(buf.len()) {
+        let blocks = buf.len().min(words.div_ceil(2) - first);
+        expand_blocks(seed, stream, layer, first, &mut buf[..blocks]);
+        let w: &[u64] = bytemuck::cast_slice(&buf[..blocks]);
+        out.extend_from_slice(&w[..(words - 2 * first).min(w.len())]);
+    }
+    out
 }
 
-impl std::fmt::Debug for DealtStep {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "DealtStep({} words, <redacted>)", self.c1.len())
-    }
-}
+/// Blocks a dealer expands at once per stream (its working set: five of them).
+const CHUNK: usize = 256;
 
 /// Deals a step's triples: `layers[l]` words in layer `l` (gates × instance words).
-pub fn deal(layers: &[usize], rng: &mut SecretRng) -> DealtStep {
+/// Returns the servers' seeds; server 1's `c` words go to `c1`, a chunk at a time,
+/// layer after layer.
+pub fn deal(layers: &[usize], rng: &mut SecretRng, mut c1: impl FnMut(&[u64])) -> [u128; 2] {
     let seeds = [rng.block(), rng.block()];
-    let total: usize = layers.iter().sum();
-    let mut c1 = Vec::with_capacity(total);
+    let jobs = [(seeds[0], STREAM_X), (seeds[0], STREAM_Y), (seeds[0], STREAM_C), (seeds[1], STREAM_X), (seeds[1], STREAM_Y)];
+    let mut s = [[0u128; CHUNK]; 5];
+    let mut out = [0u64; 2 * CHUNK];
     for (l, &n) in layers.iter().enumerate() {
-        let mut s = [vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n], vec![0u64; n]];
-        let jobs = [
-            (seeds[0], STREAM_X),
-            (seeds[0], STREAM_Y),
-            (seeds[0], STREAM_C),
-            (seeds[1], STREAM_X),
-            (seeds[1], STREAM_Y),
-        ];
-        // The five streams in parallel (rayon): the dealer expands five, a server two or three.
-        s.par_iter_mut().zip(jobs).for_each(|(out, (seed, stream))| expand(seed, stream, l as u32, out));
-        let [x0, y0, c0, x1, y1] = &s;
-        c1.extend((0..n).map(|k| ((x0[k] ^ x1[k]) & (y0[k] ^ y1[k])) ^ c0[k]));
+        for first in (0..n.div_ceil(2)).step_by(CHUNK) {
+            let blocks = CHUNK.min(n.div_ceil(2) - first);
+            for (buf, (seed, stream)) in s.iter_mut().zip(jobs) {
+                expand_blocks(seed, stream, l as u32, first, &mut buf[..blocks]);
+            }
+            let words = (n - 2 * first).min(2 * CHUNK);
+            let w: [&[u64]; 5] = std::array::from_fn(|j| &bytemuck::cast_slice::<u128, u64>(&s[j])[..words]);
+            for (k, o) in out[..words].iter_mut().enumerate() {
+                *o = ((w[0][k] ^ w[3][k]) & (w[1][k] ^ w[4][k])) ^ w[2][k];
+            }
+            c1(&out[..words]);
+        }
     }
-    DealtStep { seeds, c1 }
+    seeds
 }
 
 /// One server's triples for a step, layer by layer. Not `Clone`.
@@ -108,25 +112,20 @@ impl StepTriples {
     }
 
     /// The next layer's triples, `words` of them; `None` if server 1's `c` words run out.
-    pub fn next_layer(&mut self, words: usize) -> Option<LayerTriples> {
-        let mut x = vec![0u64; words];
-        let mut y = vec![0u64; words];
-        expand(self.seed, STREAM_X, self.layer, &mut x);
-        expand(self.seed, STREAM_Y, self.layer, &mut y);
+    pub fn next_layer(&mut self, words: usize) -> Option<LayerTriples<'_>> {
         let c = match self.party {
-            Party::P0 => {
-                let mut c = vec![0u64; words];
-                expand(self.seed, STREAM_C, self.layer, &mut c);
-                c
-            }
+            Party::P0 => Stream::Expanded(expand(self.seed, STREAM_C, self.layer, words)),
             Party::P1 => {
-                let c = self.c1.get(self.used..self.used + words)?.to_vec();
+                let from = self.used;
+                self.c1.get(from..from + words)?;
                 self.used += words;
-                c
+                Stream::Dealt(&self.c1[from..from + words])
             }
         };
+        let x = expand(self.seed, STREAM_X, self.layer, words);
+        let y = expand(self.seed, STREAM_Y, self.layer, words);
         self.layer += 1;
-        Some(LayerTriples { x, y, c })
+        Some(LayerTriples { x, y, c, party: self.party, words })
     }
 
     /// Whether every dealt triple has been handed out.
@@ -135,45 +134,66 @@ impl StepTriples {
     }
 }
 
+/// A share stream: expanded from a seed, or dealt.
+enum Stream<'a> {
+    Expanded(Vec<u64>),
+    Dealt(&'a [u64]),
+}
+
+impl Stream<'_> {
+    fn words(&self) -> &[u64] {
+        match self {
+            Stream::Expanded(w) => w,
+            Stream::Dealt(w) => w,
+        }
+    }
+}
+
 /// One server's shares of one AND layer's triples. Not `Clone`; consumed by
 /// [`LayerTriples::finish`].
-pub struct LayerTriples {
+pub struct LayerTriples<'a> {
     x: Vec<u64>,
     y: Vec<u64>,
-    c: Vec<u64>,
+    c: Stream<'a>,
+    party: Party,
+    words: usize,
 }
 
-impl std::fmt::Debug for LayerTriples {
+impl std::fmt::Debug for LayerTriples<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "LayerTriples({} words, <redacted>)", self.x.len())
+        write!(f, "LayerTriples({} words, <redacted>)", self.words)
     }
 }
 
-impl LayerTriples {
-    /// This server's openings of `u ∧ v`: `d_b` then `e_b`.
-    ///
-    /// # Panics
-    /// If `u` or `v` is not one word per triple word.
-    pub fn open(&self, u: &[u64], v: &[u64]) -> Vec<u64> {
-        assert!(u.len() == self.x.len() && v.len() == self.y.len(), "one triple word per AND word");
-        u.iter().zip(&self.x).map(|(u, x)| u ^ x).chain(v.iter().zip(&self.y).map(|(v, y)| v ^ y)).collect()
+impl<'a> LayerTriples<'a> {
+    /// AND words in the layer.
+    pub fn words(&self) -> usize {
+        self.words
     }
 
-    /// This server's shares of `u ∧ v` from both servers' openings (consumes the triples).
+    /// This server's openings `(d_b, e_b)` of AND word `i`, operands `u`, `v`.
+    #[inline]
+    pub fn open(&self, i: usize, u: u64, v: u64) -> [u64; 2] {
+        [u ^ self.x[i], v ^ self.y[i]]
+    }
+
+    /// Consumes the triples: from the peer's openings (`d, e` interleaved, two words per
+    /// AND word), the function from `(i, u, v)` to this server's share of `u ∧ v`
+    /// (it recomputes this server's own openings rather than keep them).
     ///
     /// # Panics
-    /// If an opening is not `2·words` long.
-    pub fn finish(self, party: Party, mine: &[u64], peer: &[u64]) -> Vec<u64> {
-        let n = self.x.len();
-        assert!(mine.len() == 2 * n && peer.len() == 2 * n, "openings: d then e, one word per AND word");
+    /// If `peer` is not two words per AND word (the caller checks frame lengths).
+    pub fn finish(self, party: Party, peer: &'a [u64]) -> impl FnMut(usize, u64, u64) -> u64 + 'a {
+        assert_eq!(peer.len(), 2 * self.words, "openings: d and e per AND word");
+        assert!(party == self.party, "a server's own triples");
         let lead = if party == Party::P0 { !0u64 } else { 0 };
-        (0..n)
-            .map(|k| {
-                let d = mine[k] ^ peer[k];
-                let e = mine[n + k] ^ peer[n + k];
-                self.c[k] ^ (d & self.y[k]) ^ (e & self.x[k]) ^ (d & e & lead)
-            })
-            .collect()
+        let LayerTriples { x, y, c, .. } = self;
+        move |i, u, v| {
+            let (x, y) = (x[i], y[i]);
+            let d = u ^ x ^ peer[2 * i];
+            let e = v ^ y ^ peer[2 * i + 1];
+            c.words()[i] ^ (d & y) ^ (e & x) ^ (d & e & lead)
+        }
     }
 }
 
@@ -184,12 +204,12 @@ mod tests {
     #[test]
     fn ands_reconstruct_and_streams_differ() {
         let mut rng = SecretRng::from_seed([9; 32]);
-        let layers = [3, 5];
-        let dealt = deal(&layers, &mut rng);
-        let mut t = [
-            StepTriples::new(Party::P0, dealt.seeds[0], Vec::new()),
-            StepTriples::new(Party::P1, dealt.seeds[1], dealt.c1),
-        ];
+        // Layers across a dealer chunk boundary and of odd length.
+        let layers = [3, 5, 2 * CHUNK + 7];
+        let mut c1 = Vec::new();
+        let seeds = deal(&layers, &mut rng, |c| c1.extend_from_slice(c));
+        assert_eq!(c1.len(), layers.iter().sum::<usize>());
+        let mut t = [StepTriples::new(Party::P0, seeds[0], Vec::new()), StepTriples::new(Party::P1, seeds[1], c1)];
         for &n in &layers {
             let u: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
             let v: Vec<u64> = (0..n as u64).map(|i| !i.wrapping_mul(0x2545_f491_4f6c_dd1d)).collect();
@@ -198,19 +218,23 @@ mod tests {
             let u0: Vec<u64> = u.iter().zip(&m).map(|(a, b)| a ^ b).collect();
             let v0: Vec<u64> = v.iter().zip(&m).map(|(a, b)| a ^ b ^ 5).collect();
             let v1: Vec<u64> = m.iter().map(|b| b ^ 5).collect();
-            let [l0, l1] = [t[0].next_layer(n).unwrap(), t[1].next_layer(n).unwrap()];
-            let (o0, o1) = (l0.open(&u0, &v0), l1.open(&m, &v1));
-            let z0 = l0.finish(Party::P0, &o0, &o1);
-            let z1 = l1.finish(Party::P1, &o1, &o0);
+            let [t0, t1] = &mut t;
+            let (l0, l1) = (t0.next_layer(n).unwrap(), t1.next_layer(n).unwrap());
+            let o0: Vec<u64> = (0..n).flat_map(|i| l0.open(i, u0[i], v0[i])).collect();
+            let o1: Vec<u64> = (0..n).flat_map(|i| l1.open(i, m[i], v1[i])).collect();
+            let (mut z0, mut z1) = (l0.finish(Party::P0, &o1), l1.finish(Party::P1, &o0));
             for k in 0..n {
-                assert_eq!(z0[k] ^ z1[k], u[k] & v[k]);
+                assert_eq!(z0(k, u0[k], v0[k]) ^ z1(k, m[k], v1[k]), u[k] & v[k]);
             }
         }
         assert!(t[1].is_spent());
         assert!(t[1].next_layer(1).is_none(), "server 1 has no triples beyond those dealt");
-        let (mut a, mut b) = (vec![0u64; 4], vec![0u64; 4]);
-        expand(7, STREAM_X, 0, &mut a);
-        expand(7, STREAM_X, 1, &mut b);
+        let (a, b) = (expand(7, STREAM_X, 0, 4), expand(7, STREAM_X, 1, 4));
         assert_ne!(a, b, "layers draw distinct streams");
+        let mut chunked = vec![0u128; 3];
+        expand_blocks(7, STREAM_X, 0, 1, &mut chunked);
+        let whole = expand(7, STREAM_X, 0, 8);
+        assert_eq!(bytemuck::cast_slice::<u128, u64>(&chunked), &whole[2..8], "a chunk is the stream's own blocks");
+        assert_eq!(expand(7, STREAM_X, 0, 200)[..8], whole[..], "longer streams extend shorter ones");
     }
 }
