@@ -49,13 +49,13 @@ impl CostModel {
     /// datasets/gitleaks/positives.txt datasets/gitleaks/negatives.txt --sample 3
     /// --repeat 3` (its DFA ladder: random machines with 16 symbols, classes off, on
     /// random inputs of the sample texts' 642 lengths, the best of three runs),
-    /// 2026-12-01 18:07 UTC, this two-core AVX2 machine while another build held one
-    /// core (load average 2.7 before the run): 191 ns a lookup at `n = 5`, 204 at 8, 262
-    /// at 9, 662 at 10, 1,040 at 12, 3,147 at 14, 17,033 at 16. (The constants before,
-    /// 107.5 + 0.401 · 2^n and 553 + 0.289 · 2^n, were fitted the same morning to
-    /// batches of 4,000 inputs of 100 symbols.)
+    /// 2026-12-01 23:09 UTC, this two-core AVX2 machine at load average 0.8
+    /// (`profiles/results/2026-12-01/paths-shared-ors/calibrate.json`): 119 ns a lookup
+    /// at `n = 5`, 155 at 8, 181 at 9, 370 at 10, 685 at 12, 1,980 at 14, 11,540 at 16.
+    /// (The constants before, 160.4 + 0.1318 · 2^n and 187.9 + 0.2135 · 2^n, were
+    /// fitted at 18:07 while another build held a core.)
     pub const LOOKUP_XOR: CostModel =
-        CostModel { small_lookup_ns: 160.4, small_entry_ns: 0.1318, lookup_ns: 187.9, entry_ns: 0.2135 };
+        CostModel { small_lookup_ns: 124.1, small_entry_ns: 0.1308, lookup_ns: 132.1, entry_ns: 0.1361 };
     /// lookup-ring, fitted at `n = 8 … 14` (8,705 ns at 8, 574,140 at 14, on the machine
     /// under load; the free fit's fixed part came out negative, so it is 0 and the cost
     /// all per entry, at every size).
@@ -140,12 +140,11 @@ impl BatchShape {
 impl NfaCost {
     /// Fitted (least relative squares, 74 rows: every third gitleaks rule alone on the
     /// 642 sample texts, 45,409 bytes, the longest 311, the best of three runs; median
-    /// error 12.6 %, largest 63 %) by the same command and run as
-    /// [`CostModel::LOOKUP_XOR`]: `pmsm bench-nfa --calibrate --gitleaks
-    /// datasets/gitleaks/gitleaks.toml --texts datasets/gitleaks/positives.txt
-    /// datasets/gitleaks/negatives.txt --sample 3 --repeat 3`, 2026-12-01 18:07 UTC,
-    /// this two-core AVX2 machine while another build held one core (load average 2.7).
-    pub const MEASURED: NfaCost = NfaCost { byte_ns: 365.0, and_ns: 2.432, layer_ns: 21_167.0 };
+    /// error 7.6 %, largest 42 %) by the same command and run as
+    /// [`CostModel::LOOKUP_XOR`], 2026-12-01 23:09 UTC, after the circuits' shared
+    /// disjunctions and the in-place layers (the constants before, 365 + 2.432 · ANDs +
+    /// 21,167 · layers · steps / bytes, were fitted at 18:07 to the older run).
+    pub const MEASURED: NfaCost = NfaCost { byte_ns: 305.6, and_ns: 1.433, layer_ns: 3_898.0 };
 
     /// Predicted ns per input byte of a circuit of `ands` ANDs in `layers` layers a
     /// step, on a batch of `shape`.

@@ -38,6 +38,7 @@ mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod input;
+pub mod mixed;
 pub mod nfa;
 pub mod party;
 pub mod poly;

@@ -5,11 +5,14 @@
 //! `x ∧ 1 = x`, `¬¬x = x`, …), so a position a match may start at unconditionally costs
 //! no AND beyond `B[p]`'s and a first step (state all zero) costs none for the state.
 //! `x ∨ y = ¬(¬x ∧ ¬y)`; a disjunction of `k` terms is a balanced tree of depth
-//! `⌈log2 k⌉`.
+//! `⌈log2 k⌉`, over fewer terms where the automaton allows: positions that read
+//! disjoint bytes are never set at once, so their `∨` is a free `⊕`, and a disjunction
+//! over predecessors another position shares is built once (`Disjunctions`).
 //!
 //! Evaluation is bit-sliced: every wire holds `W` words, one bit per instance, and an
-//! AND layer hands all its gates' inputs to one callback ([`Circuit::eval`]) — a plain
-//! AND for the reference, one exchange of openings for the private protocol.
+//! AND layer is handed to one callback ([`Circuit::eval`], [`AndLayer`]) that reads its
+//! operands and writes its outputs in place — a plain AND for the reference, one
+//! exchange of openings for the private protocol.
 //!
 //! The step circuit of DESIGN §8 (inputs: the state `D`, the class one-hot `E` of the
 //! symbol, the previous symbol's word bit, the `hit` bits; [`StepLayout`]):

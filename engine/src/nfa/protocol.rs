@@ -23,7 +23,7 @@ use crate::party::dealer::deal as deal_lookups;
 use crate::party::sharing::Xor;
 use crate::protocol::ProtocolError;
 use crate::protocol::wire::decode_correlations;
-use crate::transport::inproc::network;
+use crate::transport::inproc::{Network, network};
 use crate::transport::{ClientEnds, DealerEnds, Link, ServerEnds, TransportError};
 use pmsm_kernels::Party;
 use pmsm_kernels::dpf::{BitLeaf, DpfKey};
@@ -179,10 +179,20 @@ pub fn run(
     texts: &[&[u8]],
     tap: Option<(Link, crossbeam_channel::Sender<Vec<u8>>)>,
 ) -> Result<NfaReport, ProtocolError> {
+    run_on(program, texts, network(LINK_DEPTH, DEALER_DEPTH, tap))
+}
+
+/// Frames a server-to-server or client link holds (a layer's openings are one frame).
+pub const LINK_DEPTH: usize = 8;
+/// Steps' triples the dealer runs ahead.
+pub const DEALER_DEPTH: usize = 4;
+
+/// [`run`] on the ends of `net` (in process, or [`crate::transport::tcp::loopback`]);
+/// the report's bytes are `net`'s counters.
+pub fn run_on(program: &Program, texts: &[&[u8]], net: Network) -> Result<NfaReport, ProtocolError> {
     let plan = Plan::new(texts);
-    let net = network(8, 4, tap);
     let counters = net.counters.clone();
-    let crate::transport::inproc::Network { client, servers: [s0, s1], dealer, .. } = net;
+    let Network { client, servers: [s0, s1], dealer, .. } = net;
     let start = Instant::now();
     let results = std::thread::scope(|scope| {
         let d = scope.spawn(|| run_dealer(program, &plan, dealer, SecretRng::from_os()));
@@ -530,6 +540,28 @@ mod tests {
         let ones: u64 = a.iter().map(|x| u64::from(x.count_ones())).sum();
         let n = 8.0 * a.len() as f64;
         assert!((ones as f64 - n / 2.0).abs() < 5.0 * (n / 4.0).sqrt(), "{ones} ones of {n}");
+    }
+
+    #[cfg(feature = "dev-certs")]
+    #[test]
+    fn a_run_over_loopback_tls_equals_the_run_in_process() {
+        use crate::transport::tls::{Identity, Role};
+        let dir = std::env::temp_dir().join(format!("pmsm-nfa-tls-{}", std::process::id()));
+        crate::transport::certs::write_dev_certs(&dir).unwrap();
+        let set = NfaSet::compile(&["a[bc]{2}".into(), r"\bx1".into()], &NfaConfig::default()).unwrap();
+        let program = Program::new(&set);
+        let texts: Vec<&[u8]> = vec![b"xabc", b"", b"zz x1", b"acb x12 abb"];
+        let net = crate::transport::tcp::loopback(|r| Identity::load(&dir, r), LINK_DEPTH, DEALER_DEPTH).unwrap();
+        let tcp = run_on(&program, &texts, net).unwrap();
+        let local = run(&program, &texts, None).unwrap();
+        assert_eq!(tcp.hits, local.hits);
+        assert_eq!((tcp.hits[0].clone(), tcp.hits[3].clone()), (vec![true, false], vec![true, true]));
+        assert_eq!(tcp.bytes, local.bytes, "the same frames travel");
+        // A party presenting another role's certificate is refused on its link.
+        let wrong = |r| Identity::load(&dir, if r == Role::Dealer { Role::Client } else { r });
+        let e = crate::transport::tcp::loopback(wrong, LINK_DEPTH, DEALER_DEPTH).unwrap_err();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(e.to_string().contains("not for dealer"), "{e}");
     }
 
     #[test]

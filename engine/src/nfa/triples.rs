@@ -69,7 +69,8 @@ const CHUNK: usize = 256;
 /// layer after layer.
 pub fn deal(layers: &[usize], rng: &mut SecretRng, mut c1: impl FnMut(&[u64])) -> [u128; 2] {
     let seeds = [rng.block(), rng.block()];
-    let jobs = [(seeds[0], STREAM_X), (seeds[0], STREAM_Y), (seeds[0], STREAM_C), (seeds[1], STREAM_X), (seeds[1], STREAM_Y)];
+    let jobs =
+        [(seeds[0], STREAM_X), (seeds[0], STREAM_Y), (seeds[0], STREAM_C), (seeds[1], STREAM_X), (seeds[1], STREAM_Y)];
     let mut s = [[0u128; CHUNK]; 5];
     let mut out = [0u64; 2 * CHUNK];
     for (l, &n) in layers.iter().enumerate() {

@@ -149,21 +149,6 @@ impl Default for NetOptions {
 /// Largest handshake frame: a spec for [`spec::MAX_INSTANCES`] instances.
 const MAX_HELLO: usize = 64 + 16 + 4 * spec::MAX_INSTANCES;
 
-/// Which party sends and which receives on `link`.
-pub fn link_roles(link: Link) -> (Role, Role) {
-    use Role::{Client, Dealer, Server0, Server1};
-    match link {
-        Link::ClientToS0 => (Client, Server0),
-        Link::ClientToS1 => (Client, Server1),
-        Link::S0ToS1 => (Server0, Server1),
-        Link::S1ToS0 => (Server1, Server0),
-        Link::DealerToS0 => (Dealer, Server0),
-        Link::DealerToS1 => (Dealer, Server1),
-        Link::S0ToClient => (Server0, Client),
-        Link::S1ToClient => (Server1, Client),
-    }
-}
-
 /// A session or connection failure, stated for the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
@@ -350,7 +335,7 @@ impl Links {
         for (link, conn) in conns {
             let _ = tcp::set_timeouts(conn.sock(), Some(opts.io_timeout));
             let stream = conn.into_stream();
-            if link_roles(link).0 == me {
+            if link.roles().0 == me {
                 let (tx, closer): (TcpTx, LinkCloser) = tcp::sender(link, stream, depth(link), Some(opts.io_timeout));
                 links.tx.push((link, Box::new(Counted::new(tx, links.counters.clone()))));
                 links.closers.push(closer);

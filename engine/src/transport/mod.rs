@@ -75,6 +75,21 @@ impl Link {
 }
 
 impl Link {
+    /// Which party sends and which receives on the link.
+    pub fn roles(self) -> (tls::Role, tls::Role) {
+        use tls::Role::{Client, Dealer, Server0, Server1};
+        match self {
+            Link::ClientToS0 => (Client, Server0),
+            Link::ClientToS1 => (Client, Server1),
+            Link::S0ToS1 => (Server0, Server1),
+            Link::S1ToS0 => (Server1, Server0),
+            Link::DealerToS0 => (Dealer, Server0),
+            Link::DealerToS1 => (Dealer, Server1),
+            Link::S0ToClient => (Server0, Client),
+            Link::S1ToClient => (Server1, Client),
+        }
+    }
+
     /// The link with the given [`Link::index`].
     pub fn from_index(i: usize) -> Option<Link> {
         Link::ALL.get(i).copied()

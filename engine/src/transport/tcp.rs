@@ -13,6 +13,7 @@
 //!   the peer reports why the session stopped rather than a bare disconnection.
 
 use super::frame::{self, Frame, FrameError};
+use super::tls::{Identity, Role, TlsError, check_peer_role};
 use super::{Link, Rx, TransportError, Tx, buffers};
 use crossbeam_channel::{Receiver, Sender, bounded};
 use std::io::{self, Read, Write};
@@ -229,6 +230,76 @@ impl LinkCloser {
     pub fn link(&self) -> Link {
         self.link
     }
+}
+
+/// A whole network over loopback TCP with mutual TLS 1.3, every party in this process:
+/// one connection per directed link, the sender dialing with its role's identity and the
+/// receiver accepting it only from a certificate for that role (as between processes).
+/// For measuring a protocol over real sockets and TLS without starting processes.
+/// `identity(role)` gives each party's identity; links from the dealer hold
+/// `dealer_depth` frames and the others `depth` ([`super::inproc::network`]).
+pub fn loopback(
+    identity: impl Fn(Role) -> Result<Identity, TlsError>,
+    depth: usize,
+    dealer_depth: usize,
+) -> Result<super::inproc::Network, TlsError> {
+    use super::{ClientEnds, Counted, Counters, DealerEnds, ServerEnds};
+    let counters = Counters::default();
+    let ids: Vec<(Role, Identity)> =
+        Role::ALL.iter().map(|&r| identity(r).map(|i| (r, i))).collect::<Result<_, _>>()?;
+    let id = |r: Role| &ids.iter().find(|(x, _)| *x == r).expect("every role").1;
+    let io = |e: io::Error| TlsError(format!("loopback: {e}"));
+    let make = |link: Link| -> Result<(super::BoxTx, super::BoxRx), TlsError> {
+        let (from, to) = link.roles();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(io)?;
+        let addr = listener.local_addr().map_err(io)?;
+        let acceptor = id(to);
+        let (accepted, dialed) = std::thread::scope(|scope| {
+            let accepted = scope.spawn(|| -> Result<super::tls::ServerStream, TlsError> {
+                let (sock, _) = listener.accept().map_err(io)?;
+                sock.set_nodelay(true).map_err(io)?;
+                let mut s = acceptor.accept(sock)?;
+                let chain = s.conn.peer_certificates().ok_or_else(|| TlsError("no client certificate".into()))?;
+                check_peer_role(chain, from).map_err(TlsError)?;
+                // An empty frame back, as a process answers a hello: reading it, the
+                // dialer also takes in the TLS records the handshake left for it (session
+                // tickets), which unread would make its close a reset that loses frames.
+                frame::write_data(&mut s, &[]).and_then(|()| s.flush()).map_err(io)?;
+                Ok(s)
+            });
+            let dialed = TcpStream::connect(addr)
+                .and_then(|sock| sock.set_nodelay(true).map(|()| sock))
+                .map_err(io)
+                .and_then(|sock| id(from).connect(sock, to))
+                .and_then(|mut s| match frame::read_frame(&mut s, 16) {
+                    Ok(Some(Frame::Data(f))) if f.is_empty() => Ok(s),
+                    other => Err(TlsError(format!("loopback {link}: no answer to the handshake ({other:?})"))),
+                });
+            (accepted.join().unwrap_or_else(|_| Err(TlsError("loopback accept panicked".into()))), dialed)
+        });
+        let cap = if matches!(link, Link::DealerToS0 | Link::DealerToS1) { dealer_depth } else { depth };
+        // The acceptor's error first: it names a certificate of the wrong role.
+        let rx = TcpRx::new(link, Box::new(accepted?), frame::MAX_FRAME, None);
+        let (tx, _closer) = sender(link, Box::new(dialed?), cap, None);
+        Ok((Box::new(Counted::new(tx, counters.clone())), Box::new(rx)))
+    };
+    let (c0, c0r) = make(Link::ClientToS0)?;
+    let (c1, c1r) = make(Link::ClientToS1)?;
+    let (p01, p01r) = make(Link::S0ToS1)?;
+    let (p10, p10r) = make(Link::S1ToS0)?;
+    let (d0, d0r) = make(Link::DealerToS0)?;
+    let (d1, d1r) = make(Link::DealerToS1)?;
+    let (o0, o0r) = make(Link::S0ToClient)?;
+    let (o1, o1r) = make(Link::S1ToClient)?;
+    Ok(super::inproc::Network {
+        client: ClientEnds { to_server: [c0, c1], from_server: [o0r, o1r] },
+        servers: [
+            ServerEnds { from_client: c0r, from_dealer: d0r, to_peer: p01, from_peer: p10r, to_client: o0 },
+            ServerEnds { from_client: c1r, from_dealer: d1r, to_peer: p10, from_peer: p01r, to_client: o1 },
+        ],
+        dealer: DealerEnds { to_server: [d0, d1] },
+        counters,
+    })
 }
 
 #[cfg(test)]

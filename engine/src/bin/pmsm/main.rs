@@ -127,6 +127,16 @@ enum Command {
         /// With --compare or --calibrate: every K-th rule only.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
         sample: u64,
+        /// Each rule's path: nfa (the whole set as one circuit), dfa (the set's groups on
+        /// the lookups; rules the DFA path refuses are left out) or auto (each rule on
+        /// the path the cost model predicts cheaper for this batch; both parts run at
+        /// once).
+        #[arg(long, default_value = "nfa", value_parser = ["dfa", "nfa", "auto"], conflicts_with_all = ["compare", "calibrate"])]
+        path: String,
+        /// inproc, or tcp: the four parties on loopback TCP with mutual TLS 1.3 (threads
+        /// of this process, one connection per link; the NFA path only).
+        #[arg(long, default_value = "inproc", value_parser = ["inproc", "tcp"], conflicts_with_all = ["compare", "calibrate"])]
+        transport: String,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -498,9 +508,9 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 "--path {path} describes rules (--regex, --regex-file or --gitleaks), not a DFA file"
             )));
         }
-        Command::BenchNfa { machine, texts, max_positions, repeat, compare, calibrate, sample, json: as_json }
-            if compare || calibrate =>
-        {
+        Command::BenchNfa {
+            machine, texts, max_positions, repeat, compare, calibrate, sample, json: as_json, ..
+        } if compare || calibrate => {
             let lines = paths::texts(&texts).map_err(|m| usage(&m))?;
             let sample = sample as usize;
             let (v, text) = if compare {
@@ -518,8 +528,10 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 write!(out, "{text}").map_err(io)?;
             }
         }
-        Command::BenchNfa { machine, texts, max_positions, repeat, json: as_json, .. } => {
-            let v = nfa::bench(&machine, &texts, max_positions, repeat).map_err(|m| usage(&m))?;
+        Command::BenchNfa { machine, texts, max_positions, repeat, path, transport, json: as_json, .. } => {
+            let choice: PathChoice = path.parse().map_err(|m: String| usage(&m))?;
+            let tcp = transport == "tcp";
+            let v = nfa::bench(&machine, &texts, max_positions, repeat, choice, tcp).map_err(|m| usage(&m))?;
             if as_json {
                 writeln!(out, "{v}").map_err(io)?;
             } else {

@@ -7,94 +7,43 @@ use crate::machine::MachineArgs;
 use crate::output::count;
 use crate::sets;
 use pmsm_engine::Engine;
-use pmsm_engine::cost::{BatchShape, CostModel, NfaCost, Path, PathChoice, choose, fit_relative};
+use pmsm_engine::cost::{BatchShape, CostModel, NfaCost, Path, PathChoice, fit_relative};
 use pmsm_engine::dfa::random::{random_dfa, random_input};
 use pmsm_engine::dfa::regex::RegexConfig;
-use pmsm_engine::dfa::set::{Answer, Grouping, Policy, SetRule, compile_rules};
+use pmsm_engine::dfa::set::{Grouping, Policy};
+use pmsm_engine::mixed::{MixedSet, RulePaths, assign};
 use pmsm_engine::nfa::circuit::Program;
-use pmsm_engine::nfa::{self, NfaConfig, NfaSet, protocol};
-use pmsm_engine::protocol::set::{group, step_bits};
+use pmsm_engine::nfa::{NfaConfig, NfaSet};
+use pmsm_engine::protocol::set::group;
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use pmsm_kernels::rng::WorkloadRng;
 use serde_json::{Value, json};
 
-/// A rule's DFA-path machine and its predicted cost.
-struct DfaSide {
-    rule: SetRule,
-    n: u32,
-    predicted_ns: f64,
-}
-
-/// A rule's NFA-path program and its predicted cost.
-struct NfaSide {
-    program: Program,
-    positions: usize,
-    predicted_ns: f64,
-}
-
-/// One rule on both paths (`Err`: that path refuses it, and why).
-struct RuleCosts {
-    id: String,
-    pattern: String,
-    dfa: Result<DfaSide, String>,
-    nfa: Result<NfaSide, String>,
-}
-
-impl RuleCosts {
-    fn pick(&self, choice: PathChoice) -> Option<Path> {
-        choose(choice, self.dfa.as_ref().ok().map(|d| d.predicted_ns), self.nfa.as_ref().ok().map(|n| n.predicted_ns))
-    }
-
-    fn json(&self, choice: PathChoice) -> Value {
-        let dfa = match &self.dfa {
-            Ok(d) => json!({"states": d.rule.dfa.states(), "classes": d.rule.dfa.classes().count(), "n": d.n,
-                "predicted_ns_per_byte": d.predicted_ns}),
-            Err(e) => json!({"refused": e}),
-        };
-        let nfa = match &self.nfa {
-            Ok(n) => json!({"positions": n.positions, "ands": n.program.step.and_count(),
-                "layers": n.program.step.rounds(), "predicted_ns_per_byte": n.predicted_ns}),
-            Err(e) => json!({"refused": e}),
-        };
-        json!({"id": self.id, "dfa": dfa, "nfa": nfa, "path": self.pick(choice).map(Path::name)})
-    }
+/// A rule's row in `info --path` and `bench-nfa --compare`: both paths' sizes and
+/// predictions and the path it takes.
+fn rule_json(r: &RulePaths, path: Option<Path>) -> Value {
+    let dfa = match &r.dfa {
+        Ok(d) => json!({"states": d.rule.dfa.states(), "classes": d.rule.dfa.classes().count(), "n": d.n,
+            "predicted_ns_per_byte": d.predicted_ns}),
+        Err(e) => json!({"refused": e}),
+    };
+    let nfa = match &r.nfa {
+        Ok(n) => json!({"positions": n.automaton.len(), "ands": n.program.step.and_count(),
+            "layers": n.program.step.rounds(), "predicted_ns_per_byte": n.predicted_ns}),
+        Err(e) => json!({"refused": e}),
+    };
+    json!({"id": r.id, "dfa": dfa, "nfa": nfa, "path": path.map(Path::name)})
 }
 
 /// Every rule the machine options name, compiled alone on both paths, with each path's
 /// prediction for a batch of `shape`.
-fn rule_costs(m: &MachineArgs, max_positions: usize, shape: BatchShape) -> Result<Vec<RuleCosts>, String> {
+pub fn rule_paths(m: &MachineArgs, max_positions: usize, shape: BatchShape) -> Result<Vec<RulePaths>, String> {
     if m.full_match || m.alphabet.is_some() {
         return Err("choosing a path compares both on byte texts under search semantics: --full-match and --alphabet are not supported there".into());
     }
     let rules = sets::rules(m).map_err(|e| e.to_string())?;
     let cfg = RegexConfig { max_states: m.max_states, ..Default::default() };
-    let (ok, refused) = compile_rules(&rules, &cfg);
-    let model = CostModel::LOOKUP_XOR;
-    let nfa_model = NfaCost::MEASURED;
-    let ncfg = NfaConfig { max_positions, ..Default::default() };
-    let mut ok = ok.into_iter().peekable();
-    let mut out = Vec::with_capacity(rules.len());
-    for (id, pattern) in rules {
-        let dfa = match ok.next_if(|r| r.id == id) {
-            Some(rule) => {
-                let (s, a, c) = (rule.dfa.states(), rule.dfa.symbols(), rule.dfa.classes().count());
-                Ok(DfaSide {
-                    n: step_bits(s, a, c, ClassMode::Auto),
-                    predicted_ns: model.machine(s, a, c, ClassMode::Auto),
-                    rule,
-                })
-            }
-            None => Err(refused.iter().find(|r| r.id == id).map_or_else(String::new, |r| r.reason.clone())),
-        };
-        let nfa = nfa::compile(&pattern, &ncfg).map_err(|e| e.to_string()).map(|a| {
-            let positions = a.len();
-            let program = Program::new(&NfaSet::from_rules(vec![a]));
-            let predicted_ns = nfa_model.predict(program.step.and_count(), program.step.rounds(), shape);
-            NfaSide { program, positions, predicted_ns }
-        });
-        out.push(RuleCosts { id, pattern, dfa, nfa });
-    }
-    Ok(out)
+    Ok(RulePaths::of(&rules, &cfg, &NfaConfig { max_positions, ..Default::default() }, shape))
 }
 
 /// `info --path auto|dfa|nfa` on rules: each rule on both paths and its path under
@@ -102,12 +51,13 @@ fn rule_costs(m: &MachineArgs, max_positions: usize, shape: BatchShape) -> Resul
 /// cost grouping, the NFA part one circuit) and their predicted cost.
 pub fn describe(m: &MachineArgs, choice: PathChoice, max_positions: usize) -> Result<Value, String> {
     let shape = BatchShape::GITLEAKS_SAMPLES;
-    let rules = rule_costs(m, max_positions, shape)?;
+    let rules = rule_paths(m, max_positions, shape)?;
     let mut dfa_rules = Vec::new();
     let mut nfa_rules = Vec::new();
     let mut refused = Vec::new();
-    for r in &rules {
-        match (r.pick(choice), &r.dfa) {
+    let assigned = assign(&rules, choice, shape);
+    for (r, path) in rules.iter().zip(&assigned) {
+        match (path, &r.dfa) {
             (Some(Path::Dfa), Ok(d)) => dfa_rules.push(d.rule.clone()),
             (Some(Path::Nfa), _) => nfa_rules.push(r),
             _ => refused.push(r.id.clone()),
@@ -125,12 +75,7 @@ pub fn describe(m: &MachineArgs, choice: PathChoice, max_positions: usize) -> Re
     let nfa_part = if nfa_rules.is_empty() {
         json!(null)
     } else {
-        let ncfg = NfaConfig { max_positions, ..Default::default() };
-        let automata = nfa_rules
-            .iter()
-            .map(|r| nfa::compile(&r.pattern, &ncfg))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
+        let automata = nfa_rules.iter().filter_map(|r| r.nfa.as_ref().ok().map(|n| n.automaton.clone())).collect();
         let program = Program::new(&NfaSet::from_rules(automata));
         let (ands, layers) = (program.step.and_count(), program.step.rounds());
         json!({"rules": nfa_rules.len(), "ands": ands, "layers": layers,
@@ -141,7 +86,7 @@ pub fn describe(m: &MachineArgs, choice: PathChoice, max_positions: usize) -> Re
     Ok(json!({
         "path": choice.name(),
         "batch": {"bytes": shape.bytes, "steps": shape.steps, "what": "the gitleaks sample texts"},
-        "rules": rules.iter().map(|r| r.json(choice)).collect::<Vec<_>>(),
+        "rules": rules.iter().zip(&assigned).map(|(r, p)| rule_json(r, *p)).collect::<Vec<_>>(),
         "refused": refused,
         "dfa_part": dfa_part,
         "nfa_part": nfa_part,
@@ -217,52 +162,27 @@ pub fn texts(paths: &[std::path::PathBuf]) -> Result<Vec<Vec<u8>>, String> {
     Ok(lines)
 }
 
-/// The fastest of `repeat` private runs of rule `r` alone on the NFA path, in ns per
-/// byte, every hit checked against `re`.
-fn measure_nfa(
-    r: &RuleCosts,
-    n: &NfaSide,
-    texts: &[&[u8]],
-    re: &regex::bytes::Regex,
-    repeat: usize,
-) -> Result<f64, String> {
-    let bytes: usize = texts.iter().map(|t| t.len()).sum();
-    let mut best = f64::INFINITY;
-    for _ in 0..repeat.max(1) {
-        let report = protocol::run(&n.program, texts, None).map_err(|e| format!("rule {}: {e}", r.id))?;
-        if texts.iter().zip(&report.hits).any(|(t, h)| h[0] != re.is_match(t)) {
-            return Err(format!("rule {}: the NFA path disagrees with regex::bytes", r.id));
-        }
-        best = best.min(report.elapsed.as_secs_f64() * 1e9 / bytes as f64);
-    }
-    Ok(best)
-}
-
-/// The same on the DFA path (the rule's machine alone, lookup-xor, classes auto).
-fn measure_dfa(
-    r: &RuleCosts,
-    d: &DfaSide,
+/// The fastest of `repeat` private runs of rule `r` alone on `path`, in ns per byte,
+/// every hit checked against `re`.
+fn measure(
+    r: &RulePaths,
+    path: PathChoice,
     texts: &[&[u8]],
     re: &regex::bytes::Regex,
     repeat: usize,
     max_states: usize,
 ) -> Result<f64, String> {
     let bytes: usize = texts.iter().map(|t| t.len()).sum();
-    let set =
-        group(vec![d.rule.clone()], Policy::Rules, Grouping::Alone, Protocol::LookupXor, ClassMode::Auto, max_states)
-            .map_err(|e| e.to_string())?;
-    let engine = Engine::set_builder(set)
-        .protocol(Protocol::LookupXor)
-        .classes(ClassMode::Auto)
-        .build()
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let set = MixedSet::new(vec![r.clone()], path, BatchShape::of(texts), max_states, threads)
         .map_err(|e| format!("rule {}: {e}", r.id))?;
     let mut best = f64::INFINITY;
     for _ in 0..repeat.max(1) {
-        let report = engine.run_texts(texts).map_err(|e| format!("rule {}: {e}", r.id))?;
-        if texts.iter().zip(&report.answers).any(|(t, a)| *a != Answer::Rules(vec![re.is_match(t)])) {
-            return Err(format!("rule {}: the DFA path disagrees with regex::bytes", r.id));
+        let report = set.run_texts(texts).map_err(|e| format!("rule {}: {e}", r.id))?;
+        if texts.iter().zip(&report.hits).any(|(t, h)| h[0] != re.is_match(t)) {
+            return Err(format!("rule {}: the {} path disagrees with regex::bytes", r.id, path.name()));
         }
-        best = best.min(report.seconds * 1e9 / bytes as f64);
+        best = best.min(report.elapsed.as_secs_f64() * 1e9 / bytes as f64);
     }
     Ok(best)
 }
@@ -279,21 +199,20 @@ pub fn compare(
 ) -> Result<Value, String> {
     let refs: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
     let shape = BatchShape::of(&refs);
-    let rules = rule_costs(m, max_positions, shape)?;
-    let both: Vec<&RuleCosts> = rules.iter().filter(|r| r.dfa.is_ok() && r.nfa.is_ok()).collect();
+    let rules = rule_paths(m, max_positions, shape)?;
+    let both: Vec<&RulePaths> = rules.iter().filter(|r| r.dfa.is_ok() && r.nfa.is_ok()).collect();
     let mut rows = Vec::new();
     let (mut right, mut picked_ns, mut best_ns) = (0usize, 0.0, 0.0);
     for r in both.iter().step_by(sample.max(1)) {
-        let (Ok(d), Ok(n)) = (&r.dfa, &r.nfa) else { unreachable!("filtered") };
         let re = regex::bytes::Regex::new(&r.pattern).map_err(|e| format!("rule {}: {e}", r.id))?;
-        let dfa_ns = measure_dfa(r, d, &refs, &re, repeat, m.max_states)?;
-        let nfa_ns = measure_nfa(r, n, &refs, &re, repeat)?;
+        let dfa_ns = measure(r, PathChoice::Dfa, &refs, &re, repeat, m.max_states)?;
+        let nfa_ns = measure(r, PathChoice::Nfa, &refs, &re, repeat, m.max_states)?;
         let pick = r.pick(PathChoice::Auto).expect("both paths run it");
         let faster = if nfa_ns < dfa_ns { Path::Nfa } else { Path::Dfa };
         right += usize::from(pick == faster);
         picked_ns += if pick == Path::Nfa { nfa_ns } else { dfa_ns };
         best_ns += dfa_ns.min(nfa_ns);
-        let mut row = r.json(PathChoice::Auto);
+        let mut row = rule_json(r, Some(pick));
         row["dfa"]["measured_ns_per_byte"] = json!(dfa_ns);
         row["nfa"]["measured_ns_per_byte"] = json!(nfa_ns);
         row["faster"] = json!(faster.name());
@@ -379,13 +298,13 @@ pub fn calibrate(
 ) -> Result<Value, String> {
     let refs: Vec<&[u8]> = texts.iter().map(Vec::as_slice).collect();
     let shape = BatchShape::of(&refs);
-    let rules = rule_costs(m, max_positions, shape)?;
+    let rules = rule_paths(m, max_positions, shape)?;
     let mut nfa_rows = Vec::new();
     let mut fit_rows = Vec::new();
     for r in rules.iter().filter(|r| r.nfa.is_ok()).step_by(sample.max(1)) {
         let Ok(n) = &r.nfa else { unreachable!("filtered") };
         let re = regex::bytes::Regex::new(&r.pattern).map_err(|e| format!("rule {}: {e}", r.id))?;
-        let ns = measure_nfa(r, n, &refs, &re, repeat)?;
+        let ns = measure(r, PathChoice::Nfa, &refs, &re, repeat, m.max_states)?;
         let (ands, layers) = (n.program.step.and_count(), n.program.step.rounds());
         fit_rows.push((vec![1.0, ands as f64, layers as f64 * shape.steps_per_byte()], ns));
         nfa_rows.push(json!({"id": r.id, "ands": ands, "layers": layers, "measured_ns_per_byte": ns}));

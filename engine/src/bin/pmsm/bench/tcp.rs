@@ -70,6 +70,11 @@ impl Scratch {
         Ok(scratch)
     }
 
+    /// The folder of the development certificates.
+    pub fn certs(&self) -> &std::path::Path {
+        &self.certs
+    }
+
     /// The signal (SIGINT or SIGTERM) that interrupted the bench, if one has.
     pub fn interrupted(&self) -> Option<i32> {
         match self.signal.load(Ordering::Relaxed) {
