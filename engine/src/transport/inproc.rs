@@ -63,30 +63,42 @@ pub struct Network {
 /// sees).
 pub fn network(depth: usize, dealer_depth: usize, tap: Option<(Link, Sender<Vec<u8>>)>) -> Network {
     let counters = Counters::default();
-    let make = |link: Link| {
+    let made = Network::wire(counters.clone(), |link| {
         let cap = if matches!(link, Link::DealerToS0 | Link::DealerToS1) { dealer_depth } else { depth };
         let tap = tap.as_ref().filter(|(l, _)| *l == link).map(|(_, s)| s.clone());
         let (tx, rx) = link_pair(link, cap, tap);
         let tx: BoxTx = Box::new(Counted::new(tx, counters.clone()));
         let rx: BoxRx = Box::new(rx);
-        (tx, rx)
-    };
-    let (c0, c0r) = make(Link::ClientToS0);
-    let (c1, c1r) = make(Link::ClientToS1);
-    let (p01, p01r) = make(Link::S0ToS1);
-    let (p10, p10r) = make(Link::S1ToS0);
-    let (d0, d0r) = make(Link::DealerToS0);
-    let (d1, d1r) = make(Link::DealerToS1);
-    let (o0, o0r) = make(Link::S0ToClient);
-    let (o1, o1r) = make(Link::S1ToClient);
-    Network {
-        client: ClientEnds { to_server: [c0, c1], from_server: [o0r, o1r] },
-        servers: [
-            ServerEnds { from_client: c0r, from_dealer: d0r, to_peer: p01, from_peer: p10r, to_client: o0 },
-            ServerEnds { from_client: c1r, from_dealer: d1r, to_peer: p10, from_peer: p01r, to_client: o1 },
-        ],
-        dealer: DealerEnds { to_server: [d0, d1] },
-        counters,
+        Ok::<_, std::convert::Infallible>((tx, rx))
+    });
+    match made {
+        Ok(net) => net,
+        Err(e) => match e {},
+    }
+}
+
+impl Network {
+    /// The four parties' ends from one sending and one receiving end per link, made by
+    /// `make` (in [`Link::ALL`] order; the first error is returned); `counters` are the
+    /// ones the sending ends count into.
+    pub fn wire<E>(counters: Counters, mut make: impl FnMut(Link) -> Result<(BoxTx, BoxRx), E>) -> Result<Network, E> {
+        let (c0, c0r) = make(Link::ClientToS0)?;
+        let (c1, c1r) = make(Link::ClientToS1)?;
+        let (p01, p01r) = make(Link::S0ToS1)?;
+        let (p10, p10r) = make(Link::S1ToS0)?;
+        let (d0, d0r) = make(Link::DealerToS0)?;
+        let (d1, d1r) = make(Link::DealerToS1)?;
+        let (o0, o0r) = make(Link::S0ToClient)?;
+        let (o1, o1r) = make(Link::S1ToClient)?;
+        Ok(Network {
+            client: ClientEnds { to_server: [c0, c1], from_server: [o0r, o1r] },
+            servers: [
+                ServerEnds { from_client: c0r, from_dealer: d0r, to_peer: p01, from_peer: p10r, to_client: o0 },
+                ServerEnds { from_client: c1r, from_dealer: d1r, to_peer: p10, from_peer: p01r, to_client: o1 },
+            ],
+            dealer: DealerEnds { to_server: [d0, d1] },
+            counters,
+        })
     }
 }
 

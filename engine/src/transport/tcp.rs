@@ -243,7 +243,7 @@ pub fn loopback(
     depth: usize,
     dealer_depth: usize,
 ) -> Result<super::inproc::Network, TlsError> {
-    use super::{ClientEnds, Counted, Counters, DealerEnds, ServerEnds};
+    use super::{Counted, Counters};
     let counters = Counters::default();
     let ids: Vec<(Role, Identity)> =
         Role::ALL.iter().map(|&r| identity(r).map(|i| (r, i))).collect::<Result<_, _>>()?;
@@ -283,23 +283,7 @@ pub fn loopback(
         let (tx, _closer) = sender(link, Box::new(dialed?), cap, None);
         Ok((Box::new(Counted::new(tx, counters.clone())), Box::new(rx)))
     };
-    let (c0, c0r) = make(Link::ClientToS0)?;
-    let (c1, c1r) = make(Link::ClientToS1)?;
-    let (p01, p01r) = make(Link::S0ToS1)?;
-    let (p10, p10r) = make(Link::S1ToS0)?;
-    let (d0, d0r) = make(Link::DealerToS0)?;
-    let (d1, d1r) = make(Link::DealerToS1)?;
-    let (o0, o0r) = make(Link::S0ToClient)?;
-    let (o1, o1r) = make(Link::S1ToClient)?;
-    Ok(super::inproc::Network {
-        client: ClientEnds { to_server: [c0, c1], from_server: [o0r, o1r] },
-        servers: [
-            ServerEnds { from_client: c0r, from_dealer: d0r, to_peer: p01, from_peer: p10r, to_client: o0 },
-            ServerEnds { from_client: c1r, from_dealer: d1r, to_peer: p10, from_peer: p01r, to_client: o1 },
-        ],
-        dealer: DealerEnds { to_server: [d0, d1] },
-        counters,
-    })
+    super::inproc::Network::wire(counters.clone(), make)
 }
 
 #[cfg(test)]
