@@ -85,9 +85,9 @@ pub fn bench(
     let bytes: usize = refs.iter().map(|t| t.len()).sum();
     let shape = BatchShape::of(&refs);
     let rules = crate::paths::rule_paths(m, max_positions, shape)?;
+    let all: Vec<(String, String)> = rules.iter().map(|r| (r.id.clone(), r.pattern.clone())).collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let set = MixedSet::new(rules, choice, shape, m.max_states, threads).map_err(|e| e.to_string())?;
-    let all = sets::rules(m).map_err(|e| e.to_string())?;
     let patterns: Vec<&str> =
         set.ids().iter().map(|id| all.iter().find(|(i, _)| i == id).map_or("", |(_, p)| p.as_str())).collect();
     let oracles: Vec<regex::bytes::Regex> = patterns
