@@ -478,6 +478,14 @@ fn flags_are_where_they_apply_and_named_when_wrong() {
     }
     let o = pmsm(&["client", "--certs", "x", "--server0", "a", "--server1", "b", "--max-connections", "9"]);
     assert_eq!(o.status.code(), Some(2));
+    // The client knows a served machine by name only: it cannot load one or pick how it runs.
+    let help = stdout(&pmsm(&["client", "--help"]));
+    for flag in ["--dfa", "--regex", "--protocol", "--reveal", "--chunk"] {
+        assert!(!help.contains(&format!("{flag} <")), "{flag}: {help}");
+    }
+    let o = pmsm(&["client", "--certs", "x", "--server0", "a", "--server1", "b", "--dfa", "datasets/ab.json"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--dfa"), "{}", stderr(&o));
     // A bad --transport names the flag, not a profile key.
     let o = pmsm(&["bench", "--profile", "profiles/default.toml", "--transport", "udp"]);
     assert_eq!(o.status.code(), Some(2));

@@ -1,12 +1,15 @@
-//! Parties as processes: four `pmsm` processes on loopback over mutual TLS, checked
-//! against the plaintext evaluator, and every fault of the network layer: each side
-//! reports a clear error, exits non-zero and never panics.
+//! Parties as processes: the dealer and both servers as `pmsm` processes on loopback
+//! over mutual TLS, in batch mode, and the library's batch client (which holds the
+//! machine; `pmsm client` only speaks to the service), checked against the plaintext
+//! evaluator, and every fault of the network layer: each side reports a clear error,
+//! exits non-zero and never panics.
 
 use pmsm_engine::dfa::Dfa;
 use pmsm_engine::dfa::random::{random_dfa, random_input};
+use pmsm_engine::process::client::{self, ClientRun};
 use pmsm_engine::process::hello::Hello;
 use pmsm_engine::process::spec::Spec;
-use pmsm_engine::process::{Conn, Fingerprint, NetOptions, SessionId, await_ack, dial, hello_for};
+use pmsm_engine::process::{Conn, Fingerprint, NetError, NetOptions, SessionId, await_ack, dial, hello_for};
 use pmsm_engine::protocol::wire::encode_input;
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
 use pmsm_engine::transport::Link;
@@ -116,6 +119,11 @@ impl Cluster {
         Cluster { dealer, s0, s1 }
     }
 
+    /// Server 0's and server 1's addresses.
+    fn servers(&self) -> [String; 2] {
+        [self.s0.addr.clone(), self.s1.addr.clone()]
+    }
+
     /// Waits for all three to exit; returns (all succeeded, their stderr joined).
     fn finish(self) -> (bool, String) {
         let limit = Duration::from_secs(60);
@@ -124,23 +132,27 @@ impl Cluster {
     }
 }
 
-fn client(certs: &str, cluster: &Cluster, machine: &[&str], rest: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_pmsm"))
-        .args(["client", "--certs", certs, "--server0", &cluster.s0.addr, "--server1", &cluster.s1.addr])
-        .args(machine)
-        .args(rest)
-        .output()
-        .unwrap()
+/// One batch session of `engine` on `inputs` with `s0` and `s1`, as the client
+/// identity in `certs`.
+fn batch(certs: &str, [s0, s1]: &[String; 2], engine: &Engine, inputs: &[Vec<u32>]) -> Result<ClientRun, NetError> {
+    let identity = Identity::load(Path::new(certs), Role::Client).unwrap();
+    client::run(&identity, [s0, s1], engine, inputs, &NetOptions::default())
+}
+
+/// `ab.json` under the default settings, and `text` in its symbols.
+fn ab(text: &str) -> (Engine, Vec<Vec<u32>>) {
+    let dfa = crate::ab();
+    let input = dfa.encode(text.as_bytes(), 0).unwrap();
+    (Engine::builder(dfa).build().unwrap(), vec![input])
+}
+
+/// The final states of a batch run.
+fn states(run: &ClientRun) -> Vec<Option<u32>> {
+    run.outputs.iter().map(|o| o.final_state).collect()
 }
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn write_symbol_inputs(path: &str, inputs: &[Vec<u32>]) {
-    let text: String =
-        inputs.iter().map(|i| i.iter().map(u32::to_string).collect::<Vec<_>>().join(" ") + "\n").collect();
-    std::fs::write(path, text).unwrap();
 }
 
 fn random_machine(dir: &Scratch, states: usize, symbols: usize, seed: u64) -> (Dfa, String) {
@@ -174,7 +186,7 @@ struct Workload {
     dir: Scratch,
     certs: String,
     file: String,
-    input_file: String,
+    engine: Engine,
     inputs: Vec<Vec<u32>>,
 }
 
@@ -186,9 +198,7 @@ impl Workload {
         let (dfa, file) = random_machine(&dir, 64, 256, seed);
         let mut rng = WorkloadRng::seed_from_u64(seed + 1);
         let inputs: Vec<Vec<u32>> = (0..batch).map(|_| random_input(dfa.symbols(), length, &mut rng)).collect();
-        let input_file = dir.path("inputs.txt");
-        write_symbol_inputs(&input_file, &inputs);
-        Workload { dir, certs, file, input_file, inputs }
+        Workload { dir, certs, file, engine: Engine::builder(dfa).build().unwrap(), inputs }
     }
 }
 
@@ -197,15 +207,13 @@ fn no_panics(text: &str) {
 }
 
 #[test]
-fn four_processes_run_every_protocol_like_the_plaintext_evaluator() {
+fn three_processes_and_the_batch_client_run_every_protocol_like_the_plaintext_evaluator() {
     let dir = Scratch::new("all");
     let certs = dir.path("certs");
     write_dev_certs(Path::new(&certs)).unwrap();
     let (dfa, file) = random_machine(&dir, 9, 5, 7);
     let mut rng = WorkloadRng::seed_from_u64(11);
     let inputs: Vec<Vec<u32>> = (0..37).map(|i| random_input(5, (i * 7) % 23, &mut rng)).collect();
-    let input_file = dir.path("inputs.txt");
-    write_symbol_inputs(&input_file, &inputs);
     let machine = ["--dfa", file.as_str()];
     let runs: [(&str, &str); 5] = [
         ("lookup-xor", "state"),
@@ -216,36 +224,28 @@ fn four_processes_run_every_protocol_like_the_plaintext_evaluator() {
     ];
     let cluster = Cluster::start(&certs, &machine, runs.len(), &[]);
     for (protocol, reveal) in runs {
-        let o = client(
-            &certs,
-            &cluster,
-            &machine,
-            &["--symbol-inputs", &input_file, "--protocol", protocol, "--reveal", reveal, "--chunk", "8", "--json"],
-        );
-        assert!(o.status.success(), "{protocol} {reveal}: {}", stderr(&o));
-        let lines: Vec<serde_json::Value> =
-            String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines.len(), inputs.len() + 1);
-        for (i, input) in inputs.iter().enumerate() {
-            let want = dfa.run(input);
-            let got = &lines[i];
-            match reveal {
-                "state" => assert_eq!(got["final_state"].as_u64(), Some(u64::from(want)), "{protocol} instance {i}"),
-                _ => assert_eq!(got["accept"].as_bool(), Some(dfa.is_accepting(want)), "{protocol} instance {i}"),
-            }
-        }
-        // The client's frames are byte for byte the in-process ones.
-        let summary = &lines[inputs.len()]["summary"];
-        assert_eq!(summary["transport"], "tcp");
         let engine = Engine::builder(dfa.clone())
             .protocol(protocol.parse().unwrap())
             .reveal(reveal.parse().unwrap())
             .chunk(8)
             .build()
             .unwrap();
+        let run =
+            batch(&certs, &cluster.servers(), &engine, &inputs).unwrap_or_else(|e| panic!("{protocol} {reveal}: {e}"));
+        assert_eq!(run.outputs.len(), inputs.len());
+        assert_eq!(run.transitions, inputs.iter().map(Vec::len).sum::<usize>());
+        for (i, (input, got)) in inputs.iter().zip(&run.outputs).enumerate() {
+            let want = dfa.run(input);
+            assert_eq!(got.symbols, input.len());
+            match reveal {
+                "state" => assert_eq!(got.final_state, Some(want), "{protocol} instance {i}"),
+                _ => assert_eq!(got.accept, Some(dfa.is_accepting(want)), "{protocol} instance {i}"),
+            }
+        }
+        // The client's frames are byte for byte the in-process ones.
         let report = engine.run(&inputs).unwrap();
         for link in [Link::ClientToS0, Link::ClientToS1] {
-            assert_eq!(summary["bits"][link.name()].as_u64(), Some(report.bytes.get(link) * 8), "{protocol} {link}");
+            assert_eq!(run.bytes.get(link), report.bytes.get(link), "{protocol} {link}");
         }
     }
     let (ok, logs) = cluster.finish();
@@ -274,8 +274,7 @@ fn bad_handshakes_are_refused_with_the_reason() {
     let dir = Scratch::new("handshake");
     let certs = dir.path("certs");
     write_dev_certs(Path::new(&certs)).unwrap();
-    let ab = "../datasets/ab.json";
-    let machine = ["--dfa", ab];
+    let machine = ["--dfa", "../datasets/ab.json"];
     let cluster = Cluster::start(&certs, &machine, 1, &["--session-timeout", "1"]);
     let opts = NetOptions::default();
     let client_id = Identity::load(Path::new(&certs), Role::Client).unwrap();
@@ -312,23 +311,24 @@ fn bad_handshakes_are_refused_with_the_reason() {
     let e = dial(&client_id, &cluster.s1.addr, Role::Server0, &h, &opts).map(|_| ()).unwrap_err().to_string();
     assert!(e.contains("TLS handshake") && e.contains("server-0"), "{e}");
 
-    // A client whose machine differs exits non-zero, naming the mismatch.
-    let o = client(&certs, &cluster, &["--regex", "ab+"], &["--input", "ab"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("DFA fingerprint mismatch"), "{}", stderr(&o));
+    // A client whose machine differs fails, naming the mismatch.
+    let servers = &cluster.servers();
+    let other = pmsm_engine::dfa::regex::compile(&["ab+".to_string()], &Default::default()).unwrap();
+    let input = other.encode(b"ab", 0).unwrap();
+    let e = batch(&certs, servers, &Engine::builder(other).build().unwrap(), &[input]).unwrap_err().to_string();
+    assert!(e.contains("DFA fingerprint mismatch"), "{e}");
 
     // A certificate set from another CA fails the TLS handshake, on the client's side.
     let rogue = dir.path("rogue");
     write_dev_certs(Path::new(&rogue)).unwrap();
-    let o = client(&rogue, &cluster, &machine, &["--input", "ab"]);
-    assert_eq!(o.status.code(), Some(1));
-    let e = stderr(&o);
+    let (engine, inputs) = ab("ab");
+    let e = batch(&rogue, servers, &engine, &inputs).unwrap_err().to_string();
     assert!(e.contains("TLS handshake with server-0 failed") && e.contains("invalid peer certificate"), "{e}");
 
     // The servers refused all of that and still serve a good session.
-    let o = client(&certs, &cluster, &machine, &["--input", "aaa"]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), "instance 0: final state 3 (3 symbols)\n");
+    let (engine, inputs) = ab("aaa");
+    let run = batch(&certs, servers, &engine, &inputs).unwrap();
+    assert_eq!(states(&run), [Some(3)]);
     let (ok, logs) = cluster.finish();
     assert!(ok, "{logs}");
     assert!(logs.contains("refused a connection"), "{logs}");
@@ -420,28 +420,23 @@ fn corrupted_and_truncated_frames_stop_every_party_with_the_cause() {
 
 #[test]
 fn a_server_that_vanishes_mid_round_fails_the_session_everywhere() {
-    let Workload { dir: _dir, certs, file, input_file, .. } = Workload::new("vanish", 3, 20_000, 60);
+    let Workload { dir: _dir, certs, file, engine, inputs } = Workload::new("vanish", 3, 20_000, 60);
     let machine = ["--dfa", file.as_str()];
-    let Cluster { dealer, s0, mut s1 } = Cluster::start(&certs, &machine, 1, &["--session-timeout", "5"]);
-    let c = Command::new(env!("CARGO_BIN_EXE_pmsm"))
-        .args(["client", "--certs", &certs, "--server0", &s0.addr, "--server1", &s1.addr, "--dfa", &file])
-        .args(["--symbol-inputs", &input_file])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Kill server 1 once the session runs (server 0 says so on stderr).
+    let Cluster { dealer, mut s0, mut s1 } = Cluster::start(&certs, &machine, 1, &["--session-timeout", "5"]);
     let started = Instant::now();
-    let mut s0 = s0;
-    let s0_log = wait_for_start(&mut s0);
-    s1.child.kill().unwrap();
-    let out = c.wait_with_output().unwrap();
+    let servers = [s0.addr.clone(), s1.addr.clone()];
+    let (out, s0_log) = std::thread::scope(|scope| {
+        let c = scope.spawn(|| batch(&certs, &servers, &engine, &inputs));
+        // Kill server 1 once the session runs (server 0 says so on stderr).
+        let s0_log = wait_for_start(&mut s0);
+        s1.child.kill().unwrap();
+        (c.join().unwrap(), s0_log)
+    });
     assert!(started.elapsed() < Duration::from_secs(60));
-    let e = stderr(&out);
+    // No output is presented: the run fails as a whole, with one clear line.
+    let e = out.map(|r| r.outputs.len()).unwrap_err().to_string();
     eprintln!("client after server 1 vanished: {e}");
-    assert_eq!(out.status.code(), Some(1), "client: {e}");
-    assert!(e.starts_with("pmsm: error: ") && e.lines().count() == 1, "one clear line: {e}");
-    assert!(out.stdout.is_empty(), "no output may be presented: {:?}", String::from_utf8_lossy(&out.stdout));
+    assert!(!e.is_empty() && e.lines().count() == 1, "one clear line: {e}");
     let (ok0, log0) = s0.finish(Duration::from_secs(60));
     let log0 = s0_log.join().unwrap() + &log0;
     eprintln!("server 0 after server 1 vanished: {log0}");
@@ -454,25 +449,22 @@ fn a_server_that_vanishes_mid_round_fails_the_session_everywhere() {
 
 #[test]
 fn sigterm_stops_new_sessions_and_lets_the_running_one_finish() {
-    let Workload { dir: _dir, certs, file, input_file, inputs } = Workload::new("sigterm", 8, 20_000, 40);
+    let Workload { dir: _dir, certs, file, engine, inputs } = Workload::new("sigterm", 8, 20_000, 40);
     let machine = ["--dfa", file.as_str()];
     let mut cluster = Cluster::start(&certs, &machine, 0, &[]);
-    let c = Command::new(env!("CARGO_BIN_EXE_pmsm"))
-        .args(["client", "--certs", &certs, "--server0", &cluster.s0.addr, "--server1", &cluster.s1.addr])
-        .args(["--dfa", &file, "--symbol-inputs", &input_file, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Signal once server 0 runs the session (its stderr says so).
-    let rest = wait_for_start(&mut cluster.s0);
-    for p in [&cluster.dealer, &cluster.s0, &cluster.s1] {
-        assert!(Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap().success());
-    }
-    let out = c.wait_with_output().unwrap();
-    assert!(out.status.success(), "the running session finishes: {}", stderr(&out));
-    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
-    assert_eq!(lines, inputs.len() + 1);
+    let servers = cluster.servers();
+    let Cluster { dealer, s0, s1 } = &mut cluster;
+    let (out, rest) = std::thread::scope(|scope| {
+        let c = scope.spawn(|| batch(&certs, &servers, &engine, &inputs));
+        // Signal once server 0 runs the session (its stderr says so).
+        let rest = wait_for_start(s0);
+        for p in [&*dealer, &*s0, &*s1] {
+            assert!(Command::new("kill").args(["-TERM", &p.child.id().to_string()]).status().unwrap().success());
+        }
+        (c.join().unwrap(), rest)
+    });
+    let run = out.unwrap_or_else(|e| panic!("the running session finishes: {e}"));
+    assert_eq!(run.outputs.len(), inputs.len());
     let (ok, logs) = cluster.finish();
     let logs = logs + &rest.join().unwrap();
     assert!(ok, "every party exits cleanly after its running session:\n{logs}");
@@ -498,8 +490,9 @@ fn a_flood_of_idle_connections_is_capped_and_then_served() {
     // Once they go, a real session gets through.
     drop(idle);
     std::thread::sleep(Duration::from_millis(300));
-    let o = client(&certs, &cluster, &machine, &["--input", "aaa"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (engine, inputs) = ab("aaa");
+    let run = batch(&certs, &cluster.servers(), &engine, &inputs).unwrap();
+    assert_eq!(states(&run), [Some(3)]);
     let mut log = String::new();
     std::io::Read::read_to_string(cluster.s0.child.stderr.as_mut().unwrap(), &mut log).unwrap();
     assert!(log.contains("too many connections waiting"), "{log}");
@@ -542,12 +535,31 @@ fn certs_keeps_its_ca_and_issues_named_clients_that_the_servers_accept() {
     // Servers of that CA accept each named client; an unknown name is refused at load.
     let machine = ["--dfa", "../datasets/ab.json"];
     let cluster = Cluster::start(&certs, &machine, 2, &[]);
+    let (engine, inputs) = ab("ab");
     for name in ["alice", "bob"] {
-        let o = client(&certs, &cluster, &machine, &["--identity", name, "--input", "ab"]);
-        assert!(o.status.success(), "{name}: {}", stderr(&o));
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "instance 0: final state 1 (2 symbols)\n");
+        let identity = Identity::load_named(Path::new(&certs), Role::Client, &format!("client-{name}")).unwrap();
+        let servers = [cluster.s0.addr.as_str(), cluster.s1.addr.as_str()];
+        let run = client::run(&identity, servers, &engine, &inputs, &NetOptions::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(states(&run), [Some(1)], "{name}");
     }
-    let o = client(&certs, &cluster, &machine, &["--identity", "carol", "--input", "ab"]);
+    let e = Identity::load_named(Path::new(&certs), Role::Client, "client-carol").unwrap_err().to_string();
+    assert!(e.contains("client-carol.pem"), "{e}");
+    // `pmsm client --identity carol` names the missing file before it dials anyone.
+    let (s0, s1) = (cluster.s0.addr.as_str(), cluster.s1.addr.as_str());
+    let o = pmsm(&[
+        "client",
+        "--certs",
+        &certs,
+        "--server0",
+        s0,
+        "--server1",
+        s1,
+        "--machine",
+        "ab",
+        "--identity",
+        "carol",
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("client-carol.pem"), "{}", stderr(&o));
     let (ok, logs) = cluster.finish();
@@ -567,8 +579,8 @@ fn stats_lines_say_what_they_are_and_when() {
     let machine = ["--dfa", "../datasets/ab.json"];
     let before = pmsm_engine::process::timestamp::now();
     let cluster = Cluster::start(&certs, &machine, 1, &["--stats", &stats]);
-    let o = client(&certs, &cluster, &machine, &["--input", "ab"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    let (engine, inputs) = ab("ab");
+    batch(&certs, &cluster.servers(), &engine, &inputs).unwrap();
     let (ok, logs) = cluster.finish();
     assert!(ok, "{logs}");
     let after = pmsm_engine::process::timestamp::now();

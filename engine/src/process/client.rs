@@ -1,4 +1,6 @@
-//! `pmsm client`: opens a session with both servers and runs it.
+//! The batch client: opens a session of a whole batch with both batch servers and runs
+//! it. It holds the machine (an [`Engine`]); `pmsm bench --transport tcp` runs it in
+//! process. `pmsm client` is the service's client ([`crate::service::net`]) instead.
 //!
 //! The client draws a fresh session id, dials its four connections (inputs to and
 //! outputs from each server; the input connections carry the session spec), sends all

@@ -29,6 +29,7 @@ use pmsm_engine::dfa::set::Policy;
 use pmsm_engine::dfa::{self, json, random::random_dfa};
 use pmsm_engine::input::{encode_lines, parse_symbol_inputs, split_lines};
 use pmsm_engine::protocol::{ClassMode, Protocol, Reveal};
+use pmsm_engine::service::Interface;
 use pmsm_engine::transport::Link;
 use pmsm_engine::{InstanceOutput, LinkBytes};
 use pmsm_kernels::rng::WorkloadRng;
@@ -183,11 +184,13 @@ enum Command {
     Serve(net::ServeArgs),
     /// Run the dealer as a process: TCP with mutual TLS.
     Dealer(net::DealerArgs),
-    /// Run one client session against two server processes.
+    /// Scan inputs with a machine two servers serve (`pmsm serve --machine`), knowing
+    /// only its public interface: one session per input, or one kept session.
     #[command(after_help = EXIT_STATUS)]
     Client(net::ClientArgs),
-    /// Benchmark a workload profile: all four parties in this process (or as processes
-    /// over TCP), every output verified against the plaintext evaluator.
+    /// Benchmark a workload profile: all four parties in this process (or the dealer and
+    /// servers as processes over TCP), every output verified against the plaintext
+    /// evaluator.
     Bench {
         /// The profile (TOML), e.g. profiles/default.toml.
         #[arg(long)]
@@ -276,17 +279,18 @@ impl InputArgs {
         }
     }
 
-    /// The inputs as texts (`--input` or the lines of `--inputs`), for a client that
-    /// encodes them with a machine's interface.
-    fn texts(&self) -> Result<Vec<Vec<u8>>, Failure> {
-        match (&self.input, &self.inputs, &self.symbol_inputs) {
-            (Some(text), _, _) => Ok(vec![text.as_bytes().to_vec()]),
-            (None, Some(path), _) => Ok(split_lines(&files::read(path)?)),
-            (None, None, Some(_)) => {
-                Err(usage("a service client takes --input or --inputs (texts), not --symbol-inputs"))
+    /// The inputs as symbol indices of a machine the client knows by its public
+    /// interface only (unknown symbols are refused here, before anything is sent).
+    fn encode(&self, interface: &Interface) -> Result<Vec<Vec<u32>>, dfa::DfaError> {
+        let texts = match (&self.input, &self.inputs, &self.symbol_inputs) {
+            (Some(text), _, _) => vec![text.as_bytes().to_vec()],
+            (None, Some(path), _) => split_lines(&files::read(path)?),
+            (None, None, Some(path)) => {
+                return parse_symbol_inputs(&files::read(path)?, interface.symbols(), &files::source_name(path));
             }
-            (None, None, None) => Err(no_inputs().into()),
-        }
+            (None, None, None) => return Err(no_inputs()),
+        };
+        texts.iter().enumerate().map(|(i, t)| interface.encode(t, i)).collect()
     }
 }
 
@@ -676,20 +680,16 @@ fn run(cli: Cli) -> Result<Done, Failure> {
         Command::Certs(args) => certs::run(&args)?,
         Command::Serve(args) => net::serve(args)?,
         Command::Dealer(args) => net::dealer(args)?,
-        Command::Client(args) if args.stream => {
-            let name = args.service_machine.clone().expect("clap: --stream requires --machine");
-            net::service_stream(&args, &name, &mut out)?;
-        }
-        Command::Client(args) if args.service_machine.is_some() => {
-            let name = args.service_machine.clone().expect("checked");
-            let run = net::service_run(&args, &name)?;
+        Command::Client(args) if args.stream => net::service_stream(&args, &mut out)?,
+        Command::Client(args) => {
+            let run = net::service_run(&args)?;
             if let Some(id) = run.kept {
                 writeln!(out, "{}", json!({"type": "session", "session": id.to_string()})).map_err(io)?;
             }
             let mut extra = serde_json::Map::new();
             extra.insert("transport".into(), json!("tcp"));
             extra.insert("mode".into(), json!("service"));
-            extra.insert("machine".into(), json!(name));
+            extra.insert("machine".into(), json!(args.machine));
             let printed = Printed {
                 outputs: &run.outputs,
                 protocol: &run.protocol,
@@ -699,26 +699,8 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                 answers: run.answers.as_ref().map(|(a, ids)| (a.as_slice(), ids.as_slice())),
                 extra,
             };
-            output::print(&mut out, &printed, args.run.output.json).map_err(io)?;
-            status = done(&printed, &args.run.output);
-        }
-        Command::Client(args) => {
-            let (run, engine) = net::client(&args)?;
-            let mut extra = serde_json::Map::new();
-            extra.insert("transport".into(), json!("tcp"));
-            extra.insert("session".into(), json!(run.session.to_string()));
-            extra.insert("peak_rss_bytes".into(), json!(pmsm_engine::process::peak_rss_bytes()));
-            let printed = Printed {
-                outputs: &run.outputs,
-                protocol: engine.protocol().name(),
-                transitions: run.transitions,
-                seconds: run.seconds,
-                bits: Some(bits(&run.bytes, &[Link::ClientToS0, Link::ClientToS1])),
-                extra,
-                answers: None,
-            };
-            output::print(&mut out, &printed, args.run.output.json).map_err(io)?;
-            status = done(&printed, &args.run.output);
+            output::print(&mut out, &printed, args.output.json).map_err(io)?;
+            status = done(&printed, &args.output);
         }
         Command::Bench { profile, json: as_json, out: out_dir, transport } => {
             let outcome = bench::run(&profile, transport.as_deref()).map_err(|message| Failure { message, code: 2 })?;
@@ -776,7 +758,7 @@ impl Cli {
         match &self.command {
             Command::Eval { output, .. } => output.exit_status,
             Command::Run(args) => args.output.exit_status,
-            Command::Client(args) => args.run.output.exit_status,
+            Command::Client(args) => args.output.exit_status,
             _ => false,
         }
     }

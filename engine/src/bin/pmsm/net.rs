@@ -1,13 +1,13 @@
 //! `pmsm serve`, `pmsm dealer`, `pmsm client`: the parties as processes.
 
-use super::{Failure, RunArgs, usage};
+use super::{Failure, InputArgs, usage};
 use crate::machine::MachineArgs;
-use pmsm_engine::Engine;
+use crate::output::OutputArgs;
 use pmsm_engine::InstanceOutput;
-use pmsm_engine::process::client::{self, ClientRun};
 use pmsm_engine::process::dealer::{Dealer, DealerConfig};
 use pmsm_engine::process::server::{Server, ServerConfig};
 use pmsm_engine::process::{NetError, NetOptions, run_sessions};
+use pmsm_engine::protocol::Reveal;
 use pmsm_engine::service::net::dealer::{DealerConfig as DealerConfig0, NetDealer};
 use pmsm_engine::service::net::server::{NetServer, ServerConfig as ServerConfig0};
 use pmsm_engine::service::net::{Connect, MachineSpec, NetLimits, Reconnecting};
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-/// Certificates and timeouts, shared by the three commands.
+/// Certificates and the handshake's deadline, shared by the three commands.
 #[derive(clap::Args)]
 pub struct Common {
     /// Read options from this TOML file first: keys are option names (`idle_timeout`,
@@ -33,41 +33,14 @@ pub struct Common {
     /// Seconds to connect, complete TLS and the handshake.
     #[arg(long, default_value_t = 10)]
     handshake_timeout: u64,
-    /// Seconds a session waits for its other connections (and an unknown session's
-    /// connection waits before it is refused).
-    #[arg(long, default_value_t = 30)]
-    session_timeout: u64,
-    /// Seconds to wait for a frame (or to write one) within a session.
-    #[arg(long, default_value_t = 600)]
-    io_timeout: u64,
-    /// Service mode: log lines on stderr as text or JSON (one object a line).
-    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
-    log_format: String,
-    /// Service mode: the least severe level logged (error, warn, info, debug, trace).
-    #[arg(long, default_value = "info")]
-    log_level: tracing_subscriber::filter::LevelFilter,
 }
 
 impl Common {
-    /// Installs the service mode's log subscriber (stderr; stdout carries `listening`).
-    fn logs(&self) {
-        let builder =
-            tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_max_level(self.log_level);
-        let _ = if self.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
-    }
-}
-
-impl Common {
-    fn options(&self) -> Result<NetOptions, Failure> {
-        if self.handshake_timeout == 0 || self.session_timeout == 0 || self.io_timeout == 0 {
-            return Err(usage("timeouts must be positive"));
+    fn handshake_timeout(&self) -> Result<Duration, Failure> {
+        match self.handshake_timeout {
+            0 => Err(usage("--handshake-timeout must be positive")),
+            t => Ok(Duration::from_secs(t)),
         }
-        Ok(NetOptions {
-            handshake_timeout: Duration::from_secs(self.handshake_timeout),
-            session_timeout: Duration::from_secs(self.session_timeout),
-            io_timeout: Duration::from_secs(self.io_timeout),
-            ..NetOptions::default()
-        })
     }
 
     fn identity(&self, role: Role) -> Result<Identity, Failure> {
@@ -85,7 +58,8 @@ impl Common {
     }
 }
 
-/// How many sessions a listening party serves, and where it reports them.
+/// What a listening party (server or dealer) serves, how long it waits, where it
+/// reports.
 #[derive(clap::Args)]
 pub struct Sessions {
     /// Address to listen on (port 0 picks a free port). The bound address is printed
@@ -103,15 +77,44 @@ pub struct Sessions {
     /// once.
     #[arg(long, default_value_t = 256)]
     max_connections: usize,
+    /// Batch mode: seconds a session waits for its other connections (and an unknown
+    /// session's connection waits before it is refused).
+    #[arg(long, default_value_t = 30)]
+    session_timeout: u64,
+    /// Batch mode: seconds to wait for a frame (or to write one) within a session.
+    #[arg(long, default_value_t = 600)]
+    io_timeout: u64,
+    /// Service mode: log lines on stderr as text or JSON (one object a line).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+    /// Service mode: the least severe level logged (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log_level: tracing_subscriber::filter::LevelFilter,
 }
 
 impl Sessions {
-    /// `common`'s options with this listener's connection limit.
+    /// The batch mode's network options.
     fn options(&self, common: &Common) -> Result<NetOptions, Failure> {
         if self.max_connections < 4 {
             return Err(usage("--max-connections must be at least 4 (a session needs four connections)"));
         }
-        Ok(NetOptions { max_connections: self.max_connections, ..common.options()? })
+        if self.session_timeout == 0 || self.io_timeout == 0 {
+            return Err(usage("--session-timeout and --io-timeout must be positive"));
+        }
+        Ok(NetOptions {
+            handshake_timeout: common.handshake_timeout()?,
+            session_timeout: Duration::from_secs(self.session_timeout),
+            io_timeout: Duration::from_secs(self.io_timeout),
+            max_connections: self.max_connections,
+            ..NetOptions::default()
+        })
+    }
+
+    /// Installs the service mode's log subscriber (stderr; stdout carries `listening`).
+    fn logs(&self) {
+        let builder =
+            tracing_subscriber::fmt().with_writer(std::io::stderr).with_ansi(false).with_max_level(self.log_level);
+        let _ = if self.log_format == "json" { builder.json().try_init() } else { builder.try_init() };
     }
 }
 
@@ -237,38 +240,41 @@ pub struct ClientArgs {
     /// --certs (see `pmsm certs --client NAME`) [default: client.pem, client.key].
     #[arg(long, value_name = "NAME")]
     identity: Option<ClientName>,
-    /// Use the service's machine NAME: the client is given its public interface only
-    /// (no table). Without it the client runs one batch session of --dfa/--regex.
-    #[arg(long = "machine", value_name = "NAME", conflicts_with_all = ["dfa", "regex", "regex_file"])]
-    pub service_machine: Option<String>,
+    /// The service's machine NAME: the client is given its public interface only
+    /// (alphabet, share widths, policy; no table). The servers' owner fixes its protocol
+    /// and what is released.
+    #[arg(long = "machine", value_name = "NAME")]
+    pub machine: String,
     /// Refuse the servers unless their machine's SHA-256 starts with these hex digits
     /// (at least 16).
-    #[arg(long, requires = "service_machine")]
+    #[arg(long)]
     pin: Option<String>,
     /// Read standard input and push each line (without its newline) into one session
     /// as it arrives, printing one JSON line per release.
-    #[arg(long, requires = "service_machine", conflicts_with_all = ["input", "inputs", "symbol_inputs"])]
+    #[arg(long, conflicts_with_all = ["input", "inputs", "symbol_inputs"])]
     pub stream: bool,
     /// Leave the session open at the end (its id printed first, one JSON line
     /// `{"type": "session", "session": "ID"}`), for a later `--session ID`. Every input
     /// goes into that one session, a release after each. Servers with session stores
     /// keep it across restarts; others until it is idle for their idle timeout.
-    #[arg(long, requires = "service_machine")]
+    #[arg(long)]
     pub keep: bool,
     /// Push into session ID (opened with --keep by the same client identity) instead of
     /// opening one: every input goes on from where it stands, a release after each.
-    #[arg(long, value_name = "ID", requires = "service_machine")]
+    #[arg(long, value_name = "ID")]
     pub session: Option<u64>,
     /// Servers with session stores: seconds a request waits for servers that went away
     /// (it connects again, takes the session up where both committed it and resends
     /// the rest of a push). Without stores a lost service fails at once.
-    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "service_machine")]
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     patience: u64,
     /// When to release in --stream mode: after every line, or only at the end.
     #[arg(long, default_value = "line", value_parser = ["line", "end"], requires = "stream")]
     release_every: String,
     #[command(flatten)]
-    pub run: RunArgs,
+    inputs: InputArgs,
+    #[command(flatten)]
+    pub output: OutputArgs,
     #[command(flatten)]
     common: Common,
 }
@@ -309,7 +315,7 @@ fn until_stopped() -> Result<(), Failure> {
 
 fn limits(common: &Common, sessions: &Sessions) -> Result<NetLimits, Failure> {
     Ok(NetLimits {
-        handshake_timeout: common.options()?.handshake_timeout,
+        handshake_timeout: common.handshake_timeout()?,
         max_connections: sessions.max_connections.max(4),
         ..NetLimits::default()
     })
@@ -317,7 +323,7 @@ fn limits(common: &Common, sessions: &Sessions) -> Result<NetLimits, Failure> {
 
 /// A service server, until SIGTERM or SIGINT.
 fn serve_service(args: &ServeArgs, party: Party, role: Role) -> Result<(), Failure> {
-    args.common.logs();
+    args.sessions.logs();
     let cfg = ServerConfig0 {
         party,
         listen: args.sessions.listen.clone(),
@@ -372,7 +378,7 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
         return Err(usage("--threads and --depth must be positive"));
     }
     if !args.service.machines.is_empty() {
-        args.common.logs();
+        args.sessions.logs();
         let cfg = DealerConfig0 {
             listen: args.sessions.listen.clone(),
             identity: args.common.identity(Role::Dealer)?,
@@ -405,15 +411,6 @@ pub fn dealer(args: DealerArgs) -> Result<(), Failure> {
         .map_err(failed)
 }
 
-/// Runs one client session; returns it and the engine.
-pub fn client(args: &ClientArgs) -> Result<(ClientRun, Engine), Failure> {
-    let identity = args.common.client_identity(args.identity.as_ref())?;
-    let opts = args.common.options()?;
-    let (engine, inputs) = args.run.prepare()?;
-    let run = client::run(&identity, [&args.server0, &args.server1], &engine, &inputs, &opts).map_err(failed)?;
-    Ok((run, engine))
-}
-
 /// What a service client printed or returns: outputs, symbols pushed, seconds.
 pub struct ServiceRun {
     /// One output per input, in order.
@@ -437,13 +434,13 @@ fn service_failed(e: ServiceError) -> Failure {
 
 /// Connects to the service for `--machine` (connecting again, with `--patience`, when
 /// servers with stores restart).
-fn service_client(args: &ClientArgs, name: &str) -> Result<Reconnecting, Failure> {
+fn service_client(args: &ClientArgs) -> Result<Reconnecting, Failure> {
     let identity = args.common.client_identity(args.identity.as_ref())?;
     let how = Connect {
         servers: [args.server0.clone(), args.server1.clone()],
-        machine: name.to_string(),
+        machine: args.machine.clone(),
         pin: args.pin.clone(),
-        timeout: args.common.options()?.handshake_timeout,
+        timeout: args.common.handshake_timeout()?,
     };
     let patience = Duration::from_secs(args.patience);
     Reconnecting::connect(&identity, &how, patience).map_err(service_failed)
@@ -459,16 +456,14 @@ fn first_session(args: &ClientArgs, client: &Reconnecting) -> Result<pmsm_engine
 
 /// One session per input: open, push, release, close; with --keep or --session, every
 /// input into one session. Unknown characters are refused before anything is sent.
-pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure> {
-    let client = service_client(args, name)?;
+pub fn service_run(args: &ClientArgs) -> Result<ServiceRun, Failure> {
+    let name = &args.machine;
+    let client = service_client(args)?;
     let interface = client.client().interface().clone();
-    let texts: Vec<Vec<u8>> = args.run.inputs.texts()?;
-    let encoded: Vec<Vec<u32>> = texts
-        .iter()
-        .enumerate()
-        .map(|(i, t)| interface.encode(t, i))
-        .collect::<Result<_, _>>()
-        .map_err(|e| Failure { message: e.to_string(), code: 2 })?;
+    if args.output.exit_status && interface.reveal != Reveal::Accept && interface.set.is_none() {
+        return Err(usage(&format!("--exit-status needs accept bits: machine {name} releases its final state")));
+    }
+    let encoded = args.inputs.encode(&interface)?;
     let start = std::time::Instant::now();
     let mut outputs = Vec::with_capacity(encoded.len());
     let mut kept = None;
@@ -505,8 +500,8 @@ pub fn service_run(args: &ClientArgs, name: &str) -> Result<ServiceRun, Failure>
 
 /// `--stream`: every line of standard input into one session, a JSON line per
 /// release (after every line, or once at the end).
-pub fn service_stream(args: &ClientArgs, name: &str, out: &mut impl Write) -> Result<(), Failure> {
-    let client = service_client(args, name)?;
+pub fn service_stream(args: &ClientArgs, out: &mut impl Write) -> Result<(), Failure> {
+    let client = service_client(args)?;
     let interface = client.client().interface().clone();
     let io = |e: std::io::Error| Failure { message: format!("standard input or output: {e}"), code: 1 };
     let mut session = first_session(args, &client)?;

@@ -20,7 +20,8 @@ pub struct OutputArgs {
     #[arg(long)]
     pub json: bool,
     /// Exit as grep does: 0 when some instance accepted, 1 when none did, 2 on any
-    /// error (needs accept bits: with --dfa of a state machine, add --reveal accept).
+    /// error (needs accept bits: a state machine run with --reveal accept, or served so
+    /// to a client).
     #[arg(long)]
     pub exit_status: bool,
 }

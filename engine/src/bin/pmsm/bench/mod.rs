@@ -169,7 +169,7 @@ fn measure(checked: &profile::Checked, scratch: Option<&tcp::Scratch>) -> Result
                     }
                 }
                 Some(scratch) => {
-                    eprintln!("pmsm bench: {msg}: dealer, two servers and a client as processes on 127.0.0.1");
+                    eprintln!("pmsm bench: {msg}: dealer and two servers as processes on 127.0.0.1, the client here");
                     let r = tcp::run(scratch, &engine, &dfa, &inputs, false).map_err(|e| failed(&e))?;
                     Timed {
                         outputs: r.outputs,

@@ -6,7 +6,7 @@
 //! reveal = "state"                           # or "accept"
 //! classes = "auto"                           # or "on", "off"
 //! chunk = 1024                               # default: automatic (at most 1024, two chunks or more)
-//! transport = "inproc"                      # or "tcp": four processes on 127.0.0.1
+//! transport = "inproc"                      # or "tcp": dealer and servers as processes on 127.0.0.1
 //! phases = true                              # also time online-only and offline-only
 //! mode = "batch"                             # or "service": each input one session (bench/service.rs)
 //! clients = 64                               # service: client threads

@@ -1,25 +1,31 @@
-//! `transport = "tcp"`: the four parties as processes on 127.0.0.1.
+//! `transport = "tcp"`: the dealer and both servers as processes on 127.0.0.1, the
+//! client in the bench process.
 //!
-//! For each (run, protocol) the bench writes the machine, the inputs (as symbol
-//! indices) and a development certificate set into a scratch folder, starts
-//! `pmsm dealer`, `pmsm serve --party 0` and `--party 1` (one session each), then runs
-//! `pmsm client --json` and reads its outputs (verified by the caller) and its summary.
-//! The end-to-end time is the client's, from its first dial to its last output. With
-//! phases, a second set of processes runs with `pmsm dealer --predeal`: the online time
-//! is the slower server's session time (links up → done) while the dealer only sends.
-//! Bytes per link come from each process's own counters (its `--stats` line), and peak
-//! memory is the sum of the four processes' peaks.
+//! For each (run, protocol) the bench writes the machine and a development certificate
+//! set into a scratch folder, starts `pmsm dealer`, `pmsm serve --party 0` and
+//! `--party 1` (one batch session each), then runs the library's batch client
+//! ([`client::run`], which holds the machine as the bench does; `pmsm client` knows a
+//! service's interface only) on a thread of its own and takes its outputs (verified by
+//! the caller). The end-to-end time is the client's, from its first dial to its last
+//! output. With phases, a second set of processes runs with `pmsm dealer --predeal`:
+//! the online time is the slower server's session time (links up → done) while the
+//! dealer only sends. Bytes per link come from each party's own counters (the
+//! processes' `--stats` lines, the client's run), and peak memory is the sum of the
+//! three processes' peaks and the bench process's peak while its client ran (the
+//! counter is reset just before).
 //!
 //! The scratch folder holds the development CA's keys. SIGINT or SIGTERM only raise a
-//! flag ([`Scratch::interrupted`]); every wait for a process watches it, and an
-//! interrupted run kills its processes and removes the folder before the bench exits
-//! (a second signal exits at once).
+//! flag ([`Scratch::interrupted`]); every wait for a process or the client watches it,
+//! and an interrupted run kills its processes and removes the folder before the bench
+//! exits (a second signal exits at once).
 
 use pmsm_engine::dfa::Dfa;
+use pmsm_engine::process::{NetOptions, client};
 use pmsm_engine::transport::Link;
+use pmsm_engine::transport::tls::{Identity, Role};
 use pmsm_engine::{Engine, InstanceOutput, LinkBytes};
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -165,7 +171,7 @@ fn stats(mut p: Proc, file: &Path, scratch: &Scratch) -> Result<Value, String> {
     serde_json::from_str(text.lines().last().unwrap_or("")).map_err(|e| format!("{}: {e}", file.display()))
 }
 
-/// Runs one session over four processes.
+/// Runs one batch session: three processes and the client on a thread here.
 pub fn run(
     scratch: &Scratch,
     engine: &Engine,
@@ -177,18 +183,6 @@ pub fn run(
     let io = |p: &Path, e: std::io::Error| format!("{}: {e}", p.display());
     let machine = scratch.dir.join("machine.json");
     std::fs::write(&machine, pmsm_engine::dfa::json::to_json_string(dfa)).map_err(|e| io(&machine, e))?;
-    let input_file = scratch.dir.join("inputs.txt");
-    let mut text = String::with_capacity(inputs.iter().map(|i| 4 * i.len() + 1).sum());
-    for input in inputs {
-        for (k, a) in input.iter().enumerate() {
-            if k > 0 {
-                text.push(' ');
-            }
-            text.push_str(&a.to_string());
-        }
-        text.push('\n');
-    }
-    std::fs::write(&input_file, text).map_err(|e| io(&input_file, e))?;
     let stats_file = |name: &str| scratch.dir.join(format!("{name}.stats"));
     for name in ["dealer", "s0", "s1"] {
         let _ = std::fs::remove_file(stats_file(name));
@@ -205,76 +199,53 @@ pub fn run(
         dealer_args.push("--predeal".into());
     }
     let log = |name: &str| scratch.dir.join(format!("{name}.log"));
-    let (dealer, dealer_addr) = listen("dealer", &dealer_args, log("dealer"))?;
+    let (mut dealer, dealer_addr) = listen("dealer", &dealer_args, log("dealer"))?;
     let s0_args = common(&["serve", "--party", "0", "--dealer", &dealer_addr], "s0");
-    let (s0, s0_addr) = listen("server 0", &s0_args, log("s0"))?;
+    let (mut s0, s0_addr) = listen("server 0", &s0_args, log("s0"))?;
     let s1_args = common(&["serve", "--party", "1", "--peer", &s0_addr, "--dealer", &dealer_addr], "s1");
-    let (s1, s1_addr) = listen("server 1", &s1_args, log("s1"))?;
-    let st = engine.settings();
-    let mut cmd = Command::new(exe()?);
-    cmd.args(["client", "--certs", &s(&scratch.certs), "--dfa", &s(&machine)])
-        .args(["--server0", &s0_addr, "--server1", &s1_addr, "--symbol-inputs", &s(&input_file), "--json"])
-        .args([
-            "--protocol",
-            st.protocol.name(),
-            "--reveal",
-            &st.reveal.to_string(),
-            "--classes",
-            &st.classes.to_string(),
-        ])
-        .args(st.chunk.map(|c| ["--chunk".to_string(), c.to_string()]).into_iter().flatten());
-    let client_log = log("client");
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log_file(&client_log)?)
-        .spawn()
-        .map_err(|e| format!("cannot start the client: {e}"))?;
-    let mut client = Proc { name: "client", child, log: client_log };
-    let mut stdout = client.child.stdout.take().expect("piped");
-    // Read while it runs (its outputs can outgrow a pipe's buffer).
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        stdout.read_to_string(&mut text).map(|_| text)
+    let (mut s1, s1_addr) = listen("server 1", &s1_args, log("s1"))?;
+    // The client runs here, in the bench process, as the library's batch client.
+    let identity = Identity::load(&scratch.certs, Role::Client).map_err(|e| e.to_string())?;
+    super::reset_peak_rss();
+    let client = std::thread::scope(|scope| {
+        let c = scope.spawn(|| client::run(&identity, [&s0_addr, &s1_addr], engine, inputs, &NetOptions::default()));
+        let mut interrupted = Ok(());
+        while !c.is_finished() {
+            if interrupted.is_ok() && scratch.check().is_err() {
+                // Killing the parties ends the client's session, and so its thread.
+                interrupted = scratch.check();
+                for p in [&mut dealer, &mut s0, &mut s1] {
+                    let _ = p.child.kill();
+                }
+            }
+            std::thread::sleep(POLL);
+        }
+        interrupted?;
+        c.join().map_err(|_| "the client panicked".to_string())
     });
-    let status = client.wait(scratch)?;
-    if !status.success() {
-        let logs: Vec<String> = [&dealer, &s0, &s1].iter().map(|p| format!("{}: {}", p.name, p.tail())).collect();
-        return Err(format!("the client failed: {}\n{}", client.tail(), logs.join("\n")));
-    }
-    let text = reader.join().map_err(|_| "client output: the reader stopped".to_string())?;
-    let text = text.map_err(|e| format!("client output: {e}"))?;
-    let mut lines: Vec<Value> =
-        text.lines().map(serde_json::from_str).collect::<Result<_, _>>().map_err(|e| format!("client output: {e}"))?;
-    let summary = lines.pop().and_then(|mut v| v.get_mut("summary").map(Value::take)).ok_or("client: no summary")?;
-    if lines.len() != inputs.len() {
-        return Err(format!("client: {} outputs for {} instances", lines.len(), inputs.len()));
-    }
-    let outputs = lines
-        .iter()
-        .map(|v| InstanceOutput {
-            final_state: v["final_state"].as_u64().map(|s| s as u32),
-            accept: v["accept"].as_bool(),
-            symbols: v["symbols"].as_u64().unwrap_or(0) as usize,
-            answer: None,
-        })
-        .collect();
+    let client_peak = pmsm_engine::process::peak_rss_bytes();
+    let run = match client {
+        Ok(Ok(run)) => run,
+        Ok(Err(e)) => {
+            let logs: Vec<String> = [&dealer, &s0, &s1].iter().map(|p| format!("{}: {}", p.name, p.tail())).collect();
+            return Err(format!("the client failed: {e}\n{}", logs.join("\n")));
+        }
+        Err(e) => return Err(e),
+    };
     let parties = [
         stats(dealer, &stats_file("dealer"), scratch)?,
         stats(s0, &stats_file("s0"), scratch)?,
         stats(s1, &stats_file("s1"), scratch)?,
     ];
-    let mut bytes = LinkBytes::default();
+    let mut bytes = run.bytes;
     for (k, link) in Link::ALL.iter().enumerate() {
-        let from_client = summary["bits"][link.name()].as_u64().unwrap_or(0) / 8;
-        let from_parties: u64 = parties.iter().map(|p| p["bytes"][link.name()].as_u64().unwrap_or(0)).sum();
-        bytes.0[k] = from_client + from_parties;
+        bytes.0[k] += parties.iter().map(|p| p["bytes"][link.name()].as_u64().unwrap_or(0)).sum::<u64>();
     }
     let server_seconds = parties[1..].iter().filter_map(|p| p["seconds"].as_f64()).fold(0.0, f64::max);
-    let seconds = if predeal { server_seconds } else { summary["seconds"].as_f64().unwrap_or(0.0) };
-    let peaks: Vec<u64> = parties.iter().chain([&summary]).filter_map(|p| p["peak_rss_bytes"].as_u64()).collect();
+    let seconds = if predeal { server_seconds } else { run.seconds };
+    let peaks: Vec<u64> = parties.iter().filter_map(|p| p["peak_rss_bytes"].as_u64()).chain(client_peak).collect();
     Ok(TcpRun {
-        outputs,
+        outputs: run.outputs,
         seconds,
         bytes,
         round_p50_ms: parties[1]["round_latency_p50_ms"].as_f64(),
