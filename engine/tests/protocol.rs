@@ -247,3 +247,43 @@ fn a_failing_party_is_a_clear_error() {
     let e = server::run_server::<Xor>(Party::P0, &plan, &schedule, s0, None).unwrap_err();
     assert_eq!(e.to_string(), "link dealer_to_s0: the peer disconnected");
 }
+
+/// The NFA path (DESIGN §8): what server 1 receives from server 0 — the symbol
+/// openings `a ⊕ r` and every AND layer's `d`, `e` — as bytes.
+#[test]
+fn what_a_server_receives_on_the_nfa_path_is_uniform_and_independent_of_the_input() {
+    use pmsm_engine::nfa::circuit::Program;
+    use pmsm_engine::nfa::protocol::{HEAD, TAG_AND, TAG_SYMBOLS, run};
+    use pmsm_engine::nfa::{NfaConfig, NfaSet};
+    // 255 degrees of freedom: the 0.1 % critical value is 330.5.
+    const CRITICAL_255_DOF: f64 = 330.5;
+    let set = NfaSet::compile(&["ab+c".into(), "\\bx[0-9]{3}".into(), "^a|c$".into()], &NfaConfig::default()).unwrap();
+    let program = Program::new(&set);
+    // Two inputs of the same lengths, one all matches, one none.
+    let observe = |text: &[u8]| {
+        let texts: Vec<&[u8]> = vec![text; 1000];
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let report = run(&program, &texts, Some((Link::S0ToS1, tx))).unwrap();
+        let frames: Vec<Vec<u8>> = rx.try_iter().collect();
+        assert!(frames.iter().all(|f| f[0] == TAG_SYMBOLS || f[0] == TAG_AND));
+        (report, frames.iter().flat_map(|f| f[HEAD..].to_vec()).collect::<Vec<u8>>())
+    };
+    let bytes = |b: &[u8]| histogram(&b.iter().map(|&x| u64::from(x)).collect::<Vec<_>>(), 256);
+    let (ra, a) = observe(b"abbbc x123 a abc");
+    let (rb, b) = observe(b"zzzzzzzzzzzzzzzz");
+    assert!(ra.hits.iter().all(|h| h == &vec![true, true, true]));
+    assert!(rb.hits.iter().all(|h| h == &vec![false, false, false]));
+    assert_eq!(a.len(), b.len(), "what travels depends on the lengths only");
+    assert!(a.len() > 50_000, "{} bytes observed", a.len());
+    let (ha, hb) = (bytes(&a), bytes(&b));
+    let (ua, ub, two) = (chi_square_uniform(&ha), chi_square_uniform(&hb), chi_square_two_sample(&ha, &hb));
+    assert!(ua < CRITICAL_255_DOF && ub < CRITICAL_255_DOF, "openings not uniform: {ua:.1}, {ub:.1}");
+    assert!(two < CRITICAL_255_DOF, "openings depend on the input: {two:.1}");
+    // The statistic can fail: the unmasked text bytes are far from uniform.
+    let plain: Vec<u8> = b"abbbc x123 a abc".repeat(8000);
+    assert!(chi_square_uniform(&bytes(&plain)) > CRITICAL_255_DOF);
+    // And each opened bit is a fair coin: ones within 5 sd of half.
+    let ones: u64 = a.iter().map(|x| u64::from(x.count_ones())).sum();
+    let n = 8.0 * a.len() as f64;
+    assert!((ones as f64 - n / 2.0).abs() < 5.0 * (n / 4.0).sqrt(), "{ones} ones of {n}");
+}

@@ -590,15 +590,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                     answer: Some(a.clone()),
                 })
                 .collect();
-            let printed = Printed {
-                outputs: &outputs,
-                protocol: "plaintext",
-                transitions: encoded.iter().map(Vec::len).sum(),
-                seconds: start.elapsed().as_secs_f64(),
-                bits: None,
-                extra: serde_json::Map::new(),
-                answers: Some((&answers, set.ids())),
-            };
+            let printed = Printed::plaintext(&outputs, start.elapsed().as_secs_f64(), Some((&answers, set.ids())));
             output::print(&mut out, &printed, opts.json).map_err(io)?;
             status = done(&printed, &opts);
         }
@@ -617,15 +609,7 @@ fn run(cli: Cli) -> Result<Done, Failure> {
                     answer: None,
                 })
                 .collect();
-            let printed = Printed {
-                outputs: &outputs,
-                protocol: "plaintext",
-                transitions: encoded.iter().map(Vec::len).sum(),
-                seconds: start.elapsed().as_secs_f64(),
-                bits: None,
-                extra: serde_json::Map::new(),
-                answers: None,
-            };
+            let printed = Printed::plaintext(&outputs, start.elapsed().as_secs_f64(), None);
             output::print(&mut out, &printed, opts.json).map_err(io)?;
             status = done(&printed, &opts);
         }

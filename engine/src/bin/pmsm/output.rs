@@ -45,7 +45,17 @@ pub struct Printed<'a> {
     pub answers: Option<(&'a [Answer], &'a [String])>,
 }
 
-impl Printed<'_> {
+impl<'a> Printed<'a> {
+    /// A plaintext evaluation's outputs (`eval`): nothing was sent.
+    pub fn plaintext(
+        outputs: &'a [InstanceOutput],
+        seconds: f64,
+        answers: Option<(&'a [Answer], &'a [String])>,
+    ) -> Printed<'a> {
+        let transitions = outputs.iter().map(|o| o.symbols).sum();
+        Printed { outputs, protocol: "plaintext", transitions, seconds, bits: None, extra: Map::new(), answers }
+    }
+
     /// Whether some instance accepted (`None` when no accept bit was learned).
     pub fn accepted(&self) -> Option<bool> {
         self.outputs.iter().map(|o| o.accept).collect::<Option<Vec<bool>>>().map(|bits| bits.contains(&true))
