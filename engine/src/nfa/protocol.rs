@@ -18,7 +18,7 @@
 //! public plan (text lengths, DESIGN §1). Nothing it receives depends on the input.
 
 use super::circuit::{Program, lane_mask, merge_step};
-use super::triples::{self, StepTriples};
+use super::triples::{self, StepTriples, Words};
 use crate::party::dealer::deal as deal_lookups;
 use crate::party::sharing::Xor;
 use crate::protocol::ProtocolError;
@@ -291,7 +291,7 @@ fn recv_triples(
     let frame = ends.from_dealer.recv()?;
     let b = body(&frame, link, TAG_TRIPLES, id as u32, 16 + 8 * c1_words, "triples")?;
     let seed = u128::from_le_bytes(b[..16].try_into().expect("16 bytes"));
-    Ok(StepTriples::new(party, seed, to_words(&b[16..])))
+    Ok(StepTriples::new(party, seed, frame, HEAD + 16))
 }
 
 /// Evaluates `circuit` on this server's shares, one exchange per AND layer (its
@@ -322,8 +322,9 @@ fn eval_shared(
             mine.push(e);
         });
         ends.to_peer.send(mine.finish())?;
-        let peer = to_words(body(&ends.from_peer.recv()?, peer_link, TAG_AND, tag_id, 16 * n, "AND openings")?);
-        and.set(t.finish(party, &peer));
+        let peer = ends.from_peer.recv()?;
+        let peer = Words::new(body(&peer, peer_link, TAG_AND, tag_id, 16 * n, "AND openings")?);
+        and.set(t.finish(party, peer));
         Ok::<(), ProtocolError>(())
     })?;
     if !triples.is_spent() {
@@ -510,8 +511,8 @@ mod tests {
         let layers: Vec<usize> = program.step.layer_sizes();
         let mut rng = SecretRng::from_seed([1; 32]);
         let mut c1 = Vec::new();
-        let seeds = triples::deal(&layers, &mut rng, |c| c1.extend_from_slice(c));
-        let mut t = StepTriples::new(Party::P1, seeds[1], c1);
+        let seeds = triples::deal(&layers, &mut rng, |c| c1.extend(c.iter().flat_map(|w| w.to_le_bytes())));
+        let mut t = StepTriples::new(Party::P1, seeds[1], c1, 0);
         for &n in &layers {
             assert!(t.next_layer(n).is_some());
         }

@@ -39,26 +39,74 @@ const STREAM_Y: u128 = 2 << 120;
 /// See [`STREAM_X`].
 const STREAM_C: u128 = 3 << 120;
 
+/// The counter blocks of the stream `(seed, stream, layer)` are `base ⊕ i`.
+fn base(seed: u128, stream: u128, layer: u32) -> u128 {
+    seed ^ stream ^ (u128::from(layer) << 64)
+}
+
+/// `H(x) = AES(x) ⊕ x` in place of the counter blocks `x = base ⊕ (first + i)` that
+/// `out` holds (each `x` is recomputed rather than kept).
+fn hash_counters(base: u128, first: usize, out: &mut [u128]) {
+    FixedKeyPrg::get().encrypt_in_place(out);
+    for (i, o) in out.iter_mut().enumerate() {
+        *o ^= base ^ (first + i) as u128;
+    }
+}
+
 /// Blocks of the stream `(seed, stream, layer)` from block `first` on, into `out`.
 fn expand_blocks(seed: u128, stream: u128, layer: u32, first: usize, out: &mut [u128]) {
-    let base = seed ^ stream ^ (u128::from(layer) << 64);
+    let base = base(seed, stream, layer);
     for (i, o) in out.iter_mut().enumerate() {
         *o = base ^ (first + i) as u128;
     }
-    FixedKeyPrg::get().hash_in_place(out);
+    hash_counters(base, first, out);
 }
 
-/// The first `words` words of the stream `(seed, stream, layer)` (two a block).
-fn expand(seed: u128, stream: u128, layer: u32, words: usize) -> Vec<u64> {
-    let mut out = Vec::with_capacity(words);
-    let mut buf = [0u128; 64];
-    for first in (0..words.div_ceil(2)).step_by(buf.len()) {
-        let blocks = buf.len().min(words.div_ceil(2) - first);
-        expand_blocks(seed, stream, layer, first, &mut buf[..blocks]);
-        let w: &[u64] = bytemuck::cast_slice(&buf[..blocks]);
-        out.extend_from_slice(&w[..(words - 2 * first).min(w.len())]);
-    }
+/// The stream `(seed, stream, layer)` for `words` words: `⌈words / 2⌉` blocks, read as
+/// words through [`word`].
+fn expand(seed: u128, stream: u128, layer: u32, words: usize) -> Vec<u128> {
+    let base = base(seed, stream, layer);
+    let mut out: Vec<u128> = (0..words.div_ceil(2)).map(|i| base ^ i as u128).collect();
+    hash_counters(base, 0, &mut out);
     out
+}
+
+/// Word `i` of a stream of blocks (two a block, in memory order).
+#[inline]
+fn word(blocks: &[u128], i: usize) -> u64 {
+    bytemuck::cast_slice::<u128, u64>(blocks)[i]
+}
+
+/// Little-endian 64-bit words read in place from a frame's bytes (any alignment, no
+/// copy).
+#[derive(Clone, Copy, Debug)]
+pub struct Words<'a>(&'a [u8]);
+
+impl<'a> Words<'a> {
+    /// The words of `bytes`.
+    ///
+    /// # Panics
+    /// If `bytes` is not whole words (the caller checks frame lengths).
+    pub fn new(bytes: &'a [u8]) -> Words<'a> {
+        assert_eq!(bytes.len() % 8, 0, "whole 64-bit words");
+        Words(bytes)
+    }
+
+    /// How many words.
+    pub fn len(&self) -> usize {
+        self.0.len() / 8
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Word `i`.
+    #[inline]
+    pub fn get(&self, i: usize) -> u64 {
+        u64::from_le_bytes(self.0[8 * i..8 * i + 8].try_into().expect("8 bytes"))
+    }
 }
 
 /// Blocks a dealer expands at once per stream (its working set: five of them).
@@ -95,8 +143,10 @@ pub struct StepTriples {
     party: Party,
     seed: u128,
     layer: u32,
-    /// Server 1's `c` words (empty for server 0) and how many are used.
-    c1: Vec<u64>,
+    /// Server 1's `c` words, little-endian from byte `at` of the dealer's frame (none for
+    /// server 0), and how many are used.
+    frame: Vec<u8>,
+    at: usize,
     used: usize,
 }
 
@@ -107,9 +157,19 @@ impl std::fmt::Debug for StepTriples {
 }
 
 impl StepTriples {
-    /// Server `party`'s triples from its seed (and, for server 1, its `c` words).
-    pub fn new(party: Party, seed: u128, c1: Vec<u64>) -> StepTriples {
-        StepTriples { party, seed, layer: 0, c1, used: 0 }
+    /// Server `party`'s triples from its seed and, for server 1, the dealer's frame
+    /// whose bytes from `at` on are its `c` words (read in place).
+    ///
+    /// # Panics
+    /// If those bytes are not whole words (the caller checks frame lengths).
+    pub fn new(party: Party, seed: u128, frame: Vec<u8>, at: usize) -> StepTriples {
+        assert_eq!(frame.len().saturating_sub(at) % 8, 0, "c words: whole 64-bit words");
+        StepTriples { party, seed, layer: 0, frame, at, used: 0 }
+    }
+
+    /// Server 1's `c` words dealt.
+    fn dealt(&self) -> usize {
+        self.frame.len().saturating_sub(self.at) / 8
     }
 
     /// The next layer's triples, `words` of them; `None` if server 1's `c` words run out.
@@ -118,9 +178,12 @@ impl StepTriples {
             Party::P0 => Stream::Expanded(expand(self.seed, STREAM_C, self.layer, words)),
             Party::P1 => {
                 let from = self.used;
-                self.c1.get(from..from + words)?;
+                if from + words > self.dealt() {
+                    return None;
+                }
                 self.used += words;
-                Stream::Dealt(&self.c1[from..from + words])
+                let at = self.at + 8 * from;
+                Stream::Dealt(Words::new(&self.frame[at..at + 8 * words]))
             }
         };
         let x = expand(self.seed, STREAM_X, self.layer, words);
@@ -131,21 +194,22 @@ impl StepTriples {
 
     /// Whether every dealt triple has been handed out.
     pub fn is_spent(&self) -> bool {
-        self.used == self.c1.len()
+        self.used == self.dealt()
     }
 }
 
 /// A share stream: expanded from a seed, or dealt.
 enum Stream<'a> {
-    Expanded(Vec<u64>),
-    Dealt(&'a [u64]),
+    Expanded(Vec<u128>),
+    Dealt(Words<'a>),
 }
 
 impl Stream<'_> {
-    fn words(&self) -> &[u64] {
+    #[inline]
+    fn get(&self, i: usize) -> u64 {
         match self {
-            Stream::Expanded(w) => w,
-            Stream::Dealt(w) => w,
+            Stream::Expanded(b) => word(b, i),
+            Stream::Dealt(w) => w.get(i),
         }
     }
 }
@@ -153,8 +217,8 @@ impl Stream<'_> {
 /// One server's shares of one AND layer's triples. Not `Clone`; consumed by
 /// [`LayerTriples::finish`].
 pub struct LayerTriples<'a> {
-    x: Vec<u64>,
-    y: Vec<u64>,
+    x: Vec<u128>,
+    y: Vec<u128>,
     c: Stream<'a>,
     party: Party,
     words: usize,
@@ -175,7 +239,7 @@ impl<'a> LayerTriples<'a> {
     /// This server's openings `(d_b, e_b)` of AND word `i`, operands `u`, `v`.
     #[inline]
     pub fn open(&self, i: usize, u: u64, v: u64) -> [u64; 2] {
-        [u ^ self.x[i], v ^ self.y[i]]
+        [u ^ word(&self.x, i), v ^ word(&self.y, i)]
     }
 
     /// Consumes the triples: from the peer's openings (`d, e` interleaved, two words per
@@ -184,16 +248,16 @@ impl<'a> LayerTriples<'a> {
     ///
     /// # Panics
     /// If `peer` is not two words per AND word (the caller checks frame lengths).
-    pub fn finish(self, party: Party, peer: &'a [u64]) -> impl FnMut(usize, u64, u64) -> u64 + 'a {
+    pub fn finish(self, party: Party, peer: Words<'a>) -> impl FnMut(usize, u64, u64) -> u64 + 'a {
         assert_eq!(peer.len(), 2 * self.words, "openings: d and e per AND word");
         assert!(party == self.party, "a server's own triples");
         let lead = if party == Party::P0 { !0u64 } else { 0 };
         let LayerTriples { x, y, c, .. } = self;
         move |i, u, v| {
-            let (x, y) = (x[i], y[i]);
-            let d = u ^ x ^ peer[2 * i];
-            let e = v ^ y ^ peer[2 * i + 1];
-            c.words()[i] ^ (d & y) ^ (e & x) ^ (d & e & lead)
+            let (x, y) = (word(&x, i), word(&y, i));
+            let d = u ^ x ^ peer.get(2 * i);
+            let e = v ^ y ^ peer.get(2 * i + 1);
+            c.get(i) ^ (d & y) ^ (e & x) ^ (d & e & lead)
         }
     }
 }
@@ -207,10 +271,11 @@ mod tests {
         let mut rng = SecretRng::from_seed([9; 32]);
         // Layers across a dealer chunk boundary and of odd length.
         let layers = [3, 5, 2 * CHUNK + 7];
-        let mut c1 = Vec::new();
-        let seeds = deal(&layers, &mut rng, |c| c1.extend_from_slice(c));
-        assert_eq!(c1.len(), layers.iter().sum::<usize>());
-        let mut t = [StepTriples::new(Party::P0, seeds[0], Vec::new()), StepTriples::new(Party::P1, seeds[1], c1)];
+        let mut c1: Vec<u8> = vec![7; 3];
+        let seeds = deal(&layers, &mut rng, |c| c1.extend(c.iter().flat_map(|w| w.to_le_bytes())));
+        assert_eq!(c1.len(), 3 + 8 * layers.iter().sum::<usize>());
+        let mut t =
+            [StepTriples::new(Party::P0, seeds[0], Vec::new(), 0), StepTriples::new(Party::P1, seeds[1], c1, 3)];
         for &n in &layers {
             let u: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)).collect();
             let v: Vec<u64> = (0..n as u64).map(|i| !i.wrapping_mul(0x2545_f491_4f6c_dd1d)).collect();
@@ -223,7 +288,9 @@ mod tests {
             let (l0, l1) = (t0.next_layer(n).unwrap(), t1.next_layer(n).unwrap());
             let o0: Vec<u64> = (0..n).flat_map(|i| l0.open(i, u0[i], v0[i])).collect();
             let o1: Vec<u64> = (0..n).flat_map(|i| l1.open(i, m[i], v1[i])).collect();
-            let (mut z0, mut z1) = (l0.finish(Party::P0, &o1), l1.finish(Party::P1, &o0));
+            let (b0, b1): (Vec<u8>, Vec<u8>) =
+                (o0.iter().flat_map(|w| w.to_le_bytes()).collect(), o1.iter().flat_map(|w| w.to_le_bytes()).collect());
+            let (mut z0, mut z1) = (l0.finish(Party::P0, Words::new(&b1)), l1.finish(Party::P1, Words::new(&b0)));
             for k in 0..n {
                 assert_eq!(z0(k, u0[k], v0[k]) ^ z1(k, m[k], v1[k]), u[k] & v[k]);
             }
@@ -235,7 +302,11 @@ mod tests {
         let mut chunked = vec![0u128; 3];
         expand_blocks(7, STREAM_X, 0, 1, &mut chunked);
         let whole = expand(7, STREAM_X, 0, 8);
-        assert_eq!(bytemuck::cast_slice::<u128, u64>(&chunked), &whole[2..8], "a chunk is the stream's own blocks");
-        assert_eq!(expand(7, STREAM_X, 0, 200)[..8], whole[..], "longer streams extend shorter ones");
+        assert_eq!(chunked, whole[1..4], "a chunk is the stream's own blocks");
+        assert_eq!(expand(7, STREAM_X, 0, 200)[..4], whole[..], "longer streams extend shorter ones");
+        // The stream is H(x) = AES(x) ⊕ x of its counter blocks.
+        let base = 7 ^ STREAM_X;
+        assert_eq!(whole[2], FixedKeyPrg::get().hash(base ^ 2));
+        assert_eq!(word(&whole, 5), (whole[2] >> 64) as u64);
     }
 }
