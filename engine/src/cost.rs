@@ -140,11 +140,11 @@ impl BatchShape {
 impl NfaCost {
     /// Fitted (least relative squares, 74 rows: every third gitleaks rule alone on the
     /// 642 sample texts, 45,409 bytes, the longest 311, the best of three runs; median
-    /// error 7.6 %, largest 42 %) by the same command and run as
-    /// [`CostModel::LOOKUP_XOR`], 2026-12-01 23:09 UTC, after the circuits' shared
-    /// disjunctions and the in-place layers (the constants before, 365 + 2.432 · ANDs +
-    /// 21,167 · layers · steps / bytes, were fitted at 18:07 to the older run).
-    pub const MEASURED: NfaCost = NfaCost { byte_ns: 305.6, and_ns: 1.433, layer_ns: 3_898.0 };
+    /// error 6.5 %, largest 36 %) by `pmsm bench-nfa --calibrate`, 2026-12-02 03:07 UTC,
+    /// after triples and openings were read in place. The fit of 2026-12-01 23:09 (the
+    /// run of [`CostModel::LOOKUP_XOR`], whose code has not changed since) was 305.6 +
+    /// 1.433 · ANDs + 3,898 · layers · steps / bytes.
+    pub const MEASURED: NfaCost = NfaCost { byte_ns: 297.6, and_ns: 1.027, layer_ns: 4_031.0 };
 
     /// Predicted ns per input byte of a circuit of `ands` ANDs in `layers` layers a
     /// step, on a batch of `shape`.
