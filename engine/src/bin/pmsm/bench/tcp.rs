@@ -211,9 +211,9 @@ pub fn run(
         let c = scope.spawn(|| client::run(&identity, [&s0_addr, &s1_addr], engine, inputs, &NetOptions::default()));
         let mut interrupted = Ok(());
         while !c.is_finished() {
-            if interrupted.is_ok() && scratch.check().is_err() {
+            if let (Ok(()), Err(e)) = (&interrupted, scratch.check()) {
                 // Killing the parties ends the client's session, and so its thread.
-                interrupted = scratch.check();
+                interrupted = Err(e);
                 for p in [&mut dealer, &mut s0, &mut s1] {
                     let _ = p.child.kill();
                 }
